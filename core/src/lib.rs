@@ -1,0 +1,19 @@
+//! The pure core of cairn: everything that decides, nothing that waits.
+//!
+//! No Kafka, no wall clock, no threads live here; time comes in as an argument and
+//! committed offsets come in through [`offsets::OffsetsView`]. That keeps every rule
+//! testable by plain unit and property tests.
+//!
+//! Layout:
+//! - [`model`]: the shared vocabulary (trace kinds, decoded traces, verdicts, ids).
+//! - [`trace`]: decoding trace records from the JSON wire contract.
+//! - [`verdict`]: encoding verdict records to the JSON wire contract.
+//! - [`config`]: `cairn.toml`, parsed and then validated into domain types.
+//! - [`lineage`]: a stream's apps compiled into the traces each message must produce.
+//! - [`offsets`]: the read-only view of committed offsets and watermarks the rule consults.
+//! - [`detector`]: per-message state, timers, the decision rule, duplicates, latency.
+//! - [`metrics`]: counters and latency histograms kept by the detector.
+
+pub mod config;
+pub mod model;
+pub mod offsets;
