@@ -1,1 +1,20 @@
-//! cairn placeholder
+//! cairn finds the messages a Kafka pipeline loses or duplicates, and how long each hop takes,
+//! by tracing individual messages instead of comparing counts.
+//!
+//! The house has a pure core inside an I/O shell:
+//!
+//! - `cairn_core` (the `core/` crate, re-exported here as [`core`]): trace decoding, verdict
+//!   encoding, `cairn.toml`, lineage, per-message state, timers and the decision rule. It knows
+//!   no Kafka, no clock and no threads, so every rule is tested by fast unit and property tests.
+//! - [`kafka`]: the Kafka shell: client settings, and the offsets primitive the detector is
+//!   built on (another group's committed offsets and partition watermarks, read without joining).
+//! - [`cli`]: the `cairn` command line (`detect`, `simulate`, `score`, `demo`); `src/main.rs` only
+//!   parses and dispatches.
+//!
+//! Later parts of the shell (the `detect` job, the sled store, HTTP, the tracer and the simulator)
+//! live in modules of their own next to these.
+
+pub use cairn_core as core;
+
+pub mod cli;
+pub mod kafka;

@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# Runs a real Apache Kafka (KRaft, no ZooKeeper) on loopback for cairn's tests and benchmarks.
+#
+#   kafka.sh fetch                 fetch the broker jars from Maven Central into deploy/kafka/lib
+#   kafka.sh start                 one combined broker+controller on 127.0.0.1:$CAIRN_KAFKA_PORT
+#   kafka.sh stop | wipe           stop it; wipe also deletes its data
+#   kafka.sh cluster-start         three combined nodes on 127.0.0.1:$CAIRN_KAFKA_CLUSTER_PORT..+2
+#   kafka.sh cluster-stop | cluster-wipe
+#   kafka.sh kill N | restart N    kill -9 / start again node N (1..3) of the three-node cluster
+#   kafka.sh bootstrap [cluster]   print the bootstrap servers
+#   kafka.sh status
+#
+# Ports (all on 127.0.0.1): CAIRN_KAFKA_PORT (9092) and CAIRN_KAFKA_CONTROLLER_PORT (9093) for the
+# single node; CAIRN_KAFKA_CLUSTER_PORT (19092) for the cluster's brokers, whose controllers listen
+# 100 above. Data and logs live under target/kafka/. Every command is safe to repeat.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+lib="$here/lib"
+state="${CAIRN_KAFKA_STATE:-$root/target/kafka}"
+single_port="${CAIRN_KAFKA_PORT:-9092}"
+single_controller_port="${CAIRN_KAFKA_CONTROLLER_PORT:-9093}"
+cluster_port="${CAIRN_KAFKA_CLUSTER_PORT:-19092}"
+heap="${CAIRN_KAFKA_HEAP:--Xms256m -Xmx1g}"
+ready_timeout="${CAIRN_KAFKA_READY_TIMEOUT:-90}"
+
+say() { printf 'kafka.sh: %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+fetch() {
+    local stamp="$lib/.pom.sha256" want
+    want=$(sha256sum "$here/pom.xml" | cut -d' ' -f1)
+    if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+        return 0
+    fi
+    command -v mvn >/dev/null || die "maven (mvn) is needed to fetch the broker; install it (apt-get install maven)"
+    say "fetching the Kafka broker jars from Maven Central into $lib"
+    rm -rf "$lib"
+    mvn -B -q -Dstyle.color=never -f "$here/pom.xml" package >"$state-fetch.log" 2>&1 \
+        || { cat "$state-fetch.log" >&2; die "maven could not fetch the broker jars (log: $state-fetch.log)"; }
+    echo "$want" >"$stamp"
+}
+
+# The readiness probe is a tiny Java program that sends a real metadata request.
+probe() {
+    local classes="$state/probe"
+    if [[ ! -f "$classes/WaitReady.class" || "$here/WaitReady.java" -nt "$classes/WaitReady.class" ]]; then
+        mkdir -p "$classes"
+        javac -nowarn -d "$classes" -cp "$lib/*" "$here/WaitReady.java"
+    fi
+    java -cp "$classes:$lib/*" WaitReady "$@"
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+pid_alive() { [[ -f "$1/pid" ]] && kill -0 "$(cat "$1/pid")" 2>/dev/null; }
+
+# write_properties DIR NODE_ID BROKER_PORT CONTROLLER_PORT VOTERS REPLICATION
+write_properties() {
+    local dir=$1 id=$2 bport=$3 cport=$4 voters=$5 rf=$6 min_isr=1
+    ((rf > 1)) && min_isr=2
+    cat >"$dir/server.properties" <<PROPS
+# written by deploy/kafka/kafka.sh; edits are overwritten at the next start
+node.id=$id
+process.roles=broker,controller
+listeners=PLAINTEXT://127.0.0.1:$bport,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$bport
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+controller.quorum.voters=$voters
+log.dirs=$dir/data
+num.partitions=1
+offsets.topic.replication.factor=$rf
+offsets.topic.num.partitions=10
+transaction.state.log.replication.factor=$rf
+transaction.state.log.min.isr=$min_isr
+share.coordinator.state.topic.replication.factor=$rf
+share.coordinator.state.topic.min.isr=$min_isr
+group.initial.rebalance.delay.ms=0
+log.retention.check.interval.ms=2000
+log.segment.delete.delay.ms=1000
+PROPS
+}
+
+# start_node DIR NODE_ID BROKER_PORT CONTROLLER_PORT VOTERS REPLICATION
+start_node() {
+    local dir=$1 id=$2 bport=$3 cport=$4 voters=$5 rf=$6
+    mkdir -p "$dir/logs"
+    if pid_alive "$dir"; then
+        say "node $id already running (pid $(cat "$dir/pid"), 127.0.0.1:$bport)"
+        return 0
+    fi
+    if [[ -f "$dir/pid" ]]; then
+        say "removing stale pid file $dir/pid (pid $(cat "$dir/pid") is not running)"
+        rm -f "$dir/pid"
+    fi
+    for port in "$bport" "$cport"; do
+        port_open "$port" && die "port $port on 127.0.0.1 is in use by another process; stop it or pick other ports (CAIRN_KAFKA_PORT, CAIRN_KAFKA_CONTROLLER_PORT, CAIRN_KAFKA_CLUSTER_PORT)"
+    done
+    write_properties "$dir" "$id" "$bport" "$cport" "$voters" "$rf"
+    if [[ ! -f "$dir/data/meta.properties" ]]; then
+        java -cp "$lib/*" -Dlog4j2.configurationFile="$here/log4j2.yaml" -Dkafka.logs.dir="$dir/logs" \
+            kafka.tools.StorageTool format --cluster-id "$(cluster_id "$dir/..")" \
+            --config "$dir/server.properties" >"$dir/logs/format.log" 2>&1 \
+            || { cat "$dir/logs/format.log" >&2; die "formatting node $id failed (log: $dir/logs/format.log)"; }
+    fi
+    # shellcheck disable=SC2086  # heap holds several JVM flags
+    nohup java $heap -XX:+UseG1GC -Djava.awt.headless=true \
+        -Dlog4j2.configurationFile="$here/log4j2.yaml" -Dkafka.logs.dir="$dir/logs" \
+        -cp "$lib/*" kafka.Kafka "$dir/server.properties" >"$dir/logs/stdout.log" 2>&1 &
+    echo $! >"$dir/pid"
+    say "node $id starting (pid $!, 127.0.0.1:$bport, logs: $dir/logs)"
+}
+
+# One cluster id per data folder, made on first start.
+cluster_id() {
+    local f="$1/cluster-id"
+    [[ -f "$f" ]] || python3 -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))' >"$f"
+    cat "$f"
+}
+
+stop_nodes() {
+    local dirs=("$@") dir pid waited=0
+    for dir in "${dirs[@]}"; do
+        pid_alive "$dir" && kill -TERM "$(cat "$dir/pid")" 2>/dev/null || true
+    done
+    for dir in "${dirs[@]}"; do
+        [[ -f "$dir/pid" ]] || continue
+        pid=$(cat "$dir/pid")
+        while kill -0 "$pid" 2>/dev/null && ((waited < 300)); do
+            sleep 0.1
+            waited=$((waited + 1))
+        done
+        if kill -0 "$pid" 2>/dev/null; then
+            say "pid $pid did not stop within 30s; killing it"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+        rm -f "$dir/pid"
+    done
+}
+
+wait_ready() {
+    local bootstrap=$1 brokers=$2 logs=$3
+    probe "$bootstrap" "$brokers" "$ready_timeout" \
+        || die "kafka did not become ready; broker logs: $logs"
+}
+
+single_dir="$state/single"
+single_voters="1@127.0.0.1:$single_controller_port"
+cluster_dir() { echo "$state/cluster/node-$1"; }
+cluster_voters() {
+    echo "1@127.0.0.1:$((cluster_port + 100)),2@127.0.0.1:$((cluster_port + 101)),3@127.0.0.1:$((cluster_port + 102))"
+}
+cluster_bootstrap() { echo "127.0.0.1:$cluster_port,127.0.0.1:$((cluster_port + 1)),127.0.0.1:$((cluster_port + 2))"; }
+start_cluster_node() {
+    local n=$1
+    start_node "$(cluster_dir "$n")" "$n" "$((cluster_port + n - 1))" "$((cluster_port + 99 + n))" "$(cluster_voters)" 3
+}
+node_arg() {
+    [[ "${1:-}" =~ ^[123]$ ]] || die "expected a node number 1, 2 or 3, got '${1:-}'"
+    echo "$1"
+}
+
+cmd="${1:-}"
+shift || true
+mkdir -p "$state"
+case "$cmd" in
+fetch) fetch ;;
+start)
+    fetch
+    start_node "$single_dir" 1 "$single_port" "$single_controller_port" "$single_voters" 1
+    wait_ready "127.0.0.1:$single_port" 1 "$single_dir/logs"
+    ;;
+stop) stop_nodes "$single_dir" ;;
+wipe)
+    stop_nodes "$single_dir"
+    rm -rf "$single_dir"
+    ;;
+cluster-start)
+    fetch
+    for n in 1 2 3; do start_cluster_node "$n"; done
+    wait_ready "$(cluster_bootstrap)" 3 "$state/cluster/node-*/logs"
+    ;;
+cluster-stop) stop_nodes "$(cluster_dir 1)" "$(cluster_dir 2)" "$(cluster_dir 3)" ;;
+cluster-wipe)
+    stop_nodes "$(cluster_dir 1)" "$(cluster_dir 2)" "$(cluster_dir 3)"
+    rm -rf "$state/cluster"
+    ;;
+kill)
+    n=$(node_arg "${1:-}")
+    dir=$(cluster_dir "$n")
+    if pid_alive "$dir"; then
+        kill -KILL "$(cat "$dir/pid")"
+        say "killed node $n (pid $(cat "$dir/pid")) with SIGKILL"
+    else
+        say "node $n is not running"
+    fi
+    rm -f "$dir/pid"
+    ;;
+restart)
+    n=$(node_arg "${1:-}")
+    start_cluster_node "$n"
+    wait_ready "127.0.0.1:$((cluster_port + n - 1))" 1 "$(cluster_dir "$n")/logs"
+    ;;
+bootstrap)
+    if [[ "${1:-}" == cluster ]]; then cluster_bootstrap; else echo "127.0.0.1:$single_port"; fi
+    ;;
+status)
+    for dir in "$single_dir" "$(cluster_dir 1)" "$(cluster_dir 2)" "$(cluster_dir 3)"; do
+        [[ -d "$dir" ]] || continue
+        if pid_alive "$dir"; then echo "$dir: running (pid $(cat "$dir/pid"))"; else echo "$dir: stopped"; fi
+    done
+    ;;
+*) die "unknown command '${cmd}'; see the header of $0 for usage" ;;
+esac

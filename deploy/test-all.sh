@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs every test of cairn, the way CI does:
+#   1. formatting and lints;
+#   2. unit, property and Kafka tests on librdkafka's in-process mock cluster;
+#   3. the Kafka tests again against a real Apache Kafka broker (KRaft) that this script
+#      fetches from Maven Central, starts on 127.0.0.1 and stops when it is done.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+kafka="$root/deploy/kafka/kafka.sh"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "format and lints"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "unit, property and mock-cluster tests"
+env -u CAIRN_TEST_BROKERS cargo test --workspace --locked
+
+step "real broker: fetch and start Apache Kafka"
+trap '"$kafka" stop' EXIT
+"$kafka" start
+
+step "Kafka tests against the real broker"
+CAIRN_TEST_BROKERS=$("$kafka" bootstrap) cargo test -p cairn --tests --locked
+
+step "all tests passed"

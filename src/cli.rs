@@ -1,0 +1,66 @@
+//! The `cairn` command line. Each subcommand's doc comment is its help text.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// cairn: find the messages your Kafka pipeline lost or duplicated, per message, with evidence.
+#[derive(Debug, Parser)]
+#[command(name = "cairn", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the detector: consume the tracing topic, decide lost/duplicate/late per message,
+    /// publish verdicts and serve metrics.
+    Detect {
+        /// Path to cairn.toml (see schemas/cairn.example.toml).
+        #[arg(long, short, env = "CAIRN_CONFIG")]
+        config: PathBuf,
+    },
+    /// Run a traced pipeline with injected faults against Kafka and write its ground truth.
+    Simulate {
+        /// Scenario file describing the pipeline, rates and faults.
+        #[arg(long)]
+        scenario: PathBuf,
+    },
+    /// Compare verdicts with a ground truth and print precision, recall and detection delay.
+    Score {
+        /// Ground truth written by `cairn simulate` (JSONL).
+        #[arg(long)]
+        truth: PathBuf,
+        /// Verdicts: a JSONL file, or a topic as kafka://<bootstrap>/<topic>.
+        #[arg(long)]
+        verdicts: String,
+    },
+    /// Zero-setup demo: an in-process mock Kafka cluster, a simulated pipeline with faults,
+    /// the detector, and a score table.
+    Demo,
+}
+
+/// Why a subcommand could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("`cairn {0}` is not implemented yet; it is tracked in the project's issues")]
+    NotImplemented(&'static str),
+}
+
+impl Command {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Detect { .. } => "detect",
+            Command::Simulate { .. } => "simulate",
+            Command::Score { .. } => "score",
+            Command::Demo => "demo",
+        }
+    }
+}
+
+/// Runs one subcommand to completion.
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    // None of the subcommands exists yet; say so rather than print anything that looks real.
+    Err(CliError::NotImplemented(cli.command.name()))
+}

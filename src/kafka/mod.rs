@@ -1,0 +1,6 @@
+//! The Kafka shell: everything that talks to a broker.
+//!
+//! - [`offsets`]: committed offsets of any consumer group and partition watermarks, read by a
+//!   client that never joins the group (the primitive behind the decision rule).
+
+pub mod offsets;
