@@ -8,6 +8,9 @@
 //!   no Kafka, no clock and no threads, so every rule is tested by fast unit and property tests.
 //! - [`kafka`]: the Kafka shell: client settings, and the offsets primitive the detector is
 //!   built on (another group's committed offsets and partition watermarks, read without joining).
+//! - [`oracle`]: the offsets oracle: one poller thread per cluster publishes committed offsets
+//!   and watermarks as snapshots that detector workers read without locks.
+//! - [`clock`]: the shell's wall clock (the core takes time as an argument).
 //! - [`cli`]: the `cairn` command line (`detect`, `simulate`, `score`, `demo`); `src/main.rs` only
 //!   parses and dispatches.
 //!
@@ -17,4 +20,6 @@
 pub use cairn_core as core;
 
 pub mod cli;
+pub mod clock;
 pub mod kafka;
+pub mod oracle;

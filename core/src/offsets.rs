@@ -31,19 +31,32 @@ pub struct StaticOffsets {
 }
 
 impl StaticOffsets {
-    pub fn set_committed(&mut self, group: &str, location: &str, partition: i32, value: i64, read_at: Millis) {
-        self.committed
-            .insert((group.to_owned(), location.to_owned(), partition), Observed { value, read_at });
+    pub fn set_committed(
+        &mut self,
+        group: &str,
+        location: &str,
+        partition: i32,
+        value: i64,
+        read_at: Millis,
+    ) {
+        self.committed.insert(
+            (group.to_owned(), location.to_owned(), partition),
+            Observed { value, read_at },
+        );
     }
 
     pub fn set_log_start(&mut self, location: &str, partition: i32, value: i64, read_at: Millis) {
-        self.log_start
-            .insert((location.to_owned(), partition), Observed { value, read_at });
+        self.log_start.insert(
+            (location.to_owned(), partition),
+            Observed { value, read_at },
+        );
     }
 
     pub fn set_log_end(&mut self, location: &str, partition: i32, value: i64, read_at: Millis) {
-        self.log_end
-            .insert((location.to_owned(), partition), Observed { value, read_at });
+        self.log_end.insert(
+            (location.to_owned(), partition),
+            Observed { value, read_at },
+        );
     }
 }
 
@@ -57,7 +70,9 @@ impl OffsetsView for StaticOffsets {
     }
 
     fn log_start(&self, location: &str, partition: i32) -> Option<Observed<i64>> {
-        self.log_start.get(&(location.to_owned(), partition)).copied()
+        self.log_start
+            .get(&(location.to_owned(), partition))
+            .copied()
     }
 
     fn log_end(&self, location: &str, partition: i32) -> Option<Observed<i64>> {
