@@ -10,6 +10,7 @@
 //!   built on (another group's committed offsets and partition watermarks, read without joining).
 //! - [`oracle`]: the offsets oracle: one poller thread per cluster publishes committed offsets
 //!   and watermarks as snapshots that detector workers read without locks.
+//! - [`store`]: sled, the embedded store of record for per-message state and checkpoints.
 //! - [`clock`]: the shell's wall clock (the core takes time as an argument).
 //! - [`cli`]: the `cairn` command line (`detect`, `simulate`, `score`, `demo`); `src/main.rs` only
 //!   parses and dispatches.
@@ -23,3 +24,4 @@ pub mod cli;
 pub mod clock;
 pub mod kafka;
 pub mod oracle;
+pub mod store;
