@@ -15,18 +15,21 @@ use rdkafka::{Offset, TopicPartitionList};
 #[derive(Debug, thiserror::Error)]
 pub enum OffsetsError {
     #[error("could not create a consumer for group `{group}`: {source}")]
-    Client { group: String, source: KafkaError },
+    Client {
+        group: String,
+        source: Box<KafkaError>,
+    },
     #[error("reading committed offsets of group `{group}` on topic `{topic}` failed: {source}")]
     Committed {
         group: String,
         topic: String,
-        source: KafkaError,
+        source: Box<KafkaError>,
     },
     #[error("reading watermarks of `{topic}` partition {partition} failed: {source}")]
     Watermarks {
         topic: String,
         partition: i32,
-        source: KafkaError,
+        source: Box<KafkaError>,
     },
 }
 
@@ -55,7 +58,7 @@ impl GroupOffsetsReader {
             .create()
             .map_err(|source| OffsetsError::Client {
                 group: group.to_owned(),
-                source,
+                source: Box::new(source),
             })?;
         Ok(GroupOffsetsReader {
             group: group.to_owned(),
@@ -85,7 +88,7 @@ impl GroupOffsetsReader {
             .map_err(|source| OffsetsError::Committed {
                 group: self.group.clone(),
                 topic: topic.to_owned(),
-                source,
+                source: Box::new(source),
             })?;
         let by_partition = answer.elements_for_topic(topic);
         Ok(partitions
@@ -116,7 +119,7 @@ impl GroupOffsetsReader {
             .map_err(|source| OffsetsError::Watermarks {
                 topic: topic.to_owned(),
                 partition,
-                source,
+                source: Box::new(source),
             })?;
         Ok(Watermarks { log_start, log_end })
     }
