@@ -1,9 +1,22 @@
 //! `cairn.toml`: parsed with `deny_unknown_fields`, then validated into the domain types below.
 //!
-//! The raw (serde) structs and `validate` live below the domain types; everything after
-//! validation can trust its input (names resolve, readers have groups, lineage is acyclic).
+//! Everything after validation can trust its input: names resolve, readers have groups,
+//! every read location has a writer, lineage is acyclic, timing knobs are positive and
+//! ordered. `schemas/cairn.example.toml` documents every key.
+//!
+//! Layout: [`raw`] mirrors the file, [`validate`] turns it into the types here,
+//! [`duration`] reads `"10s"`-style durations, [`error`] says what went wrong.
 
+mod duration;
+mod error;
+mod raw;
+mod validate;
+
+use std::path::Path;
 use std::time::Duration;
+
+pub use self::duration::{DurationError, format_duration, parse_duration};
+pub use self::error::ConfigError;
 
 /// A validated configuration. Built only by [`Config::from_toml_str`] (or `load`).
 #[derive(Clone, Debug, PartialEq)]
@@ -139,3 +152,121 @@ pub struct AppConfig {
     pub reads: Option<Location>,
     pub writes: Option<Location>,
 }
+
+impl Config {
+    /// Parses and validates the text of a cairn.toml.
+    pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
+        let raw: raw::RawConfig = toml::from_str(text).map_err(toml_error)?;
+        validate::config(raw)
+    }
+
+    /// Reads, parses and validates a cairn.toml file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml_str(&text)
+    }
+
+    /// This configuration with its streams replaced by the `[[streams]]` of `text`, as served by
+    /// the control plane. The new streams are validated against this file's clusters and timing.
+    pub fn with_streams_from_toml(&self, text: &str) -> Result<Config, ConfigError> {
+        let raw: raw::RawStreamsDocument = toml::from_str(text).map_err(toml_error)?;
+        let streams = validate::streams(
+            raw.streams,
+            &self.clusters,
+            &self.timing,
+            self.oracle.poll_interval,
+        )?;
+        Ok(Config {
+            streams,
+            ..self.clone()
+        })
+    }
+
+    /// The stream with this name.
+    pub fn stream(&self, name: &str) -> Option<&StreamConfig> {
+        self.streams.iter().find(|s| s.name == name)
+    }
+
+    /// The cluster with this name.
+    pub fn cluster(&self, name: &str) -> Option<&ClusterConfig> {
+        self.clusters.iter().find(|c| c.name == name)
+    }
+}
+
+fn toml_error(err: toml::de::Error) -> ConfigError {
+    ConfigError::Toml {
+        message: err.to_string().trim_end().to_owned(),
+    }
+}
+
+impl Default for Timing {
+    /// Defaults for a production pipeline: check soon, back off to a minute, give up after an
+    /// hour, and never call a message lost on offsets older than 30 seconds.
+    fn default() -> Self {
+        Timing {
+            first_check: Duration::from_secs(10),
+            backoff: Duration::from_secs(5),
+            backoff_max: Duration::from_secs(60),
+            max_wait: Duration::from_secs(3600),
+            confirmation_delay: Duration::from_secs(5),
+            dedup_window: Duration::from_secs(600),
+            max_offsets_age: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Default for DetectorConfig {
+    /// One worker per core; malformed traces are skipped and counted.
+    fn default() -> Self {
+        DetectorConfig {
+            workers: 0,
+            on_malformed: MalformedPolicy::Skip,
+        }
+    }
+}
+
+impl OracleConfig {
+    /// Offsets a few seconds old are fresh enough to decide on and cheap to keep polling.
+    pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5);
+    /// Per Kafka admin request.
+    pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+}
+
+impl HttpConfig {
+    /// Loopback only by default: exposing metrics and the API is a deliberate choice.
+    pub const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
+}
+
+impl StoreConfig {
+    /// Relative to the working directory.
+    pub const DEFAULT_PATH: &str = "cairn-data";
+}
+
+impl ControlPlaneConfig {
+    /// How often the served streams are re-read.
+    pub const DEFAULT_REFRESH: Duration = Duration::from_secs(30);
+}
+
+impl Location {
+    /// Reads `<cluster>/<topic>`, both legal Kafka names (letters, digits, '.', '_', '-').
+    pub fn parse(text: &str) -> Option<Location> {
+        let (cluster, topic) = text.split_once('/')?;
+        (validate::is_cluster_name(cluster) && validate::is_topic_name(topic)).then(|| Location {
+            cluster: cluster.to_owned(),
+            topic: topic.to_owned(),
+        })
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.cluster, self.topic)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -15,5 +15,10 @@
 //! - [`metrics`]: counters and latency histograms kept by the detector.
 
 pub mod config;
+pub mod detector;
+pub mod lineage;
+pub mod metrics;
 pub mod model;
 pub mod offsets;
+pub mod trace;
+pub mod verdict;

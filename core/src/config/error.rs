@@ -1,0 +1,142 @@
+//! Why a cairn.toml was refused. Each message names the place (stream, app, key) and says
+//! what was expected, so that the fix is obvious from the log line alone.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::duration::format_duration;
+
+/// A configuration that cannot be used, found at load time rather than at the first message.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("reading {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// TOML syntax, an unknown or missing key, a value of the wrong type or an unreadable
+    /// duration. toml's own message, which shows the line.
+    #[error("{message}")]
+    Toml { message: String },
+    /// No `[clusters.<name>]` table.
+    #[error(
+        "no [clusters.<name>] declared: expected at least one Kafka cluster with a `bootstrap`"
+    )]
+    NoClusters,
+    /// A cluster name that could not appear in a `<cluster>/<topic>` location.
+    #[error("[clusters.{name}]: bad cluster name, expected letters, digits, '.', '_' or '-'")]
+    BadClusterName { name: String },
+    /// A client setting that cairn sets itself, from another key.
+    #[error("[clusters.{cluster}.client]: `{key}` is set by cairn; use {instead} instead")]
+    ReservedClientSetting {
+        cluster: String,
+        key: String,
+        instead: &'static str,
+    },
+    /// A name or value that must not be empty.
+    #[error("{place}: empty, expected {expected}")]
+    Empty {
+        place: String,
+        expected: &'static str,
+    },
+    /// A topic name Kafka would refuse.
+    #[error(
+        "{place}: {found:?} is not a Kafka topic name, expected 1 to 249 letters, digits, '.', '_' or '-'"
+    )]
+    BadTopic { place: String, found: String },
+    /// A cluster name used but not declared.
+    #[error("{place}: cluster `{cluster}` is not declared, expected one of: {declared}")]
+    UndeclaredCluster {
+        place: String,
+        cluster: String,
+        declared: String,
+    },
+    /// A `reads` or `writes` that is not `<cluster>/<topic>`.
+    #[error(
+        "stream `{stream}`, app `{app}`: {key} = {found:?} is not a location, expected \"<cluster>/<topic>\""
+    )]
+    BadLocation {
+        stream: String,
+        app: String,
+        key: &'static str,
+        found: String,
+    },
+    /// An app that reads without saying as which consumer group.
+    #[error(
+        "stream `{stream}`, app `{app}`: reads a location but has no `group`, expected the consumer group it reads with"
+    )]
+    ReaderWithoutGroup { stream: String, app: String },
+    /// A group on an app that reads nothing.
+    #[error(
+        "stream `{stream}`, app `{app}`: has a `group` but no `reads`, expected the location the group reads"
+    )]
+    GroupWithoutReads { stream: String, app: String },
+    /// An app that neither reads nor writes: it cannot take part in the lineage.
+    #[error("stream `{stream}`, app `{app}`: neither `reads` nor `writes`, expected at least one")]
+    AppWithoutLocations { stream: String, app: String },
+    /// Two apps of one stream with one name: traces could not tell them apart.
+    #[error("stream `{stream}`: app `{app}` is declared twice, expected unique app names")]
+    DuplicateApp { stream: String, app: String },
+    /// Two apps reading one location as one group: Kafka splits the partitions between them,
+    /// and cairn could not tell which of them owed a trace.
+    #[error(
+        "stream `{stream}`: apps `{first}` and `{second}` both read {location} as group `{group}`, expected one app per group and location"
+    )]
+    SharedReader {
+        stream: String,
+        group: String,
+        location: String,
+        first: String,
+        second: String,
+    },
+    /// A stream without apps.
+    #[error("stream `{stream}`: no [[streams.apps]], expected at least one app")]
+    NoApps { stream: String },
+    /// Two streams with one name.
+    #[error("stream `{stream}` is declared twice, expected unique stream names")]
+    DuplicateStream { stream: String },
+    /// A location that an app reads but that no app of the stream writes: nothing could
+    /// ever say that a message was sent there.
+    #[error(
+        "stream `{stream}`, app `{app}`: reads {location}, which no app of the stream writes; expected a producer (an app with `writes = \"{location}\"`)"
+    )]
+    UnwrittenRead {
+        stream: String,
+        app: String,
+        location: String,
+    },
+    /// Apps that feed each other in a loop: a message would be expected forever.
+    #[error(
+        "stream `{stream}`: the lineage has a cycle ({path}), expected apps to form a DAG from reads to writes"
+    )]
+    Cycle { stream: String, path: String },
+    /// `sample_rate` outside (0, 1].
+    #[error(
+        "stream `{stream}`: sample_rate = {found}, expected a share in (0, 1], e.g. 0.01 for 1%"
+    )]
+    SampleRate { stream: String, found: f64 },
+    /// A duration that must be positive is zero.
+    #[error("{place}: zero, expected a positive duration")]
+    ZeroDuration { place: String },
+    /// Two durations in the wrong order.
+    #[error("{scope}: {smaller} ({}) must be {relation} {larger} ({})", format_duration(*smaller_value), format_duration(*larger_value))]
+    DurationOrder {
+        scope: String,
+        smaller: &'static str,
+        smaller_value: Duration,
+        relation: &'static str,
+        larger: &'static str,
+        larger_value: Duration,
+    },
+    /// `http.listen` is not `host:port`.
+    #[error("[http]: listen = {found:?}, expected host:port, e.g. \"127.0.0.1:9464\"")]
+    BadListen { found: String },
+    /// `control_plane.url` is not an http(s) URL.
+    #[error("[control_plane]: url = {found:?}, expected an http:// or https:// URL")]
+    BadControlPlaneUrl { found: String },
+    /// Nothing to watch.
+    #[error("no [[streams]] and no [control_plane]: expected at least one stream to watch")]
+    NoStreams,
+}

@@ -1,0 +1,181 @@
+//! cairn.toml as written: serde structs that mirror the file, with `deny_unknown_fields` so
+//! that a misspelt key is an error (with toml's line number) instead of a silent default.
+//! Every optional knob is an `Option` here; defaults are applied in `validate`.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::{Deserializer, MapAccess, Visitor};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    #[serde(default)]
+    pub clusters: InFileOrder<RawCluster>,
+    pub tracing: RawTracing,
+    pub output: RawOutput,
+    #[serde(default)]
+    pub timing: RawTiming,
+    #[serde(default)]
+    pub detector: RawDetector,
+    #[serde(default)]
+    pub oracle: RawOracle,
+    #[serde(default)]
+    pub http: RawHttp,
+    #[serde(default)]
+    pub store: RawStore,
+    pub control_plane: Option<RawControlPlane>,
+    #[serde(default)]
+    pub streams: Vec<RawStream>,
+}
+
+/// What an HTTP control plane serves: only the `[[streams]]` part.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStreamsDocument {
+    #[serde(default)]
+    pub streams: Vec<RawStream>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCluster {
+    pub bootstrap: String,
+    #[serde(default)]
+    pub client: InFileOrder<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTracing {
+    pub cluster: String,
+    pub topic: String,
+    pub group: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawOutput {
+    pub cluster: String,
+    pub topic: String,
+}
+
+/// Every knob optional: `[timing]` fills gaps with defaults, `[streams.timing]` with `[timing]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTiming {
+    #[serde(default, deserialize_with = "super::duration::deserialize_option")]
+    pub first_check: Option<Duration>,
+    #[serde(default, deserialize_with = "super::duration::deserialize_option")]
+    pub backoff: Option<Duration>,
+    #[serde(default, deserialize_with = "super::duration::deserialize_option")]
+    pub backoff_max: Option<Duration>,
+    #[serde(default, deserialize_with = "super::duration::deserialize_option")]
+    pub max_wait: Option<Duration>,
+    #[serde(default, deserialize_with = "super::duration::deserialize_option")]
+    pub confirmation_delay: Option<Duration>,
+    #[serde(default, deserialize_with = "super::duration::deserialize_option")]
+    pub dedup_window: Option<Duration>,
+    #[serde(default, deserialize_with = "super::duration::deserialize_option")]
+    pub max_offsets_age: Option<Duration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDetector {
+    pub workers: Option<usize>,
+    pub on_malformed: Option<RawMalformedPolicy>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum RawMalformedPolicy {
+    Skip,
+    Fail,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawOracle {
+    #[serde(default, deserialize_with = "super::duration::deserialize_option")]
+    pub poll_interval: Option<Duration>,
+    #[serde(default, deserialize_with = "super::duration::deserialize_option")]
+    pub request_timeout: Option<Duration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHttp {
+    pub listen: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStore {
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawControlPlane {
+    pub url: String,
+    #[serde(default, deserialize_with = "super::duration::deserialize_option")]
+    pub refresh: Option<Duration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStream {
+    pub name: String,
+    pub sample_rate: Option<f64>,
+    #[serde(default)]
+    pub timing: RawTiming,
+    #[serde(default)]
+    pub apps: Vec<RawApp>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawApp {
+    pub app: String,
+    pub group: Option<String>,
+    pub reads: Option<String>,
+    pub writes: Option<String>,
+}
+
+/// A TOML table read as a list of entries in the order the deserializer yields them.
+#[derive(Debug)]
+pub(super) struct InFileOrder<V>(pub Vec<(String, V)>);
+
+impl<V> Default for InFileOrder<V> {
+    fn default() -> Self {
+        InFileOrder(Vec::new())
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for InFileOrder<V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntriesVisitor<V>(PhantomData<V>);
+
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for EntriesVisitor<V> {
+            type Value = InFileOrder<V>;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a table")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry::<String, V>()? {
+                    entries.push(entry);
+                }
+                Ok(InFileOrder(entries))
+            }
+        }
+
+        deserializer.deserialize_map(EntriesVisitor(PhantomData))
+    }
+}

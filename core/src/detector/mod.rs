@@ -1,0 +1,278 @@
+//! Per-message state, timers, the decision rule, duplicates and latency.
+//!
+//! A [`Detector`] owns the messages of one shard (the shell runs one per tracing-topic
+//! partition). It is fed three ways, all with the detector time `now` passed in:
+//! - [`Detector::on_trace`] records a trace (duplicates, hop latency, retractions);
+//! - [`Detector::on_tick`] runs the timers that are due: the decision rule, stuck
+//!   messages, and dropping settled messages once their dedup window has passed;
+//! - [`Detector::drain_changes`] / [`Detector::restore`] move per-message state to and
+//!   from the shell's store, so a restart neither loses nor repeats a verdict.
+//!
+//! Layout: `state` holds the compact rows and slots, `timers` the deadline lists,
+//! `ingest` what a trace changes, `rules` the decision rule, `verdicts` the records and
+//! their idempotency bits, `persist` the stored form.
+
+mod ingest;
+mod persist;
+mod rules;
+mod state;
+mod timers;
+mod verdicts;
+
+use std::sync::Arc;
+
+pub use persist::{STATE_FORMAT, StateError, StoredApp, StoredLocation, StoredMessage};
+
+use crate::lineage::{Lineage, StreamId};
+use crate::metrics::Metrics;
+use crate::model::{Millis, Trace, VerdictSink};
+use crate::offsets::OffsetsView;
+use rules::Next;
+use state::{MessageTable, Shape};
+
+/// A message whose state changed (or that was dropped) since the last drain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StateChange<'a> {
+    pub stream: &'a str,
+    pub id: &'a str,
+    /// The encoded [`StoredMessage`], or `None` when the message was dropped from memory.
+    pub state: Option<&'a [u8]>,
+}
+
+/// The detector core for one shard of message ids.
+pub struct Detector {
+    lineage: Arc<Lineage>,
+    /// One table per stream, in lineage order.
+    tables: Vec<MessageTable>,
+    metrics: Metrics,
+    encoded: Vec<u8>,
+}
+
+impl Detector {
+    /// A detector that tracks changed states for [`Detector::drain_changes`] (the shell's case).
+    pub fn new(lineage: Arc<Lineage>) -> Self {
+        Self::build(lineage, true)
+    }
+
+    /// A detector that keeps no change log: for callers that never persist state
+    /// (simulations, benchmarks of the rule alone). Draining it yields nothing.
+    pub fn without_change_tracking(lineage: Arc<Lineage>) -> Self {
+        Self::build(lineage, false)
+    }
+
+    fn build(lineage: Arc<Lineage>, track_changes: bool) -> Self {
+        let tables = lineage
+            .streams()
+            .iter()
+            .map(|plan| {
+                let shape = Shape {
+                    locs: plan.locations().len(),
+                    apps: plan.readers().len(),
+                };
+                MessageTable::new(shape, track_changes)
+            })
+            .collect();
+        Detector {
+            metrics: Metrics::for_lineage(&lineage),
+            lineage,
+            tables,
+            encoded: Vec::new(),
+        }
+    }
+
+    /// The lineage the detector was built on.
+    pub fn lineage(&self) -> &Arc<Lineage> {
+        &self.lineage
+    }
+
+    /// Records one trace at detector time `now`. A trace that retracts an earlier lost
+    /// verdict emits the retraction to `sink`. Traces the lineage cannot place are
+    /// counted by reason and skipped.
+    pub fn on_trace(&mut self, trace: &Trace<'_>, now: Millis, sink: &mut impl VerdictSink) {
+        let resolved = match self.lineage.resolve(trace) {
+            Ok(resolved) => resolved,
+            Err(reason) => {
+                self.metrics.count_rejected(reason);
+                return;
+            }
+        };
+        let sid = usize::from(resolved.stream.0);
+        let (Some(plan), Some(table), Some(metrics)) = (
+            self.lineage.streams().get(sid),
+            self.tables.get_mut(sid),
+            self.metrics.stream(resolved.stream),
+        ) else {
+            return;
+        };
+        let (row, created) = table.find_or_insert(&trace.id, now, plan.timing.first_check);
+        if created {
+            metrics.count_seen();
+        }
+        let mut msg = table.message(row);
+        ingest::record(plan, &mut msg, resolved, trace, now, metrics, sink);
+        if msg.changed() || created {
+            table.mark_dirty(row);
+        }
+    }
+
+    /// Runs every timer due at or before `now`, in deadline order, against `offsets`.
+    pub fn on_tick(
+        &mut self,
+        now: Millis,
+        offsets: &impl OffsetsView,
+        sink: &mut impl VerdictSink,
+    ) {
+        for (sid, table) in self.tables.iter_mut().enumerate() {
+            let (Some(plan), Some(metrics)) = (
+                self.lineage.streams().get(sid),
+                self.metrics.stream(StreamId(sid as u16)),
+            ) else {
+                continue;
+            };
+            while let Some(mut due) = table.timers.pop_due(now) {
+                while let Some(row) = table.timers.take(&mut due) {
+                    if !table.is_occupied(row) {
+                        continue;
+                    }
+                    let mut msg = table.message(row);
+                    let next = rules::evaluate(plan, &mut msg, now, offsets, metrics, sink);
+                    let changed = msg.changed();
+                    match next {
+                        Next::At(at) => {
+                            table.rearm(row, at);
+                            if changed {
+                                table.mark_dirty(row);
+                            }
+                        }
+                        Next::Remove => {
+                            rules::finish(plan, &mut table.message(row), metrics);
+                            table.remove(row);
+                            metrics.count_removed();
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// When [`Detector::on_tick`] next has work: the shell may sleep until then.
+    pub fn next_deadline(&self) -> Option<Millis> {
+        self.tables
+            .iter()
+            .filter_map(|t| t.timers.next_deadline())
+            .min()
+    }
+
+    /// Everything counted so far (the shell merges the detectors of all partitions).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// For the shell to count what only it sees (malformed records).
+    pub fn metrics_mut(&mut self) -> &mut Metrics {
+        &mut self.metrics
+    }
+
+    /// Messages held in memory.
+    pub fn messages_in_memory(&self) -> usize {
+        self.tables.iter().map(MessageTable::len).sum()
+    }
+
+    /// Hands every message changed since the last call to `f`: dropped ones first (state
+    /// `None`), then the others with their encoded [`StoredMessage`]. Returns how many.
+    /// On an error the changes not yet handed over stay queued for the next call.
+    pub fn drain_changes(
+        &mut self,
+        mut f: impl FnMut(StateChange<'_>),
+    ) -> Result<usize, StateError> {
+        let mut count = 0;
+        for (sid, table) in self.tables.iter_mut().enumerate() {
+            let Some(plan) = self.lineage.streams().get(sid) else {
+                continue;
+            };
+            for id in table.take_removed() {
+                f(StateChange {
+                    stream: &plan.name,
+                    id: &id,
+                    state: None,
+                });
+                count += 1;
+            }
+            while let Some(row) = table.pop_dirty() {
+                self.encoded.clear();
+                let view = table.view(row);
+                if let Err(e) = persist::snapshot(plan, &view).encode(&mut self.encoded) {
+                    table.unpop_dirty(row);
+                    return Err(e);
+                }
+                f(StateChange {
+                    stream: &plan.name,
+                    id: &view.row.id,
+                    state: Some(&self.encoded),
+                });
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
+    /// Hands the stored form of every message in memory to `f` (a full checkpoint, or a
+    /// move to a detector built on a reloaded lineage).
+    pub fn for_each_state(&self, mut f: impl FnMut(&str, &StoredMessage<'_>)) {
+        for (sid, table) in self.tables.iter().enumerate() {
+            let Some(plan) = self.lineage.streams().get(sid) else {
+                continue;
+            };
+            for row in table.rows() {
+                let view = table.view(row);
+                f(&view.row.id, &persist::snapshot(plan, &view));
+            }
+        }
+    }
+
+    /// Restores one message from bytes written by [`Detector::drain_changes`], re-arming its
+    /// timer at the stored deadline (at once on the next tick if that has passed).
+    pub fn restore(&mut self, id: &str, bytes: &[u8]) -> Result<(), StateError> {
+        let stored = StoredMessage::decode(bytes)?;
+        self.restore_stored(id, &stored)
+    }
+
+    /// Restores one message from its stored form.
+    pub fn restore_stored(
+        &mut self,
+        id: &str,
+        stored: &StoredMessage<'_>,
+    ) -> Result<(), StateError> {
+        if stored.format != STATE_FORMAT {
+            return Err(StateError::Format {
+                found: stored.format,
+            });
+        }
+        let sid = self
+            .lineage
+            .stream_id(&stored.stream)
+            .ok_or_else(|| StateError::UnknownStream(stored.stream.to_string()))?;
+        let i = usize::from(sid.0);
+        let (Some(plan), Some(table), Some(metrics)) = (
+            self.lineage.streams().get(i),
+            self.tables.get_mut(i),
+            self.metrics.stream(sid),
+        ) else {
+            return Err(StateError::UnknownStream(stored.stream.to_string()));
+        };
+        let row =
+            table
+                .insert_restored(id, stored.anchor)
+                .ok_or_else(|| StateError::AlreadyPresent {
+                    stream: plan.name.clone(),
+                    id: id.to_owned(),
+                })?;
+        persist::fill(plan, stored, &mut table.message(row));
+        table.rearm(row, stored.deadline);
+        metrics.count_restored();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,457 @@
+//! The JSON Schemas in `schemas/` are the published contract; the Rust codecs are what cairn runs.
+//! These tests keep the two from drifting apart: the schemas are valid draft 2020-12 with a
+//! description on every field, they accept and reject the examples they should, and the trace
+//! decoder agrees with the trace schema on every example either can judge.
+
+use std::path::PathBuf;
+
+use cairn_core::model::{Evidence, HopRef, MessageRef, Reason, Verdict, VerdictKind};
+use cairn_core::{trace, verdict};
+use serde_json::Value;
+
+fn schema(name: &str) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../schemas")
+        .join(name);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+}
+
+fn validator(name: &str) -> jsonschema::Validator {
+    jsonschema::draft202012::new(&schema(name))
+        .unwrap_or_else(|e| panic!("{name} does not compile: {e}"))
+}
+
+fn parse(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("test example is not JSON: {e}: {text}"))
+}
+
+#[test]
+fn both_schemas_are_valid_draft_2020_12() {
+    for name in ["trace.schema.json", "verdict.schema.json"] {
+        let schema = schema(name);
+        if let Err(err) = jsonschema::draft202012::meta::validate(&schema) {
+            panic!("{name} is not a valid draft 2020-12 schema: {err}");
+        }
+        assert_eq!(
+            schema["$schema"], "https://json-schema.org/draft/2020-12/schema",
+            "{name}"
+        );
+    }
+}
+
+/// Every schema under a `properties` keyword, with its JSON pointer.
+fn property_schemas<'a>(value: &'a Value, pointer: String, out: &mut Vec<(String, &'a Value)>) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                let child_pointer = format!("{pointer}/{key}");
+                if key == "properties" {
+                    for (field, field_schema) in child.as_object().into_iter().flatten() {
+                        out.push((format!("{child_pointer}/{field}"), field_schema));
+                    }
+                }
+                property_schemas(child, child_pointer, out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                property_schemas(item, format!("{pointer}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn every_field_has_a_description() {
+    for (name, top_level_fields) in [("trace.schema.json", 10), ("verdict.schema.json", 10)] {
+        let schema = schema(name);
+        assert!(
+            schema["description"].is_string(),
+            "{name} has no top-level description"
+        );
+        let top = schema["properties"]
+            .as_object()
+            .expect("an object schema")
+            .len();
+        assert_eq!(top, top_level_fields, "{name}: top-level fields");
+        let mut fields = Vec::new();
+        property_schemas(&schema, String::new(), &mut fields);
+        for (pointer, field_schema) in fields {
+            // Restating a field's type inside `if`/`then` needs no second description.
+            if pointer.contains("/allOf/") {
+                continue;
+            }
+            let description = field_schema["description"].as_str().unwrap_or_default();
+            assert!(
+                description.len() > 10,
+                "{name}{pointer} has no real description"
+            );
+        }
+    }
+}
+
+// ---- traces ----
+
+/// A trace record as JSON text, built from literal JSON values so that examples can hold
+/// numbers `serde_json::Value` would round (past u64, exponents).
+fn trace_text(fields: &[(&str, String)]) -> String {
+    let body: Vec<String> = fields
+        .iter()
+        .map(|(name, value)| format!("\"{name}\":{value}"))
+        .collect();
+    format!("{{{}}}", body.join(","))
+}
+
+fn quoted(s: &str) -> String {
+    serde_json::to_string(s).expect("a string serializes")
+}
+
+/// Valid bases, one per shape a trace can take.
+fn trace_bases() -> Vec<Vec<(&'static str, String)>> {
+    let common = |kind: &str| {
+        vec![
+            ("v", "1".to_owned()),
+            ("id", quoted("a4c1")),
+            ("stream", quoted("playback")),
+            ("kind", quoted(kind)),
+            ("location", quoted("fronting/playback")),
+            ("partition", "3".to_owned()),
+            ("offset", "1234".to_owned()),
+            ("app", quoted("router-es")),
+            ("ts", "1763800000123".to_owned()),
+        ]
+    };
+    let with_group = |mut fields: Vec<(&'static str, String)>| {
+        fields.push(("group", quoted("router-es")));
+        fields
+    };
+    vec![
+        common("sent"),
+        with_group(common("sent")),
+        with_group(common("received")),
+        with_group(common("filtered")),
+    ]
+}
+
+/// JSON values to put in every field: each type, and values at and just past every bound.
+fn value_pool() -> Vec<String> {
+    let mut pool: Vec<String> = [
+        "null",
+        "true",
+        "false",
+        "0",
+        "1",
+        "2",
+        "-1",
+        "1.0",
+        "1.5",
+        "3.0",
+        "-0.5",
+        "-2.0",
+        "1e3",
+        "2147483647",
+        "2147483648",
+        "9223372036854775807",
+        "9223372036854775808",
+        "18446744073709551616",
+        "1e19",
+        "[]",
+        "[1,2]",
+        "{}",
+        "{\"a\":{\"b\":[null]}}",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    for s in [
+        "",
+        "x",
+        "sent",
+        "received",
+        "filtered",
+        "SENT",
+        "a/b",
+        "a/b/c",
+        "/b",
+        "a/",
+        "/",
+        "router-es",
+        "with \"quotes\" and \\ and \u{0}",
+    ] {
+        pool.push(quoted(s));
+    }
+    pool.push(r#""a\/b""#.to_owned()); // an escaped slash is still a slash
+    pool.push(quoted(&"x".repeat(256)));
+    pool.push(quoted(&"x".repeat(257)));
+    pool
+}
+
+/// Every single-field change of every base: each field removed, or set to each pool value,
+/// plus an unknown field set to each pool value.
+fn trace_mutations() -> Vec<String> {
+    let fields = [
+        "v",
+        "id",
+        "stream",
+        "kind",
+        "location",
+        "partition",
+        "offset",
+        "app",
+        "group",
+        "ts",
+        "extra",
+    ];
+    let mut out = Vec::new();
+    for base in trace_bases() {
+        out.push(trace_text(&base));
+        for field in fields {
+            let without: Vec<_> = base
+                .iter()
+                .filter(|(name, _)| *name != field)
+                .cloned()
+                .collect();
+            out.push(trace_text(&without));
+            for value in value_pool() {
+                let mut changed = without.clone();
+                changed.push((field, value));
+                out.push(trace_text(&changed));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn trace_schema_accepts_the_design_example_and_encoder_output() {
+    let validator = validator("trace.schema.json");
+    let example = r#"{"v":1,"id":"a4c1","stream":"playback","kind":"sent","location":"fronting/playback",
+        "partition":3,"offset":1234,"app":"playback-api","group":null,"ts":1763800000123}"#;
+    assert!(validator.is_valid(&parse(example)));
+    let decoded = trace::decode(example.as_bytes()).expect("valid");
+    let encoded = String::from_utf8(trace::encode(&decoded)).expect("utf-8");
+    assert!(validator.is_valid(&parse(&encoded)), "{encoded}");
+}
+
+#[test]
+fn trace_schema_rejects_the_invalid_examples() {
+    let validator = validator("trace.schema.json");
+    let ok = r#"{"v":1,"id":"a","stream":"s","kind":"received","location":"c/t","partition":0,"offset":0,"app":"a","group":"g","ts":0}"#;
+    assert!(validator.is_valid(&parse(ok)));
+    let invalid = [
+        ("missing v", ok.replace(r#""v":1,"#, "")),
+        ("version 2", ok.replace(r#""v":1"#, r#""v":2"#)),
+        ("empty id", ok.replace(r#""id":"a""#, r#""id":"""#)),
+        ("unknown kind", ok.replace("received", "resent")),
+        ("no slash in location", ok.replace("c/t", "ct")),
+        (
+            "negative offset",
+            ok.replace(r#""offset":0"#, r#""offset":-5"#),
+        ),
+        (
+            "string partition",
+            ok.replace(r#""partition":0"#, r#""partition":"0""#),
+        ),
+        ("received without group", ok.replace(r#","group":"g""#, "")),
+        (
+            "received with null group",
+            ok.replace(r#""group":"g""#, r#""group":null"#),
+        ),
+        (
+            "filtered without group",
+            ok.replace(r#","group":"g""#, "")
+                .replace("received", "filtered"),
+        ),
+        ("fractional ts", ok.replace(r#""ts":0"#, r#""ts":0.5"#)),
+    ];
+    for (what, text) in invalid {
+        assert_ne!(text, ok, "{what}: the example did not change");
+        assert!(
+            !validator.is_valid(&parse(&text)),
+            "schema accepted {what}: {text}"
+        );
+        assert!(
+            trace::decode(text.as_bytes()).is_err(),
+            "decoder accepted {what}: {text}"
+        );
+    }
+}
+
+#[test]
+fn trace_decoder_agrees_with_the_schema_on_every_single_field_change() {
+    let validator = validator("trace.schema.json");
+    let examples = trace_mutations();
+    let (mut accepted, mut disagreements) = (0, Vec::new());
+    for text in &examples {
+        let schema_says = validator.is_valid(&parse(text));
+        let decoder_says = trace::decode(text.as_bytes());
+        accepted += usize::from(schema_says);
+        if schema_says != decoder_says.is_ok() {
+            disagreements.push(format!(
+                "schema {schema_says}, decoder {decoder_says:?}: {text}"
+            ));
+        }
+    }
+    assert!(
+        disagreements.is_empty(),
+        "{} disagreements:\n{}",
+        disagreements.len(),
+        disagreements.join("\n")
+    );
+    // Both outcomes must be well represented, or agreement means little.
+    assert!(examples.len() > 1000, "{} examples", examples.len());
+    assert!(
+        accepted > 100 && accepted < examples.len() / 2,
+        "{accepted} of {} accepted",
+        examples.len()
+    );
+}
+
+/// Where JSON Schema cannot follow the decoder. Listed so that a change on either side shows up here.
+#[test]
+fn the_documented_divergences_are_the_only_kind_left() {
+    let validator = validator("trace.schema.json");
+    let with_id = |id: &str| {
+        format!(
+            r#"{{"v":1,"id":{},"stream":"s","kind":"sent","location":"c/t","partition":0,"offset":0,"app":"a","ts":0}}"#,
+            quoted(id)
+        )
+    };
+    // 1. The id bound is in bytes; maxLength counts characters.
+    let two_byte_chars = with_id(&"é".repeat(200));
+    assert!(validator.is_valid(&parse(&two_byte_chars)));
+    assert_eq!(
+        trace::decode(two_byte_chars.as_bytes()),
+        Err(trace::TraceError::IdTooLong { len: 400 })
+    );
+    let fits_both = with_id(&"é".repeat(128));
+    assert!(validator.is_valid(&parse(&fits_both)) && trace::decode(fits_both.as_bytes()).is_ok());
+    // 2. A duplicated key: JSON Schema sees only the parsed object (last value wins); the decoder refuses.
+    let duplicated = with_id("a").replacen(r#""id":"a""#, r#""id":"a","id":"b""#, 1);
+    assert!(validator.is_valid(&parse(&duplicated)));
+    assert_eq!(
+        trace::decode(duplicated.as_bytes()),
+        Err(trace::TraceError::Duplicate { field: "id" })
+    );
+}
+
+// ---- verdicts ----
+
+fn verdicts() -> Vec<Verdict> {
+    let mut out = Vec::new();
+    for kind in [VerdictKind::Lost, VerdictKind::Retracted] {
+        for reason in Reason::ALL {
+            for (committed, log_start) in [
+                (Some(1240), Some(0)),
+                (None, Some(1300)),
+                (Some(5), None),
+                (None, None),
+            ] {
+                for group in [Some("router-es".to_owned()), None] {
+                    out.push(Verdict {
+                        verdict: kind,
+                        reason,
+                        id: "a4c1 \"quoted\" é".into(),
+                        stream: "playback".into(),
+                        hop: HopRef {
+                            app: "router-es".into(),
+                            group,
+                            location: "fronting/playback".into(),
+                        },
+                        message: MessageRef {
+                            location: "fronting/playback".into(),
+                            partition: 3,
+                            offset: 1234,
+                        },
+                        evidence: Evidence {
+                            committed,
+                            log_start,
+                        },
+                        first_seen: 1_763_800_000_123,
+                        detected_at: 1_763_800_031_000,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_encoded_verdict_validates() {
+    let validator = validator("verdict.schema.json");
+    let all = verdicts();
+    assert_eq!(all.len(), 2 * 3 * 4 * 2);
+    for v in all {
+        let text = String::from_utf8(verdict::encode(&v)).expect("utf-8");
+        let errors: Vec<String> = validator
+            .iter_errors(&parse(&text))
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{text}: {errors:?}");
+    }
+}
+
+#[test]
+fn verdict_schema_and_decoder_reject_the_invalid_examples() {
+    let validator = validator("verdict.schema.json");
+    let ok = String::from_utf8(verdict::encode(&verdicts()[0])).expect("utf-8");
+    assert!(validator.is_valid(&parse(&ok)));
+    assert!(verdict::decode(ok.as_bytes()).is_ok());
+    let invalid = [
+        ("version 2", ok.replace(r#""v":1"#, r#""v":2"#)),
+        (
+            "unknown verdict",
+            ok.replace(r#""verdict":"lost""#, r#""verdict":"found""#),
+        ),
+        ("unknown reason", ok.replace("committed_past", "vanished")),
+        (
+            "missing message",
+            ok.replace(
+                r#""message":{"location":"fronting/playback","partition":3,"offset":1234},"#,
+                "",
+            ),
+        ),
+        (
+            "negative offset",
+            ok.replace(r#""offset":1234"#, r#""offset":-1"#),
+        ),
+        (
+            "numeric hop group",
+            ok.replace(r#""group":"router-es","#, r#""group":7,"#),
+        ),
+        (
+            "bad hop location",
+            ok.replace(
+                r#""location":"fronting/playback"}"#,
+                r#""location":"fronting"}"#,
+            ),
+        ),
+        (
+            "empty id",
+            ok.replace(r#""id":"a4c1 \"quoted\" é""#, r#""id":"""#),
+        ),
+        (
+            "missing evidence",
+            ok.replace(r#""evidence":{"committed":1240,"log_start":0},"#, ""),
+        ),
+        (
+            "string committed",
+            ok.replace(r#""committed":1240"#, r#""committed":"1240""#),
+        ),
+    ];
+    for (what, text) in invalid {
+        assert_ne!(text, ok, "{what}: the example did not change");
+        assert!(
+            !validator.is_valid(&parse(&text)),
+            "schema accepted {what}: {text}"
+        );
+        assert!(
+            verdict::decode(text.as_bytes()).is_err(),
+            "decoder accepted {what}: {text}"
+        );
+    }
+}
