@@ -11,6 +11,7 @@
 //! - [`oracle`]: the offsets oracle: one poller thread per cluster publishes committed offsets
 //!   and watermarks as snapshots that detector workers read without locks.
 //! - [`store`]: sled, the embedded store of record for per-message state and checkpoints.
+//! - [`observe`]: what the running job shows outside (merged metrics, recent verdicts, health).
 //! - [`clock`]: the shell's wall clock (the core takes time as an argument).
 //! - [`cli`]: the `cairn` command line (`detect`, `simulate`, `score`, `demo`); `src/main.rs` only
 //!   parses and dispatches.
@@ -23,5 +24,6 @@ pub use cairn_core as core;
 pub mod cli;
 pub mod clock;
 pub mod kafka;
+pub mod observe;
 pub mod oracle;
 pub mod store;
