@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 /// cairn: find the messages your Kafka pipeline lost or duplicated, per message, with evidence.
@@ -60,7 +61,25 @@ impl Command {
 }
 
 /// Runs one subcommand to completion.
-pub fn run(cli: Cli) -> Result<(), CliError> {
-    // None of the subcommands exists yet; say so rather than print anything that looks real.
-    Err(CliError::NotImplemented(cli.command.name()))
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Detect { config } => {
+            init_logging();
+            let loaded = cairn_core::config::Config::load(&config)
+                .with_context(|| format!("loading {}", config.display()))?;
+            crate::detect::run(loaded)
+        }
+        // Not built yet: say so rather than print anything that looks real.
+        other => Err(CliError::NotImplemented(other.name()).into()),
+    }
+}
+
+/// Structured logs on stderr; `RUST_LOG` overrides the default level (info).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

@@ -12,7 +12,9 @@
 //!   and watermarks as snapshots that detector workers read without locks.
 //! - [`store`]: sled, the embedded store of record for per-message state and checkpoints.
 //! - [`observe`]: what the running job shows outside (merged metrics, recent verdicts, health).
+//! - [`http`]: the HTTP face: `/metrics` (Prometheus), `/api/...` (JSON), `/healthz`, `/readyz`.
 //! - [`clock`]: the shell's wall clock (the core takes time as an argument).
+//! - [`detect`]: the `cairn detect` job: consumer group, workers, checkpoints, restore.
 //! - [`cli`]: the `cairn` command line (`detect`, `simulate`, `score`, `demo`); `src/main.rs` only
 //!   parses and dispatches.
 //!
@@ -23,6 +25,8 @@ pub use cairn_core as core;
 
 pub mod cli;
 pub mod clock;
+pub mod detect;
+pub mod http;
 pub mod kafka;
 pub mod observe;
 pub mod oracle;

@@ -7,7 +7,7 @@ fn main() -> ExitCode {
     match cairn::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("cairn: {err}");
+            eprintln!("cairn: {err:#}");
             ExitCode::FAILURE
         }
     }

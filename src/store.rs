@@ -26,13 +26,14 @@ pub enum StoreError {
 }
 
 /// How far the state of one tracing partition is durable.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
     /// The next tracing-topic offset to consume: everything before it is in the state.
     pub next_offset: i64,
-    /// The lowest tracing offset of any message still held in state: replaying from here
-    /// rebuilds the partition's state when the local store does not match the committed position.
-    pub low_watermark: i64,
+    /// The token committed with the tracing offset (offset-commit metadata). Local state is
+    /// trusted on assign only when the group's committed metadata carries this same token;
+    /// otherwise another instance may have moved the partition on, and the changelog is read.
+    pub token: String,
 }
 
 /// One change to a message's stored state: new bytes, or removal.
@@ -40,6 +41,7 @@ pub type StateChange<'a> = (&'a str, Option<&'a [u8]>);
 
 pub struct Store {
     db: sled::Db,
+    meta: sled::Tree,
     messages: sled::Tree,
     checkpoints: sled::Tree,
 }
@@ -51,8 +53,8 @@ fn message_key(partition: i32, id: &str) -> Vec<u8> {
     key
 }
 
-fn encode_checkpoint(checkpoint: Checkpoint) -> Vec<u8> {
-    // Two integers always encode; the Vec writer cannot fail.
+fn encode_checkpoint(checkpoint: &Checkpoint) -> Vec<u8> {
+    // An integer and a string always encode; the Vec writer cannot fail.
     bincode::serde::encode_to_vec(checkpoint, bincode::config::standard())
         .expect("a checkpoint always encodes")
 }
@@ -74,11 +76,34 @@ impl Store {
         let checkpoints = db
             .open_tree("checkpoints")
             .map_err(io("open checkpoints"))?;
+        let meta = db.open_tree("meta").map_err(io("open meta"))?;
         Ok(Store {
             db,
+            meta,
             messages,
             checkpoints,
         })
+    }
+
+    /// A random name for this instance, made on first use and kept with the state, so it is
+    /// the same after a restart (it names the transactional producer).
+    pub fn instance_id(&self) -> Result<String, StoreError> {
+        const KEY: &str = "instance_id";
+        if let Some(id) = self.meta.get(KEY).map_err(io("read instance id"))? {
+            return Ok(String::from_utf8_lossy(&id).into_owned());
+        }
+        let id: String = {
+            use rand::RngExt as _;
+            let mut rng = rand::rng();
+            (0..12)
+                .map(|_| char::from(b'a' + rng.random_range(0..26u8)))
+                .collect()
+        };
+        self.meta
+            .insert(KEY, id.as_bytes())
+            .map_err(io("write instance id"))?;
+        self.db.flush().map_err(io("flush"))?;
+        Ok(id)
     }
 
     /// Writes the state changes of one tracing partition together with its new checkpoint,
@@ -98,7 +123,7 @@ impl Store {
             }
         }
         // The checkpoint lives in another tree; a transaction over both keeps them atomic.
-        let encoded = encode_checkpoint(checkpoint);
+        let encoded = encode_checkpoint(&checkpoint);
         (&self.messages, &self.checkpoints)
             .transaction(|(messages, checkpoints)| {
                 messages.apply_batch(&batch)?;
@@ -179,7 +204,7 @@ mod tests {
             assert_eq!(store.read_checkpoint(0).expect("read"), None);
             let first = Checkpoint {
                 next_offset: 10,
-                low_watermark: 0,
+                token: "a:1".into(),
             };
             store
                 .checkpoint(0, [("a", Some(&b"1"[..])), ("b", Some(&b"2"[..]))], first)
@@ -190,13 +215,13 @@ mod tests {
                     [("a", Some(&b"other"[..]))],
                     Checkpoint {
                         next_offset: 3,
-                        low_watermark: 1,
+                        token: "a:2".into(),
                     },
                 )
                 .expect("checkpoint");
             let second = Checkpoint {
                 next_offset: 20,
-                low_watermark: 5,
+                token: "a:3".into(),
             };
             store
                 .checkpoint(0, [("a", None), ("c", Some(&b"3"[..]))], second)
@@ -207,7 +232,7 @@ mod tests {
             store.read_checkpoint(0).expect("read"),
             Some(Checkpoint {
                 next_offset: 20,
-                low_watermark: 5
+                token: "a:3".into()
             })
         );
         let held: Vec<(String, Vec<u8>)> =

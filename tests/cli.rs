@@ -11,8 +11,7 @@ fn cairn(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn unbuilt_subcommands_fail_and_say_so() {
-    let cases: [&[&str]; 4] = [
-        &["detect", "--config", "cairn.toml"],
+    let cases: [&[&str]; 3] = [
         &["simulate", "--scenario", "s.toml"],
         &["score", "--truth", "t.jsonl", "--verdicts", "v.jsonl"],
         &["demo"],
@@ -56,4 +55,33 @@ fn missing_required_flag_names_it() {
     let out = cairn(&["score", "--truth", "t.jsonl"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--verdicts"));
+}
+
+#[test]
+fn detect_names_a_config_it_cannot_load() {
+    let out = cairn(&["detect", "--config", "/nonexistent/cairn.toml"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("/nonexistent/cairn.toml"),
+        "stderr: {stderr}"
+    );
+}
+
+#[test]
+fn detect_rejects_an_invalid_config_naming_the_problem() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cairn.toml");
+    std::fs::write(
+        &path,
+        "[tracing]\ncluster = \"nowhere\"\ntopic = \"t\"\ngroup = \"g\"\nbogus = 1\n",
+    )
+    .expect("write config");
+    let out = cairn(&["detect", "--config", path.to_str().expect("utf-8 path")]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bogus"),
+        "the unknown key is named: {stderr}"
+    );
 }

@@ -1,0 +1,322 @@
+//! Checkpoints: making a batch of partition states durable together with the tracing offsets
+//! they stand for, and the verdicts they produced.
+//!
+//! Order of one checkpoint:
+//! 1. verdicts for an output cluster other than the tracing cluster are published and
+//!    acknowledged (at-least-once there: a crash after this step repeats them; consumers drop
+//!    repeats by (id, hop, verdict), as the contract allows);
+//! 2. the local store (sled) takes the states and the checkpoint token, and is flushed;
+//! 3. one Kafka transaction on the tracing cluster writes the state changes to the changelog,
+//!    the verdicts (when the output topic lives on the tracing cluster) and the tracing offsets
+//!    with the token as commit metadata. Either all of it is visible or none of it.
+//!
+//! Local state is trusted on the next assign only if the committed metadata carries its token;
+//! otherwise the changelog, which moved in the same transaction as the offsets, is read.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use cairn_core::model::Verdict;
+use cairn_core::verdict;
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+use super::worker::PartitionCheckpoint;
+use crate::observe::Observatory;
+use crate::store::{Checkpoint, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("checkpoint transaction: {operation} failed: {source}")]
+    Transaction {
+        operation: &'static str,
+        source: Box<KafkaError>,
+    },
+    #[error("publishing verdicts to the output cluster failed: {0}")]
+    Verdicts(Box<KafkaError>),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn txn(operation: &'static str) -> impl FnOnce(KafkaError) -> CheckpointError {
+    move |source| CheckpointError::Transaction {
+        operation,
+        source: Box::new(source),
+    }
+}
+
+/// Where verdicts go when the output topic is not on the tracing cluster.
+pub struct ExternalOutput {
+    pub producer: BaseProducer<DeliveryCounter>,
+    pub topic: String,
+}
+
+impl ExternalOutput {
+    pub fn new(output_base: &ClientConfig, topic: &str) -> Result<Self, CheckpointError> {
+        let producer = output_base
+            .clone()
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "5")
+            .create_with_context(DeliveryCounter::default())
+            .map_err(|err| CheckpointError::Verdicts(Box::new(err)))?;
+        Ok(ExternalOutput {
+            producer,
+            topic: topic.to_owned(),
+        })
+    }
+}
+
+/// Counts deliveries the broker did not acknowledge.
+#[derive(Default)]
+pub struct DeliveryCounter {
+    failed: AtomicU64,
+}
+
+impl DeliveryCounter {
+    /// Failures since the last call.
+    fn take_failures(&self) -> u64 {
+        self.failed.swap(0, Ordering::Relaxed)
+    }
+}
+
+impl ClientContext for DeliveryCounter {}
+
+impl ProducerContext for DeliveryCounter {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((err, _)) = result {
+            tracing::error!(error = %err, "the output cluster did not acknowledge a verdict");
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+pub struct Checkpointer {
+    tracing_topic: String,
+    changelog_topic: String,
+    output_topic: String,
+    /// Transactional producer on the tracing cluster.
+    producer: BaseProducer,
+    external: Option<ExternalOutput>,
+    store: Arc<Store>,
+    observatory: Arc<Observatory>,
+    instance: String,
+    sequence: u64,
+    /// The offset last committed per partition, to skip checkpoints that would change nothing.
+    committed: HashMap<i32, i64>,
+    timeout: Duration,
+}
+
+impl Checkpointer {
+    /// `tracing_base` carries the tracing cluster's settings; `instance` must be stable across
+    /// restarts of this instance (it names the transactional id, which fences a zombie).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        tracing_base: &ClientConfig,
+        tracing_topic: &str,
+        changelog_topic: &str,
+        output_topic: &str,
+        external: Option<ExternalOutput>,
+        store: Arc<Store>,
+        observatory: Arc<Observatory>,
+        instance: &str,
+        timeout: Duration,
+    ) -> Result<Self, CheckpointError> {
+        let producer: BaseProducer = tracing_base
+            .clone()
+            .set("transactional.id", format!("cairn-{instance}"))
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "5")
+            .set("compression.type", "lz4")
+            .create()
+            .map_err(txn("create producer"))?;
+        producer.init_transactions(timeout).map_err(txn("init"))?;
+        Ok(Checkpointer {
+            tracing_topic: tracing_topic.to_owned(),
+            changelog_topic: changelog_topic.to_owned(),
+            output_topic: output_topic.to_owned(),
+            producer,
+            external,
+            store,
+            observatory,
+            instance: instance.to_owned(),
+            sequence: 0,
+            committed: HashMap::new(),
+            timeout,
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Makes `checkpoints` durable and commits their offsets for `consumer`'s group.
+    pub fn commit<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        checkpoints: &[PartitionCheckpoint],
+    ) -> Result<(), CheckpointError> {
+        let checkpoints: Vec<&PartitionCheckpoint> = checkpoints
+            .iter()
+            .filter(|c| {
+                !c.changes.is_empty()
+                    || !c.verdicts.is_empty()
+                    || self.committed.get(&c.partition) != Some(&c.next_offset)
+            })
+            .collect();
+        if checkpoints.is_empty() {
+            return Ok(());
+        }
+        self.sequence += 1;
+        let token = format!("{}:{}:{}", self.instance, std::process::id(), self.sequence);
+        if let Some(external) = &self.external {
+            publish_and_confirm(
+                external,
+                checkpoints.iter().flat_map(|c| &c.verdicts),
+                self.timeout,
+            )?;
+        }
+        for checkpoint in &checkpoints {
+            let changes = checkpoint
+                .changes
+                .iter()
+                .map(|(key, state)| (key.as_str(), state.as_deref()));
+            let position = Checkpoint {
+                next_offset: checkpoint.next_offset,
+                token: token.clone(),
+            };
+            self.store
+                .checkpoint(checkpoint.partition, changes, position)?;
+        }
+        if let Err(err) = self.transaction(consumer, &checkpoints, &token) {
+            // Leave the producer usable for the next attempt; what was drained is re-derived
+            // after the restart the caller performs on this error.
+            let _ = self.producer.abort_transaction(self.timeout);
+            return Err(err);
+        }
+        for checkpoint in &checkpoints {
+            self.committed
+                .insert(checkpoint.partition, checkpoint.next_offset);
+        }
+        let shell = &self.observatory.shell;
+        shell.checkpoints.fetch_add(1, Ordering::Relaxed);
+        for verdict in checkpoints.iter().flat_map(|c| &c.verdicts) {
+            shell.verdicts_published.fetch_add(1, Ordering::Relaxed);
+            self.observatory.record_verdict(verdict);
+        }
+        Ok(())
+    }
+
+    fn transaction<C: ConsumerContext>(
+        &self,
+        consumer: &BaseConsumer<C>,
+        checkpoints: &[&PartitionCheckpoint],
+        token: &str,
+    ) -> Result<(), CheckpointError> {
+        self.producer.begin_transaction().map_err(txn("begin"))?;
+        let mut offsets = TopicPartitionList::new();
+        for checkpoint in checkpoints {
+            for (key, state) in &checkpoint.changes {
+                let mut record = BaseRecord::<str, [u8]>::to(&self.changelog_topic)
+                    .key(key.as_str())
+                    .partition(checkpoint.partition);
+                if let Some(state) = state {
+                    record = record.payload(state.as_slice());
+                }
+                send(&self.producer, record)?;
+            }
+            if self.external.is_none() {
+                for verdict in &checkpoint.verdicts {
+                    let payload = verdict::encode(verdict);
+                    send(
+                        &self.producer,
+                        BaseRecord::to(&self.output_topic)
+                            .key(verdict.id.as_str())
+                            .payload(&payload),
+                    )?;
+                }
+            }
+            offsets
+                .add_partition_offset(
+                    &self.tracing_topic,
+                    checkpoint.partition,
+                    Offset::Offset(checkpoint.next_offset),
+                )
+                .map_err(txn("offsets"))?;
+            if let Some(mut element) =
+                offsets.find_partition(&self.tracing_topic, checkpoint.partition)
+            {
+                element.set_metadata(token);
+            }
+        }
+        let group = consumer
+            .group_metadata()
+            .ok_or_else(|| txn("group metadata")(KafkaError::Canceled))?;
+        self.producer
+            .send_offsets_to_transaction(&offsets, &group, self.timeout)
+            .map_err(txn("send offsets"))?;
+        self.producer
+            .commit_transaction(self.timeout)
+            .map_err(txn("commit"))
+    }
+}
+
+/// Queues one record, waiting (never dropping) while the local queue is full.
+fn send<K, P, X>(
+    producer: &BaseProducer<X>,
+    mut record: BaseRecord<'_, K, P>,
+) -> Result<(), CheckpointError>
+where
+    X: ProducerContext<DeliveryOpaque = ()>,
+    K: rdkafka::message::ToBytes + ?Sized,
+    P: rdkafka::message::ToBytes + ?Sized,
+{
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                record = returned;
+                producer.poll(Duration::from_millis(10));
+            }
+            Err((err, _)) => return Err(txn("produce")(err)),
+        }
+    }
+}
+
+fn publish_and_confirm<'a>(
+    output: &ExternalOutput,
+    verdicts: impl Iterator<Item = &'a Verdict>,
+    timeout: Duration,
+) -> Result<(), CheckpointError> {
+    for verdict in verdicts {
+        let payload = verdict::encode(verdict);
+        let record = BaseRecord::to(&output.topic)
+            .key(verdict.id.as_str())
+            .payload(&payload);
+        send(&output.producer, record).map_err(|err| match err {
+            CheckpointError::Transaction { source, .. } => CheckpointError::Verdicts(source),
+            other => other,
+        })?;
+    }
+    // flush waits for every delivery report; an idempotent producer with acks=all only reports
+    // success once the record is on every in-sync replica.
+    output
+        .producer
+        .flush(timeout)
+        .map_err(|err| CheckpointError::Verdicts(Box::new(err)))?;
+    let failed = output.producer.context().take_failures();
+    if failed > 0 {
+        return Err(CheckpointError::Verdicts(Box::new(
+            KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut),
+        )));
+    }
+    Ok(())
+}

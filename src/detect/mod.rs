@@ -1,0 +1,220 @@
+//! `cairn detect`: the streaming job around the detector core.
+//!
+//! - [`ingest`]: the tracing-topic consumer (poll loop, rebalance callback, routing, checkpoints).
+//! - [`worker`]: threads that own tracing partitions and run their detectors.
+//! - [`checkpoint`]: state, verdicts and offsets made durable together.
+//! - [`restore`]: a partition's state rebuilt on assign, from sled or from the changelog.
+//! - [`changelog`]: the compacted topic that carries state from one owner to the next.
+
+pub mod changelog;
+pub mod checkpoint;
+pub mod ingest;
+pub mod restore;
+pub mod worker;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use cairn_core::config::Config;
+use cairn_core::lineage::Lineage;
+use cairn_core::metrics::Metrics;
+use parking_lot::Mutex;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+
+use self::checkpoint::{Checkpointer, ExternalOutput};
+use self::ingest::{Dispatcher, IngestContext, Pipeline};
+use self::restore::Restorer;
+use self::worker::{Worker, WorkerError};
+use crate::kafka::client::client_config;
+use crate::observe::Observatory;
+use crate::oracle::{spawn_oracle, watches_from_config};
+use crate::store::Store;
+
+/// How often state, verdicts and offsets are checkpointed (and metrics refreshed).
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+/// How often workers run due timers when no trace arrives.
+const TICK_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Runs the job until SIGTERM/SIGINT; returns after a final checkpoint.
+pub fn run(config: Config) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .thread_name("cairn-io")
+        .build()
+        .context("starting the async runtime")?;
+    let lineage = Arc::new(Lineage::compile(&config.streams).context("compiling the lineage")?);
+    let observatory = Arc::new(Observatory::default());
+    observatory
+        .metrics
+        .store(Arc::new(Metrics::for_lineage(&lineage)));
+    let timeout = config.oracle.request_timeout;
+
+    let tracing_cluster = config
+        .cluster(&config.tracing.cluster)
+        .context("the tracing cluster is not declared")?;
+    let tracing_base = client_config(tracing_cluster);
+    let changelog_topic = runtime
+        .block_on(changelog::ensure_changelog(
+            &tracing_base,
+            &config.tracing.topic,
+            timeout,
+        ))
+        .context("preparing the changelog topic")?;
+
+    let store = Arc::new(Store::open(&config.store.path).context("opening the state store")?);
+    let instance = store.instance_id().context("reading the instance id")?;
+
+    let oracle = spawn_oracle(
+        watches_from_config(&config),
+        config.oracle.poll_interval,
+        timeout,
+    )
+    .context("starting the offsets oracle")?;
+    observatory.oracle.lock().extend(oracle.stats.clone());
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let http = {
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind(&config.http.listen))
+            .with_context(|| format!("binding {}", config.http.listen))?;
+        let stop = stop.clone();
+        let shutdown = async move {
+            while !stop.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        runtime.spawn(crate::http::serve(
+            listener,
+            observatory.clone(),
+            oracle.board.clone(),
+            shutdown,
+        ))
+    };
+    {
+        let stop = stop.clone();
+        runtime.spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("signal received; finishing with a final checkpoint");
+            stop.store(true, Ordering::Relaxed);
+        });
+    }
+
+    let workers = match config.detector.workers {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let (errors_tx, errors_rx) = mpsc::sync_channel::<WorkerError>(workers);
+    let mut senders = Vec::new();
+    let mut threads = Vec::new();
+    for n in 0..workers {
+        let (tx, rx) = mpsc::sync_channel(64);
+        senders.push(tx);
+        let worker = Worker::new(
+            Metrics::for_lineage(&lineage),
+            oracle.board.clone(),
+            config.detector.on_malformed,
+            TICK_INTERVAL,
+            errors_tx.clone(),
+        );
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("cairn-worker-{n}"))
+                .spawn(move || worker.run(rx))?,
+        );
+    }
+
+    let external = if config.output.cluster == config.tracing.cluster {
+        None
+    } else {
+        let cluster = config
+            .cluster(&config.output.cluster)
+            .context("the output cluster is not declared")?;
+        Some(ExternalOutput::new(
+            &client_config(cluster),
+            &config.output.topic,
+        )?)
+    };
+    let checkpointer = Checkpointer::new(
+        &tracing_base,
+        &config.tracing.topic,
+        &changelog_topic,
+        &config.output.topic,
+        external,
+        store.clone(),
+        observatory.clone(),
+        &instance,
+        timeout,
+    )
+    .context("starting the checkpoint producer")?;
+    let restorer = Restorer {
+        lineage: lineage.clone(),
+        store: store.clone(),
+        tracing_base: tracing_base.clone(),
+        tracing_topic: config.tracing.topic.clone(),
+        changelog_topic,
+        observatory: observatory.clone(),
+        timeout,
+    };
+    let context = IngestContext {
+        pipeline: Mutex::new(Pipeline {
+            dispatcher: Dispatcher::new(senders),
+            checkpointer,
+            restorer,
+        }),
+        fatal: Mutex::new(None),
+        poisoned: AtomicBool::new(false),
+        observatory: observatory.clone(),
+        tracing_topic: config.tracing.topic.clone(),
+    };
+    let consumer: BaseConsumer<IngestContext> = tracing_base
+        .clone()
+        .set("group.id", &config.tracing.group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        .set("isolation.level", "read_uncommitted")
+        .create_with_context(context)
+        .context("creating the tracing consumer")?;
+    consumer
+        .subscribe(&[&config.tracing.topic])
+        .context("subscribing to the tracing topic")?;
+    observatory.ready.store(true, Ordering::Relaxed);
+    tracing::info!(topic = %config.tracing.topic, group = %config.tracing.group, workers, "cairn detect started");
+
+    let outcome = ingest::poll_loop(&consumer, CHECKPOINT_INTERVAL, &stop, &errors_rx);
+    // Leave the group: the revoke callback checkpoints what is still owned.
+    consumer.unsubscribe();
+    let _ = consumer.poll(Duration::from_millis(500));
+    consumer.context().pipeline.lock().dispatcher.stop();
+    drop(consumer);
+    for thread in threads {
+        let _ = thread.join();
+    }
+    stop.store(true, Ordering::Relaxed);
+    oracle.shutdown();
+    let _ = runtime.block_on(http);
+    outcome
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! Rebuilding a tracing partition's detector when this instance is assigned the partition.
+//!
+//! The group's committed offset (and its metadata token) is the truth of where the partition
+//! stands. Local state is used when its checkpoint carries that token; otherwise the changelog,
+//! committed in the same transaction as the offset, is read and the local store rewritten.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use cairn_core::detector::Detector;
+use cairn_core::lineage::Lineage;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::KafkaError;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+use super::changelog::{self, ChangelogError};
+use crate::observe::Observatory;
+use crate::store::{Checkpoint, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error("reading the committed position of tracing partition {partition}: {source}")]
+    Committed {
+        partition: i32,
+        source: Box<KafkaError>,
+    },
+    #[error(transparent)]
+    Changelog(#[from] ChangelogError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("state of `{key}` in tracing partition {partition} could not be restored: {detail}")]
+    State {
+        partition: i32,
+        key: String,
+        detail: String,
+    },
+}
+
+/// A partition ready to be handed to a worker.
+pub struct Restored {
+    pub detector: Detector,
+    /// The tracing offset to consume from.
+    pub next_offset: Offset,
+}
+
+pub struct Restorer {
+    pub lineage: Arc<Lineage>,
+    pub store: Arc<Store>,
+    pub tracing_base: ClientConfig,
+    pub tracing_topic: String,
+    pub changelog_topic: String,
+    pub observatory: Arc<Observatory>,
+    pub timeout: Duration,
+}
+
+impl Restorer {
+    pub fn restore<C: ConsumerContext>(
+        &self,
+        consumer: &BaseConsumer<C>,
+        partition: i32,
+    ) -> Result<Restored, RestoreError> {
+        let (committed, token) = self.committed(consumer, partition)?;
+        let local = self.store.read_checkpoint(partition)?;
+        let shell = &self.observatory.shell;
+        let mut detector = Detector::new(self.lineage.clone());
+        let local_matches = matches!(
+            (&local, committed),
+            (Some(Checkpoint { next_offset, token: local_token }), Some(offset))
+                if *next_offset == offset && !token.is_empty() && *local_token == token
+        );
+        if local_matches {
+            for entry in self.store.messages(partition) {
+                let (key, bytes) = entry?;
+                self.restore_one(&mut detector, partition, &key, &bytes)?;
+            }
+            shell.restored_local.fetch_add(1, Ordering::Relaxed);
+        } else {
+            let state = changelog::read_partition(
+                &self.tracing_base,
+                &self.changelog_topic,
+                partition,
+                self.timeout,
+            )?;
+            for (key, bytes) in &state {
+                self.restore_one(&mut detector, partition, key, bytes)?;
+            }
+            // Rewrite the local copy so the next assign of this partition can use it.
+            self.store.drop_partition(partition)?;
+            if let Some(offset) = committed {
+                let changes = state.iter().map(|(k, v)| (k.as_str(), Some(v.as_slice())));
+                self.store.checkpoint(
+                    partition,
+                    changes,
+                    Checkpoint {
+                        next_offset: offset,
+                        token,
+                    },
+                )?;
+            }
+            shell.restored_changelog.fetch_add(1, Ordering::Relaxed);
+        }
+        let next_offset = match committed {
+            Some(offset) => self.within_log(consumer, partition, offset),
+            None => {
+                // Never a silent skip: a partition without a committed position starts at the
+                // log start, and says so.
+                shell.position_resets.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(partition, topic = %self.tracing_topic, "no committed position; consuming from the log start");
+                Offset::Beginning
+            }
+        };
+        Ok(Restored {
+            detector,
+            next_offset,
+        })
+    }
+
+    fn restore_one(
+        &self,
+        detector: &mut Detector,
+        partition: i32,
+        key: &str,
+        bytes: &[u8],
+    ) -> Result<(), RestoreError> {
+        let id = super::worker::split_state_key(key).map_or(key, |(_, id)| id);
+        detector
+            .restore(id, bytes)
+            .map_err(|err| RestoreError::State {
+                partition,
+                key: key.replace('\u{0}', "/"),
+                detail: err.to_string(),
+            })
+    }
+
+    fn committed<C: ConsumerContext>(
+        &self,
+        consumer: &BaseConsumer<C>,
+        partition: i32,
+    ) -> Result<(Option<i64>, String), RestoreError> {
+        let mut request = TopicPartitionList::new();
+        request.add_partition(&self.tracing_topic, partition);
+        let answer = consumer
+            .committed_offsets(request, self.timeout)
+            .map_err(|source| RestoreError::Committed {
+                partition,
+                source: Box::new(source),
+            })?;
+        let element = answer.find_partition(&self.tracing_topic, partition);
+        Ok(match element {
+            Some(element) => match element.offset() {
+                Offset::Offset(offset) => (Some(offset), element.metadata().to_owned()),
+                _ => (None, String::new()),
+            },
+            None => (None, String::new()),
+        })
+    }
+
+    /// The committed offset, unless retention already removed it: then the log start, logged
+    /// and counted with how many traces expired unread.
+    fn within_log<C: ConsumerContext>(
+        &self,
+        consumer: &BaseConsumer<C>,
+        partition: i32,
+        offset: i64,
+    ) -> Offset {
+        match consumer.fetch_watermarks(&self.tracing_topic, partition, self.timeout) {
+            Ok((log_start, _)) if log_start > offset => {
+                self.observatory
+                    .shell
+                    .position_resets
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    partition,
+                    committed = offset,
+                    log_start,
+                    expired_unread = log_start - offset,
+                    "committed position is before the log start; traces expired unread, consuming from the log start"
+                );
+                Offset::Beginning
+            }
+            _ => Offset::Offset(offset),
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! Worker threads: each owns the detectors of some tracing partitions and feeds them.
+//!
+//! A tracing partition belongs to exactly one worker (partition mod workers). All traces of a
+//! message share one partition (they are keyed by id), so per-key order is kept without a task
+//! per message, and a partition's state can be checkpointed or handed off as one unit.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender, SyncSender};
+use std::time::Duration;
+
+use cairn_core::config::MalformedPolicy;
+use cairn_core::detector::Detector;
+use cairn_core::metrics::Metrics;
+use cairn_core::model::Verdict;
+use cairn_core::trace;
+
+use crate::clock::now_millis;
+use crate::oracle::OffsetsBoard;
+
+/// One record of the tracing topic, as the consumer read it.
+pub struct Record {
+    pub partition: i32,
+    pub offset: i64,
+    pub payload: Vec<u8>,
+}
+
+/// What the state of one partition looks like at a checkpoint.
+pub struct PartitionCheckpoint {
+    pub partition: i32,
+    /// The next tracing offset to consume: every record before it is in `changes`' state.
+    pub next_offset: i64,
+    /// (store key, encoded state or `None` for removal) since the previous checkpoint.
+    pub changes: Vec<(String, Option<Vec<u8>>)>,
+    /// Verdicts made since the previous checkpoint, in order.
+    pub verdicts: Vec<Verdict>,
+}
+
+/// Messages to a worker.
+pub enum WorkerMsg {
+    Records(Vec<Record>),
+    /// Take ownership of a partition whose state was restored, consuming from `next_offset`.
+    Assign {
+        partition: i32,
+        detector: Box<Detector>,
+        next_offset: i64,
+    },
+    /// Give up partitions: reply with their final checkpoints, then drop them.
+    Revoke {
+        partitions: Vec<i32>,
+        reply: Sender<Vec<PartitionCheckpoint>>,
+    },
+    /// Reply with a checkpoint of every owned partition, and the merged metrics.
+    Checkpoint {
+        reply: Sender<(Vec<PartitionCheckpoint>, Metrics)>,
+    },
+    /// Stop at once (shutdown after the final checkpoint).
+    Stop,
+}
+
+/// Why a worker stopped on its own.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error(
+        "malformed trace at tracing partition {partition} offset {offset}: {detail} (on_malformed = \"fail\")"
+    )]
+    Malformed {
+        partition: i32,
+        offset: i64,
+        detail: String,
+    },
+    #[error("encoding the state of a message failed: {0}")]
+    State(String),
+}
+
+struct Owned {
+    detector: Box<Detector>,
+    next_offset: i64,
+    verdicts: Vec<Verdict>,
+}
+
+pub struct Worker {
+    partitions: HashMap<i32, Owned>,
+    /// Counts of partitions this worker no longer owns, so exported counters never go back.
+    retired: Metrics,
+    board: Arc<OffsetsBoard>,
+    on_malformed: MalformedPolicy,
+    /// How often timers are run even without traffic.
+    tick_every: Duration,
+    errors: SyncSender<WorkerError>,
+}
+
+impl Worker {
+    /// `zero` holds a zeroed series for every stream and hop, so they exist from the start.
+    pub fn new(
+        zero: Metrics,
+        board: Arc<OffsetsBoard>,
+        on_malformed: MalformedPolicy,
+        tick_every: Duration,
+        errors: SyncSender<WorkerError>,
+    ) -> Self {
+        Worker {
+            partitions: HashMap::new(),
+            retired: zero,
+            board,
+            on_malformed,
+            tick_every,
+            errors,
+        }
+    }
+
+    /// Runs until the channel closes or a `Stop` arrives.
+    pub fn run(mut self, inbox: Receiver<WorkerMsg>) {
+        let mut last_tick = now_millis();
+        loop {
+            match inbox.recv_timeout(self.tick_every) {
+                Ok(WorkerMsg::Records(records)) => {
+                    if let Err(err) = self.ingest(records) {
+                        let _ = self.errors.try_send(err);
+                        return;
+                    }
+                }
+                Ok(WorkerMsg::Assign {
+                    partition,
+                    detector,
+                    next_offset,
+                }) => {
+                    self.partitions.insert(
+                        partition,
+                        Owned {
+                            detector,
+                            next_offset,
+                            verdicts: Vec::new(),
+                        },
+                    );
+                }
+                Ok(WorkerMsg::Revoke { partitions, reply }) => {
+                    self.tick();
+                    let mut out = Vec::new();
+                    for partition in partitions {
+                        if let Some(mut owned) = self.partitions.remove(&partition) {
+                            self.retired.merge(owned.detector.metrics());
+                            match checkpoint_of(partition, &mut owned) {
+                                Ok(checkpoint) => out.push(checkpoint),
+                                Err(err) => {
+                                    let _ = self.errors.try_send(err);
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                    let _ = reply.send(out);
+                }
+                Ok(WorkerMsg::Checkpoint { reply }) => {
+                    self.tick();
+                    let mut out = Vec::new();
+                    let mut metrics = self.retired.clone();
+                    for (&partition, owned) in &mut self.partitions {
+                        match checkpoint_of(partition, owned) {
+                            Ok(checkpoint) => out.push(checkpoint),
+                            Err(err) => {
+                                let _ = self.errors.try_send(err);
+                                return;
+                            }
+                        }
+                        metrics.merge(owned.detector.metrics());
+                    }
+                    let _ = reply.send((out, metrics));
+                }
+                Ok(WorkerMsg::Stop) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return;
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            }
+            let now = now_millis();
+            if now - last_tick >= self.tick_every.as_millis() as i64 {
+                self.tick();
+                last_tick = now;
+            }
+        }
+    }
+
+    fn ingest(&mut self, records: Vec<Record>) -> Result<(), WorkerError> {
+        let now = now_millis();
+        for record in records {
+            let Some(owned) = self.partitions.get_mut(&record.partition) else {
+                // A record of a partition revoked meanwhile: the next owner reads it again.
+                continue;
+            };
+            if record.offset < owned.next_offset {
+                continue; // already in the restored state
+            }
+            owned.next_offset = record.offset + 1;
+            match trace::decode(&record.payload) {
+                Ok(decoded) => owned.detector.on_trace(&decoded, now, &mut owned.verdicts),
+                Err(err) => {
+                    owned
+                        .detector
+                        .metrics_mut()
+                        .count_malformed(err.kind_label());
+                    tracing::warn!(
+                        partition = record.partition,
+                        offset = record.offset,
+                        error = %err,
+                        "skipped a malformed trace record"
+                    );
+                    if self.on_malformed == MalformedPolicy::Fail {
+                        return Err(WorkerError::Malformed {
+                            partition: record.partition,
+                            offset: record.offset,
+                            detail: err.to_string(),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn tick(&mut self) {
+        let view = self.board.view();
+        let now = now_millis();
+        for owned in self.partitions.values_mut() {
+            owned.detector.on_tick(now, &view, &mut owned.verdicts);
+        }
+    }
+}
+
+/// The store key of a message: its stream and id, which together identify it.
+pub fn state_key(stream: &str, id: &str) -> String {
+    format!("{stream}\u{0}{id}")
+}
+
+/// Splits a store key back into (stream, id).
+pub fn split_state_key(key: &str) -> Option<(&str, &str)> {
+    key.split_once('\u{0}')
+}
+
+fn checkpoint_of(partition: i32, owned: &mut Owned) -> Result<PartitionCheckpoint, WorkerError> {
+    let mut changes = Vec::new();
+    owned
+        .detector
+        .drain_changes(|change| {
+            changes.push((
+                state_key(change.stream, change.id),
+                change.state.map(<[u8]>::to_vec),
+            ));
+        })
+        .map_err(|err| WorkerError::State(err.to_string()))?;
+    Ok(PartitionCheckpoint {
+        partition,
+        next_offset: owned.next_offset,
+        changes,
+        verdicts: std::mem::take(&mut owned.verdicts),
+    })
+}
