@@ -120,54 +120,92 @@ pub async fn ensure_changelog(
     Ok(topic)
 }
 
-/// The live state of one changelog partition: state key → encoded state.
+/// The key of the record that carries, in each checkpoint's transaction, the tracing offset the
+/// partition's state stands for. State keys contain a NUL between stream and id; this one starts
+/// with a NUL, so it cannot collide with any of them.
+pub const POSITION_KEY: &str = "\u{0}position";
+
+/// The state of one changelog partition, as of its last committed checkpoint.
+#[derive(Debug, Default)]
+pub struct PartitionState {
+    /// State key → encoded state.
+    pub messages: HashMap<String, Vec<u8>>,
+    /// The tracing offset this state stands for, when a checkpoint was ever committed.
+    pub position: Option<i64>,
+}
+
+/// Encodes the tracing offset for the [`POSITION_KEY`] record.
+pub fn encode_position(next_offset: i64) -> [u8; 8] {
+    next_offset.to_be_bytes()
+}
+
+/// Reads one changelog partition to its end.
+///
+/// "The end" is the high watermark seen before reading, reached by the consumer's position:
+/// records of a transaction whose commit markers are still being written are only delivered
+/// once the commit lands, so stopping at the first end-of-partition could miss the last
+/// checkpoint of the previous owner.
 pub fn read_partition(
     base: &ClientConfig,
     topic: &str,
     partition: i32,
     timeout: Duration,
-) -> Result<HashMap<String, Vec<u8>>, ChangelogError> {
+) -> Result<PartitionState, ChangelogError> {
     let consumer: BaseConsumer = base
         .clone()
         .set("group.id", "cairn-changelog-reader")
         .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
         .set("isolation.level", "read_committed")
         .create()
         .map_err(kafka(topic, "client"))?;
-    let mut assignment = TopicPartitionList::new();
-    assignment
-        .add_partition_offset(topic, partition, Offset::Beginning)
-        .map_err(kafka(topic, "assign"))?;
-    let mut state = HashMap::new();
+    let mut state = PartitionState::default();
     let (low, high) = consumer
         .fetch_watermarks(topic, partition, timeout)
         .map_err(kafka(topic, "watermarks"))?;
     if low >= high {
         return Ok(state); // nothing was ever checkpointed for this partition
     }
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(topic, partition, Offset::Beginning)
+        .map_err(kafka(topic, "assign"))?;
     consumer
         .assign(&assignment)
         .map_err(kafka(topic, "assign"))?;
     let deadline = std::time::Instant::now() + timeout * 6;
-    loop {
-        match consumer.poll(Duration::from_millis(200)) {
+    while position(&consumer, topic, partition) < high {
+        if std::time::Instant::now() > deadline {
+            return Err(kafka(topic, "read to the end")(KafkaError::Canceled));
+        }
+        match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(message)) => {
                 let Some(key) = message.key().and_then(|k| std::str::from_utf8(k).ok()) else {
                     continue;
                 };
+                if key == POSITION_KEY {
+                    let bytes = message.payload().and_then(|p| <[u8; 8]>::try_from(p).ok());
+                    state.position = bytes.map(i64::from_be_bytes).or(state.position);
+                    continue;
+                }
                 match message.payload() {
-                    Some(value) => state.insert(key.to_owned(), value.to_vec()),
-                    None => state.remove(key),
+                    Some(value) => state.messages.insert(key.to_owned(), value.to_vec()),
+                    None => state.messages.remove(key),
                 };
             }
-            // End of the committed part of the partition: the state is complete.
-            Some(Err(KafkaError::PartitionEOF(_))) => return Ok(state),
             Some(Err(err)) => return Err(kafka(topic, "read")(err)),
-            None if std::time::Instant::now() > deadline => {
-                return Err(kafka(topic, "read")(KafkaError::Canceled));
-            }
             None => {}
         }
+    }
+    Ok(state)
+}
+
+/// The consumer's next offset in the partition (0 before the first fetch).
+fn position(consumer: &BaseConsumer, topic: &str, partition: i32) -> i64 {
+    let Ok(list) = consumer.position() else {
+        return 0;
+    };
+    match list.find_partition(topic, partition).map(|e| e.offset()) {
+        Some(Offset::Offset(offset)) => offset,
+        _ => 0,
     }
 }

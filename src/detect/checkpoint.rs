@@ -26,6 +26,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
+use super::changelog;
 use super::worker::PartitionCheckpoint;
 use crate::observe::Observatory;
 use crate::store::{Checkpoint, Store, StoreError};
@@ -208,9 +209,20 @@ impl Checkpointer {
         }
         let shell = &self.observatory.shell;
         shell.checkpoints.fetch_add(1, Ordering::Relaxed);
-        for verdict in checkpoints.iter().flat_map(|c| &c.verdicts) {
-            shell.verdicts_published.fetch_add(1, Ordering::Relaxed);
-            self.observatory.record_verdict(verdict);
+        for checkpoint in &checkpoints {
+            for verdict in &checkpoint.verdicts {
+                shell.verdicts_published.fetch_add(1, Ordering::Relaxed);
+                self.observatory.record_verdict(verdict);
+                tracing::info!(
+                    id = %verdict.id,
+                    stream = %verdict.stream,
+                    app = %verdict.hop.app,
+                    verdict = ?verdict.verdict,
+                    reason = verdict.reason.as_str(),
+                    tracing_partition = checkpoint.partition,
+                    "verdict published"
+                );
+            }
         }
         Ok(())
     }
@@ -244,6 +256,12 @@ impl Checkpointer {
                     )?;
                 }
             }
+            let position = changelog::encode_position(checkpoint.next_offset);
+            let record = BaseRecord::<str, [u8]>::to(&self.changelog_topic)
+                .key(changelog::POSITION_KEY)
+                .payload(position.as_slice())
+                .partition(checkpoint.partition);
+            send(&self.producer, record)?;
             offsets
                 .add_partition_offset(
                     &self.tracing_topic,

@@ -176,7 +176,9 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        .set("partition.assignment.strategy", "cooperative-sticky")
+        // Eager: revocation runs before the group moves to a new generation, so the final
+        // checkpoint of revoked partitions can still commit offsets in a transaction.
+        .set("partition.assignment.strategy", "roundrobin")
         .set("isolation.level", "read_uncommitted")
         .create_with_context(context)
         .context("creating the tracing consumer")?;

@@ -1,8 +1,9 @@
 //! Rebuilding a tracing partition's detector when this instance is assigned the partition.
 //!
-//! The group's committed offset (and its metadata token) is the truth of where the partition
-//! stands. Local state is used when its checkpoint carries that token; otherwise the changelog,
-//! committed in the same transaction as the offset, is read and the local store rewritten.
+//! Each checkpoint's transaction moves the changelog (state plus the tracing offset it stands
+//! for) and the group's committed offset (with a token as metadata) together. Local state is
+//! used when its checkpoint carries the committed token; otherwise the changelog is read to its
+//! end and its position is where consumption resumes.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -69,12 +70,13 @@ impl Restorer {
             (Some(Checkpoint { next_offset, token: local_token }), Some(offset))
                 if *next_offset == offset && !token.is_empty() && *local_token == token
         );
-        if local_matches {
+        let position = if local_matches {
             for entry in self.store.messages(partition) {
                 let (key, bytes) = entry?;
                 self.restore_one(&mut detector, partition, &key, &bytes)?;
             }
             shell.restored_local.fetch_add(1, Ordering::Relaxed);
+            committed
         } else {
             let state = changelog::read_partition(
                 &self.tracing_base,
@@ -82,25 +84,32 @@ impl Restorer {
                 partition,
                 self.timeout,
             )?;
-            for (key, bytes) in &state {
+            for (key, bytes) in &state.messages {
                 self.restore_one(&mut detector, partition, key, bytes)?;
             }
-            // Rewrite the local copy so the next assign of this partition can use it.
+            // Rewrite the local copy so the next assign of this partition can use it; it is
+            // trusted later only if the committed token still names this checkpoint.
             self.store.drop_partition(partition)?;
-            if let Some(offset) = committed {
-                let changes = state.iter().map(|(k, v)| (k.as_str(), Some(v.as_slice())));
-                self.store.checkpoint(
-                    partition,
-                    changes,
-                    Checkpoint {
-                        next_offset: offset,
-                        token,
-                    },
-                )?;
+            if let (Some(offset), Some(at)) = (committed, state.position)
+                && offset == at
+                && !token.is_empty()
+            {
+                let changes = state
+                    .messages
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), Some(v.as_slice())));
+                let checkpoint = Checkpoint {
+                    next_offset: offset,
+                    token,
+                };
+                self.store.checkpoint(partition, changes, checkpoint)?;
             }
             shell.restored_changelog.fetch_add(1, Ordering::Relaxed);
-        }
-        let next_offset = match committed {
+            // The position written with the state is the one that matches it; the group's
+            // committed offset moved in the same transaction and is only the fallback.
+            state.position.or(committed)
+        };
+        let next_offset = match position {
             Some(offset) => self.within_log(consumer, partition, offset),
             None => {
                 // Never a silent skip: a partition without a committed position starts at the

@@ -1,0 +1,817 @@
+//! End-to-end throughput and memory of `cairn detect` on a real broker (issue 4, "Bench").
+//!
+//! In one run it
+//! 1. preloads N traces (default 5,000,000) of a three-hop stream with 1% of the messages lost
+//!    (spread over every hop and both kinds of loss) into a fresh tracing topic, with a
+//!    `ThreadedProducer` (big batches, lz4), and commits the pipeline groups' offsets past
+//!    every message, so every loss is decidable;
+//! 2. drains that topic with a bare `BaseConsumer` that decodes nothing: the raw rate;
+//! 3. runs the release `cairn detect` on it and reads `cairn_traces_consumed_total` from its
+//!    `/metrics` over time until it has consumed all of them: the detect rate; its peak RSS is
+//!    `VmHWM` from `/proc/<pid>/status`;
+//! 4. waits for every true loss in `cairn_lost_total` (unless `--no-verify`), SIGTERMs it,
+//!    deletes the topics (unless `--keep-topics`), and prints a table and the command.
+//!
+//! The traces point at synthetic positions of the data topics t1..t3, which stay empty: the
+//! detector reads only the tracing topic and the groups' committed offsets (which Kafka does
+//! not check against the log end), so writing the data itself would only slow the preload.
+//!
+//! Run it:
+//! ```sh
+//! deploy/kafka/kafka.sh start
+//! cargo build --release --bin cairn
+//! CAIRN_BENCH_BROKERS=127.0.0.1:9092 cargo bench --bench detect_e2e -- --traces 5000000
+//! ```
+
+// Only part of the reader is used here.
+#[allow(dead_code)]
+#[path = "../tests/detect_support/prometheus.rs"]
+mod prometheus;
+
+use std::fs::{self, File};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use cairn::clock::now_millis;
+use cairn_core::model::{Kind, Trace};
+use cairn_core::trace;
+use rand::distr::{Alphanumeric, SampleString};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::DeliveryResult;
+use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+use self::prometheus::Scrape;
+
+const BROKERS_ENV: &str = "CAIRN_BENCH_BROKERS";
+const TRACES_ENV: &str = "CAIRN_BENCH_TRACES";
+const BIN_ENV: &str = "CAIRN_BIN";
+const STREAM: &str = "bench";
+const CLUSTER: &str = "local";
+const APPS: [&str; 4] = ["api", "enricher", "indexer", "sink"];
+/// Partitions of each data topic (they stay empty; traces point at synthetic offsets).
+const DATA_PARTITIONS: usize = 4;
+/// One message in `LOSS_EVERY` is lost: 1%.
+const LOSS_EVERY: u64 = 100;
+const TIMEOUT: Duration = Duration::from_secs(30);
+const CONSUMED: &str = "cairn_traces_consumed_total";
+const LOST: &str = "cairn_lost_total";
+
+/// Where a lost message goes missing, in turn: (reading stage 0..3, lost inside the app).
+const LOSSES: [(usize, bool); 5] = [(0, false), (0, true), (1, false), (1, true), (2, false)];
+
+struct Args {
+    traces: u64,
+    partitions: i32,
+    verify: bool,
+    keep_topics: bool,
+    /// As given, for the printed command.
+    given: Vec<String>,
+}
+
+fn usage() -> String {
+    format!(
+        "usage: {BROKERS_ENV}=host:port [{BIN_ENV}=path/to/cairn] cargo bench --bench detect_e2e -- \
+         [--traces N] [--partitions P] [--no-verify] [--keep-topics]\n\
+         \x20 --traces N       traces to preload (default 5000000, or ${TRACES_ENV})\n\
+         \x20 --partitions P   partitions of the tracing topic (default 6)\n\
+         \x20 --no-verify      do not wait for every true loss to be reported\n\
+         \x20 --keep-topics    leave the bench's topics on the broker\n\
+         \x20 {BIN_ENV}        the cairn binary (default target/release/cairn; build it with \
+         `cargo build --release --bin cairn`)"
+    )
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        traces: match std::env::var(TRACES_ENV) {
+            Ok(v) => v
+                .parse()
+                .map_err(|_| format!("{TRACES_ENV}={v}: not a count"))?,
+            Err(_) => 5_000_000,
+        },
+        partitions: 6,
+        verify: true,
+        keep_topics: false,
+        given: Vec::new(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| {
+            it.next()
+                .ok_or_else(|| format!("{name} needs a value\n{}", usage()))
+        };
+        match arg.as_str() {
+            // cargo bench passes --bench to every bench binary.
+            "--bench" => continue,
+            "--traces" => {
+                let v = value("--traces")?;
+                args.traces = v
+                    .replace('_', "")
+                    .parse()
+                    .map_err(|_| format!("--traces {v}"))?;
+                args.given.extend(["--traces".into(), v]);
+            }
+            "--partitions" => {
+                let v = value("--partitions")?;
+                args.partitions = v.parse().map_err(|_| format!("--partitions {v}"))?;
+                args.given.extend(["--partitions".into(), v]);
+            }
+            "--no-verify" => {
+                args.verify = false;
+                args.given.push(arg);
+            }
+            "--keep-topics" => {
+                args.keep_topics = true;
+                args.given.push(arg);
+            }
+            "-h" | "--help" => return Err(usage()),
+            other => return Err(format!("unknown argument {other}\n{}", usage())),
+        }
+    }
+    if args.traces == 0 || args.partitions < 1 {
+        return Err(format!(
+            "--traces and --partitions must be positive\n{}",
+            usage()
+        ));
+    }
+    Ok(args)
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let Some(brokers) = std::env::var(BROKERS_ENV)
+        .ok()
+        .filter(|b| !b.trim().is_empty())
+    else {
+        eprintln!(
+            "detect_e2e needs a real Kafka broker in {BROKERS_ENV}. Start the project's own:\n\
+             \x20 deploy/kafka/kafka.sh start\n\
+             \x20 cargo build --release --bin cairn\n\
+             \x20 {BROKERS_ENV}=$(deploy/kafka/kafka.sh bootstrap) cargo bench --bench detect_e2e\n\n{}",
+            usage()
+        );
+        return ExitCode::FAILURE;
+    };
+    let bin = std::env::var_os(BIN_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/cairn"));
+    if !bin.is_file() {
+        eprintln!(
+            "no cairn binary at {} (set {BIN_ENV}, or build it: cargo build --release --bin cairn)",
+            bin.display()
+        );
+        return ExitCode::FAILURE;
+    }
+    match run(&args, &brokers, &bin) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(message) => {
+            eprintln!("detect_e2e: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The bench's topics and groups.
+struct Names {
+    tracing: String,
+    output: String,
+    data: [String; 3],
+    groups: [String; 3],
+    cairn_group: String,
+}
+
+impl Names {
+    fn new() -> Names {
+        let suffix = Alphanumeric.sample_string(&mut rand::rng(), 8);
+        Names {
+            tracing: format!("cairn-bench-{suffix}-traces"),
+            output: format!("cairn-bench-{suffix}-lost"),
+            data: [1, 2, 3].map(|n| format!("cairn-bench-{suffix}-t{n}")),
+            groups: [1, 2, 3].map(|n| format!("cairn-bench-{suffix}-g{n}")),
+            cairn_group: format!("cairn-bench-{suffix}-cairn"),
+        }
+    }
+
+    fn location(&self, index: usize) -> String {
+        format!("{CLUSTER}/{}", self.data[index])
+    }
+
+    fn all_topics(&self) -> Vec<String> {
+        let mut topics = vec![
+            self.tracing.clone(),
+            format!("{}-cairn-changelog", self.tracing),
+            self.output.clone(),
+        ];
+        topics.extend(self.data.iter().cloned());
+        topics
+    }
+}
+
+/// What the preload wrote.
+struct Preloaded {
+    traces: u64,
+    messages: u64,
+    lost: u64,
+    elapsed: Duration,
+}
+
+/// What one detect run measured.
+struct DetectRun {
+    /// From the first trace consumed (to within one scrape) until every trace was.
+    elapsed: Duration,
+    /// From `/readyz` 200 (group join included) until every trace was consumed.
+    from_ready: Duration,
+    peak_rss_kib: u64,
+    /// Lost verdicts counted by the detector when the bench stopped looking.
+    lost: u64,
+    exit: Option<ExitStatus>,
+    logs: PathBuf,
+}
+
+fn run(args: &Args, brokers: &str, bin: &Path) -> Result<bool, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("tokio runtime: {e}"))?;
+    let names = Names::new();
+    let mut base = ClientConfig::new();
+    base.set("bootstrap.servers", brokers);
+    let admin: AdminClient<DefaultClientContext> =
+        base.create().map_err(|e| format!("admin client: {e}"))?;
+    let mut topics = vec![
+        NewTopic::new(&names.tracing, args.partitions, TopicReplication::Fixed(1)),
+        NewTopic::new(&names.output, 3, TopicReplication::Fixed(1)),
+    ];
+    for topic in &names.data {
+        topics.push(NewTopic::new(
+            topic,
+            DATA_PARTITIONS as i32,
+            TopicReplication::Fixed(1),
+        ));
+    }
+    let options = AdminOptions::new().operation_timeout(Some(TIMEOUT));
+    for result in runtime
+        .block_on(admin.create_topics(&topics, &options))
+        .map_err(|e| format!("create topics: {e}"))?
+    {
+        result.map_err(|(topic, e)| format!("create topic {topic}: {e}"))?;
+    }
+
+    let outcome = measure(args, &names, &base, bin, &runtime);
+
+    if args.keep_topics {
+        eprintln!("kept topics: {}", names.all_topics().join(", "));
+    } else {
+        let all = names.all_topics();
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        match runtime.block_on(admin.delete_topics(&refs, &options)) {
+            Ok(results) => {
+                for result in results {
+                    if let Err((topic, e)) = result {
+                        eprintln!("could not delete topic {topic}: {e}");
+                    }
+                }
+            }
+            Err(e) => eprintln!("could not delete the bench's topics: {e}"),
+        }
+    }
+    outcome
+}
+
+fn measure(
+    args: &Args,
+    names: &Names,
+    base: &ClientConfig,
+    bin: &Path,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<bool, String> {
+    eprintln!("preloading {} traces into {}", args.traces, names.tracing);
+    let preloaded = preload(args.traces, names, base)?;
+    eprintln!(
+        "preloaded {} traces ({} messages, {} lost) in {:.1?} ({:.0} traces/s)",
+        preloaded.traces,
+        preloaded.messages,
+        preloaded.lost,
+        preloaded.elapsed,
+        rate(preloaded.traces, preloaded.elapsed)
+    );
+
+    let raw = drain(names, base, preloaded.traces)?;
+    eprintln!(
+        "raw drain: {:.1?} ({:.0} traces/s)",
+        raw,
+        rate(preloaded.traces, raw)
+    );
+
+    let dir = tempfile::Builder::new()
+        .prefix("cairn-bench-")
+        .tempdir()
+        .map_err(|e| format!("temporary directory: {e}"))?;
+    let detect = detect(args, names, base, bin, dir.path(), &preloaded, runtime)?;
+
+    let raw_rate = rate(preloaded.traces, raw);
+    let detect_rate = rate(preloaded.traces, detect.elapsed);
+    let ratio = detect_rate / raw_rate;
+    let peak_mib = detect.peak_rss_kib as f64 / 1024.0;
+    let mut command = format!(
+        "{BROKERS_ENV}={} {BIN_ENV}={} cargo bench --bench detect_e2e --",
+        base.get("bootstrap.servers").unwrap_or_default(),
+        bin.display()
+    );
+    for arg in &args.given {
+        command.push(' ');
+        command.push_str(arg);
+    }
+    let exit = detect
+        .exit
+        .map_or("did not exit in time".to_owned(), |s| s.to_string());
+    println!();
+    println!("cairn detect, end to end on a real broker");
+    println!("| measure | value |");
+    println!("| --- | --- |");
+    println!(
+        "| traces | {} ({} messages of 3 hops, {} lost = 1%; tracing topic of {} partitions) |",
+        preloaded.traces, preloaded.messages, preloaded.lost, args.partitions
+    );
+    println!(
+        "| raw drain, bare BaseConsumer, no decode | {:.0} traces/s ({:.2} s) |",
+        raw_rate,
+        raw.as_secs_f64()
+    );
+    println!(
+        "| cairn detect, first to last trace consumed | {:.0} traces/s ({:.2} s; {:.2} s from /readyz) |",
+        detect_rate,
+        detect.elapsed.as_secs_f64(),
+        detect.from_ready.as_secs_f64()
+    );
+    println!("| ratio detect / raw | {ratio:.2} (goal >= 0.8) |");
+    println!("| peak RSS of cairn detect (VmHWM) | {peak_mib:.0} MiB (goal <= 1536 MiB) |");
+    if args.verify {
+        println!(
+            "| lost verdicts counted (cairn_lost_total) | {} of {} |",
+            detect.lost, preloaded.lost
+        );
+    }
+    println!("| exit on SIGTERM | {exit} |");
+    println!();
+    println!("command: {command}");
+    println!("detector logs: {}", detect.logs.display());
+    let verified = !args.verify || detect.lost == preloaded.lost;
+    let exited_cleanly = detect.exit.is_some_and(|s| s.success());
+    if verified && exited_cleanly {
+        // Keep the logs only when something went wrong.
+        drop(dir);
+    } else {
+        let kept = dir.keep();
+        eprintln!("something went wrong; kept {}", kept.display());
+    }
+    Ok(verified && exited_cleanly)
+}
+
+fn rate(count: u64, elapsed: Duration) -> f64 {
+    count as f64 / elapsed.as_secs_f64().max(1e-9)
+}
+
+/// Counts failed deliveries.
+#[derive(Default)]
+struct Counting {
+    failed: AtomicU64,
+}
+
+impl ClientContext for Counting {}
+
+impl ProducerContext for Counting {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if result.is_err() {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Writes at least `target` traces, whole messages only: 99% go through all three hops
+/// (6 traces each), 1% are lost at a hop (see [`LOSSES`]). Then commits every pipeline
+/// group past every message.
+fn preload(target: u64, names: &Names, base: &ClientConfig) -> Result<Preloaded, String> {
+    let producer: ThreadedProducer<Counting> = base
+        .clone()
+        .set("acks", "1")
+        .set("compression.type", "lz4")
+        .set("linger.ms", "50")
+        .set("batch.size", "1000000")
+        .set("batch.num.messages", "100000")
+        .set("queue.buffering.max.messages", "2000000")
+        .set("queue.buffering.max.kbytes", "1048576")
+        .create_with_context(Counting::default())
+        .map_err(|e| format!("producer: {e}"))?;
+    let started = Instant::now();
+    let locations = [0, 1, 2].map(|i| names.location(i));
+    let mut next_offset = [[0i64; DATA_PARTITIONS]; 3];
+    let prefix = Alphanumeric.sample_string(&mut rand::rng(), 6);
+    let (mut traces, mut messages, mut lost) = (0u64, 0u64, 0u64);
+    while traces < target {
+        let n = messages;
+        messages += 1;
+        let id = format!("{prefix}-{n:09}");
+        let loss = (n % LOSS_EVERY == LOSS_EVERY - 1)
+            .then(|| LOSSES[((n / LOSS_EVERY) % LOSSES.len() as u64) as usize]);
+        lost += u64::from(loss.is_some());
+        let partition = (n % DATA_PARTITIONS as u64) as usize;
+        let mut at = place(&mut next_offset[0], partition);
+        let ts = now_millis();
+        let mut send = |kind: Kind, app: usize, location: usize, at: (i32, i64)| {
+            let group = (app > 0).then(|| names.groups[app - 1].as_str());
+            let bytes = trace::encode(&Trace {
+                id: id.as_str().into(),
+                stream: STREAM.into(),
+                kind,
+                location: locations[location].as_str().into(),
+                partition: at.0,
+                offset: at.1,
+                app: APPS[app].into(),
+                group: group.map(Into::into),
+                ts,
+            });
+            send_retrying(&producer, &names.tracing, &id, &bytes)?;
+            traces += 1;
+            Ok::<(), String>(())
+        };
+        send(Kind::Sent, 0, 0, at)?;
+        for stage in 0..3 {
+            let app = stage + 1;
+            if loss == Some((stage, false)) {
+                break;
+            }
+            send(Kind::Received, app, stage, at)?;
+            if loss == Some((stage, true)) || stage == 2 {
+                break;
+            }
+            at = place(&mut next_offset[stage + 1], partition);
+            send(Kind::Sent, app, stage + 1, at)?;
+        }
+    }
+    producer
+        .flush(Duration::from_secs(300))
+        .map_err(|e| format!("flush: {e}"))?;
+    let failed = producer.context().failed.load(Ordering::Relaxed);
+    if failed > 0 {
+        return Err(format!("{failed} traces were not delivered"));
+    }
+    // Every group commits past every message at the location it reads.
+    for (stage, group) in names.groups.iter().enumerate() {
+        let consumer: BaseConsumer = base
+            .clone()
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .create()
+            .map_err(|e| format!("committer: {e}"))?;
+        let mut list = TopicPartitionList::new();
+        for (partition, &offset) in next_offset[stage].iter().enumerate() {
+            list.add_partition_offset(&names.data[stage], partition as i32, Offset::Offset(offset))
+                .map_err(|e| format!("offset: {e}"))?;
+        }
+        consumer
+            .commit(&list, CommitMode::Sync)
+            .map_err(|e| format!("commit {group}: {e}"))?;
+    }
+    Ok(Preloaded {
+        traces,
+        messages,
+        lost,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// The next offset on `partition` of a data topic.
+fn place(next: &mut [i64; DATA_PARTITIONS], partition: usize) -> (i32, i64) {
+    let offset = next[partition];
+    next[partition] += 1;
+    (partition as i32, offset)
+}
+
+fn send_retrying(
+    producer: &ThreadedProducer<Counting>,
+    topic: &str,
+    key: &str,
+    payload: &[u8],
+) -> Result<(), String> {
+    let mut record = BaseRecord::to(topic).key(key).payload(payload);
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                record = back;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err((e, _)) => return Err(format!("produce: {e}")),
+        }
+    }
+}
+
+/// Reads the whole tracing topic with a bare consumer that decodes nothing.
+fn drain(names: &Names, base: &ClientConfig, expected: u64) -> Result<Duration, String> {
+    let consumer: BaseConsumer = base
+        .clone()
+        .set("group.id", format!("{}-raw", names.cairn_group))
+        .set("enable.auto.commit", "false")
+        .create()
+        .map_err(|e| format!("raw consumer: {e}"))?;
+    let started = Instant::now();
+    let metadata = consumer
+        .fetch_metadata(Some(&names.tracing), TIMEOUT)
+        .map_err(|e| format!("metadata: {e}"))?;
+    let mut list = TopicPartitionList::new();
+    let mut ends = Vec::new();
+    for partition in metadata.topics()[0].partitions() {
+        let (_, high) = consumer
+            .fetch_watermarks(&names.tracing, partition.id(), TIMEOUT)
+            .map_err(|e| format!("watermarks: {e}"))?;
+        ends.push(high);
+        list.add_partition_offset(&names.tracing, partition.id(), Offset::Beginning)
+            .map_err(|e| format!("offset: {e}"))?;
+    }
+    let total: i64 = ends.iter().sum();
+    if total as u64 != expected {
+        return Err(format!(
+            "the tracing topic holds {total} records, expected {expected}"
+        ));
+    }
+    consumer.assign(&list).map_err(|e| format!("assign: {e}"))?;
+    let mut read = 0u64;
+    let mut bytes = 0usize;
+    let mut last_progress = Instant::now();
+    while read < expected {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(message)) => {
+                read += 1;
+                // Touch the payload so nothing can be skipped, but decode nothing.
+                bytes += message.payload_len();
+                last_progress = Instant::now();
+            }
+            Some(Err(e)) => return Err(format!("raw consume: {e}")),
+            None if last_progress.elapsed() > TIMEOUT => {
+                return Err(format!("raw drain stalled at {read} of {expected}"));
+            }
+            None => {}
+        }
+    }
+    let elapsed = started.elapsed();
+    eprintln!("raw drain read {read} records, {} MiB", bytes >> 20);
+    Ok(elapsed)
+}
+
+/// Runs `cairn detect` on the preloaded topic; see the module doc.
+fn detect(
+    args: &Args,
+    names: &Names,
+    base: &ClientConfig,
+    bin: &Path,
+    dir: &Path,
+    preloaded: &Preloaded,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<DetectRun, String> {
+    let http = {
+        let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("port: {e}"))?;
+        listener.local_addr().map_err(|e| format!("port: {e}"))?
+    };
+    let config = config_toml(
+        names,
+        base.get("bootstrap.servers").unwrap_or_default(),
+        http,
+        &dir.join("store"),
+    );
+    let config_path = dir.join("cairn.toml");
+    fs::write(&config_path, config).map_err(|e| format!("write config: {e}"))?;
+    let stdout = File::create(dir.join("stdout.log")).map_err(|e| e.to_string())?;
+    let stderr_path = dir.join("stderr.log");
+    let stderr = File::create(&stderr_path).map_err(|e| e.to_string())?;
+    let mut child = Command::new(bin)
+        .args(["detect", "--config"])
+        .arg(&config_path)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+        .map_err(|e| format!("spawn {}: {e}", bin.display()))?;
+    let pid = child.id();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| format!("HTTP client: {e}"))?;
+    let get = |path: &str| -> Result<(u16, String), String> {
+        runtime.block_on(async {
+            let response = client
+                .get(format!("http://{http}{path}"))
+                .send()
+                .await
+                .map_err(|e| format!("GET {path}: {e}"))?;
+            let status = response.status().as_u16();
+            let body = response
+                .text()
+                .await
+                .map_err(|e| format!("GET {path}: {e}"))?;
+            Ok((status, body))
+        })
+    };
+    let scrape = || -> Result<Scrape, String> {
+        match get("/metrics")? {
+            (200, text) => Scrape::parse(&text),
+            (status, body) => Err(format!("/metrics answered {status}: {body}")),
+        }
+    };
+    let alive = |child: &mut std::process::Child| -> Result<(), String> {
+        match child.try_wait() {
+            Ok(None) => Ok(()),
+            Ok(Some(status)) => Err(format!(
+                "cairn detect exited with {status}; logs: {}",
+                stderr_path.display()
+            )),
+            Err(e) => Err(e.to_string()),
+        }
+    };
+
+    let spawned = Instant::now();
+    loop {
+        alive(&mut child)?;
+        if matches!(get("/readyz"), Ok((200, _))) {
+            break;
+        }
+        if spawned.elapsed() > TIMEOUT {
+            let _ = child.kill();
+            return Err(format!(
+                "cairn detect not ready within {TIMEOUT:?}; logs: {}",
+                stderr_path.display()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let ready = Instant::now();
+    eprintln!(
+        "cairn detect (pid {pid}) ready after {:.1?}",
+        ready - spawned
+    );
+    // The clock starts at the last scrape that saw nothing consumed yet (joining the group
+    // is not processing), so the rate errs low by at most one polling interval.
+    let mut started = ready;
+    let mut last_report = Instant::now();
+    let mut last_progress = (Instant::now(), 0u64);
+    let (elapsed, from_ready) = loop {
+        alive(&mut child)?;
+        let before = Instant::now();
+        let consumed = scrape()?.sum(CONSUMED, &[]) as u64;
+        let now = Instant::now();
+        if consumed == 0 {
+            started = before;
+        }
+        if consumed >= preloaded.traces {
+            break (now - started, now - ready);
+        }
+        if consumed > last_progress.1 {
+            last_progress = (now, consumed);
+        } else if now - last_progress.0 > Duration::from_secs(60) {
+            let _ = child.kill();
+            return Err(format!(
+                "cairn detect stalled at {consumed} of {} traces; logs: {}",
+                preloaded.traces,
+                stderr_path.display()
+            ));
+        }
+        if now - last_report > Duration::from_secs(2) {
+            eprintln!(
+                "  consumed {consumed} of {} ({:.0} traces/s so far), RSS {} MiB",
+                preloaded.traces,
+                rate(consumed, now - started),
+                proc_status_kib(pid, "VmRSS:").unwrap_or(0) >> 10
+            );
+            last_report = now;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    eprintln!("cairn detect consumed every trace in {elapsed:.1?}");
+
+    let mut lost = scrape()?.sum(LOST, &[]) as u64;
+    if args.verify {
+        // first_check (10 s) + confirmation (5 s) after the last message was first seen.
+        let deadline = Instant::now() + Duration::from_secs(180);
+        while lost < preloaded.lost && Instant::now() < deadline {
+            alive(&mut child)?;
+            std::thread::sleep(Duration::from_millis(500));
+            lost = scrape()?.sum(LOST, &[]) as u64;
+        }
+        eprintln!("lost verdicts: {lost} of {}", preloaded.lost);
+    }
+    let peak_rss_kib = proc_status_kib(pid, "VmHWM:").unwrap_or(0);
+
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let exit = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+        }
+    };
+    Ok(DetectRun {
+        elapsed,
+        from_ready,
+        peak_rss_kib,
+        lost,
+        exit,
+        logs: stderr_path,
+    })
+}
+
+/// A `kB` field of `/proc/<pid>/status`, in KiB.
+fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The bench's `cairn.toml`: the example's timing defaults (messages stay in memory for the
+/// dedup window, so the peak RSS holds every message in flight), offsets polled every second.
+fn config_toml(names: &Names, bootstrap: &str, http: SocketAddr, store: &Path) -> String {
+    let q = |s: &str| toml::Value::String(s.to_owned()).to_string();
+    let [t1, t2, t3] = [0, 1, 2].map(|i| q(&names.location(i)));
+    let [g1, g2, g3] = names.groups.each_ref().map(|g| q(g));
+    format!(
+        r#"[clusters.{CLUSTER}]
+bootstrap = {bootstrap}
+
+[tracing]
+cluster = "{CLUSTER}"
+topic = {tracing}
+group = {cairn_group}
+
+[output]
+cluster = "{CLUSTER}"
+topic = {output}
+
+[oracle]
+poll_interval = "1s"
+
+[http]
+listen = "{http}"
+
+[store]
+path = {store}
+
+[[streams]]
+name = "{STREAM}"
+
+[[streams.apps]]
+app = "api"
+writes = {t1}
+
+[[streams.apps]]
+app = "enricher"
+group = {g1}
+reads = {t1}
+writes = {t2}
+
+[[streams.apps]]
+app = "indexer"
+group = {g2}
+reads = {t2}
+writes = {t3}
+
+[[streams.apps]]
+app = "sink"
+group = {g3}
+reads = {t3}
+"#,
+        bootstrap = q(bootstrap),
+        tracing = q(&names.tracing),
+        cairn_group = q(&names.cairn_group),
+        output = q(&names.output),
+        store = q(&store.display().to_string()),
+    )
+}

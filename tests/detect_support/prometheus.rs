@@ -1,0 +1,137 @@
+//! A reader for the Prometheus text format of `/metrics`, enough to sum counters by label.
+//!
+//! The contract fixes the metric names (`cairn_core::metrics::names`, `cairn_` prefix,
+//! counters ending in `_total`) and the bounded extra labels (`reason`, `kind`), but not how
+//! the hop is labelled; [`mentions`] therefore matches an app name against any label value
+//! as a whole word.
+
+use std::collections::BTreeMap;
+
+/// One sample line: `name{labels} value`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PromSample {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub value: f64,
+}
+
+/// One scrape of `/metrics`.
+#[derive(Clone, Debug, Default)]
+pub struct Scrape {
+    pub samples: Vec<PromSample>,
+}
+
+impl Scrape {
+    /// Parses the text format; comments and blank lines are skipped.
+    pub fn parse(text: &str) -> Result<Scrape, String> {
+        let mut samples = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            samples.push(parse_line(line).map_err(|e| format!("line {}: {e}: {line}", n + 1))?);
+        }
+        Ok(Scrape { samples })
+    }
+
+    /// Whether any sample is called `name`.
+    pub fn has(&self, name: &str) -> bool {
+        self.samples.iter().any(|s| s.name == name)
+    }
+
+    /// The sum of the samples called `name` whose labels include every pair of `labels`.
+    pub fn sum(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        self.sum_where(name, |l| {
+            labels
+                .iter()
+                .all(|(k, v)| l.get(*k).is_some_and(|x| x == v))
+        })
+    }
+
+    /// The sum of the samples called `name` whose labels pass `keep`.
+    pub fn sum_where(&self, name: &str, keep: impl Fn(&BTreeMap<String, String>) -> bool) -> f64 {
+        self.samples
+            .iter()
+            .filter(|s| s.name == name && keep(&s.labels))
+            .map(|s| s.value)
+            .sum()
+    }
+
+    /// The samples of the named metrics, one a line, for a failure message.
+    pub fn show(&self, names: &[&str]) -> String {
+        self.samples
+            .iter()
+            .filter(|s| names.iter().any(|n| s.name.starts_with(n)))
+            .map(|s| format!("  {}{:?} {}", s.name, s.labels, s.value))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// Whether some label value names `word` as a whole word (words are runs of letters,
+/// digits, `_`, `.` and `-`, so "sink" matches `hop="sink"` and `hop="sink@local/t3"`).
+pub fn mentions(labels: &BTreeMap<String, String>, word: &str) -> bool {
+    labels.values().any(|v| {
+        v.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+            .any(|w| w == word)
+    })
+}
+
+fn parse_line(line: &str) -> Result<PromSample, String> {
+    let name_end = line
+        .find(|c: char| c == '{' || c.is_whitespace())
+        .ok_or("no value")?;
+    let name = line[..name_end].to_owned();
+    let mut rest = &line[name_end..];
+    let mut labels = BTreeMap::new();
+    if let Some(after) = rest.strip_prefix('{') {
+        let (parsed, after) = parse_labels(after)?;
+        labels = parsed;
+        rest = after;
+    }
+    let value = rest
+        .split_whitespace()
+        .next()
+        .ok_or("no value")?
+        .parse::<f64>()
+        .map_err(|e| format!("bad value: {e}"))?;
+    Ok(PromSample {
+        name,
+        labels,
+        value,
+    })
+}
+
+/// Reads `k="v",...}` and returns the labels and what follows the `}`.
+fn parse_labels(mut s: &str) -> Result<(BTreeMap<String, String>, &str), String> {
+    let mut labels = BTreeMap::new();
+    loop {
+        s = s.trim_start_matches([' ', ',']);
+        if let Some(after) = s.strip_prefix('}') {
+            return Ok((labels, after));
+        }
+        let eq = s.find('=').ok_or("label without '='")?;
+        let key = s[..eq].trim().to_owned();
+        s = s[eq + 1..]
+            .trim_start()
+            .strip_prefix('"')
+            .ok_or("label value not quoted")?;
+        let mut value = String::new();
+        let mut chars = s.char_indices();
+        let end = loop {
+            match chars.next() {
+                Some((i, '"')) => break i,
+                Some((_, '\\')) => match chars.next() {
+                    Some((_, 'n')) => value.push('\n'),
+                    Some((_, c)) => value.push(c),
+                    None => return Err("unterminated escape".into()),
+                },
+                Some((_, c)) => value.push(c),
+                None => return Err("unterminated label value".into()),
+            }
+        };
+        labels.insert(key, value);
+        s = &s[end + 1..];
+    }
+}
