@@ -213,7 +213,7 @@ impl Names {
     fn all_topics(&self) -> Vec<String> {
         let mut topics = vec![
             self.tracing.clone(),
-            format!("{}-cairn-changelog", self.tracing),
+            format!("{}-{}-changelog", self.cairn_group, self.tracing),
             self.output.clone(),
         ];
         topics.extend(self.data.iter().cloned());

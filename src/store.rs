@@ -106,9 +106,10 @@ impl Store {
         Ok(id)
     }
 
-    /// Writes the state changes of one tracing partition together with its new checkpoint,
-    /// then flushes to disk. Only after this returns may the tracing offset be committed.
-    pub fn checkpoint<'a>(
+    /// Writes the state changes of one tracing partition together with its new checkpoint, in
+    /// one atomic batch. sled flushes in the background; callers that need the write on disk
+    /// before going on call [`Store::flush`].
+    pub fn write_checkpoint<'a>(
         &self,
         partition: i32,
         changes: impl IntoIterator<Item = StateChange<'a>>,
@@ -140,6 +141,11 @@ impl Store {
                     source: sled::Error::Unsupported("transaction aborted".into()),
                 },
             })?;
+        Ok(())
+    }
+
+    /// Waits until every write so far is on disk.
+    pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush().map_err(io("flush"))?;
         Ok(())
     }
@@ -207,10 +213,10 @@ mod tests {
                 token: "a:1".into(),
             };
             store
-                .checkpoint(0, [("a", Some(&b"1"[..])), ("b", Some(&b"2"[..]))], first)
+                .write_checkpoint(0, [("a", Some(&b"1"[..])), ("b", Some(&b"2"[..]))], first)
                 .expect("checkpoint");
             store
-                .checkpoint(
+                .write_checkpoint(
                     1,
                     [("a", Some(&b"other"[..]))],
                     Checkpoint {
@@ -224,8 +230,9 @@ mod tests {
                 token: "a:3".into(),
             };
             store
-                .checkpoint(0, [("a", None), ("c", Some(&b"3"[..]))], second)
+                .write_checkpoint(0, [("a", None), ("c", Some(&b"3"[..]))], second)
                 .expect("checkpoint");
+            store.flush().expect("flush");
         }
         let store = Store::open(dir.path()).expect("reopen");
         assert_eq!(

@@ -2,7 +2,8 @@
 //! transaction as the tracing offsets it corresponds to, so whichever instance owns a partition
 //! next can rebuild exactly the state the committed position stands for.
 //!
-//! Partition p of the changelog mirrors partition p of the tracing topic. Keys are the state
+//! The topic is `<group>-<tracing topic>-changelog`. Partition p of the changelog mirrors
+//! partition p of the tracing topic. Keys are the state
 //! keys (`stream \0 id`); a removed message is a tombstone. The topic is compacted, so reading it
 //! costs the live state, not its history.
 
@@ -15,9 +16,10 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
-/// The changelog topic of a tracing topic.
-pub fn changelog_topic(tracing_topic: &str) -> String {
-    format!("{tracing_topic}-cairn-changelog")
+/// The changelog topic of one detector group on one tracing topic. It is named after both:
+/// two groups reading the same tracing topic (say, two deployments) keep separate state.
+pub fn changelog_topic(group: &str, tracing_topic: &str) -> String {
+    format!("{group}-{tracing_topic}-changelog")
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,10 +70,11 @@ fn partition_count(
 /// and checks its partition count when present.
 pub async fn ensure_changelog(
     base: &ClientConfig,
+    group: &str,
     tracing_topic: &str,
     timeout: Duration,
 ) -> Result<String, ChangelogError> {
-    let topic = changelog_topic(tracing_topic);
+    let topic = changelog_topic(group, tracing_topic);
     let probe: BaseConsumer = base.create().map_err(kafka(&topic, "client"))?;
     let expected = partition_count(&probe, tracing_topic, timeout)?;
     if expected == 0 {

@@ -16,12 +16,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use cairn_core::model::Verdict;
 use cairn_core::verdict;
 use rdkafka::client::ClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
@@ -42,6 +44,10 @@ pub enum CheckpointError {
     Verdicts(Box<KafkaError>),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("the checkpoint thread stopped")]
+    Stopped,
+    #[error("the consumer has no group metadata (not in a group)")]
+    NoGroup,
 }
 
 fn txn(operation: &'static str) -> impl FnOnce(KafkaError) -> CheckpointError {
@@ -155,14 +161,10 @@ impl Checkpointer {
         })
     }
 
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
-    /// Makes `checkpoints` durable and commits their offsets for `consumer`'s group.
-    pub fn commit<C: ConsumerContext>(
+    /// Makes `checkpoints` durable and commits their offsets for the group of `group`.
+    pub fn commit(
         &mut self,
-        consumer: &BaseConsumer<C>,
+        group: &ConsumerGroupMetadata,
         checkpoints: &[PartitionCheckpoint],
     ) -> Result<(), CheckpointError> {
         let checkpoints: Vec<&PartitionCheckpoint> = checkpoints
@@ -177,6 +179,16 @@ impl Checkpointer {
             return Ok(());
         }
         self.sequence += 1;
+        for c in &checkpoints {
+            tracing::debug!(
+                partition = c.partition,
+                changes = c.changes.len(),
+                verdicts = c.verdicts.len(),
+                next_offset = c.next_offset,
+                seq = self.sequence,
+                "checkpoint commit starts"
+            );
+        }
         let token = format!("{}:{}:{}", self.instance, std::process::id(), self.sequence);
         if let Some(external) = &self.external {
             publish_and_confirm(
@@ -185,6 +197,15 @@ impl Checkpointer {
                 self.timeout,
             )?;
         }
+        if let Err(err) = self.transaction(group, &checkpoints, &token) {
+            // Leave the producer usable for the next attempt; what was drained is re-derived
+            // after the restart the caller performs on this error.
+            let _ = self.producer.abort_transaction(self.timeout);
+            return Err(err);
+        }
+        // The local copy follows the transaction. It needs no flush of its own: it is trusted
+        // only when its token matches the committed one, so a copy a crash cut short is
+        // simply not used, and the changelog is read instead.
         for checkpoint in &checkpoints {
             let changes = checkpoint
                 .changes
@@ -195,13 +216,7 @@ impl Checkpointer {
                 token: token.clone(),
             };
             self.store
-                .checkpoint(checkpoint.partition, changes, position)?;
-        }
-        if let Err(err) = self.transaction(consumer, &checkpoints, &token) {
-            // Leave the producer usable for the next attempt; what was drained is re-derived
-            // after the restart the caller performs on this error.
-            let _ = self.producer.abort_transaction(self.timeout);
-            return Err(err);
+                .write_checkpoint(checkpoint.partition, changes, position)?;
         }
         for checkpoint in &checkpoints {
             self.committed
@@ -227,9 +242,9 @@ impl Checkpointer {
         Ok(())
     }
 
-    fn transaction<C: ConsumerContext>(
+    fn transaction(
         &self,
-        consumer: &BaseConsumer<C>,
+        group: &ConsumerGroupMetadata,
         checkpoints: &[&PartitionCheckpoint],
         token: &str,
     ) -> Result<(), CheckpointError> {
@@ -275,11 +290,8 @@ impl Checkpointer {
                 element.set_metadata(token);
             }
         }
-        let group = consumer
-            .group_metadata()
-            .ok_or_else(|| txn("group metadata")(KafkaError::Canceled))?;
         self.producer
-            .send_offsets_to_transaction(&offsets, &group, self.timeout)
+            .send_offsets_to_transaction(&offsets, group, self.timeout)
             .map_err(txn("send offsets"))?;
         self.producer
             .commit_transaction(self.timeout)
@@ -337,4 +349,87 @@ fn publish_and_confirm<'a>(
         )));
     }
     Ok(())
+}
+
+/// Runs checkpoints on a thread of their own, so consuming goes on while a transaction commits.
+/// At most one checkpoint is in flight; the next waits for it.
+pub struct CheckpointRunner {
+    jobs: Option<SyncSender<(ConsumerGroupMetadata, Vec<PartitionCheckpoint>)>>,
+    results: Receiver<Result<(), CheckpointError>>,
+    in_flight: bool,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl CheckpointRunner {
+    pub fn start(mut checkpointer: Checkpointer) -> std::io::Result<Self> {
+        let (jobs, inbox) =
+            mpsc::sync_channel::<(ConsumerGroupMetadata, Vec<PartitionCheckpoint>)>(1);
+        let (outcomes, results) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("cairn-checkpoint".into())
+            .spawn(move || {
+                for (group, checkpoints) in inbox {
+                    if outcomes
+                        .send(checkpointer.commit(&group, &checkpoints))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            })?;
+        Ok(CheckpointRunner {
+            jobs: Some(jobs),
+            results,
+            in_flight: false,
+            thread: Some(thread),
+        })
+    }
+
+    /// Whether a checkpoint is still being committed; an error of the one that finished.
+    pub fn busy(&mut self) -> Result<bool, CheckpointError> {
+        if !self.in_flight {
+            return Ok(false);
+        }
+        match self.results.try_recv() {
+            Ok(outcome) => {
+                self.in_flight = false;
+                outcome.map(|()| false)
+            }
+            Err(mpsc::TryRecvError::Empty) => Ok(true),
+            Err(mpsc::TryRecvError::Disconnected) => Err(CheckpointError::Stopped),
+        }
+    }
+
+    /// Waits for the checkpoint in flight, if any.
+    pub fn wait(&mut self) -> Result<(), CheckpointError> {
+        if !self.in_flight {
+            return Ok(());
+        }
+        self.in_flight = false;
+        self.results.recv().map_err(|_| CheckpointError::Stopped)?
+    }
+
+    /// Starts a checkpoint after the previous one finished.
+    pub fn submit(
+        &mut self,
+        group: ConsumerGroupMetadata,
+        checkpoints: Vec<PartitionCheckpoint>,
+    ) -> Result<(), CheckpointError> {
+        self.wait()?;
+        let jobs = self.jobs.as_ref().ok_or(CheckpointError::Stopped)?;
+        jobs.send((group, checkpoints))
+            .map_err(|_| CheckpointError::Stopped)?;
+        self.in_flight = true;
+        Ok(())
+    }
+}
+
+impl Drop for CheckpointRunner {
+    fn drop(&mut self) {
+        let _ = self.wait();
+        self.jobs.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }

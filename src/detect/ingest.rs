@@ -19,7 +19,7 @@ use rdkafka::topic_partition_list::TopicPartitionList;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Message, Offset};
 
-use super::checkpoint::Checkpointer;
+use super::checkpoint::{CheckpointError, CheckpointRunner};
 use super::restore::Restorer;
 use super::worker::{PartitionCheckpoint, Record, WorkerMsg};
 use crate::observe::Observatory;
@@ -131,7 +131,7 @@ impl Dispatcher {
 /// Everything the poll loop and the rebalance callback share.
 pub struct Pipeline {
     pub dispatcher: Dispatcher,
-    pub checkpointer: Checkpointer,
+    pub checkpoints: CheckpointRunner,
     pub restorer: Restorer,
 }
 
@@ -210,7 +210,7 @@ impl IngestContext {
         // A failed final checkpoint loses nothing: the next owner restores the last committed
         // one and re-derives the rest from the traces, and this instance no longer needs it.
         if !self.poisoned.load(Ordering::Relaxed)
-            && let Err(err) = pipeline.checkpointer.commit(consumer, &checkpoints)
+            && let Err(err) = final_checkpoint(consumer, &mut pipeline.checkpoints, checkpoints)
         {
             self.observatory
                 .shell
@@ -306,7 +306,7 @@ fn poll_until_stopped(
             last_checkpoint = Instant::now();
         }
     }
-    checkpoint(consumer)
+    closing_checkpoint(consumer)
 }
 
 /// Ready means subscribed and holding offsets of every cluster: before the oracle's first
@@ -320,19 +320,57 @@ fn oracle_has_polled(context: &IngestContext) -> bool {
         .all(|stats| stats.last_complete_round.load(Ordering::Relaxed) > 0)
 }
 
-/// One checkpoint of every owned partition, and a refresh of the published metrics.
+/// Starts a checkpoint of every owned partition and refreshes the published metrics, unless
+/// the previous checkpoint is still being committed (then the next interval picks it all up).
 pub fn checkpoint(consumer: &BaseConsumer<IngestContext>) -> anyhow::Result<()> {
+    let context = consumer.context();
+    let mut pipeline = context.pipeline.lock();
+    let busy = pipeline
+        .checkpoints
+        .busy()
+        .map_err(|err| failed(context, err))?;
+    if busy {
+        return Ok(());
+    }
+    let (checkpoints, metrics) = pipeline.dispatcher.checkpoint_all();
+    context.observatory.metrics.store(Arc::new(metrics));
+    let group = consumer
+        .group_metadata()
+        .ok_or(CheckpointError::NoGroup)
+        .map_err(|err| failed(context, err))?;
+    pipeline
+        .checkpoints
+        .submit(group, checkpoints)
+        .map_err(|err| failed(context, err))
+}
+
+/// The last checkpoint before stopping: everything owned, committed before returning.
+pub fn closing_checkpoint(consumer: &BaseConsumer<IngestContext>) -> anyhow::Result<()> {
     let context = consumer.context();
     let mut pipeline = context.pipeline.lock();
     let (checkpoints, metrics) = pipeline.dispatcher.checkpoint_all();
     context.observatory.metrics.store(Arc::new(metrics));
-    if let Err(err) = pipeline.checkpointer.commit(consumer, &checkpoints) {
-        context
-            .observatory
-            .shell
-            .checkpoint_failures
-            .fetch_add(1, Ordering::Relaxed);
-        return Err(anyhow::Error::new(err).context("checkpoint"));
-    }
-    Ok(())
+    final_checkpoint(consumer, &mut pipeline.checkpoints, checkpoints)
+        .map_err(|err| failed(context, err))
+}
+
+/// Commits `checkpoints` and waits for it (and for any checkpoint still in flight before it).
+fn final_checkpoint(
+    consumer: &BaseConsumer<IngestContext>,
+    runner: &mut CheckpointRunner,
+    checkpoints: Vec<PartitionCheckpoint>,
+) -> Result<(), CheckpointError> {
+    runner.wait()?;
+    let group = consumer.group_metadata().ok_or(CheckpointError::NoGroup)?;
+    runner.submit(group, checkpoints)?;
+    runner.wait()
+}
+
+fn failed(context: &IngestContext, err: CheckpointError) -> anyhow::Error {
+    context
+        .observatory
+        .shell
+        .checkpoint_failures
+        .fetch_add(1, Ordering::Relaxed);
+    anyhow::Error::new(err).context("checkpoint")
 }

@@ -24,7 +24,7 @@ use cairn_core::metrics::Metrics;
 use parking_lot::Mutex;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
-use self::checkpoint::{Checkpointer, ExternalOutput};
+use self::checkpoint::{CheckpointRunner, Checkpointer, ExternalOutput};
 use self::ingest::{Dispatcher, IngestContext, Pipeline};
 use self::restore::Restorer;
 use self::worker::{Worker, WorkerError};
@@ -60,6 +60,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let changelog_topic = runtime
         .block_on(changelog::ensure_changelog(
             &tracing_base,
+            &config.tracing.group,
             &config.tracing.topic,
             timeout,
         ))
@@ -162,7 +163,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let context = IngestContext {
         pipeline: Mutex::new(Pipeline {
             dispatcher: Dispatcher::new(senders),
-            checkpointer,
+            checkpoints: CheckpointRunner::start(checkpointer)?,
             restorer,
         }),
         fatal: Mutex::new(None),

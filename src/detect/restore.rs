@@ -102,7 +102,8 @@ impl Restorer {
                     next_offset: offset,
                     token,
                 };
-                self.store.checkpoint(partition, changes, checkpoint)?;
+                self.store
+                    .write_checkpoint(partition, changes, checkpoint)?;
             }
             shell.restored_changelog.fetch_add(1, Ordering::Relaxed);
             // The position written with the state is the one that matches it; the group's

@@ -247,6 +247,13 @@ fn checkpoint_of(partition: i32, owned: &mut Owned) -> Result<PartitionCheckpoin
             ));
         })
         .map_err(|err| WorkerError::State(err.to_string()))?;
+    tracing::debug!(
+        partition,
+        changes = changes.len(),
+        verdicts = owned.verdicts.len(),
+        next_offset = owned.next_offset,
+        "partition drained"
+    );
     Ok(PartitionCheckpoint {
         partition,
         next_offset: owned.next_offset,
