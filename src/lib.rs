@@ -10,7 +10,8 @@
 //!   built on (another group's committed offsets and partition watermarks, read without joining).
 //! - [`oracle`]: the offsets oracle: one poller thread per cluster publishes committed offsets
 //!   and watermarks as snapshots that detector workers read without locks.
-//! - [`store`]: sled, the embedded store of record for per-message state and checkpoints.
+//! - [`store`]: sled, the local copy of per-message state by tracing partition, trusted on
+//!   assign only when its checkpoint token matches the committed one.
 //! - [`observe`]: what the running job shows outside (merged metrics, recent verdicts, health).
 //! - [`http`]: the HTTP face: `/metrics` (Prometheus), `/api/...` (JSON), `/healthz`, `/readyz`.
 //! - [`clock`]: the shell's wall clock (the core takes time as an argument).
@@ -18,8 +19,7 @@
 //! - [`cli`]: the `cairn` command line (`detect`, `simulate`, `score`, `demo`); `src/main.rs` only
 //!   parses and dispatches.
 //!
-//! Later parts of the shell (the `detect` job, the sled store, HTTP, the tracer and the simulator)
-//! live in modules of their own next to these.
+//! The tracer and the simulator (later issues) will live in modules of their own next to these.
 
 pub use cairn_core as core;
 

@@ -202,6 +202,21 @@ impl Store {
 mod tests {
     use super::*;
 
+    /// sled's background flusher lets go of the directory lock a moment after the last handle
+    /// is dropped; a reopen in the same process waits for that, as a restarted process would.
+    fn reopen(path: &Path) -> Store {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match Store::open(path) {
+                Ok(store) => return store,
+                Err(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(err) => panic!("reopen: {err}"),
+            }
+        }
+    }
+
     #[test]
     fn checkpoint_writes_state_and_position_together_and_survives_reopen() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -234,7 +249,7 @@ mod tests {
                 .expect("checkpoint");
             store.flush().expect("flush");
         }
-        let store = Store::open(dir.path()).expect("reopen");
+        let store = reopen(dir.path());
         assert_eq!(
             store.read_checkpoint(0).expect("read"),
             Some(Checkpoint {
