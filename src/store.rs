@@ -36,6 +36,9 @@ pub struct Checkpoint {
     pub token: String,
 }
 
+/// The most sled may cache in memory.
+const STORE_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
 /// One change to a message's stored state: new bytes, or removal.
 pub type StateChange<'a> = (&'a str, Option<&'a [u8]>);
 
@@ -65,8 +68,11 @@ fn io(operation: &'static str) -> impl FnOnce(sled::Error) -> StoreError {
 
 impl Store {
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        // sled caches up to 1 GiB by default; the detector keeps its own state in memory, so
+        // the store's cache only needs to cover checkpoint writes and restores.
         let db = sled::Config::new()
             .path(path)
+            .cache_capacity(STORE_CACHE_BYTES)
             .open()
             .map_err(|source| StoreError::Open {
                 path: path.display().to_string(),

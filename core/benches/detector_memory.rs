@@ -9,13 +9,14 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::borrow::Cow;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 
-use cairn_core::config::{AppConfig, Location, StreamConfig, Timing};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
 use cairn_core::detector::Detector;
-use cairn_core::lineage::Lineage;
+use support::three_hops;
+
+mod support;
 use cairn_core::model::{Kind, Millis, Trace, Verdict};
 
 /// The system allocator, counting the bytes currently allocated.
@@ -66,43 +67,6 @@ fn rss() -> usize {
         .ok()
         .and_then(|s| s.split_whitespace().nth(1)?.parse::<usize>().ok())
         .map_or(0, |pages| pages * 4096)
-}
-
-fn location(topic: &str) -> Location {
-    Location {
-        cluster: "a".to_owned(),
-        topic: topic.to_owned(),
-    }
-}
-
-fn three_hops() -> Arc<Lineage> {
-    let app =
-        |name: &str, group: Option<&str>, reads: Option<&str>, writes: Option<&str>| AppConfig {
-            app: name.to_owned(),
-            group: group.map(str::to_owned),
-            reads: reads.map(location),
-            writes: writes.map(location),
-        };
-    let stream = StreamConfig {
-        name: "playback".to_owned(),
-        timing: Timing {
-            first_check: Duration::from_secs(30),
-            backoff: Duration::from_secs(5),
-            backoff_max: Duration::from_secs(60),
-            max_wait: Duration::from_secs(3_600),
-            confirmation_delay: Duration::from_secs(10),
-            dedup_window: Duration::from_secs(600),
-            max_offsets_age: Duration::from_secs(30),
-        },
-        sample_rate: 1.0,
-        apps: vec![
-            app("producer", None, None, Some("l0")),
-            app("x1", Some("g1"), Some("l0"), Some("l1")),
-            app("x2", Some("g2"), Some("l1"), Some("l2")),
-            app("sink", Some("g3"), Some("l2"), None),
-        ],
-    };
-    Arc::new(Lineage::compile(&[stream]).expect("bench lineage compiles"))
 }
 
 /// The k-th trace (0..6) of message `n`, borrowing its id.

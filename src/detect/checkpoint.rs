@@ -139,6 +139,8 @@ impl Checkpointer {
         let producer: BaseProducer = tracing_base
             .clone()
             .set("transactional.id", format!("cairn-{instance}"))
+            // librdkafka may buffer 1 GiB by default; a checkpoint waits on a full queue instead.
+            .set("queue.buffering.max.kbytes", "131072")
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "5")
