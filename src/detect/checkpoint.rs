@@ -5,10 +5,14 @@
 //! 1. verdicts for an output cluster other than the tracing cluster are published and
 //!    acknowledged (at-least-once there: a crash after this step repeats them; consumers drop
 //!    repeats by (id, hop, verdict), as the contract allows);
-//! 2. the local store (sled) takes the states and the checkpoint token, and is flushed;
-//! 3. one Kafka transaction on the tracing cluster writes the state changes to the changelog,
-//!    the verdicts (when the output topic lives on the tracing cluster) and the tracing offsets
-//!    with the token as commit metadata. Either all of it is visible or none of it.
+//! 2. one Kafka transaction on the tracing cluster writes the state changes to the changelog
+//!    (with the tracing position they stand for), the verdicts (when the output topic lives on
+//!    the tracing cluster) and the tracing offsets with a token as commit metadata. Either all of
+//!    it is visible or none of it;
+//! 3. the local store (sled) takes the same states and the token, without a flush of its own.
+//!
+//! Checkpoints run on their own thread ([`CheckpointRunner`]), one at a time, so consuming goes
+//! on while a transaction commits.
 //!
 //! Local state is trusted on the next assign only if the committed metadata carries its token;
 //! otherwise the changelog, which moved in the same transaction as the offsets, is read.
