@@ -19,7 +19,10 @@
 //! - [`cli`]: the `cairn` command line (`detect`, `simulate`, `score`, `demo`); `src/main.rs` only
 //!   parses and dispatches.
 //!
-//! The tracer and the simulator (later issues) will live in modules of their own next to these.
+//! - [`truth`]: the ground truth of a simulated run (`truth.jsonl`), written by `cairn simulate`
+//!   and read by `cairn score`.
+//!
+//! The tracer and the simulator (issue 5) will live in modules of their own next to these.
 
 pub use cairn_core as core;
 
@@ -31,3 +34,4 @@ pub mod kafka;
 pub mod observe;
 pub mod oracle;
 pub mod store;
+pub mod truth;
