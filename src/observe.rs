@@ -32,6 +32,9 @@ pub struct ShellCounters {
     /// Tracing partitions whose state was restored from the local store / from the changelog.
     pub restored_local: AtomicU64,
     pub restored_changelog: AtomicU64,
+    /// Local snapshots that could not be written, or were found unusable on assign (the
+    /// changelog was read instead; nothing is lost, a restore is only slower).
+    pub snapshot_failures: AtomicU64,
     /// Tracing partitions owned by this instance now.
     pub partitions_assigned: AtomicI64,
     /// Consumer errors other than the ones above (logged with their cause).

@@ -9,13 +9,14 @@
 //!    (with the tracing position they stand for), the verdicts (when the output topic lives on
 //!    the tracing cluster) and the tracing offsets with a token as commit metadata. Either all of
 //!    it is visible or none of it;
-//! 3. the local store (sled) takes the same states and the token, without a flush of its own.
+//! 3. for a partition leaving this instance (revoke, shutdown), its full state becomes the local
+//!    snapshot (see [`crate::store`]), tied to the token of the last commit.
 //!
 //! Checkpoints run on their own thread ([`CheckpointRunner`]), one at a time, so consuming goes
 //! on while a transaction commits.
 //!
-//! Local state is trusted on the next assign only if the committed metadata carries its token;
-//! otherwise the changelog, which moved in the same transaction as the offsets, is read.
+//! The local snapshot is trusted on the next assign only if the committed metadata carries its
+//! token; otherwise the changelog, which moved in the same transaction as the offsets, is read.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use cairn_core::detector::Detector;
 use cairn_core::model::Verdict;
 use cairn_core::verdict;
 use rdkafka::client::ClientContext;
@@ -33,7 +35,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, Prod
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use super::changelog;
-use super::worker::PartitionCheckpoint;
+use super::worker::{PartitionCheckpoint, state_key};
 use crate::observe::Observatory;
 use crate::store::{Checkpoint, Store, StoreError};
 
@@ -120,8 +122,9 @@ pub struct Checkpointer {
     observatory: Arc<Observatory>,
     instance: String,
     sequence: u64,
-    /// The offset last committed per partition, to skip checkpoints that would change nothing.
-    committed: HashMap<i32, i64>,
+    /// The offset and token last committed per partition: a checkpoint that would change
+    /// nothing is skipped, and a snapshot is tied to the token its state was committed with.
+    committed: HashMap<i32, (i64, String)>,
     timeout: Duration,
 }
 
@@ -167,25 +170,40 @@ impl Checkpointer {
         })
     }
 
-    /// Makes `checkpoints` durable and commits their offsets for the group of `group`.
+    /// Makes `checkpoints` durable and commits their offsets for the group of `group`, then
+    /// writes the local snapshot of every partition handed off with them.
     pub fn commit(
         &mut self,
         group: &ConsumerGroupMetadata,
         checkpoints: &[PartitionCheckpoint],
     ) -> Result<(), CheckpointError> {
-        let checkpoints: Vec<&PartitionCheckpoint> = checkpoints
+        let changed: Vec<&PartitionCheckpoint> = checkpoints
             .iter()
             .filter(|c| {
                 !c.changes.is_empty()
                     || !c.verdicts.is_empty()
-                    || self.committed.get(&c.partition) != Some(&c.next_offset)
+                    || self.committed.get(&c.partition).map(|(offset, _)| *offset)
+                        != Some(c.next_offset)
             })
             .collect();
-        if checkpoints.is_empty() {
-            return Ok(());
+        if !changed.is_empty() {
+            self.commit_changed(group, &changed)?;
         }
+        for checkpoint in checkpoints {
+            if let Some(detector) = &checkpoint.handoff {
+                self.write_snapshot(checkpoint.partition, detector);
+            }
+        }
+        Ok(())
+    }
+
+    fn commit_changed(
+        &mut self,
+        group: &ConsumerGroupMetadata,
+        checkpoints: &[&PartitionCheckpoint],
+    ) -> Result<(), CheckpointError> {
         self.sequence += 1;
-        for c in &checkpoints {
+        for c in checkpoints {
             tracing::debug!(
                 partition = c.partition,
                 changes = c.changes.len(),
@@ -203,34 +221,21 @@ impl Checkpointer {
                 self.timeout,
             )?;
         }
-        if let Err(err) = self.transaction(group, &checkpoints, &token) {
+        if let Err(err) = self.transaction(group, checkpoints, &token) {
             // Leave the producer usable for the next attempt; what was drained is re-derived
             // after the restart the caller performs on this error.
             let _ = self.producer.abort_transaction(self.timeout);
             return Err(err);
         }
-        // The local copy follows the transaction. It needs no flush of its own: it is trusted
-        // only when its token matches the committed one, so a copy a crash cut short is
-        // simply not used, and the changelog is read instead.
-        for checkpoint in &checkpoints {
-            let changes = checkpoint
-                .changes
-                .iter()
-                .map(|(key, state)| (key.as_str(), state.as_deref()));
-            let position = Checkpoint {
-                next_offset: checkpoint.next_offset,
-                token: token.clone(),
-            };
-            self.store
-                .write_checkpoint(checkpoint.partition, changes, position)?;
-        }
-        for checkpoint in &checkpoints {
-            self.committed
-                .insert(checkpoint.partition, checkpoint.next_offset);
+        for checkpoint in checkpoints {
+            self.committed.insert(
+                checkpoint.partition,
+                (checkpoint.next_offset, token.clone()),
+            );
         }
         let shell = &self.observatory.shell;
         shell.checkpoints.fetch_add(1, Ordering::Relaxed);
-        for checkpoint in &checkpoints {
+        for checkpoint in checkpoints {
             for verdict in &checkpoint.verdicts {
                 shell.verdicts_published.fetch_add(1, Ordering::Relaxed);
                 self.observatory.record_verdict(verdict);
@@ -246,6 +251,47 @@ impl Checkpointer {
             }
         }
         Ok(())
+    }
+
+    /// Writes the full state of a partition leaving this instance as its local snapshot. The
+    /// snapshot only speeds up a later assign here, so a failure is logged and counted, and the
+    /// next assign reads the changelog instead.
+    fn write_snapshot(&mut self, partition: i32, detector: &Detector) {
+        // Only a state this instance committed has a token to be trusted by.
+        let Some((next_offset, token)) = self.committed.remove(&partition) else {
+            return;
+        };
+        let checkpoint = Checkpoint { next_offset, token };
+        let result = self.store.write_snapshot(partition, &checkpoint, |writer| {
+            let mut failure = None;
+            let mut bytes = Vec::new();
+            detector.for_each_state(|id, stored| {
+                if failure.is_some() {
+                    return;
+                }
+                bytes.clear();
+                failure = match stored.encode(&mut bytes) {
+                    Ok(_) => writer.put(&state_key(&stored.stream, id), &bytes).err(),
+                    Err(err) => Some(StoreError::CorruptSnapshot {
+                        partition,
+                        detail: format!("encoding the state of `{id}`: {err}"),
+                    }),
+                };
+            });
+            failure.map_or(Ok(()), Err)
+        });
+        match result {
+            Ok(states) => {
+                tracing::info!(partition, states, next_offset, "local snapshot written");
+            }
+            Err(err) => {
+                self.observatory
+                    .shell
+                    .snapshot_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(partition, error = %err, "local snapshot not written; the next assign here reads the changelog");
+            }
+        }
     }
 
     fn transaction(

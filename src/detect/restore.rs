@@ -1,7 +1,7 @@
 //! Rebuilding a tracing partition's detector when this instance is assigned the partition.
 //!
 //! Each checkpoint's transaction moves the changelog (state plus the tracing offset it stands
-//! for) and the group's committed offset (with a token as metadata) together. Local state is
+//! for) and the group's committed offset (with a token as metadata) together. The local snapshot is
 //! used when its checkpoint carries the committed token; otherwise the changelog is read to its
 //! end and its position is where consumption resumes.
 
@@ -70,45 +70,33 @@ impl Restorer {
             (Some(Checkpoint { next_offset, token: local_token }), Some(offset))
                 if *next_offset == offset && !token.is_empty() && *local_token == token
         );
-        let position = if local_matches {
-            for entry in self.store.messages(partition) {
-                let (key, bytes) = entry?;
-                self.restore_one(&mut detector, partition, &key, &bytes)?;
+        let position = match local_matches
+            .then(|| self.restore_local(partition))
+            .transpose()
+        {
+            Ok(Some(restored)) => {
+                detector = restored;
+                shell.restored_local.fetch_add(1, Ordering::Relaxed);
+                committed
             }
-            shell.restored_local.fetch_add(1, Ordering::Relaxed);
-            committed
-        } else {
-            let state = changelog::read_partition(
-                &self.tracing_base,
-                &self.changelog_topic,
-                partition,
-                self.timeout,
-            )?;
-            for (key, bytes) in &state.messages {
-                self.restore_one(&mut detector, partition, key, bytes)?;
+            Ok(None) | Err(_) => {
+                let state = changelog::read_partition(
+                    &self.tracing_base,
+                    &self.changelog_topic,
+                    partition,
+                    self.timeout,
+                )?;
+                for (key, bytes) in &state.messages {
+                    self.restore_one(&mut detector, partition, key, bytes)?;
+                }
+                // The local snapshot no longer stands for anything; a new one is written when
+                // the partition leaves this instance.
+                self.store.drop_partition(partition)?;
+                shell.restored_changelog.fetch_add(1, Ordering::Relaxed);
+                // The position written with the state is the one that matches it; the group's
+                // committed offset moved in the same transaction and is only the fallback.
+                state.position.or(committed)
             }
-            // Rewrite the local copy so the next assign of this partition can use it; it is
-            // trusted later only if the committed token still names this checkpoint.
-            self.store.drop_partition(partition)?;
-            if let (Some(offset), Some(at)) = (committed, state.position)
-                && offset == at
-                && !token.is_empty()
-            {
-                let changes = state
-                    .messages
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), Some(v.as_slice())));
-                let checkpoint = Checkpoint {
-                    next_offset: offset,
-                    token,
-                };
-                self.store
-                    .write_checkpoint(partition, changes, checkpoint)?;
-            }
-            shell.restored_changelog.fetch_add(1, Ordering::Relaxed);
-            // The position written with the state is the one that matches it; the group's
-            // committed offset moved in the same transaction and is only the fallback.
-            state.position.or(committed)
         };
         let next_offset = match position {
             Some(offset) => self.within_log(consumer, partition, offset),
@@ -124,6 +112,27 @@ impl Restorer {
             detector,
             next_offset,
         })
+    }
+
+    /// The detector held by the local snapshot, or why it cannot be used (logged and counted;
+    /// the caller reads the changelog instead).
+    fn restore_local(&self, partition: i32) -> Result<Detector, RestoreError> {
+        let mut detector = Detector::new(self.lineage.clone());
+        let result = (|| {
+            let mut reader = self.store.read_snapshot(partition)?;
+            while let Some((key, bytes)) = reader.next_entry()? {
+                self.restore_one(&mut detector, partition, key, bytes)?;
+            }
+            Ok(())
+        })();
+        if let Err(err) = &result {
+            self.observatory
+                .shell
+                .snapshot_failures
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(partition, error = %err, "local snapshot unusable; reading the changelog");
+        }
+        result.map(|()| detector)
     }
 
     fn restore_one(

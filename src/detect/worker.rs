@@ -34,6 +34,9 @@ pub struct PartitionCheckpoint {
     pub changes: Vec<(String, Option<Vec<u8>>)>,
     /// Verdicts made since the previous checkpoint, in order.
     pub verdicts: Vec<Verdict>,
+    /// The partition's detector, when the partition leaves this instance (revoke, shutdown):
+    /// after the commit its full state becomes the local snapshot.
+    pub handoff: Option<Box<Detector>>,
 }
 
 /// Messages to a worker.
@@ -141,7 +144,10 @@ impl Worker {
                         if let Some(mut owned) = self.partitions.remove(&partition) {
                             self.retired.merge(owned.detector.metrics());
                             match checkpoint_of(partition, &mut owned) {
-                                Ok(checkpoint) => out.push(checkpoint),
+                                Ok(mut checkpoint) => {
+                                    checkpoint.handoff = Some(owned.detector);
+                                    out.push(checkpoint);
+                                }
                                 Err(err) => {
                                     let _ = self.errors.try_send(err);
                                     return;
@@ -259,5 +265,6 @@ fn checkpoint_of(partition: i32, owned: &mut Owned) -> Result<PartitionCheckpoin
         next_offset: owned.next_offset,
         changes,
         verdicts: std::mem::take(&mut owned.verdicts),
+        handoff: None,
     })
 }

@@ -24,6 +24,7 @@ pub mod shell_names {
     pub const CHECKPOINTS: &str = "cairn_checkpoints_total";
     pub const CHECKPOINT_FAILURES: &str = "cairn_checkpoint_failures_total";
     pub const POSITION_RESETS: &str = "cairn_position_resets_total";
+    pub const SNAPSHOT_FAILURES: &str = "cairn_snapshot_failures_total";
     /// Label `from`: `local` or `changelog`.
     pub const PARTITIONS_RESTORED: &str = "cairn_partitions_restored_total";
     /// A gauge.
@@ -217,6 +218,11 @@ fn shell(out: &mut Exposition, shell: &ShellCounters) {
             shell_names::POSITION_RESETS,
             "Tracing partitions whose committed position was missing or out of range, read from the log start instead.",
             &shell.position_resets,
+        ),
+        (
+            shell_names::SNAPSHOT_FAILURES,
+            "Local snapshots not written or found unusable; the changelog was read instead.",
+            &shell.snapshot_failures,
         ),
     ];
     for (name, help, counter) in counters {
