@@ -10,7 +10,8 @@
 //!   built on (another group's committed offsets and partition watermarks, read without joining).
 //! - [`oracle`]: the offsets oracle: one poller thread per cluster publishes committed offsets
 //!   and watermarks as snapshots that detector workers read without locks.
-//! - [`store`]: sled, the local copy of per-message state by tracing partition, trusted on
+//! - [`store`]: the local snapshot of each tracing partition's state (a file, with its checkpoint
+//!   in sled), written when the partition leaves this instance and trusted on
 //!   assign only when its checkpoint token matches the committed one.
 //! - [`observe`]: what the running job shows outside (merged metrics, recent verdicts, health).
 //! - [`http`]: the HTTP face: `/metrics` (Prometheus), `/api/...` (JSON), `/healthz`, `/readyz`.

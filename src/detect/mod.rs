@@ -3,7 +3,7 @@
 //! - [`ingest`]: the tracing-topic consumer (poll loop, rebalance callback, routing, checkpoints).
 //! - [`worker`]: threads that own tracing partitions and run their detectors.
 //! - [`checkpoint`]: state, verdicts and offsets made durable together.
-//! - [`restore`]: a partition's state rebuilt on assign, from sled or from the changelog.
+//! - [`restore`]: a partition's state rebuilt on assign, from the local snapshot or from the changelog.
 //! - [`changelog`]: the compacted topic that carries state from one owner to the next.
 
 pub mod changelog;
