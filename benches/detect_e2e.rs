@@ -5,7 +5,10 @@
 //!    (spread over every hop and both kinds of loss) into a fresh tracing topic, with a
 //!    `ThreadedProducer` (big batches, lz4), and commits the pipeline groups' offsets past
 //!    every message, so every loss is decidable;
-//! 2. drains that topic with a bare `BaseConsumer` that decodes nothing: the raw rate;
+//! 2. drains that topic with a bare `BaseConsumer` that decodes nothing: the raw rate (the
+//!    issue's measure, librdkafka's defaults), then again with the fetch size cairn detect
+//!    uses, so the table also shows the like-for-like cost of decoding, detecting and
+//!    checkpointing;
 //! 3. runs the release `cairn detect` on it and reads `cairn_traces_consumed_total` from its
 //!    `/metrics` over time until it has consumed all of them: the detect rate; its peak RSS is
 //!    `VmHWM` from `/proc/<pid>/status`;
@@ -52,6 +55,8 @@ use self::prometheus::Scrape;
 const BROKERS_ENV: &str = "CAIRN_BENCH_BROKERS";
 const TRACES_ENV: &str = "CAIRN_BENCH_TRACES";
 const BIN_ENV: &str = "CAIRN_BIN";
+/// `max.partition.fetch.bytes` of cairn detect's tracing consumer (src/detect/mod.rs).
+const DETECT_FETCH_BYTES: &str = "8388608";
 const STREAM: &str = "bench";
 const CLUSTER: &str = "local";
 const APPS: [&str; 4] = ["api", "enricher", "indexer", "sink"];
@@ -310,11 +315,21 @@ fn measure(
         rate(preloaded.traces, preloaded.elapsed)
     );
 
-    let raw = drain(names, base, preloaded.traces)?;
+    let raw = drain(names, base, preloaded.traces, "raw")?;
     eprintln!(
         "raw drain: {:.1?} ({:.0} traces/s)",
         raw,
         rate(preloaded.traces, raw)
+    );
+    // The same bare consumer with the fetch settings cairn detect uses: what decoding,
+    // detecting and checkpointing cost beyond reading, like for like.
+    let mut same_fetch = base.clone();
+    same_fetch.set("max.partition.fetch.bytes", DETECT_FETCH_BYTES);
+    let raw_same = drain(names, &same_fetch, preloaded.traces, "raw-same-fetch")?;
+    eprintln!(
+        "raw drain with cairn's fetch settings: {:.1?} ({:.0} traces/s)",
+        raw_same,
+        rate(preloaded.traces, raw_same)
     );
 
     let dir = tempfile::Builder::new()
@@ -326,6 +341,8 @@ fn measure(
     let raw_rate = rate(preloaded.traces, raw);
     let detect_rate = rate(preloaded.traces, detect.elapsed);
     let ratio = detect_rate / raw_rate;
+    let raw_same_rate = rate(preloaded.traces, raw_same);
+    let ratio_same = detect_rate / raw_same_rate;
     let peak_mib = detect.peak_rss_kib as f64 / 1024.0;
     let mut command = format!(
         "{BROKERS_ENV}={} {BIN_ENV}={} cargo bench --bench detect_e2e --",
@@ -359,6 +376,12 @@ fn measure(
         detect.from_ready.as_secs_f64()
     );
     println!("| ratio detect / raw | {ratio:.2} (goal >= 0.8) |");
+    println!(
+        "| raw drain, bare BaseConsumer with cairn's max.partition.fetch.bytes = {DETECT_FETCH_BYTES} | {:.0} traces/s ({:.2} s) |",
+        raw_same_rate,
+        raw_same.as_secs_f64()
+    );
+    println!("| ratio detect / raw with the same fetch size (like for like) | {ratio_same:.2} |");
     println!("| peak RSS of cairn detect (VmHWM) | {peak_mib:.0} MiB (goal <= 1536 MiB) |");
     if args.verify {
         println!(
@@ -524,10 +547,15 @@ fn send_retrying(
 }
 
 /// Reads the whole tracing topic with a bare consumer that decodes nothing.
-fn drain(names: &Names, base: &ClientConfig, expected: u64) -> Result<Duration, String> {
+fn drain(
+    names: &Names,
+    base: &ClientConfig,
+    expected: u64,
+    name: &str,
+) -> Result<Duration, String> {
     let consumer: BaseConsumer = base
         .clone()
-        .set("group.id", format!("{}-raw", names.cairn_group))
+        .set("group.id", format!("{}-{name}", names.cairn_group))
         .set("enable.auto.commit", "false")
         .create()
         .map_err(|e| format!("raw consumer: {e}"))?;

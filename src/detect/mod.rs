@@ -28,7 +28,7 @@ use self::checkpoint::{CheckpointRunner, Checkpointer, ExternalOutput};
 use self::ingest::{Dispatcher, IngestContext, Pipeline};
 use self::restore::Restorer;
 use self::worker::{Worker, WorkerError};
-use crate::kafka::client::client_config;
+use crate::kafka::client::{client_config, set_default};
 use crate::observe::Observatory;
 use crate::oracle::{spawn_oracle, watches_from_config};
 use crate::store::Store;
@@ -171,8 +171,14 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         observatory: observatory.clone(),
         tracing_topic: config.tracing.topic.clone(),
     };
-    let consumer: BaseConsumer<IngestContext> = tracing_base
-        .clone()
+    let mut consumer_config = tracing_base.clone();
+    // The default fetch (1 MiB per partition) leaves the consumer waiting on round trips at
+    // about 200k traces/s; bigger fetches keep the workers busy, and a smaller prefetch queue
+    // (64 MiB by default) keeps memory for the detector's state. Either can be overridden in
+    // [clusters.<name>.client].
+    set_default(&mut consumer_config, "max.partition.fetch.bytes", "8388608");
+    set_default(&mut consumer_config, "queued.max.messages.kbytes", "16384");
+    let consumer: BaseConsumer<IngestContext> = consumer_config
         .set("group.id", &config.tracing.group)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
