@@ -22,7 +22,8 @@
 //! - [`truth`]: the ground truth of a simulated run (`truth.jsonl`), written by `cairn simulate`
 //!   and read by `cairn score`.
 //!
-//! The tracer and the simulator (issue 5) will live in modules of their own next to these.
+//! - [`tracer`]: the library producers and stream jobs link to emit traces: consistent
+//!   sampling, a bounded queue that drops and counts instead of blocking, counters.
 
 pub use cairn_core as core;
 
@@ -34,4 +35,5 @@ pub mod kafka;
 pub mod observe;
 pub mod oracle;
 pub mod store;
+pub mod tracer;
 pub mod truth;
