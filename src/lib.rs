@@ -24,6 +24,8 @@
 //!
 //! - [`tracer`]: the library producers and stream jobs link to emit traces: consistent
 //!   sampling, a bounded queue that drops and counts instead of blocking, counters.
+//! - [`simulate`]: `cairn simulate`: a traced pipeline of real Kafka apps with injected faults,
+//!   and its ground truth rebuilt from the topics and the apps' ledgers.
 
 pub use cairn_core as core;
 
@@ -34,6 +36,7 @@ pub mod http;
 pub mod kafka;
 pub mod observe;
 pub mod oracle;
+pub mod simulate;
 pub mod store;
 pub mod tracer;
 pub mod truth;
