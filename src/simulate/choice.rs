@@ -1,7 +1,7 @@
 //! Which messages a fault or a filter picks: a pure function of (app, what, id), so a rerun
 //! picks the same messages and a test can name them in advance.
 
-use cairn_core::sampling::id_hash;
+use cairn_core::sampling::{TWO_POW_64, sample_point};
 
 /// Whether `app`'s `what` (a fault or "filter") picks message `id`, for a `share` in [0, 1].
 pub fn picks(app: &str, what: &str, id: &str, share: f64) -> bool {
@@ -11,13 +11,8 @@ pub fn picks(app: &str, what: &str, id: &str, share: f64) -> bool {
     if share >= 1.0 {
         return true;
     }
-    // FNV-1a alone mixes the last bytes of sequential ids poorly into the top bits; a
-    // splitmix64 finalizer spreads them so a share of n ids picks close to share * n.
-    let mut z = id_hash(&format!("{app}\u{0}{what}\u{0}{id}"));
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^= z >> 31;
-    (z as f64) < share * 18_446_744_073_709_551_616.0
+    // The sampling hash of a composite key: independent of whether the id is sampled.
+    (sample_point(&format!("{app}\u{0}{what}\u{0}{id}")) as f64) < share * TWO_POW_64
 }
 
 #[cfg(test)]

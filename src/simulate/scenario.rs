@@ -25,7 +25,7 @@ pub enum ScenarioError {
     CairnConfig {
         path: PathBuf,
         #[source]
-        source: ConfigError,
+        source: Box<ConfigError>,
     },
     #[error("scenario: {key}: {message}")]
     Invalid { key: String, message: String },
@@ -198,7 +198,7 @@ impl Scenario {
         let config_path = base_dir.join(&raw.cairn_config);
         let config = Config::load(&config_path).map_err(|source| ScenarioError::CairnConfig {
             path: config_path.clone(),
-            source,
+            source: Box::new(source),
         })?;
         validate(raw, config, base_dir)
     }
