@@ -191,3 +191,90 @@ crash_after = 40
     let read = cairn::truth::read_truth(std::io::BufReader::new(file)).unwrap();
     assert_eq!(&read, truth);
 }
+
+/// Faults that need a real broker: retention expiry (the mock cluster never moves a log start),
+/// an intruder in a group and an offset reset. Skipped without `CAIRN_TEST_BROKERS`.
+#[tokio::test(flavor = "multi_thread")]
+async fn real_broker_expiry_intruder_and_offset_reset() {
+    let kafka = TestKafka::start();
+    if !kafka.is_real() {
+        println!(
+            "skipped: set {} to run against a real broker",
+            common::BROKERS_ENV
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s = write_config(dir.path(), &kafka.bootstrap);
+    let scenario = format!(
+        r#"
+cairn_config = "cairn.toml"
+run_id = "r{s}"
+partitions = 2
+drain_timeout = "90s"
+[topics."local/t1-{s}"]
+config = {{ "retention.ms" = "1500", "segment.ms" = "200" }}
+[apps.api]
+messages = 400
+rate = 80
+[apps.enricher.faults]
+intruder = {{ after = 30, for = "2s" }}
+[apps.archiver.faults]
+stall = {{ after = 20, for = "9s" }}
+[apps.sink.faults]
+stall = {{ after = 50, for = "2s" }}
+offset_reset_after = 60
+"#
+    );
+    let scenario = Scenario::from_toml_str(&scenario, dir.path()).unwrap();
+    let report = tokio::task::block_in_place(|| {
+        run(
+            &scenario,
+            &SimulateOptions {
+                out: dir.path().join("out"),
+                ..Default::default()
+            },
+        )
+    })
+    .unwrap();
+    println!("{}", report.summary());
+    let truth = &report.truth;
+    assert_eq!(report.undecided, 0);
+    let t1 = format!("local/t1-{s}");
+    let t2 = format!("local/t2-{s}");
+    let reasons = |records: &[&TruthRecord]| -> BTreeSet<&'static str> {
+        records
+            .iter()
+            .filter(|r| r.outcome == Outcome::Lost)
+            .map(|r| r.reason.map_or("none", Reason::as_str))
+            .collect()
+    };
+
+    // The archiver stalled past the retention: what expired before it read it is expired.
+    let archiver = lines(truth, "archiver", &t1);
+    assert!(
+        ids_with(&archiver, Outcome::Lost).len() > 50,
+        "{}",
+        report.summary()
+    );
+    assert!(reasons(&archiver).contains("expired"));
+    assert!(ids_with(&archiver, Outcome::Delivered).len() >= 20);
+
+    // The intruder took some of the enricher's messages; below them the sink is unreached.
+    let enricher = lines(truth, "enricher", &t1);
+    let taken = ids_with(&enricher, Outcome::Lost);
+    assert!(!taken.is_empty(), "{}", report.summary());
+    assert_eq!(reasons(&enricher), BTreeSet::from(["committed_past"]));
+    let sink = lines(truth, "sink", &t2);
+    assert_eq!(ids_with(&sink, Outcome::Unreached), taken);
+
+    // The reset jumped the sink over what piled up during its stall.
+    let jumped = ids_with(&sink, Outcome::Lost);
+    assert!(!jumped.is_empty(), "{}", report.summary());
+    assert_eq!(reasons(&sink), BTreeSet::from(["committed_past"]));
+    assert!(
+        lines(truth, "sink", &t2)
+            .iter()
+            .all(|r| r.outcome != Outcome::Duplicated)
+    );
+}

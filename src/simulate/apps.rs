@@ -183,6 +183,8 @@ enum Next {
     Continue,
     /// Leave the group without committing (a crash) and start again.
     Restart,
+    /// Leave the group (after a commit), wait, and start again behind.
+    Stall(Duration),
     /// Leave the group, move its offsets to the log end, and start again.
     ResetToEnd,
 }
@@ -248,7 +250,8 @@ pub fn run_reader(run: AppRun) -> anyhow::Result<()> {
                     }
                     Fault::Stall(duration) => {
                         commit(&consumer, &reads.topic, &mut done);
-                        std::thread::sleep(duration);
+                        next = Next::Stall(duration);
+                        break;
                     }
                     Fault::Intruder(window) => {
                         commit(&consumer, &reads.topic, &mut done);
@@ -299,6 +302,13 @@ pub fn run_reader(run: AppRun) -> anyhow::Result<()> {
         }
         match next {
             Next::Restart => continue,
+            Next::Stall(duration) => {
+                // Out of the group while stalled: a member that only stops polling keeps
+                // prefetching in the background, so retention could never pass it.
+                drop(consumer);
+                std::thread::sleep(duration);
+                continue;
+            }
             Next::ResetToEnd => {
                 // Leave the group first: the coordinator takes a standalone commit only from
                 // an empty group.
@@ -353,6 +363,7 @@ fn fault_due(run: &AppRun, t: &mut Triggers) -> Option<Fault> {
     if let Some(stall) = faults.stall
         && at(Some(stall.after), &mut t.stalled)
     {
+        t.consumed -= 1;
         return Some(Fault::Stall(stall.duration));
     }
     if let Some(window) = faults.intruder
