@@ -24,9 +24,17 @@ pub enum Command {
     },
     /// Run a traced pipeline with injected faults against Kafka and write its ground truth.
     Simulate {
-        /// Scenario file describing the pipeline, rates and faults.
+        /// Scenario file describing the pipeline, rates and faults
+        /// (see schemas/scenario.example.toml).
         #[arg(long)]
         scenario: PathBuf,
+        /// Directory for truth.jsonl and the apps' ledgers (created if missing).
+        #[arg(long, default_value = "cairn-simulate")]
+        out: PathBuf,
+        /// Replace a cluster's bootstrap servers from the cairn_config, as CLUSTER=HOST:PORT[,...];
+        /// repeat for several clusters.
+        #[arg(long = "bootstrap", value_name = "CLUSTER=SERVERS", value_parser = parse_bootstrap)]
+        bootstraps: Vec<(String, String)>,
     },
     /// Compare verdicts with a ground truth and print precision, recall and detection delay.
     Score {
@@ -69,8 +77,36 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 .with_context(|| format!("loading {}", config.display()))?;
             crate::detect::run(loaded)
         }
+        Command::Simulate {
+            scenario,
+            out,
+            bootstraps,
+        } => {
+            init_logging();
+            let loaded = crate::simulate::Scenario::load(&scenario)?;
+            let options = crate::simulate::SimulateOptions {
+                out,
+                bootstraps: bootstraps.into_iter().collect(),
+                skip_topic_creation: false,
+            };
+            let report = crate::simulate::run(&loaded, &options)?;
+            println!("{}", report.summary());
+            Ok(())
+        }
         // Not built yet: say so rather than print anything that looks real.
         other => Err(CliError::NotImplemented(other.name()).into()),
+    }
+}
+
+/// Reads `CLUSTER=SERVERS`.
+fn parse_bootstrap(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((cluster, servers)) if !cluster.is_empty() && !servers.is_empty() => {
+            Ok((cluster.to_owned(), servers.to_owned()))
+        }
+        _ => Err(format!(
+            "{text:?}: expected CLUSTER=HOST:PORT[,HOST:PORT...]"
+        )),
     }
 }
 

@@ -23,7 +23,10 @@
 //! - [`truth`]: the ground truth of a simulated run (`truth.jsonl`), written by `cairn simulate`
 //!   and read by `cairn score`.
 //!
-//! The tracer and the simulator (issue 5) will live in modules of their own next to these.
+//! - [`tracer`]: the library producers and stream jobs link to emit traces: consistent
+//!   sampling, a bounded queue that drops and counts instead of blocking, counters.
+//! - [`simulate`]: `cairn simulate`: a traced pipeline of real Kafka apps with injected faults,
+//!   and its ground truth rebuilt from the topics and the apps' ledgers.
 
 pub use cairn_core as core;
 
@@ -34,5 +37,7 @@ pub mod http;
 pub mod kafka;
 pub mod observe;
 pub mod oracle;
+pub mod simulate;
 pub mod store;
+pub mod tracer;
 pub mod truth;

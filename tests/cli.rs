@@ -11,8 +11,7 @@ fn cairn(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn unbuilt_subcommands_fail_and_say_so() {
-    let cases: [&[&str]; 3] = [
-        &["simulate", "--scenario", "s.toml"],
+    let cases: [&[&str]; 2] = [
         &["score", "--truth", "t.jsonl", "--verdicts", "v.jsonl"],
         &["demo"],
     ];
@@ -35,6 +34,14 @@ fn unbuilt_subcommands_fail_and_say_so() {
             args.join(" ")
         );
     }
+}
+
+#[test]
+fn simulate_names_a_missing_scenario() {
+    let out = cairn(&["simulate", "--scenario", "no-such-scenario.toml"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no-such-scenario.toml"), "{stderr}");
 }
 
 #[test]

@@ -13,6 +13,7 @@
 //! - [`offsets`]: the read-only view of committed offsets and watermarks the rule consults.
 //! - [`detector`]: per-message state, timers, the decision rule, duplicates, latency.
 //! - [`metrics`]: counters and latency histograms kept by the detector.
+//! - [`sampling`]: consistent sampling by a hash of the message id, the same at every hop.
 
 pub mod config;
 pub mod detector;
@@ -20,5 +21,6 @@ pub mod lineage;
 pub mod metrics;
 pub mod model;
 pub mod offsets;
+pub mod sampling;
 pub mod trace;
 pub mod verdict;

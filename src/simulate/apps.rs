@@ -1,0 +1,514 @@
+//! The simulated apps: real rdkafka producers and consumer-group members, one thread each,
+//! that trace what they do with [`crate::tracer`], keep a [`Ledger`], and inject their faults.
+//!
+//! Readers process what one poll burst gives them in order (per-key order holds: one thread per
+//! app, writes awaited in order before the next burst), and commit by hand only what is done:
+//! the offsets after the messages they processed, on partitions they still own, every
+//! [`COMMIT_INTERVAL`]. That makes a crash (drop the consumer without committing) redeliver.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use cairn_core::config::AppConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::BorrowedMessage;
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+
+use super::choice::picks;
+use super::ledger::{Action, Entry, Ledger};
+use super::scenario::{AppBehaviour, Window};
+use crate::tracer::Tracer;
+
+/// How often readers commit what they have processed.
+pub const COMMIT_INTERVAL: Duration = Duration::from_millis(200);
+const POLL: Duration = Duration::from_millis(100);
+const ACK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What every app thread gets.
+pub struct AppRun {
+    pub app: AppConfig,
+    pub behaviour: AppBehaviour,
+    /// Client settings per cluster name (bootstrap overrides applied).
+    pub clusters: BTreeMap<String, ClientConfig>,
+    pub tracer: Tracer,
+    pub ledger: Ledger,
+    /// Every message id starts with this (the run's id and a dash).
+    pub prefix: String,
+    /// Readers stop when this is set and they are idle.
+    pub stop: Arc<AtomicBool>,
+    /// Producers add every acknowledged message here (the leader-kill trigger watches it).
+    pub produced: Arc<AtomicU64>,
+}
+
+impl AppRun {
+    fn cluster(&self, name: &str) -> anyhow::Result<ClientConfig> {
+        self.clusters.get(name).cloned().with_context(|| {
+            format!(
+                "cluster `{name}` of app `{}` is not configured",
+                self.app.app
+            )
+        })
+    }
+
+    fn producer(&self, cluster: &str) -> anyhow::Result<FutureProducer> {
+        let acks = self.behaviour.acks.as_str();
+        let mut config = self.cluster(cluster)?;
+        config
+            .set("acks", acks)
+            // Idempotence needs acks=all; with acks=1 (the broker-loss fault) it is off.
+            .set(
+                "enable.idempotence",
+                if matches!(acks, "all" | "-1") {
+                    "true"
+                } else {
+                    "false"
+                },
+            )
+            .set("linger.ms", "2")
+            .set("message.timeout.ms", "20000");
+        config.create().context("creating an app's producer")
+    }
+}
+
+/// A write waiting for its acknowledgement.
+struct Pending {
+    id: String,
+    topic: String,
+    delivery: DeliveryFuture,
+}
+
+/// Awaits writes in order; each acknowledged one is ledgered and traced `sent`.
+fn settle(
+    run: &AppRun,
+    runtime: &tokio::runtime::Runtime,
+    cluster: &str,
+    pending: &mut Vec<Pending>,
+) -> anyhow::Result<()> {
+    for write in pending.drain(..) {
+        let result =
+            runtime.block_on(async { tokio::time::timeout(ACK_TIMEOUT, write.delivery).await });
+        match result {
+            Ok(Ok(Ok(delivery))) => {
+                let at = (delivery.partition, delivery.offset);
+                run.ledger.record(&Entry {
+                    id: write.id.clone(),
+                    action: Action::Acked,
+                    location: format!("{cluster}/{}", write.topic),
+                    partition: at.0,
+                    offset: at.1,
+                })?;
+                run.tracer
+                    .sent_delivery(&write.id, cluster, &write.topic, at);
+                run.produced.fetch_add(1, Ordering::Relaxed);
+            }
+            // Not acknowledged: the app knows it did not write it, so it traces nothing.
+            Ok(Ok(Err((err, _)))) => {
+                tracing::warn!(app = %run.app.app, id = %write.id, error = %err, "write not acknowledged")
+            }
+            Ok(Err(_)) | Err(_) => {
+                tracing::warn!(app = %run.app.app, id = %write.id, "write not acknowledged in time")
+            }
+        }
+    }
+    Ok(())
+}
+
+fn write(producer: &FutureProducer, topic: &str, id: &str) -> anyhow::Result<Pending> {
+    let delivery = producer
+        .send_result(FutureRecord::to(topic).key(id).payload(id))
+        .map_err(|(err, _)| anyhow::anyhow!("enqueueing {id} for {topic}: {err}"))?;
+    Ok(Pending {
+        id: id.to_owned(),
+        topic: topic.to_owned(),
+        delivery,
+    })
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .context("starting an app's runtime")
+}
+
+/// A producer app: writes `messages` ids at `rate`, duplicating the ones its fault picks.
+pub fn run_producer(run: AppRun) -> anyhow::Result<()> {
+    let location = run
+        .app
+        .writes
+        .clone()
+        .context("a producer writes a location")?;
+    let producer = run.producer(&location.cluster)?;
+    let runtime = runtime()?;
+    let name = &run.app.app;
+    let started = Instant::now();
+    let mut pending = Vec::new();
+    for n in 0..run.behaviour.messages {
+        let id = format!("{}{name}-{n:06}", run.prefix);
+        if run.behaviour.rate > 0.0 {
+            let due = started + Duration::from_secs_f64(n as f64 / run.behaviour.rate);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                settle(&run, &runtime, &location.cluster, &mut pending)?;
+                std::thread::sleep(wait);
+            }
+        }
+        pending.push(write(&producer, &location.topic, &id)?);
+        if picks(name, "duplicate", &id, run.behaviour.faults.duplicate_share) {
+            pending.push(write(&producer, &location.topic, &id)?);
+        }
+        if pending.len() >= 64 {
+            settle(&run, &runtime, &location.cluster, &mut pending)?;
+        }
+    }
+    settle(&run, &runtime, &location.cluster, &mut pending)?;
+    run.ledger.flush()?;
+    Ok(())
+}
+
+/// One-shot faults of a reader, by the count of messages it has consumed.
+struct Triggers {
+    consumed: u64,
+    crashed: bool,
+    stalled: bool,
+    intruded: bool,
+    reset: bool,
+}
+
+/// What the reader loop should do next.
+enum Next {
+    Continue,
+    /// Leave the group without committing (a crash) and start again.
+    Restart,
+    /// Leave the group (after a commit), wait, and start again behind.
+    Stall(Duration),
+    /// Leave the group, move its offsets to the log end, and start again.
+    ResetToEnd,
+}
+
+/// A processor or sink: reads its location as its group and does what its behaviour says.
+pub fn run_reader(run: AppRun) -> anyhow::Result<()> {
+    let reads = run.app.reads.clone().context("a reader reads a location")?;
+    let group = run.app.group.clone().context("a reader has a group")?;
+    let writes = run.app.writes.clone();
+    let producer = writes
+        .as_ref()
+        .map(|w| run.producer(&w.cluster))
+        .transpose()?;
+    let runtime = runtime()?;
+    let mut triggers = Triggers {
+        consumed: 0,
+        crashed: false,
+        stalled: false,
+        intruded: false,
+        reset: false,
+    };
+    let mut intruders = Vec::new();
+    loop {
+        let consumer = member(&run.cluster(&reads.cluster)?, &group, &reads.topic)?;
+        // Next offset per partition, for partitions processed since the last commit.
+        let mut done: BTreeMap<i32, i64> = BTreeMap::new();
+        let mut last_commit = Instant::now();
+        let mut pending = Vec::new();
+        let mut next = Next::Continue;
+        let mut idle = false;
+        while !(idle && run.stop.load(Ordering::Relaxed)) {
+            let Some(message) = consumer.poll(POLL) else {
+                idle = true;
+                settle(
+                    &run,
+                    &runtime,
+                    writes.as_ref().map_or("", |w| &w.cluster),
+                    &mut pending,
+                )?;
+                commit(&consumer, &reads.topic, &mut done);
+                continue;
+            };
+            idle = false;
+            let message = match message {
+                Ok(message) => message,
+                Err(err) => {
+                    tracing::debug!(app = %run.app.app, error = %err, "consumer error");
+                    continue;
+                }
+            };
+            triggers.consumed += 1;
+            if let Some(action) = fault_due(&run, &mut triggers) {
+                settle(
+                    &run,
+                    &runtime,
+                    writes.as_ref().map_or("", |w| &w.cluster),
+                    &mut pending,
+                )?;
+                match action {
+                    Fault::Crash => {
+                        next = Next::Restart;
+                        break;
+                    }
+                    Fault::Stall(duration) => {
+                        commit(&consumer, &reads.topic, &mut done);
+                        next = Next::Stall(duration);
+                        break;
+                    }
+                    Fault::Intruder(window) => {
+                        commit(&consumer, &reads.topic, &mut done);
+                        let (config, group, topic) = (
+                            run.cluster(&reads.cluster)?,
+                            group.clone(),
+                            reads.topic.clone(),
+                        );
+                        intruders.push(std::thread::spawn(move || {
+                            intrude(&config, &group, &topic, window.duration)
+                        }));
+                    }
+                    Fault::Reset => {
+                        commit(&consumer, &reads.topic, &mut done);
+                        next = Next::ResetToEnd;
+                        break;
+                    }
+                }
+            }
+            process(
+                &run,
+                &group,
+                &reads.cluster,
+                producer.as_ref(),
+                writes.as_ref().map(|w| w.topic.as_str()),
+                &message,
+                &mut pending,
+            )?;
+            done.insert(message.partition(), message.offset() + 1);
+            if pending.len() >= 64 {
+                settle(
+                    &run,
+                    &runtime,
+                    writes.as_ref().map_or("", |w| &w.cluster),
+                    &mut pending,
+                )?;
+            }
+            if last_commit.elapsed() >= COMMIT_INTERVAL {
+                settle(
+                    &run,
+                    &runtime,
+                    writes.as_ref().map_or("", |w| &w.cluster),
+                    &mut pending,
+                )?;
+                commit(&consumer, &reads.topic, &mut done);
+                last_commit = Instant::now();
+            }
+        }
+        match next {
+            Next::Restart => continue,
+            Next::Stall(duration) => {
+                // Out of the group while stalled: a member that only stops polling keeps
+                // prefetching in the background, so retention could never pass it.
+                drop(consumer);
+                std::thread::sleep(duration);
+                continue;
+            }
+            Next::ResetToEnd => {
+                // Leave the group first: the coordinator takes a standalone commit only from
+                // an empty group.
+                drop(consumer);
+                reset_to_end(&run.cluster(&reads.cluster)?, &group, &reads.topic)?;
+                continue;
+            }
+            Next::Continue => {
+                settle(
+                    &run,
+                    &runtime,
+                    writes.as_ref().map_or("", |w| &w.cluster),
+                    &mut pending,
+                )?;
+                commit(&consumer, &reads.topic, &mut done);
+                break;
+            }
+        }
+    }
+    for intruder in intruders {
+        intruder
+            .join()
+            .map_err(|_| anyhow::anyhow!("an intruder thread panicked"))??;
+    }
+    run.ledger.flush()?;
+    Ok(())
+}
+
+enum Fault {
+    Crash,
+    Stall(Duration),
+    Intruder(Window),
+    Reset,
+}
+
+fn fault_due(run: &AppRun, t: &mut Triggers) -> Option<Fault> {
+    let faults = &run.behaviour.faults;
+    let at = |after: Option<u64>, fired: &mut bool| {
+        let due = !*fired && after.is_some_and(|after| t.consumed > after);
+        *fired |= due;
+        due
+    };
+    if at(faults.crash_after, &mut t.crashed) {
+        // The message that triggered it was not processed; it comes back after the restart.
+        t.consumed -= 1;
+        return Some(Fault::Crash);
+    }
+    if at(faults.offset_reset_after, &mut t.reset) {
+        t.consumed -= 1;
+        return Some(Fault::Reset);
+    }
+    if let Some(stall) = faults.stall
+        && at(Some(stall.after), &mut t.stalled)
+    {
+        t.consumed -= 1;
+        return Some(Fault::Stall(stall.duration));
+    }
+    if let Some(window) = faults.intruder
+        && at(Some(window.after), &mut t.intruded)
+    {
+        return Some(Fault::Intruder(window));
+    }
+    None
+}
+
+/// One message: skip (untraced), filter, or receive and then drop or write (once or twice).
+fn process(
+    run: &AppRun,
+    group: &str,
+    cluster: &str,
+    producer: Option<&FutureProducer>,
+    topic: Option<&str>,
+    message: &BorrowedMessage<'_>,
+    pending: &mut Vec<Pending>,
+) -> anyhow::Result<()> {
+    let Some(id) = message.key().and_then(|k| std::str::from_utf8(k).ok()) else {
+        return Ok(());
+    };
+    // Another run's message, or another producer's: not part of this run.
+    if !id.starts_with(&run.prefix) {
+        return Ok(());
+    }
+    let name = &run.app.app;
+    let faults = &run.behaviour.faults;
+    if picks(name, "skip", id, faults.skip_share) {
+        return Ok(());
+    }
+    let mut entry = Entry {
+        id: id.to_owned(),
+        action: Action::Received,
+        location: format!("{cluster}/{}", message.topic()),
+        partition: message.partition(),
+        offset: message.offset(),
+    };
+    if picks(name, "filter", id, run.behaviour.filter_share) {
+        entry.action = Action::Filtered;
+        run.ledger.record(&entry)?;
+        run.tracer.filtered_message(id, cluster, group, message);
+        return Ok(());
+    }
+    run.ledger.record(&entry)?;
+    run.tracer.received_message(id, cluster, group, message);
+    let (Some(producer), Some(topic)) = (producer, topic) else {
+        return Ok(());
+    };
+    if picks(name, "drop", id, faults.drop_share) {
+        return Ok(());
+    }
+    pending.push(write(producer, topic, id)?);
+    if picks(name, "duplicate", id, faults.duplicate_share) {
+        pending.push(write(producer, topic, id)?);
+    }
+    Ok(())
+}
+
+/// A consumer-group member that commits by hand and starts new groups at the log start.
+fn member(cluster: &ClientConfig, group: &str, topic: &str) -> anyhow::Result<BaseConsumer> {
+    let consumer: BaseConsumer = cluster
+        .clone()
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "6000")
+        .set("heartbeat.interval.ms", "500")
+        .create()
+        .with_context(|| format!("creating a consumer for group `{group}`"))?;
+    consumer
+        .subscribe(&[topic])
+        .with_context(|| format!("subscribing group `{group}` to {topic}"))?;
+    Ok(consumer)
+}
+
+/// Commits the processed offsets of partitions the consumer still owns.
+fn commit(consumer: &BaseConsumer, topic: &str, done: &mut BTreeMap<i32, i64>) {
+    if done.is_empty() {
+        return;
+    }
+    let owned = consumer.assignment().unwrap_or_default();
+    let mut list = TopicPartitionList::new();
+    for (&partition, &offset) in done.iter() {
+        if owned.find_partition(topic, partition).is_some() {
+            let _ = list.add_partition_offset(topic, partition, Offset::Offset(offset));
+        }
+    }
+    done.clear();
+    if list.count() > 0
+        && let Err(err) = consumer.commit(&list, CommitMode::Sync)
+    {
+        tracing::debug!(%topic, error = %err, "commit refused");
+    }
+}
+
+/// An untraced consumer in `group` for `duration`: reads and commits whatever it is given.
+fn intrude(
+    cluster: &ClientConfig,
+    group: &str,
+    topic: &str,
+    duration: Duration,
+) -> anyhow::Result<()> {
+    let consumer = member(cluster, group, topic)?;
+    let until = Instant::now() + duration;
+    let mut done = BTreeMap::new();
+    while Instant::now() < until {
+        if let Some(Ok(message)) = consumer.poll(POLL) {
+            done.insert(message.partition(), message.offset() + 1);
+        }
+        commit(&consumer, topic, &mut done);
+    }
+    commit(&consumer, topic, &mut done);
+    Ok(())
+}
+
+/// Moves `group`'s committed offsets on every partition of `topic` to the log end, as
+/// `kafka-consumer-groups --reset-offsets --to-latest` does (the group must be empty).
+fn reset_to_end(cluster: &ClientConfig, group: &str, topic: &str) -> anyhow::Result<()> {
+    let consumer: BaseConsumer = cluster
+        .clone()
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let metadata = consumer.fetch_metadata(Some(topic), ACK_TIMEOUT)?;
+    let mut list = TopicPartitionList::new();
+    for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+        let (_, end) = consumer.fetch_watermarks(topic, partition.id(), ACK_TIMEOUT)?;
+        list.add_partition_offset(topic, partition.id(), Offset::Offset(end))?;
+    }
+    // The old member may still be leaving; retry until the coordinator accepts a standalone commit.
+    let mut tries = 0;
+    loop {
+        match consumer.commit(&list, CommitMode::Sync) {
+            Ok(()) => return Ok(()),
+            Err(err) if tries < 50 => {
+                tries += 1;
+                tracing::debug!(%group, error = %err, "offset reset refused, retrying");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(err) => {
+                return Err(err)
+                    .with_context(|| format!("resetting group `{group}` to the log end"));
+            }
+        }
+    }
+}

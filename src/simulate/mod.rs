@@ -1,0 +1,413 @@
+//! `cairn simulate`: a traced pipeline with real faults, and its ground truth.
+//!
+//! The scenario ([`scenario`]) names a cairn.toml whose stream is the lineage, so the
+//! simulator and `cairn detect` agree on it, and says how each app behaves. [`run`] creates
+//! the topics ([`topics`]), starts one thread per app ([`apps`]: real producers and consumer
+//! group members that trace with [`crate::tracer`] and keep a [`ledger`]), watches committed
+//! offsets and log starts ([`observer`]), optionally kills a partition leader of the
+//! three-node cluster ([`kill`]), waits until every group has caught up, then reads every
+//! topic back and rebuilds the truth from what really happened ([`reconcile`]), written to
+//! `<out>/truth.jsonl`.
+//!
+//! How each fault shows in the truth (see [`reconcile`] for the rules):
+//! - `drop_share` (processor reads, traces `received`, never writes): read hop delivered,
+//!   write hop `lost`/`lost_in_app`, below it `unreached`.
+//! - `skip_share` (reader commits past without tracing): read hop `lost`/`committed_past`.
+//! - `duplicate_share` (written twice): the write hop (processors) and every read below
+//!   `duplicated` with count 2.
+//! - `crash_after` (stop without committing, restart): the messages processed since the
+//!   last commit are read again: `duplicated` at the read hop (and written twice below).
+//! - `stall` (lags, then catches up): `delivered`; never lost.
+//! - `intruder` (an untraced consumer shares the group, commits what it took): the app's read
+//!   hop `lost`/`committed_past` for exactly the messages the app never read.
+//! - `offset_reset_after` (group moved to the log end): the jumped-over messages
+//!   `lost`/`committed_past`.
+//! - retention (topic `retention.ms`/`segment.ms` with a stalled reader): `lost`/`expired`
+//!   when the log start passed the message before the group's commit did.
+//! - `kill_leader` with `acks = "1"` and unclean election: an acknowledged write the broker
+//!   lost is `lost`/`committed_past` at every reader of that location (the `sent` trace said
+//!   it was there; the readers' groups moved past its offset).
+
+pub mod apps;
+pub mod choice;
+pub mod kill;
+pub mod ledger;
+pub mod observer;
+pub mod reconcile;
+pub mod scenario;
+pub mod topics;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use rand::distr::{Alphanumeric, SampleString};
+use rdkafka::ClientConfig;
+
+pub use self::scenario::{Scenario, ScenarioError};
+use crate::kafka::client::client_config;
+use crate::tracer::{Tracer, TracerConfig, TracerStats};
+use crate::truth::{Outcome, TruthRecord, write_truth};
+
+/// How to run a scenario, beyond the file.
+#[derive(Clone, Debug, Default)]
+pub struct SimulateOptions {
+    /// Where truth.jsonl and the ledgers go (created if missing).
+    pub out: PathBuf,
+    /// bootstrap.servers per cluster name, replacing the cairn.toml's (e.g. a mock cluster).
+    pub bootstraps: BTreeMap<String, String>,
+    /// Leave topic creation to the caller (librdkafka's mock cluster has no CreateTopics:
+    /// create [`topics_to_create`] with `MockCluster::create_topic` first).
+    pub skip_topic_creation: bool,
+}
+
+/// A topic the run needs: (cluster name, topic, partitions), the tracing topic first.
+pub fn topics_to_create(scenario: &Scenario) -> Vec<(String, String, i32)> {
+    let tracing = &scenario.config.tracing;
+    let mut topics = vec![(
+        tracing.cluster.clone(),
+        tracing.topic.clone(),
+        TRACING_PARTITIONS,
+    )];
+    for (location, spec) in &scenario.topics {
+        if let Some((cluster, topic)) = location.split_once('/') {
+            topics.push((cluster.to_owned(), topic.to_owned(), spec.partitions));
+        }
+    }
+    topics
+}
+
+/// Partitions of the tracing topic when the simulator creates it.
+const TRACING_PARTITIONS: i32 = 3;
+
+/// What a run did.
+#[derive(Clone, Debug)]
+pub struct SimulateReport {
+    /// The prefix of every message id of this run.
+    pub run_id: String,
+    pub truth_path: PathBuf,
+    pub truth: Vec<TruthRecord>,
+    /// Lost lines for which nothing in Kafka showed the loss (no reason, no passed_at).
+    pub undecided: usize,
+    /// Messages the producers wrote (acknowledged writes, duplicates included).
+    pub produced: u64,
+    /// Each app's tracer counters.
+    pub tracers: BTreeMap<String, TracerStats>,
+}
+
+impl SimulateReport {
+    /// Truth lines per outcome.
+    pub fn outcomes(&self) -> HashMap<Outcome, usize> {
+        let mut counts = HashMap::new();
+        for record in &self.truth {
+            *counts.entry(record.outcome).or_insert(0) += 1;
+        }
+        counts
+    }
+}
+
+impl SimulateReport {
+    /// A few lines for the terminal: where the truth is and what it says.
+    pub fn summary(&self) -> String {
+        let counts = self.outcomes();
+        let mut reasons: BTreeMap<&str, usize> = BTreeMap::new();
+        for record in &self.truth {
+            if let Some(reason) = record.reason {
+                *reasons.entry(reason.as_str()).or_insert(0) += 1;
+            }
+        }
+        let count = |o| counts.get(&o).copied().unwrap_or(0);
+        format!(
+            "run {}: {} writes acknowledged, {} truth lines in {}\n  delivered {}, duplicated {}, lost {} {:?}, unreached {}, filtered {}, undecidable {}",
+            self.run_id,
+            self.produced,
+            self.truth.len(),
+            self.truth_path.display(),
+            count(Outcome::Delivered),
+            count(Outcome::Duplicated),
+            count(Outcome::Lost),
+            reasons,
+            count(Outcome::Unreached),
+            count(Outcome::Filtered),
+            self.undecided,
+        )
+    }
+}
+
+/// Plays `scenario` against its clusters and writes the ground truth.
+pub fn run(scenario: &Scenario, options: &SimulateOptions) -> anyhow::Result<SimulateReport> {
+    let run_id = scenario.run_id.clone().unwrap_or_else(|| {
+        Alphanumeric
+            .sample_string(&mut rand::rng(), 8)
+            .to_lowercase()
+    });
+    let prefix = format!("{run_id}-");
+    let ledger_dir = options.out.join("ledger");
+    std::fs::create_dir_all(&ledger_dir)
+        .with_context(|| format!("creating {}", ledger_dir.display()))?;
+    let clusters = clusters(scenario, options)?;
+    let cluster = |name: &str| {
+        clusters
+            .get(name)
+            .cloned()
+            .with_context(|| format!("cluster `{name}` is not in the cairn_config"))
+    };
+    let stream = &scenario.stream;
+
+    let tracing = &scenario.config.tracing;
+    let setup = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    setup.block_on(async {
+        if options.skip_topic_creation {
+            return anyhow::Ok(());
+        }
+        let spec = scenario::TopicSpec {
+            partitions: TRACING_PARTITIONS,
+            replication: 1,
+            config: BTreeMap::new(),
+        };
+        topics::create(&cluster(&tracing.cluster)?, &tracing.topic, &spec).await?;
+        for (location, spec) in &scenario.topics {
+            let (c, topic) = location
+                .split_once('/')
+                .context("a location is <cluster>/<topic>")?;
+            topics::create(&cluster(c)?, topic, spec).await?;
+        }
+        anyhow::Ok(())
+    })?;
+
+    let partitions: BTreeMap<String, i32> = scenario
+        .topics
+        .iter()
+        .map(|(l, s)| (l.clone(), s.partitions))
+        .collect();
+    let readers: Vec<(String, String)> = stream
+        .apps
+        .iter()
+        .filter_map(|a| Some((a.group.clone()?, a.reads.as_ref()?.name())))
+        .collect();
+    let mut watches: BTreeMap<String, observer::Watch> = BTreeMap::new();
+    for app in &stream.apps {
+        if let (Some(group), Some(reads)) = (&app.group, &app.reads) {
+            let watch = watches
+                .entry(reads.cluster.clone())
+                .or_insert(observer::Watch {
+                    cluster: cluster(&reads.cluster)?,
+                    readers: Vec::new(),
+                });
+            watch.readers.push((
+                group.clone(),
+                reads.name(),
+                reads.topic.clone(),
+                partitions[&reads.name()],
+            ));
+        }
+    }
+    let observer = observer::Observer::spawn(watches.into_values().collect())?;
+
+    let tracing_bootstrap = cluster(&tracing.cluster)?
+        .get("bootstrap.servers")
+        .unwrap_or_default()
+        .to_owned();
+    let tracing_client: Vec<(String, String)> = scenario
+        .config
+        .cluster(&tracing.cluster)
+        .map(|c| c.client.clone())
+        .unwrap_or_default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let produced = Arc::new(AtomicU64::new(0));
+    let mut tracers = BTreeMap::new();
+    let mut producers = Vec::new();
+    let mut consumers = Vec::new();
+    for app in &stream.apps {
+        let tracer = Tracer::new(TracerConfig {
+            bootstrap: tracing_bootstrap.clone(),
+            client: tracing_client.clone(),
+            topic: tracing.topic.clone(),
+            stream: stream.name.clone(),
+            app: app.app.clone(),
+            sample_rate: stream.sample_rate,
+            queue_capacity: TracerConfig::DEFAULT_QUEUE_CAPACITY,
+        })?;
+        tracers.insert(app.app.clone(), tracer.clone());
+        let run = apps::AppRun {
+            app: app.clone(),
+            behaviour: scenario.apps[&app.app].clone(),
+            clusters: clusters.clone(),
+            tracer,
+            ledger: ledger::Ledger::create(&ledger_dir, &app.app)?,
+            prefix: prefix.clone(),
+            stop: Arc::clone(&stop),
+            produced: Arc::clone(&produced),
+        };
+        let name = format!("app-{}", app.app);
+        if app.reads.is_some() {
+            consumers.push((
+                app.app.clone(),
+                std::thread::Builder::new()
+                    .name(name)
+                    .spawn(move || apps::run_reader(run))?,
+            ));
+        } else {
+            producers.push((
+                app.app.clone(),
+                std::thread::Builder::new()
+                    .name(name)
+                    .spawn(move || apps::run_producer(run))?,
+            ));
+        }
+    }
+    let killer = scenario.kill_leader.clone().map(|k| {
+        let (produced, c) = (
+            Arc::clone(&produced),
+            cluster(k.location.split('/').next().unwrap_or_default()),
+        );
+        std::thread::spawn(move || kill::kill_leader_when(&k, &c?, &produced))
+    });
+
+    let mut failures = Vec::new();
+    for (app, thread) in producers {
+        if let Err(err) = join(thread) {
+            failures.push(format!("app `{app}`: {err:#}"));
+        }
+    }
+    if let Some(killer) = killer
+        && let Err(err) = join(killer)
+    {
+        failures.push(format!("kill_leader: {err:#}"));
+    }
+    // Wait until every group has caught up, twice in a row.
+    let deadline = Instant::now() + scenario.drain_timeout;
+    let mut streak = 0;
+    let mut last_round = 0;
+    while streak < 2 && failures.is_empty() {
+        if Instant::now() > deadline {
+            failures.push(format!(
+                "the readers did not catch up within drain_timeout ({:?})",
+                scenario.drain_timeout
+            ));
+            break;
+        }
+        std::thread::sleep(observer::POLL_INTERVAL);
+        let seen = observer.snapshot();
+        if seen.rounds > last_round {
+            last_round = seen.rounds;
+            streak = if seen.caught_up(&readers, &partitions) {
+                streak + 1
+            } else {
+                0
+            };
+        }
+        if consumers.iter().any(|(_, t)| t.is_finished()) {
+            break;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for (app, thread) in consumers {
+        if let Err(err) = join(thread) {
+            failures.push(format!("app `{app}`: {err:#}"));
+        }
+    }
+    let observations = observer.finish();
+    let mut tracer_stats = BTreeMap::new();
+    for (app, tracer) in &tracers {
+        tracer.flush(Duration::from_secs(10));
+        tracer_stats.insert(app.clone(), tracer.stats());
+    }
+    anyhow::ensure!(
+        failures.is_empty(),
+        "simulation failed: {}",
+        failures.join("; ")
+    );
+
+    let mut contents = BTreeMap::new();
+    for location in scenario.topics.keys() {
+        let (c, topic) = location
+            .split_once('/')
+            .context("a location is <cluster>/<topic>")?;
+        contents.insert(
+            location.clone(),
+            topics::read_all(&cluster(c)?, topic, &prefix)?,
+        );
+    }
+    let mut ledgers = BTreeMap::new();
+    for app in &stream.apps {
+        ledgers.insert(
+            app.app.clone(),
+            ledger::read(&ledger_dir.join(format!("{}.jsonl", app.app)))?,
+        );
+    }
+    let (truth, undecided) = reconcile::reconcile(&reconcile::Evidence {
+        stream,
+        topics: &contents,
+        ledgers: &ledgers,
+        observations: &observations,
+    });
+    let truth_path = options.out.join("truth.jsonl");
+    let mut file = std::io::BufWriter::new(
+        std::fs::File::create(&truth_path)
+            .with_context(|| format!("creating {}", truth_path.display()))?,
+    );
+    write_truth(&mut file, &truth)?;
+    std::io::Write::flush(&mut file)?;
+    let produced_ids: BTreeSet<&str> = ledgers
+        .iter()
+        .filter(|(app, _)| {
+            stream
+                .apps
+                .iter()
+                .any(|a| &a.app == *app && a.reads.is_none())
+        })
+        .flat_map(|(_, entries)| entries.iter().map(|e| e.id.as_str()))
+        .collect();
+    tracing::info!(
+        run_id,
+        messages = produced_ids.len(),
+        truth_lines = truth.len(),
+        undecided,
+        "simulation done"
+    );
+    Ok(SimulateReport {
+        run_id,
+        truth_path,
+        truth,
+        undecided,
+        produced: produced.load(Ordering::Relaxed),
+        tracers: tracer_stats,
+    })
+}
+
+/// Client settings per cluster, with the bootstrap overrides applied.
+fn clusters(
+    scenario: &Scenario,
+    options: &SimulateOptions,
+) -> anyhow::Result<BTreeMap<String, ClientConfig>> {
+    for name in options.bootstraps.keys() {
+        anyhow::ensure!(
+            scenario.config.cluster(name).is_some(),
+            "bootstrap override for `{name}`: not a cluster of the cairn_config"
+        );
+    }
+    Ok(scenario
+        .config
+        .clusters
+        .iter()
+        .map(|c| {
+            let mut config = client_config(c);
+            if let Some(bootstrap) = options.bootstraps.get(&c.name) {
+                config.set("bootstrap.servers", bootstrap);
+            }
+            (c.name.clone(), config)
+        })
+        .collect())
+}
+
+fn join(thread: std::thread::JoinHandle<anyhow::Result<()>>) -> anyhow::Result<()> {
+    thread
+        .join()
+        .map_err(|_| anyhow::anyhow!("thread panicked"))?
+}

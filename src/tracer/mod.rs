@@ -1,0 +1,298 @@
+//! The tracer: what a producer or a stream job links to emit cairn's trace records.
+//!
+//! One [`Tracer`] per app and stream. Each call (`sent`, `received`, `filtered`) checks the
+//! stream's consistent sample ([`cairn_core::sampling`]), encodes one trace record
+//! ([`cairn_core::trace::encode`]) and queues it for the tracing topic, keyed by the message id,
+//! without waiting. The queue is bounded: when it is full (the tracing cluster is slow or down)
+//! the trace is dropped and counted, never the caller blocked. librdkafka reconnects by itself,
+//! so traces flow again when the cluster comes back. Counters: [`TracerStats`].
+//!
+//! ```no_run
+//! # fn demo() -> Result<(), cairn::tracer::TracerError> {
+//! use cairn::tracer::{Tracer, TracerConfig};
+//! let tracer = Tracer::new(TracerConfig::new("127.0.0.1:9092", "cairn-traces", "playback", "playback-api"))?;
+//! tracer.sent("a4c1", "fronting/playback", 3, 1234);
+//! tracer.flush(std::time::Duration::from_secs(5));
+//! # Ok(()) }
+//! ```
+//!
+//! Call [`Tracer::flush`] before the app exits: dropping the last clone discards what is queued.
+
+mod stats;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cairn_core::model::{Kind, Trace};
+use cairn_core::sampling::is_sampled;
+use rdkafka::ClientConfig;
+use rdkafka::Message;
+use rdkafka::client::ClientContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+
+use self::stats::Counters;
+pub use self::stats::TracerStats;
+use crate::clock::now_millis;
+
+/// How a tracer connects and what it stamps on every trace.
+#[derive(Clone, Debug)]
+pub struct TracerConfig {
+    /// bootstrap.servers of the tracing cluster.
+    pub bootstrap: String,
+    /// Extra librdkafka settings (security, timeouts); they win over the tracer's defaults.
+    pub client: Vec<(String, String)>,
+    /// The tracing topic.
+    pub topic: String,
+    /// The `stream` of every trace.
+    pub stream: String,
+    /// The `app` of every trace.
+    pub app: String,
+    /// The stream's sample rate in (0, 1], as in cairn.toml.
+    pub sample_rate: f64,
+    /// Most traces waiting for the tracing cluster; beyond that, traces are dropped.
+    pub queue_capacity: usize,
+}
+
+impl TracerConfig {
+    /// Every message traced, a queue of [`TracerConfig::DEFAULT_QUEUE_CAPACITY`].
+    pub fn new(bootstrap: &str, topic: &str, stream: &str, app: &str) -> TracerConfig {
+        TracerConfig {
+            bootstrap: bootstrap.to_owned(),
+            client: Vec::new(),
+            topic: topic.to_owned(),
+            stream: stream.to_owned(),
+            app: app.to_owned(),
+            sample_rate: 1.0,
+            queue_capacity: Self::DEFAULT_QUEUE_CAPACITY,
+        }
+    }
+
+    /// About a few MiB of traces: rides out a short outage without holding much memory.
+    pub const DEFAULT_QUEUE_CAPACITY: usize = 100_000;
+    /// How long a queued trace waits for the cluster before it counts as failed: bounded, so
+    /// the queue drains during an outage and fresh traces find room when the cluster returns.
+    pub const DEFAULT_MESSAGE_TIMEOUT_MS: &str = "30000";
+}
+
+/// A tracer that could not start. Nothing here is about a single trace: those never fail.
+#[derive(Debug, thiserror::Error)]
+pub enum TracerError {
+    #[error("tracer config: {field} = {value:?}, expected {expected}")]
+    Config {
+        field: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+    #[error("creating the tracer's Kafka producer: {0}")]
+    Client(#[source] Box<KafkaError>),
+}
+
+/// Emits trace records for one app of one stream. Cheap to clone; clones share one producer
+/// and one set of counters.
+#[derive(Clone)]
+pub struct Tracer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    producer: ThreadedProducer<TracerContext>,
+    counters: Arc<Counters>,
+    topic: String,
+    stream: String,
+    app: String,
+    sample_rate: f64,
+}
+
+/// Counts delivery reports; runs on the producer's poll thread.
+struct TracerContext {
+    counters: Arc<Counters>,
+}
+
+impl ClientContext for TracerContext {}
+
+impl ProducerContext for TracerContext {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(_) => Counters::add(&self.counters.delivered),
+            Err(_) => Counters::add(&self.counters.failed),
+        }
+    }
+}
+
+impl Tracer {
+    pub fn new(config: TracerConfig) -> Result<Tracer, TracerError> {
+        let bad = |field, value: String, expected| TracerError::Config {
+            field,
+            value,
+            expected,
+        };
+        if !(config.sample_rate > 0.0 && config.sample_rate <= 1.0) {
+            return Err(bad(
+                "sample_rate",
+                config.sample_rate.to_string(),
+                "a share in (0, 1]",
+            ));
+        }
+        // librdkafka's own bounds for queue.buffering.max.messages.
+        if !(1..=2_147_483_647).contains(&config.queue_capacity) {
+            return Err(bad(
+                "queue_capacity",
+                config.queue_capacity.to_string(),
+                "1 to 2147483647 traces",
+            ));
+        }
+        for (field, value) in [
+            ("bootstrap", &config.bootstrap),
+            ("topic", &config.topic),
+            ("stream", &config.stream),
+            ("app", &config.app),
+        ] {
+            if value.trim().is_empty() {
+                return Err(bad(field, value.clone(), "a non-empty value"));
+            }
+        }
+        let counters = Arc::new(Counters::default());
+        let mut client = ClientConfig::new();
+        client
+            .set("bootstrap.servers", &config.bootstrap)
+            .set(
+                "queue.buffering.max.messages",
+                config.queue_capacity.to_string(),
+            )
+            .set(
+                "message.timeout.ms",
+                TracerConfig::DEFAULT_MESSAGE_TIMEOUT_MS,
+            )
+            // Idempotence (which implies acks=all): a retried trace is never written twice, and
+            // a duplicate `received` would read as a message delivered twice. It also keeps the
+            // traces of one id in order across retries.
+            .set("enable.idempotence", "true")
+            // Come back soon after an outage (librdkafka's default backs off to 10 s).
+            .set("reconnect.backoff.max.ms", "1000")
+            // Traces are small and many: batch a little.
+            .set("linger.ms", "5");
+        for (key, value) in &config.client {
+            client.set(key, value);
+        }
+        let producer = client
+            .create_with_context(TracerContext {
+                counters: Arc::clone(&counters),
+            })
+            .map_err(|err| TracerError::Client(Box::new(err)))?;
+        Ok(Tracer {
+            inner: Arc::new(Inner {
+                producer,
+                counters,
+                topic: config.topic,
+                stream: config.stream,
+                app: config.app,
+                sample_rate: config.sample_rate,
+            }),
+        })
+    }
+
+    /// The app wrote message `id` at `location` (`<cluster>/<topic>`), `partition`, `offset`,
+    /// and the broker acknowledged it.
+    pub fn sent(&self, id: &str, location: &str, partition: i32, offset: i64) {
+        self.emit(id, Kind::Sent, location, None, partition, offset);
+    }
+
+    /// The app, as consumer group `group`, read message `id` at location/partition/offset.
+    pub fn received(&self, id: &str, location: &str, group: &str, partition: i32, offset: i64) {
+        self.emit(id, Kind::Received, location, Some(group), partition, offset);
+    }
+
+    /// The app read message `id` and on purpose does not forward it.
+    pub fn filtered(&self, id: &str, location: &str, group: &str, partition: i32, offset: i64) {
+        self.emit(id, Kind::Filtered, location, Some(group), partition, offset);
+    }
+
+    /// [`Tracer::sent`] from a produce acknowledgement (`(partition, offset)`, e.g. a
+    /// `FutureProducer` delivery) of a record written to `topic` on cluster `cluster`.
+    pub fn sent_delivery(
+        &self,
+        id: &str,
+        cluster: &str,
+        topic: &str,
+        (partition, offset): (i32, i64),
+    ) {
+        self.sent(id, &format!("{cluster}/{topic}"), partition, offset);
+    }
+
+    /// [`Tracer::received`] for a consumed message of cluster `cluster`: the location, partition
+    /// and offset come from the message.
+    pub fn received_message(&self, id: &str, cluster: &str, group: &str, message: &impl Message) {
+        let location = format!("{cluster}/{}", message.topic());
+        self.received(id, &location, group, message.partition(), message.offset());
+    }
+
+    /// [`Tracer::filtered`] for a consumed message of cluster `cluster`.
+    pub fn filtered_message(&self, id: &str, cluster: &str, group: &str, message: &impl Message) {
+        let location = format!("{cluster}/{}", message.topic());
+        self.filtered(id, &location, group, message.partition(), message.offset());
+    }
+
+    /// Whether this tracer traces message `id` (the stream's consistent sample).
+    pub fn is_sampled(&self, id: &str) -> bool {
+        is_sampled(id, self.inner.sample_rate)
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> TracerStats {
+        self.inner.counters.snapshot()
+    }
+
+    /// The counters as Prometheus text, labelled with this tracer's app and stream.
+    pub fn prometheus(&self) -> String {
+        self.stats()
+            .to_prometheus(&self.inner.app, &self.inner.stream)
+    }
+
+    /// Waits up to `timeout` for queued traces to be delivered (or to fail). Returns whether
+    /// the queue drained. Call it before the app exits.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        self.inner.producer.flush(timeout).is_ok() && self.inner.producer.in_flight_count() == 0
+    }
+
+    fn emit(
+        &self,
+        id: &str,
+        kind: Kind,
+        location: &str,
+        group: Option<&str>,
+        partition: i32,
+        offset: i64,
+    ) {
+        let inner = &*self.inner;
+        if !is_sampled(id, inner.sample_rate) {
+            Counters::add(&inner.counters.sampled_out);
+            return;
+        }
+        let trace = Trace {
+            id: id.into(),
+            stream: inner.stream.as_str().into(),
+            kind,
+            location: location.into(),
+            partition,
+            offset,
+            app: inner.app.as_str().into(),
+            group: group.map(Into::into),
+            ts: now_millis(),
+        };
+        let payload = cairn_core::trace::encode(&trace);
+        let record = BaseRecord::to(&inner.topic).key(id).payload(&payload);
+        match inner.producer.send(record) {
+            Ok(()) => Counters::add(&inner.counters.emitted),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                Counters::add(&inner.counters.dropped_queue_full);
+            }
+            Err((err, _)) => {
+                Counters::add(&inner.counters.failed);
+                tracing::debug!(error = %err, app = %inner.app, "trace refused at enqueue");
+            }
+        }
+    }
+}
