@@ -21,6 +21,8 @@
 //!
 //! - [`truth`]: the ground truth of a simulated run (`truth.jsonl`), written by `cairn simulate`
 //!   and read by `cairn score`.
+//! - [`score`]: `cairn score`: verdicts graded against the truth (precision, recall, false
+//!   alarms, detection delay, duplicates), as a table or JSON, with pass/fail thresholds.
 //!
 //! The tracer and the simulator (issue 5) will live in modules of their own next to these.
 
@@ -33,5 +35,6 @@ pub mod http;
 pub mod kafka;
 pub mod observe;
 pub mod oracle;
+pub mod score;
 pub mod store;
 pub mod truth;
