@@ -114,6 +114,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             crate::detect::run(loaded)
         }
         Command::Score(args) => score(args),
+        Command::Demo => {
+            // Quiet by default: the demo's output is its report. RUST_LOG shows detect's logs.
+            if std::env::var_os("RUST_LOG").is_some() {
+                init_logging();
+            }
+            crate::demo::run()
+        }
         // Not built yet: say so rather than print anything that looks real.
         other => Err(CliError::NotImplemented(other.name()).into()),
     }

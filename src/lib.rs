@@ -21,6 +21,8 @@
 //!
 //! - [`truth`]: the ground truth of a simulated run (`truth.jsonl`), written by `cairn simulate`
 //!   and read by `cairn score`.
+//! - [`demo`]: `cairn demo`, the zero-setup tour: a mock cluster, a traced pipeline with
+//!   faults, detect run in-process, and the score.
 //! - [`score`]: `cairn score`: verdicts graded against the truth (precision, recall, false
 //!   alarms, detection delay, duplicates), as a table or JSON, with pass/fail thresholds.
 //!
@@ -30,6 +32,7 @@ pub use cairn_core as core;
 
 pub mod cli;
 pub mod clock;
+pub mod demo;
 pub mod detect;
 pub mod http;
 pub mod kafka;

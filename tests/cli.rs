@@ -11,7 +11,7 @@ fn cairn(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn unbuilt_subcommands_fail_and_say_so() {
-    let cases: [&[&str]; 2] = [&["simulate", "--scenario", "s.toml"], &["demo"]];
+    let cases: [&[&str]; 1] = [&["simulate", "--scenario", "s.toml"]];
     for args in cases {
         let out = cairn(args);
         assert!(

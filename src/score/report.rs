@@ -78,10 +78,15 @@ impl Report {
                 )
             })
             .collect();
-        sections.push((
-            "all streams".to_owned(),
-            rows(&s.overall, self.metrics.is_some()),
-        ));
+        // With one stream the sum would repeat it row for row.
+        if let [(title, _)] = sections.as_mut_slice() {
+            title.push_str(" (all streams)");
+        } else {
+            sections.push((
+                "all streams".to_owned(),
+                rows(&s.overall, self.metrics.is_some()),
+            ));
+        }
         let width = |col: usize| {
             sections
                 .iter()
@@ -215,11 +220,11 @@ fn rows(s: &StreamScore, metrics: bool) -> Vec<[String; 3]> {
             "of the truth's losses with this reason, those detected with this reason",
         ));
     }
-    let delay_meaning = match (s.delay, s.delay_unknown) {
-        (Some(d), 0) => format!("detected_at - passed_at over {} detections", d.count),
-        (d, unknown) => format!(
-            "detected_at - passed_at over {} detections ({unknown} without passed_at)",
-            d.map_or(0, |d| d.count)
+    let measured = s.delay.map_or(0, |d| d.count);
+    let delay_meaning = match s.delay_unknown {
+        0 => format!("detected_at - passed_at over {measured} detections"),
+        unknown => format!(
+            "detected_at - passed_at over {measured} detections ({unknown} more without passed_at)"
         ),
     };
     rows.push(row(
@@ -259,7 +264,23 @@ mod tests {
     use crate::truth::{Outcome, TRUTH_VERSION, TruthRecord};
 
     fn report(metrics: bool) -> Report {
-        let truth = TruthRecord {
+        let mut other = truth();
+        other.stream = "billing".into();
+        other.id = "b".into();
+        Report {
+            scores: score(
+                &[truth(), other],
+                &[],
+                metrics.then(Default::default).as_ref(),
+            )
+            .unwrap(),
+            truth_lines: 2,
+            ..single(metrics)
+        }
+    }
+
+    fn truth() -> TruthRecord {
+        TruthRecord {
             v: TRUTH_VERSION,
             id: "a".into(),
             stream: "orders".into(),
@@ -274,7 +295,12 @@ mod tests {
             reason: Some(Reason::CommittedPast),
             message: None,
             passed_at: Some(0),
-        };
+        }
+    }
+
+    /// A report on one stream, `orders`.
+    fn single(metrics: bool) -> Report {
+        let truth = truth();
         let found = metrics.then(Default::default);
         Report {
             truth: "truth.jsonl".into(),
@@ -290,8 +316,12 @@ mod tests {
     #[test]
     fn the_table_is_aligned_and_says_what_each_row_means() {
         let text = report(false).to_text();
+        assert!(text.contains("\nstream billing\n"), "{text}");
         assert!(text.contains("\nstream orders\n"), "{text}");
         assert!(text.contains("\nall streams\n"), "{text}");
+        let one = single(false).to_text();
+        assert!(one.contains("\nstream orders (all streams)\n"), "{one}");
+        assert_eq!(one.matches("\n  messages ").count(), 1, "{one}");
         assert!(
             text.contains("duplicates found and stuck were not compared"),
             "{text}"
@@ -313,7 +343,7 @@ mod tests {
             })
             .collect();
         assert!(
-            columns.len() == 4 && columns.iter().all(|c| *c == columns[0]),
+            columns.len() == 6 && columns.iter().all(|c| *c == columns[0]),
             "{text}"
         );
     }
@@ -322,8 +352,8 @@ mod tests {
     fn json_has_the_same_fields() {
         let json: serde_json::Value = serde_json::from_str(&report(true).to_json()).unwrap();
         assert_eq!(json["overall"]["recall"], 0.0);
-        assert_eq!(json["overall"]["lost_true"], 1);
-        assert_eq!(json["streams"][0]["stream"], "orders");
+        assert_eq!(json["overall"]["lost_true"], 2);
+        assert_eq!(json["streams"][1]["stream"], "orders");
         assert_eq!(json["metrics"], "m.txt");
         assert_eq!(json["overall"]["duplicates"][0]["found"], 0);
         assert!(report(true).to_text().contains("\n  stuck "));
