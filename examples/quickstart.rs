@@ -1,6 +1,6 @@
-//! The embedded default, until `cairn demo` exists: an in-process mock Kafka cluster, a topic
-//! with a few messages, a consumer group that has read some of them, and the question the
-//! decision rule asks for each message: has the group committed past it?
+//! The decision rule's question on its own (`cairn demo` is the full tour): an in-process mock
+//! Kafka cluster, a topic with a few messages, a consumer group that has read some of them, and
+//! the question the decision rule asks for each message: has the group committed past it?
 //!
 //! Run: `cargo run --example quickstart`
 

@@ -1,9 +1,11 @@
 //! The `cairn` command line. Each subcommand's doc comment is its help text.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use cairn_core::config::parse_duration;
+use clap::{Args, Parser, Subcommand};
 
 /// cairn: find the messages your Kafka pipeline lost or duplicated, per message, with evidence.
 #[derive(Debug, Parser)]
@@ -36,36 +38,65 @@ pub enum Command {
         #[arg(long = "bootstrap", value_name = "CLUSTER=SERVERS", value_parser = parse_bootstrap)]
         bootstraps: Vec<(String, String)>,
     },
-    /// Compare verdicts with a ground truth and print precision, recall and detection delay.
-    Score {
-        /// Ground truth written by `cairn simulate` (JSONL).
-        #[arg(long)]
-        truth: PathBuf,
-        /// Verdicts: a JSONL file, or a topic as kafka://<bootstrap>/<topic>.
-        #[arg(long)]
-        verdicts: String,
-    },
+    /// Compare verdicts with a ground truth and print precision, recall, false alarms,
+    /// detection delay and duplicates, per stream and overall. Exits non-zero, naming the
+    /// limit, when a threshold flag is missed.
+    Score(ScoreArgs),
     /// Zero-setup demo: an in-process mock Kafka cluster, a simulated pipeline with faults,
     /// the detector, and a score table.
     Demo,
 }
 
+/// The flags of `cairn score`.
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    /// Ground truth written by `cairn simulate` (JSONL, schemas/truth.schema.json).
+    #[arg(long)]
+    pub truth: PathBuf,
+    /// Verdicts: a JSONL file of verdict records (a bad line is an error naming it), or a
+    /// topic as kafka://<host:port>[,<host:port>...]/<topic>, read from the beginning to its
+    /// current end without joining a group (records that are not verdicts are counted and
+    /// shown in the report).
+    #[arg(long)]
+    pub verdicts: String,
+    /// The `/metrics` of the `cairn detect` that made the verdicts (an http:// URL or a file
+    /// of its text), to compare duplicates and stuck counts. Without it duplicates are not
+    /// compared.
+    #[arg(long)]
+    pub metrics: Option<String>,
+    /// Fail unless overall precision (detected / standing lost verdicts) is at least this.
+    #[arg(long, value_parser = unit_interval)]
+    pub min_precision: Option<f64>,
+    /// Fail unless overall recall (detected / lost in the truth) is at least this.
+    #[arg(long, value_parser = unit_interval)]
+    pub min_recall: Option<f64>,
+    /// Fail if there are more false alarms (retracted + contradicted by the truth) than this.
+    #[arg(long)]
+    pub max_false_alarms: Option<u64>,
+    /// Fail if the p99 detection delay (detected_at - passed_at) is above this, e.g. 30s.
+    #[arg(long, value_parser = parse_duration)]
+    pub max_delay_p99: Option<Duration>,
+    /// Print the report as JSON (the same fields) instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// How long reading a verdict topic or fetching --metrics may take.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub timeout: Duration,
+}
+
+/// A ratio flag: a number from 0 to 1.
+fn unit_interval(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("expected a number from 0 to 1, got `{text}`")),
+    }
+}
+
 /// Why a subcommand could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    #[error("`cairn {0}` is not implemented yet; it is tracked in the project's issues")]
-    NotImplemented(&'static str),
-}
-
-impl Command {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Command::Detect { .. } => "detect",
-            Command::Simulate { .. } => "simulate",
-            Command::Score { .. } => "score",
-            Command::Demo => "demo",
-        }
-    }
+    #[error("thresholds missed: {0}")]
+    ThresholdsMissed(String),
 }
 
 /// Runs one subcommand to completion.
@@ -93,8 +124,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", report.summary());
             Ok(())
         }
-        // Not built yet: say so rather than print anything that looks real.
-        other => Err(CliError::NotImplemented(other.name()).into()),
+        Command::Score(args) => score(args),
+        Command::Demo => {
+            // Quiet by default: the demo's output is its report. RUST_LOG shows detect's logs.
+            if std::env::var_os("RUST_LOG").is_some() {
+                init_logging();
+            }
+            crate::demo::run()
+        }
     }
 }
 
@@ -107,6 +144,34 @@ fn parse_bootstrap(text: &str) -> Result<(String, String), String> {
         _ => Err(format!(
             "{text:?}: expected CLUSTER=HOST:PORT[,HOST:PORT...]"
         )),
+    }
+}
+
+/// Prints the report (table or JSON) on stdout, then fails naming every missed threshold.
+fn score(args: ScoreArgs) -> anyhow::Result<()> {
+    let options = crate::score::ScoreOptions {
+        truth: args.truth,
+        verdicts: args.verdicts,
+        metrics: args.metrics,
+        thresholds: crate::score::thresholds::Thresholds {
+            min_precision: args.min_precision,
+            min_recall: args.min_recall,
+            max_false_alarms: args.max_false_alarms,
+            max_delay_p99: args.max_delay_p99,
+        },
+        timeout: args.timeout,
+    };
+    let report = crate::score::run(&options)?;
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", report.to_text());
+    }
+    let missed: Vec<String> = report.missed().iter().map(|c| c.describe()).collect();
+    if missed.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::ThresholdsMissed(missed.join("; ")).into())
     }
 }
 

@@ -22,6 +22,10 @@
 //!
 //! - [`truth`]: the ground truth of a simulated run (`truth.jsonl`), written by `cairn simulate`
 //!   and read by `cairn score`.
+//! - [`demo`]: `cairn demo`, the zero-setup tour: a mock cluster, a traced pipeline with
+//!   faults, detect run in-process, and the score.
+//! - [`score`]: `cairn score`: verdicts graded against the truth (precision, recall, false
+//!   alarms, detection delay, duplicates), as a table or JSON, with pass/fail thresholds.
 //!
 //! - [`tracer`]: the library producers and stream jobs link to emit traces: consistent
 //!   sampling, a bounded queue that drops and counts instead of blocking, counters.
@@ -32,11 +36,13 @@ pub use cairn_core as core;
 
 pub mod cli;
 pub mod clock;
+pub mod demo;
 pub mod detect;
 pub mod http;
 pub mod kafka;
 pub mod observe;
 pub mod oracle;
+pub mod score;
 pub mod simulate;
 pub mod store;
 pub mod tracer;

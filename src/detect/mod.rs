@@ -40,6 +40,19 @@ const TICK_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Runs the job until SIGTERM/SIGINT; returns after a final checkpoint.
 pub fn run(config: Config) -> anyhow::Result<()> {
+    run_until(config, async {
+        wait_for_signal().await;
+        tracing::info!("signal received; finishing with a final checkpoint");
+    })
+}
+
+/// Runs the job until `shutdown` completes, then returns after a final checkpoint: for a
+/// caller that runs the job in its own process and stops it itself (`cairn demo`). Call it
+/// from a plain thread, not from inside an async runtime: the job starts its own.
+pub fn run_until(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -98,8 +111,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     {
         let stop = stop.clone();
         runtime.spawn(async move {
-            wait_for_signal().await;
-            tracing::info!("signal received; finishing with a final checkpoint");
+            shutdown.await;
             stop.store(true, Ordering::Relaxed);
         });
     }
