@@ -298,6 +298,7 @@ fn the_metrics_page_follows_the_text_format() {
         "cairn_checkpoints_total",
         "cairn_checkpoint_failures_total",
         "cairn_position_resets_total",
+        "cairn_snapshot_failures_total",
         "cairn_partitions_restored_total",
         "cairn_partitions_assigned",
         "cairn_consumer_errors_total",
@@ -311,7 +312,7 @@ fn the_metrics_page_follows_the_text_format() {
             "{expected} missing from {names:?}"
         );
     }
-    assert_eq!(names.len(), 26, "{names:?}");
+    assert_eq!(names.len(), 27, "{names:?}");
 }
 
 #[test]
