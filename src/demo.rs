@@ -2,10 +2,13 @@
 //! cluster, plays a traced pipeline with injected faults on it, runs `cairn detect` against
 //! it, and prints the score (`cairn score`'s table) and a few lost verdicts in words.
 //!
-//! - [`pipeline`]: the demo's own traced pipeline, until `cairn simulate` replaces it;
-//! - [`derive`]: its ground truth, from what its apps really did;
-//! - [`config`]: the `cairn.toml` the demo runs detect with (short timing);
+//! - [`config`]: the `cairn.toml` the demo runs detect and the simulator with (short timing);
+//! - [`scenario`]: the `cairn simulate` scenario it plays: which faults, at which app;
 //! - [`explain`]: a verdict in words.
+//!
+//! The pipeline is `cairn simulate`'s ([`crate::simulate`]): real producers and consumer
+//! groups on the mock, traced with [`crate::tracer`], and a ground truth rebuilt from what
+//! reached the topics and what each app recorded, not from the injected faults.
 //!
 //! One thing the mock cluster lacks: it answers no CreateTopics request, which `cairn detect`
 //! sends when its changelog topic is missing. The demo creates the changelog itself with the
@@ -14,27 +17,29 @@
 //! `send_offsets_to_transaction`, consumer groups, committed offsets, watermarks) the mock has.
 
 pub mod config;
-pub mod derive;
 pub mod explain;
-pub mod pipeline;
+pub mod scenario;
 
 use std::collections::HashSet;
 use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use cairn_core::config::Config;
 use cairn_core::model::{HopRef, Reason, Verdict, VerdictKind};
 use rdkafka::mocking::MockCluster;
 use tokio::runtime::Runtime;
 
 use self::config::{
-    OUTPUT_PARTITIONS, OUTPUT_TOPIC, TRACING_GROUP, TRACING_PARTITIONS, TRACING_TOPIC,
+    DATA_PARTITIONS, OUTPUT_PARTITIONS, OUTPUT_TOPIC, PRODUCER, STAGES, STREAM, TOPICS,
+    TRACING_GROUP, TRACING_PARTITIONS, TRACING_TOPIC,
 };
-use self::pipeline::{DATA_PARTITIONS, Fault, Plan, Stage, TOPICS};
 use crate::clock::now_millis;
 use crate::score::matching::{self, FoundCounts};
 use crate::score::report::{Report, millis};
 use crate::score::thresholds::Thresholds;
+use crate::simulate::{Scenario, SimulateOptions};
 use crate::truth::{Outcome, TruthRecord};
 
 /// How long detect may take to join its group and poll offsets once.
@@ -45,50 +50,35 @@ const VERDICT_TIMEOUT: Duration = Duration::from_secs(30);
 /// + a checkpoint, so that a false alarm would have come by then too.
 const GRACE: Duration = Duration::from_secs(3);
 
-/// The demo's traffic: 40 messages, eight of them with a fault.
-fn plan() -> Plan {
-    Plan {
-        messages: 40,
-        faults: vec![
-            (3, Fault::SkippedBy(Stage::Enricher)),
-            (10, Fault::SkippedBy(Stage::Enricher)),
-            (17, Fault::DroppedIn(Stage::Enricher)),
-            (6, Fault::DroppedIn(Stage::Indexer)),
-            (23, Fault::SkippedBy(Stage::Sink)),
-            (12, Fault::WrittenTwiceBy(Stage::Enricher)),
-            (29, Fault::RedeliveredTo(Stage::Sink)),
-            (33, Fault::FilteredBy(Stage::Indexer)),
-        ],
-    }
-}
-
 /// What the simulated pipeline did.
 struct Simulated {
     truth: Vec<TruthRecord>,
-    messages: usize,
-    traces: usize,
-    faults: Vec<(String, String)>,
+    messages: u64,
+    traces: u64,
 }
 
-/// The simulated pipeline, behind one boundary: plays traffic with injected faults against
-/// the cluster at `bootstrap`, traces to the tracing topic, and returns the ground truth.
-/// Today it runs the demo's own pipeline ([`pipeline`]); when `cairn simulate` lands, this
-/// becomes a call to `cairn::simulate::run` with the demo's scenario and the mock's bootstrap.
-fn simulate(runtime: &Runtime, bootstrap: &str) -> anyhow::Result<Simulated> {
-    let plan = plan();
-    let journal = runtime.block_on(pipeline::play(bootstrap, TRACING_TOPIC, &plan))?;
-    let truth = derive::truth(&journal)?;
-    let mut faults: Vec<(String, String)> = plan
-        .faults
-        .iter()
-        .map(|&(index, fault)| (Plan::id(index), fault.describe()))
-        .collect();
-    faults.sort();
+/// Plays the demo's scenario with `cairn simulate` against the mock at `bootstrap`, tracing to
+/// the tracing topic, and returns its ground truth. `dir` holds the config, the scenario and
+/// the simulator's output.
+fn simulate(dir: &Path, config_text: &str) -> anyhow::Result<Simulated> {
+    std::fs::write(dir.join(scenario::CONFIG_FILE), config_text)
+        .context("writing the demo's cairn.toml")?;
+    let scenario =
+        Scenario::from_toml_str(scenario::SCENARIO, dir).context("the demo's scenario")?;
+    let report = crate::simulate::run(
+        &scenario,
+        &SimulateOptions {
+            out: dir.join("simulate"),
+            // Created on the mock beforehand: it answers no CreateTopics.
+            skip_topic_creation: true,
+            ..Default::default()
+        },
+    )
+    .context("cairn simulate")?;
     Ok(Simulated {
-        truth,
-        messages: journal.ids.len(),
-        traces: journal.traces,
-        faults,
+        truth: report.truth,
+        messages: report.produced,
+        traces: report.tracers.values().map(|stats| stats.emitted).sum(),
     })
 }
 
@@ -115,13 +105,16 @@ pub fn run() -> anyhow::Result<()> {
         TOPICS.join(", ")
     );
 
-    let store = std::env::temp_dir().join(format!(
+    let dir = std::env::temp_dir().join(format!(
         "cairn-demo-{}-{}",
         std::process::id(),
         now_millis()
     ));
+    std::fs::create_dir_all(&dir).context("creating the demo's directory")?;
+    let store = dir.join("store");
     let http = free_local_port()?;
-    let config = config::config(&bootstrap, http, &store).context("the demo's cairn.toml")?;
+    let config_text = config::toml(&bootstrap, http, &store);
+    let config = Config::from_toml_str(&config_text).context("the demo's cairn.toml")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -137,12 +130,12 @@ pub fn run() -> anyhow::Result<()> {
         })
         .context("starting cairn detect")?;
 
-    let outcome = tour(&runtime, &bootstrap, http, &detect);
+    let outcome = tour(&runtime, &bootstrap, http, &detect, &dir, &config_text);
     let _ = stop.send(());
     let detected = detect
         .join()
         .map_err(|_| anyhow::anyhow!("cairn detect panicked"))?;
-    let _ = std::fs::remove_dir_all(&store);
+    let _ = std::fs::remove_dir_all(&dir);
     // A failure of detect itself is the root cause of whatever the tour saw.
     detected.context("cairn detect failed")?;
     let (report, verdicts) = outcome?;
@@ -171,25 +164,28 @@ fn tour(
     bootstrap: &str,
     http: SocketAddr,
     detect: &std::thread::JoinHandle<anyhow::Result<()>>,
+    dir: &Path,
+    config_text: &str,
 ) -> anyhow::Result<(Report, Vec<Verdict>)> {
     let ready_in = runtime.block_on(wait_ready(http, detect))?;
 
     let pipeline_started = Instant::now();
-    let simulated = simulate(runtime, bootstrap)?;
+    let simulated = simulate(dir, config_text)?;
     println!(
-        "2. Pipeline `{stream}`: {producer} -> {t0} -> enricher -> {t1} -> indexer -> {t2} -> sink. \
-         {messages} messages, {traces} traces, in {elapsed}. Faults injected:",
-        stream = pipeline::STREAM,
-        producer = pipeline::PRODUCER,
+        "2. Pipeline `{STREAM}` (cairn simulate): {PRODUCER} -> {t0} -> {a0} -> {t1} -> {a1} -> {t2} -> {a2}. \
+         {messages} acknowledged writes, {traces} traces, in {elapsed}. Faults injected:",
         t0 = TOPICS[0],
         t1 = TOPICS[1],
         t2 = TOPICS[2],
+        a0 = STAGES[0].0,
+        a1 = STAGES[1].0,
+        a2 = STAGES[2].0,
         messages = simulated.messages,
         traces = simulated.traces,
         elapsed = millis(pipeline_started.elapsed().as_millis() as i64),
     );
-    for (id, fault) in &simulated.faults {
-        println!("     {id}: {fault}");
+    for fault in scenario::FAULTS {
+        println!("     {fault}");
     }
 
     let expected: HashSet<(String, HopRef)> = simulated

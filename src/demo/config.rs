@@ -7,7 +7,24 @@ use std::path::Path;
 
 use cairn_core::config::{Config, ConfigError};
 
-use super::pipeline::{CLUSTER, PRODUCER, STREAM, Stage, location};
+/// The demo's one cluster (the mock) and its stream.
+pub const CLUSTER: &str = "demo";
+pub const STREAM: &str = "orders";
+/// The apps in pipeline order: (app and group, reads, writes), by index into [`TOPICS`].
+pub const PRODUCER: &str = "api";
+pub const STAGES: [(&str, usize, Option<usize>); 3] = [
+    ("enricher", 0, Some(1)),
+    ("indexer", 1, Some(2)),
+    ("sink", 2, None),
+];
+/// The data topics, in pipeline order.
+pub const TOPICS: [&str; 3] = ["orders-raw", "orders-enriched", "orders-indexed"];
+pub const DATA_PARTITIONS: i32 = 2;
+
+/// `<cluster>/<topic>` of the data topic at `index`.
+pub fn location(index: usize) -> String {
+    format!("{CLUSTER}/{}", TOPICS[index])
+}
 
 /// The tracing topic, cairn's group on it and the lost-messages topic.
 pub const TRACING_TOPIC: &str = "cairn-traces";
@@ -24,13 +41,12 @@ pub fn toml(bootstrap: &str, http: SocketAddr, store: &Path) -> String {
         "[[streams.apps]]\napp = \"{PRODUCER}\"\nwrites = \"{}\"\n",
         location(0)
     );
-    for stage in Stage::ALL {
+    for (app, reads, writes) in STAGES {
         apps.push_str(&format!(
             "\n[[streams.apps]]\napp = \"{app}\"\ngroup = \"{app}\"\nreads = \"{reads}\"\n",
-            app = stage.app(),
-            reads = location(stage.reads()),
+            reads = location(reads),
         ));
-        if let Some(writes) = stage.writes() {
+        if let Some(writes) = writes {
             apps.push_str(&format!("writes = \"{}\"\n", location(writes)));
         }
     }
