@@ -433,7 +433,9 @@ impl ProducerContext for Counting {
 fn preload(target: u64, names: &Names, base: &ClientConfig) -> Result<Preloaded, String> {
     let producer: ThreadedProducer<Counting> = base
         .clone()
-        .set("acks", "1")
+        // Idempotent (so acks=all): a retried batch keeps its place, as a tracer's would. Without
+        // it a retry can land a trace millions of records after its message's other traces.
+        .set("enable.idempotence", "true")
         .set("compression.type", "lz4")
         .set("linger.ms", "50")
         .set("batch.size", "1000000")

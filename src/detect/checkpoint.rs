@@ -147,7 +147,7 @@ impl Checkpointer {
             .clone()
             .set("transactional.id", format!("cairn-{instance}"))
             // librdkafka may buffer 1 GiB by default; a checkpoint waits on a full queue instead.
-            .set("queue.buffering.max.kbytes", "131072")
+            .set("queue.buffering.max.kbytes", "65536")
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "5")
