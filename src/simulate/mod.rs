@@ -167,7 +167,7 @@ pub fn run(scenario: &Scenario, options: &SimulateOptions) -> anyhow::Result<Sim
         }
         let spec = scenario::TopicSpec {
             partitions: TRACING_PARTITIONS,
-            replication: 1,
+            replication: scenario.tracing_replication,
             config: BTreeMap::new(),
         };
         topics::create(&cluster(&tracing.cluster)?, &tracing.topic, &spec).await?;
