@@ -5,9 +5,12 @@
 //! in-sync follower loses nothing (the follower holds every write below the high watermark,
 //! and `acks=1` writes above it are few and racy). So the loss is provoked step by step:
 //!
-//! 1. pause the follower (`kafka.sh pause`, SIGSTOP) and wait until the leader drops it from
-//!    the ISR (`replica.lag.time.max.ms`, 3 s on kafka.sh's cluster);
-//! 2. let `stale_writes` more acknowledged writes land on the leader alone;
+//! 1. pause the follower (`kafka.sh pause`, SIGSTOP), let `stale_writes` more acknowledged
+//!    writes land on the leader alone, then hold the producers;
+//! 2. wait until the leader drops the follower from the ISR (`replica.lag.time.max.ms`, 3 s on
+//!    kafka.sh's cluster; longer when the paused node was the active KRaft controller). Holding
+//!    the producers meanwhile bounds the doomed writes to about `stale_writes`, so the writes
+//!    after the election reuse (and pass) every lost offset and each loss is decidable;
 //! 3. kill -9 the leader, then resume the follower at once (two nodes must stay up for the
 //!    KRaft quorum of combined nodes: the gap between the two is a few milliseconds);
 //! 4. once the controller fences the dead leader, unclean election makes the stale follower
@@ -15,7 +18,7 @@
 //! 5. after `down_for`, start the old leader again: it truncates its log to the new leader's.
 
 use std::process::Command;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -44,6 +47,7 @@ pub fn kill_leader_when(
     kill: &KillLeader,
     cluster: &ClientConfig,
     produced: &AtomicU64,
+    hold: &AtomicBool,
 ) -> anyhow::Result<()> {
     while produced.load(Ordering::Relaxed) < kill.after {
         std::thread::sleep(Duration::from_millis(20));
@@ -74,24 +78,28 @@ pub fn kill_leader_when(
     tracing::info!(leader, follower, location = %kill.location, "pausing the follower");
     kafka_sh(kill, "pause", follower)?;
     let stale = (|| {
-        wait_for(&at_leader, topic, "the follower out of the ISR", |v| {
-            v.leader == leader && !v.isr.contains(&follower)
-        })?;
         let from = produced.load(Ordering::Relaxed);
         let deadline = Instant::now() + STEP_TIMEOUT;
         while produced.load(Ordering::Relaxed) < from + kill.stale_writes {
             anyhow::ensure!(
                 Instant::now() < deadline,
-                "the producers made fewer than {} writes in {STEP_TIMEOUT:?} with the follower out of the ISR",
+                "the producers made fewer than {} writes in {STEP_TIMEOUT:?} with the follower paused",
                 kill.stale_writes
             );
             std::thread::sleep(Duration::from_millis(5));
         }
+        hold.store(true, Ordering::Relaxed);
+        wait_for(&at_leader, topic, "the follower out of the ISR", |v| {
+            v.leader == leader && !v.isr.contains(&follower)
+        })?;
         tracing::info!(leader, location = %kill.location, "killing the partition leader");
         kafka_sh(kill, "kill", leader)
     })();
-    // Resume the follower whatever happened: a paused node must not outlive the run.
-    kafka_sh(kill, "resume", follower)?;
+    // Resume the follower and the producers whatever happened: a paused node must not
+    // outlive the run.
+    let resumed = kafka_sh(kill, "resume", follower);
+    hold.store(false, Ordering::Relaxed);
+    resumed?;
     stale?;
     let elected = wait_for(&consumer, topic, "a new leader", |v| {
         v.leader > 0 && v.leader != leader

@@ -177,8 +177,9 @@ pub struct Window {
 }
 
 /// Real broker-side loss on partition 0 of `location` (real three-node cluster only, via
-/// `kafka_sh`): after the producers wrote `after` messages, pause a follower until it leaves the
-/// ISR, let `stale_writes` more writes land on the leader alone, kill -9 the leader, resume the
+/// `kafka_sh`): after the producers wrote `after` messages, pause a follower, let `stale_writes`
+/// more writes land on the leader alone, hold the producers until the follower has left the
+/// ISR, kill -9 the leader, resume the
 /// follower (unclean election makes it the leader), and start the old leader again after
 /// `down_for`. See [`super::kill`].
 #[derive(Clone, Debug, PartialEq)]
