@@ -7,12 +7,17 @@
 #   kafka.sh cluster-start         three combined nodes on 127.0.0.1:$CAIRN_KAFKA_CLUSTER_PORT..+2
 #   kafka.sh cluster-stop | cluster-wipe
 #   kafka.sh kill N | restart N    kill -9 / start again node N (1..3) of the three-node cluster
+#   kafka.sh pause N | resume N    SIGSTOP / SIGCONT node N: it stays a process but answers nobody,
+#                                  so its replicas fall out of the ISR (replica.lag.time.max.ms)
 #   kafka.sh bootstrap [cluster]   print the bootstrap servers
 #   kafka.sh status
 #
 # Ports (all on 127.0.0.1): CAIRN_KAFKA_PORT (9092) and CAIRN_KAFKA_CONTROLLER_PORT (9093) for the
 # single node; CAIRN_KAFKA_CLUSTER_PORT (19092) for the cluster's brokers, whose controllers listen
 # 100 above. Data and logs live under target/kafka/. Every command is safe to repeat.
+#
+# The cluster's nodes drop a follower from the ISR after CAIRN_KAFKA_REPLICA_LAG_MS (3000) without
+# catching up (Kafka's default is 30 s), so fault tests can make a follower stale in seconds.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -24,6 +29,7 @@ single_controller_port="${CAIRN_KAFKA_CONTROLLER_PORT:-9093}"
 cluster_port="${CAIRN_KAFKA_CLUSTER_PORT:-19092}"
 heap="${CAIRN_KAFKA_HEAP:--Xms256m -Xmx1g}"
 ready_timeout="${CAIRN_KAFKA_READY_TIMEOUT:-90}"
+cluster_replica_lag_ms="${CAIRN_KAFKA_REPLICA_LAG_MS:-3000}"
 
 say() { printf 'kafka.sh: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
@@ -58,8 +64,8 @@ pid_alive() { [[ -f "$1/pid" ]] && kill -0 "$(cat "$1/pid")" 2>/dev/null; }
 
 # write_properties DIR NODE_ID BROKER_PORT CONTROLLER_PORT VOTERS REPLICATION
 write_properties() {
-    local dir=$1 id=$2 bport=$3 cport=$4 voters=$5 rf=$6 min_isr=1
-    ((rf > 1)) && min_isr=2
+    local dir=$1 id=$2 bport=$3 cport=$4 voters=$5 rf=$6 min_isr=1 extra=""
+    ((rf > 1)) && min_isr=2 && extra="replica.lag.time.max.ms=$cluster_replica_lag_ms"
     cat >"$dir/server.properties" <<PROPS
 # written by deploy/kafka/kafka.sh; edits are overwritten at the next start
 node.id=$id
@@ -81,6 +87,7 @@ share.coordinator.state.topic.min.isr=$min_isr
 group.initial.rebalance.delay.ms=0
 log.retention.check.interval.ms=2000
 log.segment.delete.delay.ms=1000
+$extra
 PROPS
 }
 
@@ -124,7 +131,8 @@ cluster_id() {
 stop_nodes() {
     local dirs=("$@") dir pid waited=0
     for dir in "${dirs[@]}"; do
-        pid_alive "$dir" && kill -TERM "$(cat "$dir/pid")" 2>/dev/null || true
+        # SIGCONT first: a paused node would hold the SIGTERM until it runs again.
+        pid_alive "$dir" && kill -CONT "$(cat "$dir/pid")" 2>/dev/null && kill -TERM "$(cat "$dir/pid")" 2>/dev/null || true
     done
     for dir in "${dirs[@]}"; do
         [[ -f "$dir/pid" ]] || continue
@@ -198,6 +206,14 @@ kill)
         say "node $n is not running"
     fi
     rm -f "$dir/pid"
+    ;;
+pause | resume)
+    n=$(node_arg "${1:-}")
+    dir=$(cluster_dir "$n")
+    pid_alive "$dir" || die "node $n is not running"
+    if [[ "$cmd" == pause ]]; then sig=STOP; else sig=CONT; fi
+    kill "-$sig" "$(cat "$dir/pid")"
+    say "sent SIG$sig to node $n (pid $(cat "$dir/pid"))"
     ;;
 restart)
     n=$(node_arg "${1:-}")

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cairn_core::detector::Detector;
 use cairn_core::model::Verdict;
@@ -54,6 +54,30 @@ pub enum CheckpointError {
     Stopped,
     #[error("the consumer has no group metadata (not in a group)")]
     NoGroup,
+}
+
+/// How long a periodic checkpoint transaction is tried again after errors that are not fatal:
+/// longer than a broker's session timeout (9 s by default) plus an election, so a checkpoint
+/// rides out the death of the broker that coordinates its transactions. A final checkpoint
+/// (partitions leaving: revoke, shutdown) is not retried: it runs inside the rebalance, and its
+/// failure loses nothing (the next owner resumes from the previous checkpoint).
+const TRANSACTION_RETRY_FOR: Duration = Duration::from_secs(20);
+
+impl CheckpointError {
+    /// Whether the same checkpoint may succeed if tried again: a transaction error that
+    /// librdkafka does not call fatal (a fatal one needs a new producer, that is a restart).
+    fn retriable(&self) -> bool {
+        match self {
+            CheckpointError::Transaction { source, .. } => match source.as_ref() {
+                KafkaError::Transaction(err) => !err.is_fatal(),
+                // commit_transaction flushes first: records still waiting for a partition
+                // whose leader died.
+                KafkaError::Flush(_) => true,
+                _ => false,
+            },
+            _ => false,
+        }
+    }
 }
 
 fn txn(operation: &'static str) -> impl FnOnce(KafkaError) -> CheckpointError {
@@ -187,7 +211,13 @@ impl Checkpointer {
             })
             .collect();
         if !changed.is_empty() {
-            self.commit_changed(group, &changed)?;
+            let final_checkpoint = checkpoints.iter().any(|c| c.handoff.is_some());
+            let retry_for = if final_checkpoint {
+                Duration::ZERO
+            } else {
+                TRANSACTION_RETRY_FOR
+            };
+            self.commit_changed(group, &changed, retry_for)?;
         }
         for checkpoint in checkpoints {
             if let Some(detector) = &checkpoint.handoff {
@@ -201,6 +231,7 @@ impl Checkpointer {
         &mut self,
         group: &ConsumerGroupMetadata,
         checkpoints: &[&PartitionCheckpoint],
+        retry_for: Duration,
     ) -> Result<(), CheckpointError> {
         self.sequence += 1;
         for c in checkpoints {
@@ -221,12 +252,7 @@ impl Checkpointer {
                 self.timeout,
             )?;
         }
-        if let Err(err) = self.transaction(group, checkpoints, &token) {
-            // Leave the producer usable for the next attempt; what was drained is re-derived
-            // after the restart the caller performs on this error.
-            let _ = self.producer.abort_transaction(self.timeout);
-            return Err(err);
-        }
+        self.transaction_with_retries(group, checkpoints, &token, retry_for)?;
         for checkpoint in checkpoints {
             self.committed.insert(
                 checkpoint.partition,
@@ -290,6 +316,57 @@ impl Checkpointer {
                     .snapshot_failures
                     .fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(partition, error = %err, "local snapshot not written; the next assign here reads the changelog");
+            }
+        }
+    }
+
+    /// Runs the transaction, and when it fails with an error that is not fatal (its broker
+    /// died, the transaction coordinator moved), aborts it and runs it again until
+    /// `retry_for` has passed: nothing of an aborted transaction is visible, so
+    /// the same records and offsets can go again. A broker restart must not stop the job.
+    fn transaction_with_retries(
+        &self,
+        group: &ConsumerGroupMetadata,
+        checkpoints: &[&PartitionCheckpoint],
+        token: &str,
+        retry_for: Duration,
+    ) -> Result<(), CheckpointError> {
+        let deadline = Instant::now() + retry_for;
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            let Err(err) = self.transaction(group, checkpoints, token) else {
+                return Ok(());
+            };
+            self.observatory
+                .shell
+                .checkpoint_failures
+                .fetch_add(1, Ordering::Relaxed);
+            // Leave the producer usable for the next attempt; what was drained is re-derived
+            // after the restart the caller performs when this gives up.
+            let aborted = self.abort_until(deadline);
+            if !err.retriable() || Instant::now() + backoff >= deadline {
+                return Err(err);
+            }
+            aborted?;
+            tracing::warn!(error = %err, retry_in = ?backoff, "checkpoint transaction failed and was aborted; trying it again");
+            std::thread::sleep(backoff);
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    /// Aborts the open transaction, trying again while the abort itself times out.
+    fn abort_until(&self, deadline: Instant) -> Result<(), CheckpointError> {
+        loop {
+            match self.producer.abort_transaction(self.timeout) {
+                Ok(()) => return Ok(()),
+                Err(err) => {
+                    let err = txn("abort")(err);
+                    if !err.retriable() || Instant::now() >= deadline {
+                        return Err(err);
+                    }
+                    tracing::debug!(error = %err, "aborting the checkpoint transaction failed; trying again");
+                    std::thread::sleep(Duration::from_millis(200));
+                }
             }
         }
     }

@@ -42,6 +42,8 @@ pub struct AppRun {
     pub stop: Arc<AtomicBool>,
     /// Producers add every acknowledged message here (the leader-kill trigger watches it).
     pub produced: Arc<AtomicU64>,
+    /// While set, producers write nothing new (the leader kill bounds the doomed writes).
+    pub hold: Arc<AtomicBool>,
 }
 
 impl AppRun {
@@ -154,6 +156,12 @@ pub fn run_producer(run: AppRun) -> anyhow::Result<()> {
             if let Some(wait) = due.checked_duration_since(Instant::now()) {
                 settle(&run, &runtime, &location.cluster, &mut pending)?;
                 std::thread::sleep(wait);
+            }
+        }
+        if run.hold.load(Ordering::Relaxed) {
+            settle(&run, &runtime, &location.cluster, &mut pending)?;
+            while run.hold.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(5));
             }
         }
         pending.push(write(&producer, &location.topic, &id)?);

@@ -167,7 +167,7 @@ pub fn run(scenario: &Scenario, options: &SimulateOptions) -> anyhow::Result<Sim
         }
         let spec = scenario::TopicSpec {
             partitions: TRACING_PARTITIONS,
-            replication: 1,
+            replication: scenario.tracing_replication,
             config: BTreeMap::new(),
         };
         topics::create(&cluster(&tracing.cluster)?, &tracing.topic, &spec).await?;
@@ -220,6 +220,7 @@ pub fn run(scenario: &Scenario, options: &SimulateOptions) -> anyhow::Result<Sim
         .unwrap_or_default();
     let stop = Arc::new(AtomicBool::new(false));
     let produced = Arc::new(AtomicU64::new(0));
+    let hold = Arc::new(AtomicBool::new(false));
     let mut tracers = BTreeMap::new();
     let mut producers = Vec::new();
     let mut consumers = Vec::new();
@@ -243,6 +244,7 @@ pub fn run(scenario: &Scenario, options: &SimulateOptions) -> anyhow::Result<Sim
             prefix: prefix.clone(),
             stop: Arc::clone(&stop),
             produced: Arc::clone(&produced),
+            hold: Arc::clone(&hold),
         };
         let name = format!("app-{}", app.app);
         if app.reads.is_some() {
@@ -262,11 +264,12 @@ pub fn run(scenario: &Scenario, options: &SimulateOptions) -> anyhow::Result<Sim
         }
     }
     let killer = scenario.kill_leader.clone().map(|k| {
-        let (produced, c) = (
+        let (produced, hold, c) = (
             Arc::clone(&produced),
+            Arc::clone(&hold),
             cluster(k.location.split('/').next().unwrap_or_default()),
         );
-        std::thread::spawn(move || kill::kill_leader_when(&k, &c?, &produced))
+        std::thread::spawn(move || kill::kill_leader_when(&k, &c?, &produced, &hold))
     });
 
     let mut failures = Vec::new();

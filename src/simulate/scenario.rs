@@ -46,6 +46,7 @@ struct RawScenario {
     run_id: Option<String>,
     partitions: Option<i32>,
     replication: Option<i32>,
+    tracing_replication: Option<i32>,
     #[serde(default)]
     topics: BTreeMap<String, RawTopic>,
     drain_timeout: Option<String>,
@@ -99,6 +100,7 @@ struct RawWindow {
 struct RawKillLeader {
     location: String,
     after: u64,
+    stale_writes: Option<u64>,
     down_for: String,
     kafka_sh: Option<PathBuf>,
 }
@@ -114,6 +116,9 @@ pub struct Scenario {
     pub run_id: Option<String>,
     /// Topic settings per location (`<cluster>/<topic>`) of the stream.
     pub topics: BTreeMap<String, TopicSpec>,
+    /// Replication factor of the tracing topic when the simulator creates it (default 1; a
+    /// run that kills a node needs more, or the traces on the dead node are lost with it).
+    pub tracing_replication: i32,
     /// How long, after the producers finish, the readers have to catch up.
     pub drain_timeout: Duration,
     /// Behaviour of every app of the stream, by app name (defaults when not in the file).
@@ -171,12 +176,17 @@ pub struct Window {
     pub duration: Duration,
 }
 
-/// Kill -9 the leader of partition 0 of `location` after the producers wrote `after` messages,
-/// and start it again after `down_for` (real three-node cluster only, via `kafka_sh`).
+/// Real broker-side loss on partition 0 of `location` (real three-node cluster only, via
+/// `kafka_sh`): after the producers wrote `after` messages, pause a follower, let `stale_writes`
+/// more writes land on the leader alone, hold the producers until the follower has left the
+/// ISR, kill -9 the leader, resume the
+/// follower (unclean election makes it the leader), and start the old leader again after
+/// `down_for`. See [`super::kill`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct KillLeader {
     pub location: String,
     pub after: u64,
+    pub stale_writes: u64,
     pub down_for: Duration,
     pub kafka_sh: PathBuf,
 }
@@ -241,6 +251,8 @@ fn validate(raw: RawScenario, config: Config, base_dir: &Path) -> Result<Scenari
     }
     let partitions = positive("partitions", raw.partitions.unwrap_or(3))?;
     let replication = positive("replication", raw.replication.unwrap_or(1))?;
+    let tracing_replication =
+        positive("tracing_replication", raw.tracing_replication.unwrap_or(1))?;
     let mut topics: BTreeMap<String, TopicSpec> = locations
         .keys()
         .map(|location| {
@@ -284,15 +296,25 @@ fn validate(raw: RawScenario, config: Config, base_dir: &Path) -> Result<Scenari
     let kill_leader = raw
         .kill_leader
         .map(|k| -> Result<KillLeader, ScenarioError> {
-            if !topics.contains_key(&k.location) {
+            let Some(spec) = topics.get(&k.location) else {
                 return Err(invalid(
                     "kill_leader.location",
                     format!("{:?} is not a location of the stream", k.location),
+                ));
+            };
+            if spec.replication < 2 {
+                return Err(invalid(
+                    "kill_leader.location",
+                    format!(
+                        "{:?} has replication {}; a follower to go stale needs at least 2",
+                        k.location, spec.replication
+                    ),
                 ));
             }
             Ok(KillLeader {
                 location: k.location,
                 after: k.after,
+                stale_writes: k.stale_writes.unwrap_or(100),
                 down_for: duration("kill_leader.down_for", &k.down_for)?,
                 kafka_sh: base_dir
                     .join(k.kafka_sh.unwrap_or_else(|| "deploy/kafka/kafka.sh".into())),
@@ -304,6 +326,7 @@ fn validate(raw: RawScenario, config: Config, base_dir: &Path) -> Result<Scenari
         stream,
         run_id: raw.run_id,
         topics,
+        tracing_replication,
         drain_timeout,
         apps,
         kill_leader,

@@ -136,6 +136,11 @@ fn mistakes_name_their_key() {
             "[kill_leader]\nlocation = \"local/t9\"\nafter = 1\ndown_for = \"1s\"\n",
             "kill_leader.location",
         ),
+        (
+            "[kill_leader]\nlocation = \"local/t1\"\nafter = 1\ndown_for = \"1s\"\n",
+            "kill_leader.location: \"local/t1\" has replication 1; a follower to go stale needs at least 2",
+        ),
+        ("tracing_replication = 0\n", "tracing_replication: 0"),
     ];
     for (text, expected) in cases {
         let err = error(text);
@@ -151,4 +156,18 @@ fn a_broken_cairn_config_is_named() {
         .to_string();
     assert!(err.starts_with("scenario: cairn_config = "), "{err}");
     assert!(err.contains("missing.toml"), "{err}");
+}
+
+#[test]
+fn kill_leader_takes_its_defaults() {
+    let scenario = parse(
+        "tracing_replication = 3\n[topics.\"local/t1\"]\nreplication = 2\n\
+         [kill_leader]\nlocation = \"local/t1\"\nafter = 10\ndown_for = \"2s\"\n",
+    )
+    .unwrap();
+    assert_eq!(scenario.tracing_replication, 3);
+    let kill = scenario.kill_leader.unwrap();
+    assert_eq!((kill.after, kill.stale_writes), (10, 100));
+    assert_eq!(kill.down_for, Duration::from_secs(2));
+    assert!(kill.kafka_sh.ends_with("deploy/kafka/kafka.sh"));
 }
