@@ -37,6 +37,9 @@ pub struct ShellCounters {
     pub snapshot_failures: AtomicU64,
     /// Tracing partitions owned by this instance now.
     pub partitions_assigned: AtomicI64,
+    /// Sessions of the job started again after a failure (a checkpoint that could not commit,
+    /// a restore that could not read): each resumes from the last checkpoint.
+    pub session_restarts: AtomicU64,
     /// Consumer errors other than the ones above (logged with their cause).
     pub consumer_errors: AtomicU64,
 }

@@ -22,6 +22,7 @@ use cairn_core::config::Config;
 use cairn_core::lineage::Lineage;
 use cairn_core::metrics::Metrics;
 use parking_lot::Mutex;
+use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
 use self::checkpoint::{CheckpointRunner, Checkpointer, ExternalOutput};
@@ -30,13 +31,16 @@ use self::restore::Restorer;
 use self::worker::{Worker, WorkerError};
 use crate::kafka::client::{client_config, set_default};
 use crate::observe::Observatory;
-use crate::oracle::{spawn_oracle, watches_from_config};
+use crate::oracle::{OffsetsBoard, spawn_oracle, watches_from_config};
 use crate::store::Store;
 
 /// How often state, verdicts and offsets are checkpointed (and metrics refreshed).
 const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 /// How often workers run due timers when no trace arrives.
 const TICK_INTERVAL: Duration = Duration::from_millis(100);
+/// Back-off before a failed session starts again, doubling up to the max.
+const RESTART_BACKOFF_MIN: Duration = Duration::from_secs(1);
+const RESTART_BACKOFF_MAX: Duration = Duration::from_secs(30);
 
 /// Runs the job until SIGTERM/SIGINT; returns after a final checkpoint.
 pub fn run(config: Config) -> anyhow::Result<()> {
@@ -116,6 +120,89 @@ pub fn run_until(
         });
     }
 
+    let shared = Shared {
+        config: &config,
+        lineage: &lineage,
+        observatory: &observatory,
+        board: &oracle.board,
+        tracing_base: &tracing_base,
+        changelog_topic: &changelog_topic,
+        store: &store,
+        instance: &instance,
+    };
+    let outcome = supervise(&shared, &stop);
+    stop.store(true, Ordering::Relaxed);
+    oracle.shutdown();
+    let _ = runtime.block_on(http);
+    outcome
+}
+
+/// What every session of the job shares: made once per process.
+struct Shared<'a> {
+    config: &'a Config,
+    lineage: &'a Arc<Lineage>,
+    observatory: &'a Arc<Observatory>,
+    board: &'a Arc<OffsetsBoard>,
+    tracing_base: &'a ClientConfig,
+    changelog_topic: &'a str,
+    store: &'a Arc<Store>,
+    instance: &'a str,
+}
+
+/// Runs sessions until `stop`. A session that fails for a reason outside cairn (a broker died
+/// under a checkpoint, a coordinator moved) is started again after a back-off, as a restarted
+/// process would be: it rebuilds its partitions from the last committed checkpoint, so nothing
+/// is lost or repeated. Only what a restart cannot cure ends the job: `on_malformed = "fail"`,
+/// or a state that does not encode.
+fn supervise(shared: &Shared<'_>, stop: &AtomicBool) -> anyhow::Result<()> {
+    let mut backoff = RESTART_BACKOFF_MIN;
+    loop {
+        let started = std::time::Instant::now();
+        let outcome = run_session(shared, stop);
+        let err = match outcome {
+            Ok(()) => return Ok(()),
+            Err(err)
+                if stop.load(Ordering::Relaxed) || err.downcast_ref::<WorkerError>().is_some() =>
+            {
+                return Err(err);
+            }
+            Err(err) => err,
+        };
+        if started.elapsed() > RESTART_BACKOFF_MAX * 2 {
+            backoff = RESTART_BACKOFF_MIN;
+        }
+        shared.observatory.ready.store(false, Ordering::Relaxed);
+        shared
+            .observatory
+            .shell
+            .session_restarts
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::error!(error = format!("{err:#}"), restart_in = ?backoff, "the job stopped; starting it again from the last checkpoint");
+        let resume_at = std::time::Instant::now() + backoff;
+        while std::time::Instant::now() < resume_at {
+            if stop.load(Ordering::Relaxed) {
+                return Err(err);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        backoff = (backoff * 2).min(RESTART_BACKOFF_MAX);
+    }
+}
+
+/// One session: a consumer-group member, its workers and its checkpoint producer, from
+/// subscribing until `stop` or a failure.
+fn run_session(shared: &Shared<'_>, stop: &AtomicBool) -> anyhow::Result<()> {
+    let Shared {
+        config,
+        lineage,
+        observatory,
+        board,
+        tracing_base,
+        changelog_topic,
+        store,
+        instance,
+    } = *shared;
+    let timeout = config.oracle.request_timeout;
     let workers = match config.detector.workers {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
@@ -127,8 +214,8 @@ pub fn run_until(
         let (tx, rx) = mpsc::sync_channel(64);
         senders.push(tx);
         let worker = Worker::new(
-            Metrics::for_lineage(&lineage),
-            oracle.board.clone(),
+            Metrics::for_lineage(lineage),
+            board.clone(),
             config.detector.on_malformed,
             TICK_INTERVAL,
             errors_tx.clone(),
@@ -152,14 +239,14 @@ pub fn run_until(
         )?)
     };
     let checkpointer = Checkpointer::new(
-        &tracing_base,
+        tracing_base,
         &config.tracing.topic,
-        &changelog_topic,
+        changelog_topic,
         &config.output.topic,
         external,
         store.clone(),
         observatory.clone(),
-        &instance,
+        instance,
         timeout,
     )
     .context("starting the checkpoint producer")?;
@@ -168,7 +255,7 @@ pub fn run_until(
         store: store.clone(),
         tracing_base: tracing_base.clone(),
         tracing_topic: config.tracing.topic.clone(),
-        changelog_topic,
+        changelog_topic: changelog_topic.to_owned(),
         observatory: observatory.clone(),
         timeout,
     };
@@ -207,8 +294,9 @@ pub fn run_until(
     observatory.ready.store(true, Ordering::Relaxed);
     tracing::info!(topic = %config.tracing.topic, group = %config.tracing.group, workers, "cairn detect started");
 
-    let outcome = ingest::poll_loop(&consumer, CHECKPOINT_INTERVAL, &stop, &errors_rx);
-    // Leave the group: the revoke callback checkpoints what is still owned.
+    let outcome = ingest::poll_loop(&consumer, CHECKPOINT_INTERVAL, stop, &errors_rx);
+    // Leave the group: the revoke callback checkpoints what is still owned (unless the session
+    // failed: then the next owner, or the next session, resumes from the last checkpoint).
     consumer.unsubscribe();
     let _ = consumer.poll(Duration::from_millis(500));
     consumer.context().pipeline.lock().dispatcher.stop();
@@ -216,9 +304,6 @@ pub fn run_until(
     for thread in threads {
         let _ = thread.join();
     }
-    stop.store(true, Ordering::Relaxed);
-    oracle.shutdown();
-    let _ = runtime.block_on(http);
     outcome
 }
 

@@ -25,6 +25,7 @@ pub mod shell_names {
     pub const CHECKPOINT_FAILURES: &str = "cairn_checkpoint_failures_total";
     pub const POSITION_RESETS: &str = "cairn_position_resets_total";
     pub const SNAPSHOT_FAILURES: &str = "cairn_snapshot_failures_total";
+    pub const SESSION_RESTARTS: &str = "cairn_session_restarts_total";
     /// Label `from`: `local` or `changelog`.
     pub const PARTITIONS_RESTORED: &str = "cairn_partitions_restored_total";
     /// A gauge.
@@ -223,6 +224,11 @@ fn shell(out: &mut Exposition, shell: &ShellCounters) {
             shell_names::SNAPSHOT_FAILURES,
             "Local snapshots not written or found unusable; the changelog was read instead.",
             &shell.snapshot_failures,
+        ),
+        (
+            shell_names::SESSION_RESTARTS,
+            "Times the job started again from the last checkpoint after a failure.",
+            &shell.session_restarts,
         ),
     ];
     for (name, help, counter) in counters {

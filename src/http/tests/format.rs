@@ -299,6 +299,7 @@ fn the_metrics_page_follows_the_text_format() {
         "cairn_checkpoint_failures_total",
         "cairn_position_resets_total",
         "cairn_snapshot_failures_total",
+        "cairn_session_restarts_total",
         "cairn_partitions_restored_total",
         "cairn_partitions_assigned",
         "cairn_consumer_errors_total",
@@ -312,7 +313,7 @@ fn the_metrics_page_follows_the_text_format() {
             "{expected} missing from {names:?}"
         );
     }
-    assert_eq!(names.len(), 27, "{names:?}");
+    assert_eq!(names.len(), 28, "{names:?}");
 }
 
 #[test]
