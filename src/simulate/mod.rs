@@ -286,9 +286,12 @@ pub fn run(scenario: &Scenario, options: &SimulateOptions) -> anyhow::Result<Sim
     let mut last_round = 0;
     while streak < 2 && failures.is_empty() {
         if Instant::now() > deadline {
+            let seen = observer.snapshot();
             failures.push(format!(
-                "the readers did not catch up within drain_timeout ({:?})",
-                scenario.drain_timeout
+                "the readers did not catch up within drain_timeout ({:?}) after {} observer rounds; behind (group, location, partition, committed, log end): {:?}",
+                scenario.drain_timeout,
+                seen.rounds,
+                seen.behind(&readers, &partitions)
             ));
             break;
         }
