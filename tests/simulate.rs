@@ -111,8 +111,14 @@ crash_after = 40
     println!("{}", report.summary());
     let truth = &report.truth;
     let ids: Vec<String> = (0..200).map(|n| format!("r{s}-api-{n:06}")).collect();
-    // Every message has a line for every hop: archiver read, enricher read and write, sink read.
-    assert_eq!(truth.len(), 4 * ids.len());
+    // Every message has a line for every hop: api write, archiver read, enricher read and
+    // write, sink read.
+    assert_eq!(truth.len(), 5 * ids.len());
+    assert!(
+        lines(truth, "api", &format!("local/t1-{s}"))
+            .iter()
+            .all(|r| r.outcome == Outcome::Delivered && r.hop.group.is_none())
+    );
     assert_eq!(report.undecided, 0);
     let t1 = format!("local/t1-{s}");
     let t2 = format!("local/t2-{s}");
