@@ -5,7 +5,8 @@
 //! One line per message per expected hop: what really happened to message `id` at `hop`.
 //! A hop has the shape of a verdict's hop, so verdicts and truth join on (id, hop):
 //! - a read hop `{app, group, location: reads}` expects a `received` by `group`;
-//! - a write hop `{app, group, location: writes}` expects a `sent` by a processor.
+//! - a write hop `{app, group, location: writes}` expects a `sent` by a processor, or by a
+//!   producer (no group; never lost, `duplicated` when it wrote the message twice).
 //!
 //! A message lost at one hop is `lost` there and `unreached` at every hop after it on that
 //! branch, as cairn reports it: once, at the first hop where it went missing.

@@ -219,6 +219,8 @@ pub fn run_reader(run: AppRun) -> anyhow::Result<()> {
         let consumer = member(&run.cluster(&reads.cluster)?, &group, &reads.topic)?;
         // Next offset per partition, for partitions processed since the last commit.
         let mut done: BTreeMap<i32, i64> = BTreeMap::new();
+        // What this member last committed per partition.
+        let mut committed: BTreeMap<i32, i64> = BTreeMap::new();
         let mut last_commit = Instant::now();
         let mut pending = Vec::new();
         let mut next = Next::Continue;
@@ -232,7 +234,11 @@ pub fn run_reader(run: AppRun) -> anyhow::Result<()> {
                     writes.as_ref().map_or("", |w| &w.cluster),
                     &mut pending,
                 )?;
-                commit(&consumer, &reads.topic, &mut done);
+                if last_commit.elapsed() >= COMMIT_INTERVAL {
+                    note_positions(&consumer, &reads.topic, &committed, &mut done);
+                    last_commit = Instant::now();
+                }
+                commit(&consumer, &reads.topic, &mut done, &mut committed);
                 continue;
             };
             idle = false;
@@ -257,12 +263,12 @@ pub fn run_reader(run: AppRun) -> anyhow::Result<()> {
                         break;
                     }
                     Fault::Stall(duration) => {
-                        commit(&consumer, &reads.topic, &mut done);
+                        commit(&consumer, &reads.topic, &mut done, &mut committed);
                         next = Next::Stall(duration);
                         break;
                     }
                     Fault::Intruder(window) => {
-                        commit(&consumer, &reads.topic, &mut done);
+                        commit(&consumer, &reads.topic, &mut done, &mut committed);
                         let (config, group, topic) = (
                             run.cluster(&reads.cluster)?,
                             group.clone(),
@@ -273,7 +279,7 @@ pub fn run_reader(run: AppRun) -> anyhow::Result<()> {
                         }));
                     }
                     Fault::Reset => {
-                        commit(&consumer, &reads.topic, &mut done);
+                        commit(&consumer, &reads.topic, &mut done, &mut committed);
                         next = Next::ResetToEnd;
                         break;
                     }
@@ -304,7 +310,7 @@ pub fn run_reader(run: AppRun) -> anyhow::Result<()> {
                     writes.as_ref().map_or("", |w| &w.cluster),
                     &mut pending,
                 )?;
-                commit(&consumer, &reads.topic, &mut done);
+                commit(&consumer, &reads.topic, &mut done, &mut committed);
                 last_commit = Instant::now();
             }
         }
@@ -331,7 +337,7 @@ pub fn run_reader(run: AppRun) -> anyhow::Result<()> {
                     writes.as_ref().map_or("", |w| &w.cluster),
                     &mut pending,
                 )?;
-                commit(&consumer, &reads.topic, &mut done);
+                commit(&consumer, &reads.topic, &mut done, &mut committed);
                 break;
             }
         }
@@ -449,8 +455,65 @@ fn member(cluster: &ClientConfig, group: &str, topic: &str) -> anyhow::Result<Ba
     Ok(consumer)
 }
 
-/// Commits the processed offsets of partitions the consumer still owns.
-fn commit(consumer: &BaseConsumer, topic: &str, done: &mut BTreeMap<i32, i64>) {
+/// When idle (the last poll gave nothing and every write is acknowledged), the consumer's
+/// position on each owned partition is done too, and is committed like a real app's
+/// auto-commit would. Where this member has consumed nothing of a partition its position is
+/// unknown to librdkafka, yet the consumer is reading from the group's committed offset or,
+/// when retention already removed that offset, from the log start (`auto.offset.reset`):
+/// then the log start is what the group has done, since nothing before it can be read any
+/// more. Without this a reader that comes back to a log retention emptied never commits
+/// again and never catches up.
+fn note_positions(
+    consumer: &BaseConsumer,
+    topic: &str,
+    committed: &BTreeMap<i32, i64>,
+    done: &mut BTreeMap<i32, i64>,
+) {
+    let Ok(positions) = consumer.position() else {
+        return;
+    };
+    let mut unknown = TopicPartitionList::new();
+    for element in positions.elements_for_topic(topic) {
+        match element.offset() {
+            Offset::Offset(offset) => {
+                if committed.get(&element.partition()) != Some(&offset) {
+                    done.entry(element.partition()).or_insert(offset);
+                }
+            }
+            _ => {
+                unknown.add_partition(topic, element.partition());
+            }
+        }
+    }
+    if unknown.count() == 0 {
+        return;
+    }
+    let Ok(group) = consumer.committed_offsets(unknown, ACK_TIMEOUT) else {
+        return;
+    };
+    for element in group.elements_for_topic(topic) {
+        let partition = element.partition();
+        let Ok((log_start, _)) = consumer.fetch_watermarks(topic, partition, ACK_TIMEOUT) else {
+            continue;
+        };
+        let expired = match element.offset() {
+            Offset::Offset(offset) => offset < log_start,
+            _ => true,
+        };
+        if expired && committed.get(&partition) != Some(&log_start) {
+            done.entry(partition).or_insert(log_start);
+        }
+    }
+}
+
+/// Commits the processed offsets of partitions the consumer still owns, and notes them in
+/// `committed`.
+fn commit(
+    consumer: &BaseConsumer,
+    topic: &str,
+    done: &mut BTreeMap<i32, i64>,
+    committed: &mut BTreeMap<i32, i64>,
+) {
     if done.is_empty() {
         return;
     }
@@ -462,10 +525,18 @@ fn commit(consumer: &BaseConsumer, topic: &str, done: &mut BTreeMap<i32, i64>) {
         }
     }
     done.clear();
-    if list.count() > 0
-        && let Err(err) = consumer.commit(&list, CommitMode::Sync)
-    {
-        tracing::debug!(%topic, error = %err, "commit refused");
+    if list.count() == 0 {
+        return;
+    }
+    match consumer.commit(&list, CommitMode::Sync) {
+        Ok(()) => {
+            for element in list.elements() {
+                if let Offset::Offset(offset) = element.offset() {
+                    committed.insert(element.partition(), offset);
+                }
+            }
+        }
+        Err(err) => tracing::debug!(%topic, error = %err, "commit refused"),
     }
 }
 
@@ -478,14 +549,14 @@ fn intrude(
 ) -> anyhow::Result<()> {
     let consumer = member(cluster, group, topic)?;
     let until = Instant::now() + duration;
-    let mut done = BTreeMap::new();
+    let (mut done, mut committed) = (BTreeMap::new(), BTreeMap::new());
     while Instant::now() < until {
         if let Some(Ok(message)) = consumer.poll(POLL) {
             done.insert(message.partition(), message.offset() + 1);
         }
-        commit(&consumer, topic, &mut done);
+        commit(&consumer, topic, &mut done, &mut committed);
     }
-    commit(&consumer, topic, &mut done);
+    commit(&consumer, topic, &mut done, &mut committed);
     Ok(())
 }
 

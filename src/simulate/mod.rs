@@ -13,8 +13,8 @@
 //! - `drop_share` (processor reads, traces `received`, never writes): read hop delivered,
 //!   write hop `lost`/`lost_in_app`, below it `unreached`.
 //! - `skip_share` (reader commits past without tracing): read hop `lost`/`committed_past`.
-//! - `duplicate_share` (written twice): the write hop (processors) and every read below
-//!   `duplicated` with count 2.
+//! - `duplicate_share` (written twice): the write hop (of a producer or a processor) and
+//!   every read below `duplicated` with count 2.
 //! - `crash_after` (stop without committing, restart): the messages processed since the
 //!   last commit are read again: `duplicated` at the read hop (and written twice below).
 //! - `stall` (lags, then catches up): `delivered`; never lost.
@@ -289,9 +289,12 @@ pub fn run(scenario: &Scenario, options: &SimulateOptions) -> anyhow::Result<Sim
     let mut last_round = 0;
     while streak < 2 && failures.is_empty() {
         if Instant::now() > deadline {
+            let seen = observer.snapshot();
             failures.push(format!(
-                "the readers did not catch up within drain_timeout ({:?})",
-                scenario.drain_timeout
+                "the readers did not catch up within drain_timeout ({:?}) after {} observer rounds; behind (group, location, partition, committed, log end): {:?}",
+                scenario.drain_timeout,
+                seen.rounds,
+                seen.behind(&readers, &partitions)
             ));
             break;
         }

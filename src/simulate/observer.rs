@@ -63,8 +63,19 @@ impl Observations {
         readers: &[(String, String)],
         partitions: &BTreeMap<String, i32>,
     ) -> bool {
-        readers.iter().all(|(group, location)| {
-            (0..partitions.get(location).copied().unwrap_or(0)).all(|p| {
+        self.behind(readers, partitions).is_empty()
+    }
+
+    /// The readers that have not committed up to the log end: (group, location, partition,
+    /// committed, log end), for the drain timeout to name.
+    pub fn behind(
+        &self,
+        readers: &[(String, String)],
+        partitions: &BTreeMap<String, i32>,
+    ) -> Vec<(String, String, i32, i64, i64)> {
+        let mut behind = Vec::new();
+        for (group, location) in readers {
+            for p in 0..partitions.get(location).copied().unwrap_or(0) {
                 let end = self
                     .log_end
                     .get(&(location.clone(), p))
@@ -75,9 +86,12 @@ impl Observations {
                     .get(&(group.clone(), location.clone(), p))
                     .and_then(|series| series.last())
                     .map_or(0, |&(_, offset)| offset);
-                end == 0 || committed >= end
-            })
-        })
+                if end != 0 && committed < end {
+                    behind.push((group.clone(), location.clone(), p, committed, end));
+                }
+            }
+        }
+        behind
     }
 
     fn note_committed(&mut self, key: GroupPartition, at: Millis, offset: i64) {

@@ -18,6 +18,10 @@
 //!   broker after it was acknowledged). If neither was seen, nothing in Kafka shows the loss
 //!   yet, cairn must keep waiting; the line says `lost` without a reason or `passed_at`, and
 //!   the report counts it as undecidable.
+//! - Write hop of a producer `{app, writes}` (no group), first in each message's lines:
+//!   `count` = distinct copies at the written location; 2+ → `duplicated` (written twice,
+//!   which cairn counts as `cairn_duplicates_total{kind="written_twice"}` with an empty group).
+//!   Never lost: a message is what its producer wrote.
 //! - Write hop of a processor `{app, group, writes}`: after a `filtered` read, `filtered` (and
 //!   every hop below `filtered`); else `count` = distinct copies at the written location
 //!   (written twice → `duplicated`); 0 after a read → `lost`, reason `lost_in_app`, passed
@@ -66,7 +70,9 @@ pub fn reconcile(evidence: &Evidence) -> (Vec<TruthRecord>, usize) {
         for app in evidence.stream.apps.iter().filter(|a| a.reads.is_none()) {
             if let Some(location) = &app.writes {
                 let location = location.name();
-                if !index.copies(id, &location).is_empty() {
+                let copies = index.copies(id, &location).len();
+                if copies > 0 {
+                    out.push(producer_line(evidence, id, &app.app, &location, copies));
                     walk(
                         evidence,
                         &index,
@@ -212,6 +218,30 @@ fn walk(
         out.push(line);
         walk(evidence, index, id, &writes, next, out, undecided);
     }
+}
+
+/// The write hop of a producer: never lost (the message is what it wrote), `duplicated` when
+/// it wrote the message more than once, which cairn counts as written twice.
+fn producer_line(
+    evidence: &Evidence,
+    id: &str,
+    app: &str,
+    location: &str,
+    copies: usize,
+) -> TruthRecord {
+    let hop = HopRef {
+        app: app.to_owned(),
+        group: None,
+        location: location.to_owned(),
+    };
+    let mut line = record(evidence, id, hop, Kind::Sent);
+    line.count = copies as u32;
+    line.outcome = if copies == 1 {
+        Outcome::Delivered
+    } else {
+        Outcome::Duplicated
+    };
+    line
 }
 
 fn record(evidence: &Evidence, id: &str, hop: HopRef, kind: Kind) -> TruthRecord {

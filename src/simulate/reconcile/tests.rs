@@ -138,16 +138,21 @@ fn a_message_that_went_everywhere_is_delivered_at_every_hop() {
     assert_eq!(
         summary(&truth),
         vec![
+            line("api", "c/t1", Outcome::Delivered, 1),
             line("enricher", "c/t1", Outcome::Delivered, 1),
             line("enricher", "c/t2", Outcome::Delivered, 1),
             line("sink", "c/t2", Outcome::Delivered, 1),
         ]
     );
-    assert_eq!(truth[0].kind, Kind::Received);
-    assert_eq!(truth[1].kind, Kind::Sent);
-    assert_eq!(truth[1].hop.group.as_deref(), Some("eg"));
-    assert_eq!(truth[1].message.as_ref().unwrap().location, "c/t1");
-    assert_eq!(truth[2].message.as_ref().unwrap().offset, 7);
+    assert_eq!(
+        (truth[0].kind, truth[0].hop.group.as_deref()),
+        (Kind::Sent, None)
+    );
+    assert_eq!(truth[1].kind, Kind::Received);
+    assert_eq!(truth[2].kind, Kind::Sent);
+    assert_eq!(truth[2].hop.group.as_deref(), Some("eg"));
+    assert_eq!(truth[2].message.as_ref().unwrap().location, "c/t1");
+    assert_eq!(truth[3].message.as_ref().unwrap().offset, 7);
 }
 
 #[test]
@@ -163,13 +168,14 @@ fn a_skipped_message_is_lost_where_the_group_committed_past_it_and_unreached_bel
     assert_eq!(
         summary(&truth),
         vec![
+            line("api", "c/t1", Outcome::Delivered, 1),
             lost,
             line("enricher", "c/t2", Outcome::Unreached, 0),
             line("sink", "c/t2", Outcome::Unreached, 0),
         ]
     );
-    assert_eq!(truth[0].message.as_ref().unwrap().offset, 5);
-    assert_eq!(truth[1].message, None);
+    assert_eq!(truth[1].message.as_ref().unwrap().offset, 5);
+    assert_eq!(truth[2].message, None);
 }
 
 #[test]
@@ -182,7 +188,7 @@ fn retention_that_passed_first_makes_it_expired() {
         .insert(("c/t1".into(), 0), vec![(1000, 0), (1500, 8)]);
     let (truth, _) = run.truth(1.0);
     assert_eq!(
-        (truth[0].reason, truth[0].passed_at),
+        (truth[1].reason, truth[1].passed_at),
         (Some(Reason::Expired), Some(1500))
     );
 
@@ -192,7 +198,7 @@ fn retention_that_passed_first_makes_it_expired() {
         .insert(("c/t1".into(), 0), vec![(3000, 8)]);
     let (truth, _) = run.truth(1.0);
     assert_eq!(
-        (truth[0].reason, truth[0].passed_at),
+        (truth[1].reason, truth[1].passed_at),
         (Some(Reason::CommittedPast), Some(2500))
     );
 }
@@ -211,6 +217,7 @@ fn read_but_never_written_is_lost_in_app() {
     assert_eq!(
         summary(&truth),
         vec![
+            line("api", "c/t1", Outcome::Delivered, 1),
             line("enricher", "c/t1", Outcome::Delivered, 1),
             lost,
             line("sink", "c/t2", Outcome::Unreached, 0),
@@ -227,6 +234,7 @@ fn a_filtered_message_is_filtered_below_the_filter() {
     assert_eq!(
         summary(&truth),
         vec![
+            line("api", "c/t1", Outcome::Delivered, 1),
             line("enricher", "c/t1", Outcome::Delivered, 1),
             line("enricher", "c/t2", Outcome::Filtered, 0),
             line("sink", "c/t2", Outcome::Filtered, 0),
@@ -252,6 +260,7 @@ fn copies_and_redeliveries_are_duplicates() {
     assert_eq!(
         summary(&truth),
         vec![
+            line("api", "c/t1", Outcome::Duplicated, 2),
             line("enricher", "c/t1", Outcome::Duplicated, 2),
             line("enricher", "c/t2", Outcome::Duplicated, 2),
             line("sink", "c/t2", Outcome::Duplicated, 3),
@@ -266,9 +275,9 @@ fn an_acknowledged_write_the_broker_lost_is_still_expected() {
     run.ledger("api", Action::Acked, "c/t1", "m", (0, 5))
         .committed("eg", "c/t1", 0, &[(4000, 12)]);
     let (truth, _) = run.truth(1.0);
-    assert_eq!(truth.len(), 3);
+    assert_eq!(truth.len(), 4);
     assert_eq!(
-        (truth[0].outcome, truth[0].reason, truth[0].passed_at),
+        (truth[1].outcome, truth[1].reason, truth[1].passed_at),
         (Outcome::Lost, Some(Reason::CommittedPast), Some(4000))
     );
 }
@@ -280,7 +289,7 @@ fn a_loss_nothing_in_kafka_shows_is_counted_undecided() {
     let (truth, undecided) = run.truth(1.0);
     assert_eq!(undecided, 1);
     assert_eq!(
-        (truth[0].outcome, truth[0].reason, truth[0].passed_at),
+        (truth[1].outcome, truth[1].reason, truth[1].passed_at),
         (Outcome::Lost, None, None)
     );
 }
