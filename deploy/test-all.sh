@@ -31,6 +31,6 @@ env -u CAIRN_TEST_CLUSTER_BROKERS CAIRN_TEST_BROKERS=$("$kafka" bootstrap) cargo
 
 step "fault tests against a real three-node cluster"
 "$kafka" cluster-start
-CAIRN_TEST_CLUSTER_BROKERS=$("$kafka" bootstrap cluster) cargo test -p cairn --test kafka_cluster --locked
+CAIRN_TEST_CLUSTER_BROKERS=$("$kafka" bootstrap cluster) cargo test -p cairn --test kafka_cluster --test simulate_broker_loss --locked
 
 step "all tests passed"
