@@ -195,7 +195,11 @@ pub fn read_partition(
                     None => state.messages.remove(key),
                 };
             }
-            Some(Err(err)) => return Err(kafka(topic, "read")(err)),
+            // A broker that is down or moving leadership: librdkafka retries by itself, and the
+            // deadline bounds how long this waits for it.
+            Some(Err(err)) => {
+                tracing::debug!(%topic, partition, error = %err, "changelog read: retrying")
+            }
             None => {}
         }
     }

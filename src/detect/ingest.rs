@@ -170,6 +170,7 @@ impl IngestContext {
                         tpl.set_partition_offset(&self.tracing_topic, partition, offset)
                     {
                         self.fail(err.into());
+                        refuse_assignment(consumer);
                         return;
                     }
                     tracing::info!(
@@ -185,6 +186,7 @@ impl IngestContext {
                         anyhow::Error::new(err)
                             .context(format!("restoring tracing partition {partition}")),
                     );
+                    refuse_assignment(consumer);
                     return;
                 }
             }
@@ -230,6 +232,15 @@ impl IngestContext {
             .shell
             .partitions_assigned
             .fetch_sub(partitions.len() as i64, Ordering::Relaxed);
+    }
+}
+
+/// Ends a rebalance without taking the partitions: librdkafka waits for an assign call after
+/// an assignment, and a consumer left waiting would hang when it is closed. The session then
+/// stops, and its next one (or another member) takes the partitions.
+fn refuse_assignment(consumer: &BaseConsumer<IngestContext>) {
+    if let Err(err) = consumer.unassign() {
+        tracing::warn!(error = %err, "unassigning after a failed assignment");
     }
 }
 

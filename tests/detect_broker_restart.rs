@@ -1,0 +1,107 @@
+//! The broker restarts under `cairn detect` (DESIGN: never "lose a verdict across a broker
+//! restart"): with messages waiting in its state, the single broker is stopped, left down for
+//! a while and started again. Detect's checkpoints fail meanwhile; it must keep running,
+//! resume from its last checkpoint, and end with exactly the true verdicts, each once.
+//!
+//! Needs the real broker of `deploy/kafka/kafka.sh` (CAIRN_TEST_BROKERS), which it stops and
+//! starts; on the mock cluster it says it is skipped.
+
+mod common;
+mod detect_support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use detect_support::pipeline::ids;
+use detect_support::verdicts::assert_exactly;
+use detect_support::{DetectEnv, EXIT_TIMEOUT, Fate, GRACE, READY_TIMEOUT, Stage, VERDICT_TIMEOUT};
+
+/// Longer than a checkpoint transaction's timeout, so checkpoints really fail meanwhile.
+const DOWN_FOR: Duration = Duration::from_secs(12);
+/// After the broker is back: a session restart's back-off, a rejoin and a restore.
+const AFTER_RESTART: Duration = Duration::from_secs(90);
+
+fn fates() -> Vec<(Fate, usize)> {
+    vec![
+        (Fate::Delivered, 10),
+        (Fate::Skipped(Stage::Enricher), 1),
+        (Fate::DroppedInApp(Stage::Indexer), 1),
+        (Fate::Skipped(Stage::Sink), 1),
+        (Fate::DeliveredTwice(Stage::Sink), 1),
+    ]
+}
+
+fn kafka_sh(command: &str) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/kafka/kafka.sh");
+    let status = Command::new(script)
+        .arg(command)
+        .status()
+        .expect("run kafka.sh");
+    assert!(status.success(), "kafka.sh {command} failed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_restart_stops_no_verdict_and_repeats_none() {
+    let Some(env) = DetectEnv::on_real_broker("detect-broker-restart", 3).await else {
+        return;
+    };
+    let instance = env.instance("steadfast");
+    let verdicts = env.watch_verdicts();
+    let mut detector = env.spawn(&instance);
+    detector.wait_ready(READY_TIMEOUT).await;
+    let mut pipeline = env.pipeline();
+
+    // A: through and reported. B: past the enricher only, waiting in detect's state.
+    let a = pipeline.batch(&fates());
+    pipeline.play(&a).await;
+    let truth_a = pipeline.truth();
+    let seen = verdicts
+        .wait_for(
+            "batch A before the broker restart",
+            &truth_a,
+            VERDICT_TIMEOUT,
+        )
+        .await;
+    assert_exactly("batch A before the broker restart", &truth_a, &seen);
+    let b = pipeline.batch(&fates());
+    let ids_b = ids(&b);
+    pipeline.produce(&b).await;
+    pipeline.process(Stage::Enricher, &ids_b).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    tokio::task::block_in_place(|| kafka_sh("stop"));
+    tokio::time::sleep(DOWN_FOR).await;
+    detector.assert_alive("while the broker was down");
+    tokio::task::block_in_place(|| kafka_sh("start"));
+
+    // B finishes and C goes through once the broker is back.
+    pipeline.process(Stage::Indexer, &ids_b).await;
+    pipeline.process(Stage::Sink, &ids_b).await;
+    let c = pipeline.batch(&fates());
+    pipeline.play(&c).await;
+    let truth = pipeline.truth();
+    verdicts
+        .expect_exactly("after the broker restart", &truth, AFTER_RESTART, GRACE)
+        .await;
+    detector.assert_alive("after the broker restart");
+    // The outage must have reached detect, or this test proves nothing.
+    let scrape = detector.metrics().await;
+    let hit = scrape.sum("cairn_checkpoint_failures_total", &[])
+        + scrape.sum("cairn_session_restarts_total", &[]);
+    eprintln!(
+        "{}",
+        scrape.show(&[
+            "cairn_checkpoint_failures_total",
+            "cairn_session_restarts_total",
+            "cairn_partitions_restored_total",
+        ])
+    );
+    assert!(hit > 0.0, "the broker outage never failed a checkpoint");
+
+    let status = detector.terminate(EXIT_TIMEOUT).await;
+    assert!(
+        status.success(),
+        "cairn detect exited with {status} on SIGTERM\n{}",
+        detector.logs()
+    );
+}
