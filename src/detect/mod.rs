@@ -153,16 +153,21 @@ struct Shared<'a> {
 /// under a checkpoint, a coordinator moved) is started again after a back-off, as a restarted
 /// process would be: it rebuilds its partitions from the last committed checkpoint, so nothing
 /// is lost or repeated. Only what a restart cannot cure ends the job: `on_malformed = "fail"`,
-/// or a state that does not encode.
+/// a state that does not encode, or a first session that cannot even subscribe.
 fn supervise(shared: &Shared<'_>, stop: &AtomicBool) -> anyhow::Result<()> {
     let mut backoff = RESTART_BACKOFF_MIN;
+    let mut ever_subscribed = false;
     loop {
         let started = std::time::Instant::now();
-        let outcome = run_session(shared, stop);
+        let outcome = run_session(shared, stop, &mut ever_subscribed);
         let err = match outcome {
             Ok(()) => return Ok(()),
+            // A first session that cannot even subscribe is a setting or a cluster that is
+            // wrong from the start: say so and stop rather than retry forever.
             Err(err)
-                if stop.load(Ordering::Relaxed) || err.downcast_ref::<WorkerError>().is_some() =>
+                if stop.load(Ordering::Relaxed)
+                    || !ever_subscribed
+                    || err.downcast_ref::<WorkerError>().is_some() =>
             {
                 return Err(err);
             }
@@ -191,7 +196,11 @@ fn supervise(shared: &Shared<'_>, stop: &AtomicBool) -> anyhow::Result<()> {
 
 /// One session: a consumer-group member, its workers and its checkpoint producer, from
 /// subscribing until `stop` or a failure.
-fn run_session(shared: &Shared<'_>, stop: &AtomicBool) -> anyhow::Result<()> {
+fn run_session(
+    shared: &Shared<'_>,
+    stop: &AtomicBool,
+    subscribed: &mut bool,
+) -> anyhow::Result<()> {
     let Shared {
         config,
         lineage,
@@ -291,6 +300,7 @@ fn run_session(shared: &Shared<'_>, stop: &AtomicBool) -> anyhow::Result<()> {
     consumer
         .subscribe(&[&config.tracing.topic])
         .context("subscribing to the tracing topic")?;
+    *subscribed = true;
     observatory.ready.store(true, Ordering::Relaxed);
     tracing::info!(topic = %config.tracing.topic, group = %config.tracing.group, workers, "cairn detect started");
 
