@@ -69,6 +69,16 @@ fn is_sample_of(line: &str, name: &str) -> bool {
         .is_some_and(|rest| rest.starts_with('{') || rest.starts_with([' ', '\t']))
 }
 
+/// One sample line of the text format, `name{k="v",...} value [timestamp]`, as its name,
+/// labels and value; the error says what is wrong with it. Shared with the tests' reader.
+pub fn parse_sample(line: &str) -> Result<(&str, BTreeMap<String, String>, f64), String> {
+    let name_end = line
+        .find(|c: char| c == '{' || c.is_whitespace())
+        .ok_or("no value")?;
+    let (labels, value) = sample(&line[name_end..])?;
+    Ok((&line[..name_end], labels, value))
+}
+
 /// `{k="v",...} value [timestamp]` → labels and value.
 fn sample(rest: &str) -> Result<(BTreeMap<String, String>, f64), String> {
     let mut labels = BTreeMap::new();

@@ -79,59 +79,10 @@ pub fn mentions(labels: &BTreeMap<String, String>, word: &str) -> bool {
 }
 
 fn parse_line(line: &str) -> Result<PromSample, String> {
-    let name_end = line
-        .find(|c: char| c == '{' || c.is_whitespace())
-        .ok_or("no value")?;
-    let name = line[..name_end].to_owned();
-    let mut rest = &line[name_end..];
-    let mut labels = BTreeMap::new();
-    if let Some(after) = rest.strip_prefix('{') {
-        let (parsed, after) = parse_labels(after)?;
-        labels = parsed;
-        rest = after;
-    }
-    let value = rest
-        .split_whitespace()
-        .next()
-        .ok_or("no value")?
-        .parse::<f64>()
-        .map_err(|e| format!("bad value: {e}"))?;
+    let (name, labels, value) = cairn::score::prom::parse_sample(line)?;
     Ok(PromSample {
-        name,
+        name: name.to_owned(),
         labels,
         value,
     })
-}
-
-/// Reads `k="v",...}` and returns the labels and what follows the `}`.
-fn parse_labels(mut s: &str) -> Result<(BTreeMap<String, String>, &str), String> {
-    let mut labels = BTreeMap::new();
-    loop {
-        s = s.trim_start_matches([' ', ',']);
-        if let Some(after) = s.strip_prefix('}') {
-            return Ok((labels, after));
-        }
-        let eq = s.find('=').ok_or("label without '='")?;
-        let key = s[..eq].trim().to_owned();
-        s = s[eq + 1..]
-            .trim_start()
-            .strip_prefix('"')
-            .ok_or("label value not quoted")?;
-        let mut value = String::new();
-        let mut chars = s.char_indices();
-        let end = loop {
-            match chars.next() {
-                Some((i, '"')) => break i,
-                Some((_, '\\')) => match chars.next() {
-                    Some((_, 'n')) => value.push('\n'),
-                    Some((_, c)) => value.push(c),
-                    None => return Err("unterminated escape".into()),
-                },
-                Some((_, c)) => value.push(c),
-                None => return Err("unterminated label value".into()),
-            }
-        };
-        labels.insert(key, value);
-        s = &s[end + 1..];
-    }
 }
