@@ -61,6 +61,17 @@ impl Dispatcher {
         }
     }
 
+    /// Tells the partition's worker, after every record read before it, that the consumer
+    /// reached the partition's end: every trace appended so far is in its state.
+    fn reached_end(&mut self, partition: i32) {
+        let w = self.worker_of(partition);
+        if !self.batches[w].is_empty() {
+            let batch = std::mem::replace(&mut self.batches[w], Vec::with_capacity(BATCH));
+            let _ = self.workers[w].send(WorkerMsg::Records(batch));
+        }
+        let _ = self.workers[w].send(WorkerMsg::ReachedEnd { partition });
+    }
+
     fn assign(&self, partition: i32, restored: super::restore::Restored) {
         let next_offset = match restored.next_offset {
             Offset::Offset(offset) => offset,
@@ -305,7 +316,9 @@ fn poll_until_stopped(
                 };
                 context.pipeline.lock().dispatcher.push(record);
             }
-            Some(Err(KafkaError::PartitionEOF(_))) => {}
+            Some(Err(KafkaError::PartitionEOF(partition))) => {
+                context.pipeline.lock().dispatcher.reached_end(partition);
+            }
             Some(Err(err)) => {
                 shell.consumer_errors.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(error = %err, "tracing consumer error");

@@ -295,6 +295,9 @@ fn run_session(
         // checkpoint of revoked partitions can still commit offsets in a transaction.
         .set("partition.assignment.strategy", "roundrobin")
         .set("isolation.level", "read_uncommitted")
+        // Workers decide only on partitions read to their end (see `worker`): the end of a
+        // partition must be reported.
+        .set("enable.partition.eof", "true")
         .create_with_context(context)
         .context("creating the tracing consumer")?;
     consumer

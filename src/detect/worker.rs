@@ -48,6 +48,10 @@ pub enum WorkerMsg {
         detector: Box<Detector>,
         next_offset: i64,
     },
+    /// The consumer read `partition` to its end: every trace appended before now is in.
+    ReachedEnd {
+        partition: i32,
+    },
     /// Give up partitions: reply with their final checkpoints, then drop them.
     Revoke {
         partitions: Vec<i32>,
@@ -80,6 +84,11 @@ struct Owned {
     detector: Box<Detector>,
     next_offset: i64,
     verdicts: Vec<Verdict>,
+    /// Whether the partition was read to its end since its last record. Timers of a partition
+    /// that is behind wait: a missing trace may be among the records not read yet, and the
+    /// confirmation delay only covers traces in flight, not a backlog of the detector's own
+    /// (after a restart, or under more load than it keeps up with).
+    at_end: bool,
 }
 
 pub struct Worker {
@@ -134,8 +143,14 @@ impl Worker {
                             detector,
                             next_offset,
                             verdicts: Vec::new(),
+                            at_end: false,
                         },
                     );
+                }
+                Ok(WorkerMsg::ReachedEnd { partition }) => {
+                    if let Some(owned) = self.partitions.get_mut(&partition) {
+                        owned.at_end = true;
+                    }
                 }
                 Ok(WorkerMsg::Revoke { partitions, reply }) => {
                     self.tick();
@@ -193,6 +208,7 @@ impl Worker {
                 // A record of a partition revoked meanwhile: the next owner reads it again.
                 continue;
             };
+            owned.at_end = false;
             if record.offset < owned.next_offset {
                 continue; // already in the restored state
             }
@@ -226,7 +242,7 @@ impl Worker {
     fn tick(&mut self) {
         let view = self.board.view();
         let now = now_millis();
-        for owned in self.partitions.values_mut() {
+        for owned in self.partitions.values_mut().filter(|owned| owned.at_end) {
             owned.detector.on_tick(now, &view, &mut owned.verdicts);
         }
     }
