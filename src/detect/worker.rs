@@ -18,6 +18,10 @@ use cairn_core::trace;
 use crate::clock::now_millis;
 use crate::oracle::OffsetsBoard;
 
+/// Most changed states a partition gathers for one checkpoint through its timers (about
+/// 25 MiB of changelog records); traces are never held back by it.
+const MAX_PENDING_CHANGES: usize = 100_000;
+
 /// One record of the tracing topic, as the consumer read it.
 pub struct Record {
     pub partition: i32,
@@ -243,7 +247,14 @@ impl Worker {
         let view = self.board.view();
         let now = now_millis();
         for owned in self.partitions.values_mut().filter(|owned| owned.at_end) {
-            owned.detector.on_tick(now, &view, &mut owned.verdicts);
+            // Many timers come due at once after a backlog: check only as many as keep the
+            // next checkpoint bounded; the rest wait for the ticks after it.
+            let room = MAX_PENDING_CHANGES.saturating_sub(owned.detector.pending_changes());
+            if room > 0 {
+                owned
+                    .detector
+                    .on_tick_bounded(now, &view, &mut owned.verdicts, room);
+            }
         }
     }
 }

@@ -122,6 +122,20 @@ impl Detector {
         offsets: &impl OffsetsView,
         sink: &mut impl VerdictSink,
     ) {
+        self.on_tick_bounded(now, offsets, sink, usize::MAX);
+    }
+
+    /// [`Detector::on_tick`], stopping at the first deadline boundary after `budget` messages
+    /// were checked; returns whether due timers remain. A shell bounds with it how much state
+    /// one checkpoint must carry when many timers come due at once (after a backlog).
+    pub fn on_tick_bounded(
+        &mut self,
+        now: Millis,
+        offsets: &impl OffsetsView,
+        sink: &mut impl VerdictSink,
+        budget: usize,
+    ) -> bool {
+        let mut checked = 0usize;
         for (sid, table) in self.tables.iter_mut().enumerate() {
             let (Some(plan), Some(metrics)) = (
                 self.lineage.streams().get(sid),
@@ -134,6 +148,7 @@ impl Detector {
                     if !table.is_occupied(row) {
                         continue;
                     }
+                    checked += 1;
                     let mut msg = table.message(row);
                     let next = rules::evaluate(plan, &mut msg, now, offsets, metrics, sink);
                     let changed = msg.changed();
@@ -151,8 +166,22 @@ impl Detector {
                         }
                     }
                 }
+                // A deadline's timers are taken as a whole, so stop only between deadlines.
+                if checked >= budget {
+                    return self
+                        .tables
+                        .iter()
+                        .any(|t| t.timers.next_deadline().is_some_and(|at| at <= now));
+                }
             }
         }
+        false
+    }
+
+    /// States changed since the last [`Detector::drain_changes`]: what the next checkpoint
+    /// will carry.
+    pub fn pending_changes(&self) -> usize {
+        self.tables.iter().map(|t| t.pending_changes()).sum()
     }
 
     /// When [`Detector::on_tick`] next has work: the shell may sleep until then.

@@ -504,6 +504,11 @@ impl MessageTable {
     }
 
     /// The next row changed since the last call, clearing its mark.
+    /// Rows marked dirty (and removals) not drained yet; an upper bound when rows were freed.
+    pub fn pending_changes(&self) -> usize {
+        self.dirty.len() + self.removed.len()
+    }
+
     pub fn pop_dirty(&mut self) -> Option<u32> {
         while let Some(row) = self.dirty.pop() {
             let r = &mut self.rows[row as usize];

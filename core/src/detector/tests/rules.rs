@@ -373,3 +373,42 @@ fn a_late_downstream_received_retracts_lost_in_app() {
     );
     assert_eq!(h.total(names::RETRACTED, None), 1);
 }
+
+#[test]
+fn a_bounded_tick_stops_between_deadlines_and_the_next_ticks_finish_the_work() {
+    let mut h = Harness::new();
+    let ids: Vec<String> = (0..50).map(|n| format!("m{n}")).collect();
+    for (n, id) in ids.iter().enumerate() {
+        // One millisecond apart: each message has a deadline of its own.
+        h.now += 1;
+        for t in journey(id, 10 + n as i64)
+            .into_iter()
+            .filter(|t| t.app != "audit")
+        {
+            h.trace(t);
+        }
+    }
+    h.now = T0 + 20_000;
+    // Offsets read now, so they are fresh for the checks below.
+    h.commit("g-audit", "c/l0", 0, 100);
+    let mut calls = 1;
+    while h
+        .det
+        .on_tick_bounded(h.now, &h.offsets, &mut h.verdicts, 10)
+    {
+        calls += 1;
+    }
+    assert!(calls >= 5, "50 due messages in ticks of 10: {calls} calls");
+    assert!(h.verdicts.is_empty(), "first checks only confirm");
+    // Every confirming check was re-armed by the same tick, at one deadline: a bounded tick
+    // takes a deadline whole, so one call decides them all.
+    h.now = T0 + 30_000;
+    h.commit("g-audit", "c/l0", 0, 100);
+    assert!(
+        !h.det
+            .on_tick_bounded(h.now, &h.offsets, &mut h.verdicts, 10)
+    );
+    let lost: std::collections::BTreeSet<&str> = h.lost().iter().map(|v| v.id.as_str()).collect();
+    assert_eq!(lost.len(), ids.len(), "every message decided, once");
+    assert_eq!(h.lost().len(), ids.len());
+}
