@@ -225,15 +225,12 @@ pub fn run_reader(run: AppRun) -> anyhow::Result<()> {
         let mut pending = Vec::new();
         let mut next = Next::Continue;
         let mut idle = false;
+        // The cluster this app writes to ("" for a sink), for settling its acknowledgements.
+        let write_cluster = writes.as_ref().map_or("", |w| w.cluster.as_str());
         while !(idle && run.stop.load(Ordering::Relaxed)) {
             let Some(message) = consumer.poll(POLL) else {
                 idle = true;
-                settle(
-                    &run,
-                    &runtime,
-                    writes.as_ref().map_or("", |w| &w.cluster),
-                    &mut pending,
-                )?;
+                settle(&run, &runtime, write_cluster, &mut pending)?;
                 if last_commit.elapsed() >= COMMIT_INTERVAL {
                     note_positions(&consumer, &reads.topic, &committed, &mut done);
                     last_commit = Instant::now();
@@ -251,12 +248,7 @@ pub fn run_reader(run: AppRun) -> anyhow::Result<()> {
             };
             triggers.consumed += 1;
             if let Some(action) = fault_due(&run, &mut triggers) {
-                settle(
-                    &run,
-                    &runtime,
-                    writes.as_ref().map_or("", |w| &w.cluster),
-                    &mut pending,
-                )?;
+                settle(&run, &runtime, write_cluster, &mut pending)?;
                 match action {
                     Fault::Crash => {
                         next = Next::Restart;
@@ -296,20 +288,10 @@ pub fn run_reader(run: AppRun) -> anyhow::Result<()> {
             )?;
             done.insert(message.partition(), message.offset() + 1);
             if pending.len() >= 64 {
-                settle(
-                    &run,
-                    &runtime,
-                    writes.as_ref().map_or("", |w| &w.cluster),
-                    &mut pending,
-                )?;
+                settle(&run, &runtime, write_cluster, &mut pending)?;
             }
             if last_commit.elapsed() >= COMMIT_INTERVAL {
-                settle(
-                    &run,
-                    &runtime,
-                    writes.as_ref().map_or("", |w| &w.cluster),
-                    &mut pending,
-                )?;
+                settle(&run, &runtime, write_cluster, &mut pending)?;
                 commit(&consumer, &reads.topic, &mut done, &mut committed);
                 last_commit = Instant::now();
             }
@@ -331,12 +313,7 @@ pub fn run_reader(run: AppRun) -> anyhow::Result<()> {
                 continue;
             }
             Next::Continue => {
-                settle(
-                    &run,
-                    &runtime,
-                    writes.as_ref().map_or("", |w| &w.cluster),
-                    &mut pending,
-                )?;
+                settle(&run, &runtime, write_cluster, &mut pending)?;
                 commit(&consumer, &reads.topic, &mut done, &mut committed);
                 break;
             }
