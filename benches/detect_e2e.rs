@@ -38,9 +38,9 @@ use std::process::{Command, ExitCode, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use cairn::clock::now_millis;
 use cairn_core::model::{Kind, Trace};
 use cairn_core::trace;
+use cairn_shell::clock::now_millis;
 use rand::distr::{Alphanumeric, SampleString};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::{ClientContext, DefaultClientContext};

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use cairn::kafka::offsets::GroupOffsetsReader;
+use cairn_shell::kafka::offsets::GroupOffsetsReader;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};

@@ -106,7 +106,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             init_logging();
             let loaded = cairn_core::config::Config::load(&config)
                 .with_context(|| format!("loading {}", config.display()))?;
-            crate::detect::run(loaded)
+            cairn_shell::detect::run(loaded)
         }
         Command::Simulate {
             scenario,
@@ -114,13 +114,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             bootstraps,
         } => {
             init_logging();
-            let loaded = crate::simulate::Scenario::load(&scenario)?;
-            let options = crate::simulate::SimulateOptions {
+            let loaded = cairn_sim::simulate::Scenario::load(&scenario)?;
+            let options = cairn_sim::simulate::SimulateOptions {
                 out,
                 bootstraps: bootstraps.into_iter().collect(),
                 skip_topic_creation: false,
             };
-            let report = crate::simulate::run(&loaded, &options)?;
+            let report = cairn_sim::simulate::run(&loaded, &options)?;
             println!("{}", report.summary());
             Ok(())
         }
@@ -130,7 +130,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             if std::env::var_os("RUST_LOG").is_some() {
                 init_logging();
             }
-            crate::demo::run()
+            cairn_sim::demo::run()
         }
     }
 }
@@ -149,11 +149,11 @@ fn parse_bootstrap(text: &str) -> Result<(String, String), String> {
 
 /// Prints the report (table or JSON) on stdout, then fails naming every missed threshold.
 fn score(args: ScoreArgs) -> anyhow::Result<()> {
-    let options = crate::score::ScoreOptions {
+    let options = cairn_sim::score::ScoreOptions {
         truth: args.truth,
         verdicts: args.verdicts,
         metrics: args.metrics,
-        thresholds: crate::score::thresholds::Thresholds {
+        thresholds: cairn_sim::score::thresholds::Thresholds {
             min_precision: args.min_precision,
             min_recall: args.min_recall,
             max_false_alarms: args.max_false_alarms,
@@ -161,7 +161,7 @@ fn score(args: ScoreArgs) -> anyhow::Result<()> {
         },
         timeout: args.timeout,
     };
-    let report = crate::score::run(&options)?;
+    let report = cairn_sim::score::run(&options)?;
     if args.json {
         println!("{}", report.to_json());
     } else {

@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use cairn::simulate::choice::picks;
+use cairn_sim::simulate::choice::picks;
 
 #[test]
 fn demo_exits_0_with_a_perfect_score() {

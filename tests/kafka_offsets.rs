@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use cairn::kafka::offsets::{GroupOffsetsReader, Watermarks};
+use cairn_shell::kafka::offsets::{GroupOffsetsReader, Watermarks};
 use common::{TIMEOUT, TestKafka, rand_group, rand_topic};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};

@@ -6,9 +6,9 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use cairn::oracle::{ClusterWatch, OracleView, spawn_oracle};
 use cairn_core::config::ClusterConfig;
 use cairn_core::offsets::OffsetsView;
+use cairn_shell::oracle::{ClusterWatch, OracleView, spawn_oracle};
 use common::{TestKafka, rand_group, rand_topic};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};

@@ -7,9 +7,9 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use cairn::truth::{Outcome, TRUTH_VERSION, TruthRecord, write_truth};
 use cairn_core::model::{Evidence, HopRef, Kind, MessageRef, Reason, Verdict, VerdictKind};
 use cairn_core::verdict;
+use cairn_sim::truth::{Outcome, TRUTH_VERSION, TruthRecord, write_truth};
 use common::{TIMEOUT, TestKafka, rand_topic};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 

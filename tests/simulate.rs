@@ -7,10 +7,10 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use cairn::simulate::choice::picks;
-use cairn::simulate::{Scenario, SimulateOptions, run, topics_to_create};
-use cairn::truth::{Outcome, TruthRecord};
 use cairn_core::model::Reason;
+use cairn_sim::simulate::choice::picks;
+use cairn_sim::simulate::{Scenario, SimulateOptions, run, topics_to_create};
+use cairn_sim::truth::{Outcome, TruthRecord};
 use common::{TestKafka, rand_suffix};
 
 /// A cairn.toml with fresh topic and group names: api → t1 → enricher → t2 → sink, and an
@@ -194,7 +194,7 @@ crash_after = 40
 
     // The file is the same truth.
     let file = std::fs::File::open(out.join("truth.jsonl")).unwrap();
-    let read = cairn::truth::read_truth(std::io::BufReader::new(file)).unwrap();
+    let read = cairn_sim::truth::read_truth(std::io::BufReader::new(file)).unwrap();
     assert_eq!(&read, truth);
 }
 

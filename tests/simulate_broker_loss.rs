@@ -15,10 +15,10 @@ mod detect_support;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use cairn::score::thresholds::Thresholds;
-use cairn::score::{ScoreOptions, report::Report};
-use cairn::simulate::{Scenario, SimulateOptions, SimulateReport, run};
-use cairn::truth::Outcome;
+use cairn_sim::score::thresholds::Thresholds;
+use cairn_sim::score::{ScoreOptions, report::Report};
+use cairn_sim::simulate::{Scenario, SimulateOptions, SimulateReport, run};
+use cairn_sim::truth::Outcome;
 use common::rand_suffix;
 use detect_support::{DetectProcess, Instance, READY_TIMEOUT, free_local_port};
 use rdkafka::ClientConfig;
@@ -144,7 +144,7 @@ async fn create_detector_topics(bootstrap: &str, s: &str) {
 }
 
 fn score(truth: &Path, bootstrap: &str, s: &str) -> Report {
-    cairn::score::run(&ScoreOptions {
+    cairn_sim::score::run(&ScoreOptions {
         truth: truth.to_owned(),
         verdicts: format!("kafka://{bootstrap}/lost-{s}"),
         metrics: None,

@@ -15,10 +15,10 @@ mod simulate_support;
 use std::collections::HashMap;
 use std::time::Instant;
 
-use cairn::score::matching::StreamScore;
-use cairn::score::report::Report;
-use cairn::truth::{Outcome, read_truth};
 use cairn_core::model::Reason;
+use cairn_sim::score::matching::StreamScore;
+use cairn_sim::score::report::Report;
+use cairn_sim::truth::{Outcome, read_truth};
 use detect_support::{DetectProcess, EXIT_TIMEOUT, READY_TIMEOUT};
 use simulate_support::{Shape, StreamSpec, World, duplicates, stream, table};
 

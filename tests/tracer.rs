@@ -7,9 +7,9 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use cairn::tracer::{Tracer, TracerConfig};
 use cairn_core::model::Kind;
 use cairn_core::sampling::is_sampled;
+use cairn_tracer::{Tracer, TracerConfig};
 use common::{TIMEOUT, TestKafka, rand_topic};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::mocking::MockCluster;

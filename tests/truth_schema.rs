@@ -1,4 +1,4 @@
-//! `schemas/truth.schema.json` is the published contract of `truth.jsonl`; `cairn::truth` is
+//! `schemas/truth.schema.json` is the published contract of `truth.jsonl`; `cairn_sim::truth` is
 //! what `cairn simulate` writes and `cairn score` reads. As `core/tests/schemas.rs` does for
 //! traces and verdicts, these tests keep the two from drifting apart: the schema is valid draft
 //! 2020-12 with a description on every field, and the Rust reader and the schema agree on a few
@@ -6,8 +6,8 @@
 
 use std::path::PathBuf;
 
-use cairn::truth::{Outcome, TRUTH_VERSION, TruthRecord, read_truth, write_truth};
 use cairn_core::model::{HopRef, Kind, MessageRef, Reason};
+use cairn_sim::truth::{Outcome, TRUTH_VERSION, TruthRecord, read_truth, write_truth};
 use serde_json::Value;
 
 fn schema() -> Value {

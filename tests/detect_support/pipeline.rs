@@ -14,9 +14,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use cairn::clock::now_millis;
 use cairn_core::model::{Kind, Trace};
 use cairn_core::trace;
+use cairn_shell::clock::now_millis;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};

@@ -79,7 +79,7 @@ pub fn mentions(labels: &BTreeMap<String, String>, word: &str) -> bool {
 }
 
 fn parse_line(line: &str) -> Result<PromSample, String> {
-    let (name, labels, value) = cairn::score::prom::parse_sample(line)?;
+    let (name, labels, value) = cairn_sim::score::prom::parse_sample(line)?;
     Ok(PromSample {
         name: name.to_owned(),
         labels,

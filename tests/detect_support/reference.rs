@@ -6,14 +6,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cairn::clock::now_millis;
-use cairn::oracle::{spawn_oracle, watches_from_config};
 use cairn_core::config::Config;
 use cairn_core::detector::Detector;
 use cairn_core::lineage::Lineage;
 use cairn_core::metrics::Metrics;
 use cairn_core::model::Verdict;
 use cairn_core::trace;
+use cairn_shell::clock::now_millis;
+use cairn_shell::oracle::{spawn_oracle, watches_from_config};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 

@@ -14,10 +14,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cairn::score::matching::StreamScore;
-use cairn::score::report::Report;
-use cairn::score::thresholds::Thresholds;
-use cairn::score::{ScoreOptions, run as score};
+use cairn_sim::score::matching::StreamScore;
+use cairn_sim::score::report::Report;
+use cairn_sim::score::thresholds::Thresholds;
+use cairn_sim::score::{ScoreOptions, run as score};
 use tempfile::TempDir;
 
 use crate::common::{TestKafka, rand_suffix};

@@ -3,7 +3,7 @@
 //! The scenario ([`scenario`]) names a cairn.toml whose stream is the lineage, so the
 //! simulator and `cairn detect` agree on it, and says how each app behaves. [`run`] creates
 //! the topics ([`topics`]), starts one thread per app ([`apps`]: real producers and consumer
-//! group members that trace with [`crate::tracer`] and keep a [`ledger`]), watches committed
+//! group members that trace with [`cairn_tracer`] and keep a [`ledger`]), watches committed
 //! offsets and log starts ([`observer`]), optionally kills a partition leader of the
 //! three-node cluster ([`kill`]), waits until every group has caught up, then reads every
 //! topic back and rebuilds the truth from what really happened ([`reconcile`]), written to
@@ -48,9 +48,9 @@ use rand::distr::{Alphanumeric, SampleString};
 use rdkafka::ClientConfig;
 
 pub use self::scenario::{Scenario, ScenarioError};
-use crate::kafka::client::client_config;
-use crate::tracer::{Tracer, TracerConfig, TracerStats};
 use crate::truth::{Outcome, TruthRecord, write_truth};
+use cairn_shell::kafka::client::client_config;
+use cairn_tracer::{Tracer, TracerConfig, TracerStats};
 
 /// How to run a scenario, beyond the file.
 #[derive(Clone, Debug, Default)]

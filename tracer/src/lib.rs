@@ -8,8 +8,8 @@
 //! so traces flow again when the cluster comes back. Counters: [`TracerStats`].
 //!
 //! ```no_run
-//! # fn demo() -> Result<(), cairn::tracer::TracerError> {
-//! use cairn::tracer::{Tracer, TracerConfig};
+//! # fn demo() -> Result<(), cairn_tracer::TracerError> {
+//! use cairn_tracer::{Tracer, TracerConfig};
 //! let tracer = Tracer::new(TracerConfig::new("127.0.0.1:9092", "cairn-traces", "playback", "playback-api"))?;
 //! tracer.sent("a4c1", "fronting/playback", 3, 1234);
 //! tracer.flush(std::time::Duration::from_secs(5));
@@ -33,7 +33,6 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, T
 
 use self::stats::Counters;
 pub use self::stats::TracerStats;
-use crate::clock::now_millis;
 
 /// How a tracer connects and what it stamps on every trace.
 #[derive(Clone, Debug)]
@@ -295,4 +294,15 @@ impl Tracer {
             }
         }
     }
+}
+
+/// The emitter's clock for a trace's `ts`: wall-clock milliseconds since the Unix epoch.
+fn now_millis() -> cairn_core::model::Millis {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    since_epoch
+        .as_millis()
+        .try_into()
+        .unwrap_or(cairn_core::model::Millis::MAX)
 }

@@ -12,8 +12,8 @@ use cairn_core::model::Millis;
 use parking_lot::Mutex;
 use rdkafka::ClientConfig;
 
-use crate::clock::now_millis;
-use crate::kafka::offsets::GroupOffsetsReader;
+use cairn_shell::clock::now_millis;
+use cairn_shell::kafka::offsets::GroupOffsetsReader;
 
 /// How often offsets are polled.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(200);

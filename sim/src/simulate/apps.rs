@@ -1,5 +1,5 @@
 //! The simulated apps: real rdkafka producers and consumer-group members, one thread each,
-//! that trace what they do with [`crate::tracer`], keep a [`Ledger`], and inject their faults.
+//! that trace what they do with [`cairn_tracer`], keep a [`Ledger`], and inject their faults.
 //!
 //! Readers process what one poll burst gives them in order (per-key order holds: one thread per
 //! app, writes awaited in order before the next burst), and commit by hand only what is done:
@@ -21,7 +21,7 @@ use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use super::choice::picks;
 use super::ledger::{Action, Entry, Ledger};
 use super::scenario::{AppBehaviour, Window};
-use crate::tracer::Tracer;
+use cairn_tracer::Tracer;
 
 /// How often readers commit what they have processed.
 pub const COMMIT_INTERVAL: Duration = Duration::from_millis(200);

@@ -7,7 +7,7 @@
 //! - [`explain`]: a verdict in words.
 //!
 //! The pipeline is `cairn simulate`'s ([`crate::simulate`]): real producers and consumer
-//! groups on the mock, traced with [`crate::tracer`], and a ground truth rebuilt from what
+//! groups on the mock, traced with [`cairn_tracer`], and a ground truth rebuilt from what
 //! reached the topics and what each app recorded, not from the injected faults.
 //!
 //! One thing the mock cluster lacks: it answers no CreateTopics request, which `cairn detect`
@@ -35,12 +35,12 @@ use self::config::{
     DATA_PARTITIONS, OUTPUT_PARTITIONS, OUTPUT_TOPIC, PRODUCER, STAGES, STREAM, TOPICS,
     TRACING_GROUP, TRACING_PARTITIONS, TRACING_TOPIC,
 };
-use crate::clock::now_millis;
 use crate::score::matching::{self, FoundCounts};
 use crate::score::report::{Report, millis};
 use crate::score::thresholds::Thresholds;
 use crate::simulate::{Scenario, SimulateOptions};
 use crate::truth::{Outcome, TruthRecord};
+use cairn_shell::clock::now_millis;
 
 /// How long detect may take to join its group and poll offsets once.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -97,7 +97,7 @@ pub fn run() -> anyhow::Result<()> {
     mock.create_topic(TRACING_TOPIC, TRACING_PARTITIONS, 1)?;
     mock.create_topic(OUTPUT_TOPIC, OUTPUT_PARTITIONS, 1)?;
     // The mock answers no CreateTopics: the changelog detect would create is made here.
-    let changelog = crate::detect::changelog::changelog_topic(TRACING_GROUP, TRACING_TOPIC);
+    let changelog = cairn_shell::detect::changelog::changelog_topic(TRACING_GROUP, TRACING_TOPIC);
     mock.create_topic(&changelog, TRACING_PARTITIONS, 1)?;
     println!(
         "1. Kafka: librdkafka's mock cluster at {bootstrap}; data topics {} ({DATA_PARTITIONS} \
@@ -124,7 +124,7 @@ pub fn run() -> anyhow::Result<()> {
     let detect = std::thread::Builder::new()
         .name("cairn-demo-detect".into())
         .spawn(move || {
-            crate::detect::run_until(config, async {
+            cairn_shell::detect::run_until(config, async {
                 let _ = stopped.await;
             })
         })
@@ -307,7 +307,7 @@ async fn wait_ready(
 
 /// The `cairn_partitions_assigned` gauge of a `/metrics` page.
 fn partitions_assigned(metrics: &str) -> Option<i32> {
-    let name = crate::http::export::shell_names::PARTITIONS_ASSIGNED;
+    let name = cairn_shell::http::export::shell_names::PARTITIONS_ASSIGNED;
     metrics
         .lines()
         .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))

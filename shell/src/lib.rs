@@ -1,0 +1,25 @@
+//! cairn's I/O shell: everything that talks to Kafka, the disk, the network or the clock, around
+//! the pure decisions of [`cairn_core`].
+//!
+//! Layout (start with [`detect`]):
+//! - [`detect`]: the `cairn detect` job: the tracing consumer, one worker thread per core that
+//!   owns whole tracing partitions, checkpoints (one Kafka transaction each), restore on assign.
+//! - [`oracle`]: the offsets oracle: a poller thread per cluster publishes committed offsets and
+//!   watermarks as snapshots that workers read without locks.
+//! - [`kafka`]: client settings and the offsets primitive (another group's committed offsets and
+//!   a partition's watermarks, read without joining the group).
+//! - [`store`]: the local snapshot of each tracing partition's state (a file, with its checkpoint
+//!   in sled), written when the partition leaves this instance.
+//! - [`observe`]: what the running job shows outside: merged metrics, recent verdicts, health.
+//! - [`http`]: the HTTP face: `/metrics` (Prometheus), `/api/...` (JSON), `/healthz`, `/readyz`.
+//! - [`clock`]: the wall clock (the core takes time as an argument).
+
+pub use cairn_core as core;
+
+pub mod clock;
+pub mod detect;
+pub mod http;
+pub mod kafka;
+pub mod observe;
+pub mod oracle;
+pub mod store;
