@@ -1,4 +1,4 @@
-//! End-to-end throughput and memory of `cairn detect` on a real broker (issue 4, "Bench").
+//! End-to-end throughput and memory of `cairn detect` on a real broker.
 //!
 //! In one run it
 //! 1. preloads N traces (default 5,000,000) of a three-hop stream with 1% of the messages lost

@@ -1,4 +1,4 @@
-//! The broker restarts under `cairn detect` (DESIGN: never "lose a verdict across a broker
+//! The broker restarts under `cairn detect` (the promise: never "lose a verdict across a broker
 //! restart"): with messages waiting in its state, the single broker is stopped, left down for
 //! a while and started again. Detect's checkpoints fail meanwhile; it must keep running,
 //! resume from its last checkpoint, and end with exactly the true verdicts, each once.

@@ -1,4 +1,4 @@
-//! kill -9 `cairn detect` mid-run and restart it (issue 4, "Crash"): no verdict is lost and
+//! kill -9 `cairn detect` mid-run and restart it: no verdict is lost and
 //! none is repeated.
 //!
 //! Before the kill: batch A1 is played and all its verdicts are out; batch A2 is played just

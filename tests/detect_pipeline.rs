@@ -1,4 +1,4 @@
-//! `cairn detect` on a three-hop pipeline whose truth is exact (issue 4, "Three-hop pipeline").
+//! `cairn detect` on a three-hop pipeline whose truth is exact.
 //!
 //! The test plays the apps itself (tests/detect_support/pipeline.rs): it writes the records
 //! and the traces and moves each app's committed offsets, injecting drops at every hop,

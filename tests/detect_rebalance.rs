@@ -1,4 +1,4 @@
-//! Several `cairn detect` instances in one group (issue 4, "Rebalance"): two share a tracing
+//! Several `cairn detect` instances in one group: two share a tracing
 //! topic of six partitions, a third joins, then one leaves with SIGTERM. The group's verdicts
 //! equal the truth, each once, and equal those of a single instance that watched the same
 //! traces alone (its own group, its own output topic) the whole time.

@@ -1,5 +1,5 @@
-//! A graceful restart resumes from the local snapshot (issue 4, "On assign: resume from local
-//! state where it matches the committed position"): SIGTERM `cairn detect` while it holds
+//! A graceful restart resumes from the local snapshot (on assign it resumes from local
+//! state where it matches the committed position): SIGTERM `cairn detect` while it holds
 //! messages that wait on a consumer, start it again on the same store, and every partition is
 //! restored from the snapshot, not the changelog; no verdict is lost and none is repeated.
 //!

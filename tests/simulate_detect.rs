@@ -104,7 +104,7 @@ fn streams() -> Vec<(StreamSpec, Expect)> {
             // (and commits the log start) after 10 s. The margin matters: per the decision
             // rule a group that has also committed past the message makes it committed_past,
             // and detect needs the expiry to hold for first check + backoff + confirmation
-            // before the commit moves. See the report of issue 5 part 6.
+            // before the commit moves.
             Expect::Lost(Reason::Expired),
         ),
         (

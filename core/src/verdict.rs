@@ -1,4 +1,4 @@
-//! Verdict records: encoding to (and decoding from) the JSON wire contract in DESIGN.md.
+//! Verdict records: encoding to (and decoding from) the JSON wire contract (`schemas/verdict.schema.json`, `docs/contracts.md`).
 //!
 //! The encoder is what cairn publishes on the lost-messages topic; the decoder is for
 //! consumers of that topic (`cairn score`, tests). Decoding ignores unknown fields, so a
@@ -25,7 +25,7 @@ pub enum VerdictError {
     UnsupportedVersion { found: i64 },
 }
 
-/// Encodes a verdict as one JSON object, fields in the order of DESIGN.md.
+/// Encodes a verdict as one JSON object, fields in the contract's order.
 pub fn encode(verdict: &Verdict) -> Vec<u8> {
     let wire = WireVerdict {
         v: VERSION,

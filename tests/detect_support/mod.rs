@@ -1,4 +1,4 @@
-//! Helpers for the end-to-end tests of `cairn detect` (the CLI contract of issue 4).
+//! Helpers for the end-to-end tests of `cairn detect`.
 //!
 //! Layout:
 //! - this file: [`DetectEnv`], one test's world: random topics and groups on the broker, a
@@ -122,7 +122,7 @@ pub struct DetectEnv {
 
 impl DetectEnv {
     /// A world on the real broker, or `None` (the test is skipped, saying why) on
-    /// librdkafka's mock cluster: DESIGN.md keeps the mock cluster for the demo and fast
+    /// librdkafka's mock cluster: the project keeps the mock cluster for the demo and fast
     /// tests, "not a substitute for the real broker in end-to-end tests".
     pub async fn on_real_broker(test: &str, tracing_partitions: i32) -> Option<DetectEnv> {
         let kafka = TestKafka::start();

@@ -1,4 +1,4 @@
-//! The decision rule, run when a message's timer fires (DESIGN.md, "The decision rule").
+//! The decision rule, run when a message's timer fires (`docs/decision-rule.md`).
 //!
 //! For each expectation of the message still open:
 //! - a reader's missing `received` at L (position p/o from the `sent` at L, else from

@@ -27,7 +27,7 @@ fn decode_with(
 
 #[test]
 fn decodes_the_design_example_borrowing_every_string() {
-    let trace = decode(EXAMPLE.as_bytes()).expect("the DESIGN example is valid");
+    let trace = decode(EXAMPLE.as_bytes()).expect("the contract's example is valid");
     assert_eq!(trace.id, "a4c1");
     assert_eq!(trace.stream, "playback");
     assert_eq!(trace.kind, Kind::Sent);

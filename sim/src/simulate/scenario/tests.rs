@@ -43,7 +43,7 @@ fn error(scenario: &str) -> String {
 
 #[test]
 fn the_committed_example_is_valid() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/scenario.example.toml");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/scenario.example.toml");
     let scenario = Scenario::load(&path).unwrap();
     assert_eq!(scenario.stream.name, "playback");
     assert_eq!(scenario.apps["playback-api"].messages, 500);

@@ -1,4 +1,4 @@
-//! Trace records: decoding from (and encoding to) the JSON wire contract in DESIGN.md.
+//! Trace records: decoding from (and encoding to) the JSON wire contract (`schemas/trace.schema.json`, `docs/contracts.md`).
 //!
 //! Decoding runs in two passes. The first ([`wire`]) reads the JSON once into loosely typed
 //! fields, borrowing every string that holds no escape. The second ([`validate`]) turns those
@@ -43,7 +43,7 @@ pub fn decode(bytes: &[u8]) -> Result<Trace<'_>, TraceError> {
     }
 }
 
-/// Encodes a trace as one JSON object in the field order of DESIGN.md; [`decode`] reads it back
+/// Encodes a trace as one JSON object in the contract's field order; [`decode`] reads it back
 /// to an equal trace.
 pub fn encode(trace: &Trace) -> Vec<u8> {
     let wire = WireTrace {

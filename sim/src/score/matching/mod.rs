@@ -370,5 +370,4 @@ fn percentiles(mut delays: Vec<i64>) -> Option<Delay> {
 }
 
 #[cfg(test)]
-#[path = "matching_tests.rs"]
 mod tests;
