@@ -2,8 +2,9 @@
 //! the pure decisions of [`cairn_core`].
 //!
 //! Layout (start with [`detect`]):
-//! - [`detect`]: the `cairn detect` job: the tracing consumer, one worker thread per core that
-//!   owns whole tracing partitions, checkpoints (one Kafka transaction each), restore on assign.
+//! - [`detect`]: the `cairn detect` job: sessions of the tracing consumer (restarted in-process
+//!   after a failure), one worker thread per core that owns whole tracing partitions,
+//!   checkpoints (one Kafka transaction each), restore on assign.
 //! - [`oracle`]: the offsets oracle: a poller thread per cluster publishes committed offsets and
 //!   watermarks as snapshots that workers read without locks.
 //! - [`kafka`]: client settings and the offsets primitive (another group's committed offsets and
@@ -11,6 +12,9 @@
 //! - [`store`]: the local snapshot of each tracing partition's state (a file, with its checkpoint
 //!   in sled), written when the partition leaves this instance.
 //! - [`observe`]: what the running job shows outside: merged metrics, recent verdicts, health.
+//! - [`readiness`]: when the job is ready (its session runs and the oracle has read every
+//!   cluster), decided in one place for `/readyz` and `cairn_ready`.
+//! - [`events`]: what the job reports about itself, each event logged and counted together.
 //! - [`http`]: the HTTP face: `/metrics` (Prometheus), `/api/...` (JSON), `/healthz`, `/readyz`.
 //! - [`clock`]: the wall clock (the core takes time as an argument).
 
@@ -18,8 +22,10 @@ pub use cairn_core as core;
 
 pub mod clock;
 pub mod detect;
+pub mod events;
 pub mod http;
 pub mod kafka;
 pub mod observe;
 pub mod oracle;
+pub mod readiness;
 pub mod store;

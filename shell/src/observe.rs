@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64};
 
 use arc_swap::ArcSwap;
 use cairn_core::metrics::Metrics;
@@ -11,6 +11,7 @@ use cairn_core::model::Verdict;
 use parking_lot::Mutex;
 
 use crate::oracle::poller::PollerStats;
+use crate::readiness::{NotReady, SessionStatus, readiness};
 
 /// How many recent verdicts `/api/lost` can show.
 pub const RECENT_VERDICTS: usize = 1_000;
@@ -52,8 +53,8 @@ pub struct Observatory {
     pub shell: ShellCounters,
     /// Offsets oracle pollers by cluster name.
     pub oracle: Mutex<HashMap<String, Arc<PollerStats>>>,
-    /// True once the job has joined its group and the oracle has completed a round.
-    pub ready: AtomicBool,
+    /// Where the detect session is in its life; with the oracle's rounds it decides readiness.
+    pub session: SessionStatus,
 }
 
 impl Default for Observatory {
@@ -63,7 +64,7 @@ impl Default for Observatory {
             recent: Mutex::new(VecDeque::with_capacity(RECENT_VERDICTS)),
             shell: ShellCounters::default(),
             oracle: Mutex::new(HashMap::new()),
-            ready: AtomicBool::new(false),
+            session: SessionStatus::default(),
         }
     }
 }
@@ -90,7 +91,12 @@ impl Observatory {
             .collect()
     }
 
+    /// Whether the job can be trusted to judge, or why not (see [`crate::readiness`]).
+    pub fn readiness(&self) -> Result<(), NotReady> {
+        readiness(self.session.get(), &self.oracle.lock())
+    }
+
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Relaxed)
+        self.readiness().is_ok()
     }
 }

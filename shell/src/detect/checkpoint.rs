@@ -36,6 +36,7 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use super::changelog;
 use super::worker::{PartitionCheckpoint, state_key};
+use crate::events::{AfterCheckpointFailure, CheckpointFailed, SnapshotStage, SnapshotUnusable};
 use crate::observe::Observatory;
 use crate::store::{Checkpoint, Store, StoreError};
 
@@ -310,13 +311,12 @@ impl Checkpointer {
             Ok(states) => {
                 tracing::info!(partition, states, next_offset, "local snapshot written");
             }
-            Err(err) => {
-                self.observatory
-                    .shell
-                    .snapshot_failures
-                    .fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(partition, error = %err, "local snapshot not written; the next assign here reads the changelog");
+            Err(err) => SnapshotUnusable {
+                partition,
+                error: &err,
+                when: SnapshotStage::Write,
             }
+            .emit(&self.observatory.shell),
         }
     }
 
@@ -337,18 +337,19 @@ impl Checkpointer {
             let Err(err) = self.transaction(group, checkpoints, token) else {
                 return Ok(());
             };
-            self.observatory
-                .shell
-                .checkpoint_failures
-                .fetch_add(1, Ordering::Relaxed);
             // Leave the producer usable for the next attempt; what was drained is re-derived
             // after the restart the caller performs when this gives up.
             let aborted = self.abort_until(deadline);
             if !err.retriable() || Instant::now() + backoff >= deadline {
+                // The caller reports the failure it gives up on.
                 return Err(err);
             }
             aborted?;
-            tracing::warn!(error = %err, retry_in = ?backoff, "checkpoint transaction failed and was aborted; trying it again");
+            CheckpointFailed {
+                error: &err,
+                then: AfterCheckpointFailure::Retry { retry_in: backoff },
+            }
+            .emit(&self.observatory.shell);
             std::thread::sleep(backoff);
             backoff = (backoff * 2).min(Duration::from_secs(2));
         }

@@ -16,6 +16,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use super::changelog::{self, ChangelogError};
+use crate::events::{PositionReset, ResetCause, SnapshotStage, SnapshotUnusable};
 use crate::observe::Observatory;
 use crate::store::{Checkpoint, Store, StoreError};
 
@@ -103,8 +104,12 @@ impl Restorer {
             None => {
                 // Never a silent skip: a partition without a committed position starts at the
                 // log start, and says so.
-                shell.position_resets.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(partition, topic = %self.tracing_topic, "no committed position; consuming from the log start");
+                PositionReset {
+                    topic: &self.tracing_topic,
+                    partition,
+                    cause: ResetCause::NoCommittedPosition,
+                }
+                .emit(shell);
                 Offset::Beginning
             }
         };
@@ -126,11 +131,12 @@ impl Restorer {
             Ok(())
         })();
         if let Err(err) = &result {
-            self.observatory
-                .shell
-                .snapshot_failures
-                .fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(partition, error = %err, "local snapshot unusable; reading the changelog");
+            SnapshotUnusable {
+                partition,
+                error: err,
+                when: SnapshotStage::Restore,
+            }
+            .emit(&self.observatory.shell);
         }
         result.map(|()| detector)
     }
@@ -185,17 +191,15 @@ impl Restorer {
     ) -> Offset {
         match consumer.fetch_watermarks(&self.tracing_topic, partition, self.timeout) {
             Ok((log_start, _)) if log_start > offset => {
-                self.observatory
-                    .shell
-                    .position_resets
-                    .fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(
+                PositionReset {
+                    topic: &self.tracing_topic,
                     partition,
-                    committed = offset,
-                    log_start,
-                    expired_unread = log_start - offset,
-                    "committed position is before the log start; traces expired unread, consuming from the log start"
-                );
+                    cause: ResetCause::BeforeLogStart {
+                        committed: offset,
+                        log_start,
+                    },
+                }
+                .emit(&self.observatory.shell);
                 Offset::Beginning
             }
             _ => Offset::Offset(offset),

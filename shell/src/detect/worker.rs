@@ -16,6 +16,7 @@ use cairn_core::model::Verdict;
 use cairn_core::trace;
 
 use crate::clock::now_millis;
+use crate::events::MalformedTrace;
 use crate::oracle::OffsetsBoard;
 
 /// Most changed states a partition gathers for one checkpoint through its timers (about
@@ -131,7 +132,7 @@ impl Worker {
         loop {
             match inbox.recv_timeout(self.tick_every) {
                 Ok(WorkerMsg::Records(records)) => {
-                    if let Err(err) = self.ingest(records) {
+                    if let Err(err) = self.feed(records) {
                         let _ = self.errors.try_send(err);
                         return;
                     }
@@ -205,7 +206,8 @@ impl Worker {
         }
     }
 
-    fn ingest(&mut self, records: Vec<Record>) -> Result<(), WorkerError> {
+    /// Feeds records to their partitions' detectors, skipping what the restored state holds.
+    fn feed(&mut self, records: Vec<Record>) -> Result<(), WorkerError> {
         let now = now_millis();
         for record in records {
             let Some(owned) = self.partitions.get_mut(&record.partition) else {
@@ -220,16 +222,13 @@ impl Worker {
             match trace::decode(&record.payload) {
                 Ok(decoded) => owned.detector.on_trace(&decoded, now, &mut owned.verdicts),
                 Err(err) => {
-                    owned
-                        .detector
-                        .metrics_mut()
-                        .count_malformed(err.kind_label());
-                    tracing::warn!(
-                        partition = record.partition,
-                        offset = record.offset,
-                        error = %err,
-                        "skipped a malformed trace record"
-                    );
+                    MalformedTrace {
+                        partition: record.partition,
+                        offset: record.offset,
+                        error: &err,
+                        policy: self.on_malformed,
+                    }
+                    .emit(owned.detector.metrics_mut());
                     if self.on_malformed == MalformedPolicy::Fail {
                         return Err(WorkerError::Malformed {
                             partition: record.partition,

@@ -3,6 +3,7 @@
 use serde_json::{Value, json};
 
 use super::*;
+use crate::readiness::SessionPhase;
 
 fn stream<'a>(body: &'a Value, name: &str) -> &'a Value {
     body["streams"]
@@ -309,22 +310,29 @@ async fn healthz_is_ok_and_readyz_says_what_it_waits_for() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(
         body,
+        "not ready: waiting for a complete offsets oracle round on d; joining the consumer \
+         group and restoring state"
+    );
+    f.observatory.session.set(SessionPhase::Running);
+    let (status, _, body) = get(f.router(), "/readyz").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        body,
         "not ready: waiting for a complete offsets oracle round on d"
     );
     f.observatory.oracle.lock()["d"]
         .last_complete_round
         .store(NOW, Ordering::Relaxed);
     let (status, _, body) = get(f.router(), "/readyz").await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "ready"));
+    // A session that restarts is not ready; health does not depend on readiness.
+    f.observatory.session.set(SessionPhase::Restarting);
+    let (status, _, body) = get(f.router(), "/readyz").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(
         body,
-        "not ready: joining the consumer group and restoring state"
+        "not ready: the session failed and restarts from the last checkpoint"
     );
-    f.observatory.ready.store(true, Ordering::Relaxed);
-    let (status, _, body) = get(f.router(), "/readyz").await;
-    assert_eq!((status, body.as_str()), (StatusCode::OK, "ready"));
-    // Health does not depend on readiness.
-    f.observatory.ready.store(false, Ordering::Relaxed);
     assert_eq!(get(f.router(), "/healthz").await.0, StatusCode::OK);
 }
 

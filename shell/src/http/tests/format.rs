@@ -273,7 +273,9 @@ fn check_histogram(family: &Family) {
 #[test]
 fn the_metrics_page_follows_the_text_format() {
     let f = fixture();
-    f.observatory.ready.store(true, Ordering::Relaxed);
+    f.observatory
+        .session
+        .set(crate::readiness::SessionPhase::Running);
     let page = export::render(&f.observatory, NOW);
     let families = parse(&page).unwrap_or_else(|e| panic!("{e}\n{page}"));
     check_rules(&families);

@@ -238,7 +238,17 @@ fn shell_oracle_and_readiness_metrics() {
         "never completed a round"
     );
     assert_eq!(value(&p, "cairn_ready", &[]), 0.0);
-    f.observatory.ready.store(true, Ordering::Relaxed);
+    f.observatory
+        .session
+        .set(crate::readiness::SessionPhase::Running);
+    assert_eq!(
+        value(&page(&f), "cairn_ready", &[]),
+        0.0,
+        "the oracle has not completed a round on d"
+    );
+    f.observatory.oracle.lock()["d"]
+        .last_complete_round
+        .store(NOW, Ordering::Relaxed);
     assert_eq!(value(&page(&f), "cairn_ready", &[]), 1.0);
 }
 

@@ -1,0 +1,260 @@
+//! What the detect job reports about itself: each event is a struct holding its evidence, and
+//! its `emit` writes one structured log line and bumps its counter, so the log and the metric
+//! of an event cannot drift apart (after Vector's internal events).
+//!
+//! Counters never carry an error's text or a message id: the text goes to the log line, the
+//! counter at most gets a fixed reason.
+
+use std::fmt::Display;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use cairn_core::config::MalformedPolicy;
+use cairn_core::metrics::Metrics;
+use cairn_core::trace::TraceError;
+use rdkafka::error::KafkaError;
+
+use crate::observe::ShellCounters;
+
+/// A checkpoint (or one attempt of its transaction) failed; nothing is committed past it.
+pub struct CheckpointFailed<'a> {
+    pub error: &'a dyn Display,
+    pub then: AfterCheckpointFailure<'a>,
+}
+
+/// What happens after a checkpoint failed.
+pub enum AfterCheckpointFailure<'a> {
+    /// The transaction was aborted and runs again after `retry_in`.
+    Retry { retry_in: Duration },
+    /// The final checkpoint of partitions leaving this instance: their next owner resumes from
+    /// the previous checkpoint.
+    NextOwnerResumes { partitions: &'a [i32] },
+    /// The session stops; the next one resumes from the last committed checkpoint.
+    SessionStops,
+}
+
+impl CheckpointFailed<'_> {
+    pub fn emit(&self, counters: &ShellCounters) {
+        counters.checkpoint_failures.fetch_add(1, Ordering::Relaxed);
+        let error = self.error;
+        match self.then {
+            AfterCheckpointFailure::Retry { retry_in } => tracing::warn!(
+                %error,
+                ?retry_in,
+                "checkpoint transaction failed and was aborted; trying it again"
+            ),
+            AfterCheckpointFailure::NextOwnerResumes { partitions } => tracing::warn!(
+                %error,
+                ?partitions,
+                "final checkpoint of revoked partitions failed; their next owner resumes from the previous one"
+            ),
+            AfterCheckpointFailure::SessionStops => tracing::error!(
+                %error,
+                "checkpoint failed; the session stops and the next one resumes from the last committed checkpoint"
+            ),
+        }
+    }
+}
+
+/// A tracing partition starts at the log start instead of a committed position.
+pub struct PositionReset<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub cause: ResetCause,
+}
+
+pub enum ResetCause {
+    /// The group never committed a position for the partition.
+    NoCommittedPosition,
+    /// Retention removed the committed position: `log_start - committed` traces expired unread.
+    BeforeLogStart { committed: i64, log_start: i64 },
+}
+
+impl PositionReset<'_> {
+    pub fn emit(&self, counters: &ShellCounters) {
+        counters.position_resets.fetch_add(1, Ordering::Relaxed);
+        let (topic, partition) = (self.topic, self.partition);
+        match self.cause {
+            ResetCause::NoCommittedPosition => tracing::warn!(
+                topic,
+                partition,
+                "no committed position; consuming from the log start"
+            ),
+            ResetCause::BeforeLogStart {
+                committed,
+                log_start,
+            } => tracing::warn!(
+                topic,
+                partition,
+                committed,
+                log_start,
+                expired_unread = log_start - committed,
+                "committed position is before the log start; traces expired unread, consuming from the log start"
+            ),
+        }
+    }
+}
+
+/// A local snapshot could not be written, or was found unusable on assign. Nothing is lost:
+/// the changelog is read instead, only more slowly.
+pub struct SnapshotUnusable<'a> {
+    pub partition: i32,
+    pub error: &'a dyn Display,
+    pub when: SnapshotStage,
+}
+
+pub enum SnapshotStage {
+    /// Writing it, as the partition left this instance.
+    Write,
+    /// Reading it, as the partition was assigned here.
+    Restore,
+}
+
+impl SnapshotUnusable<'_> {
+    pub fn emit(&self, counters: &ShellCounters) {
+        counters.snapshot_failures.fetch_add(1, Ordering::Relaxed);
+        let (partition, error) = (self.partition, self.error);
+        match self.when {
+            SnapshotStage::Write => tracing::warn!(
+                partition,
+                %error,
+                "local snapshot not written; the next assign here reads the changelog"
+            ),
+            SnapshotStage::Restore => tracing::warn!(
+                partition,
+                %error,
+                "local snapshot unusable; reading the changelog"
+            ),
+        }
+    }
+}
+
+/// An error the tracing consumer reported while polling (librdkafka retries by itself).
+pub struct ConsumerError<'a> {
+    pub error: &'a KafkaError,
+}
+
+impl ConsumerError<'_> {
+    pub fn emit(&self, counters: &ShellCounters) {
+        counters.consumer_errors.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(error = %self.error, "tracing consumer error");
+    }
+}
+
+/// A session failed for a reason a restart cures; a new one starts after `restart_in`.
+pub struct SessionRestarted<'a> {
+    pub error: &'a dyn Display,
+    pub restart_in: Duration,
+}
+
+impl SessionRestarted<'_> {
+    pub fn emit(&self, counters: &ShellCounters) {
+        counters.session_restarts.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(
+            error = %self.error,
+            restart_in = ?self.restart_in,
+            "the session stopped; starting it again from the last checkpoint"
+        );
+    }
+}
+
+/// A tracing record that is not a valid trace. It is counted by the core's metrics of the
+/// partition's detector, under the error's fixed kind.
+pub struct MalformedTrace<'a> {
+    pub partition: i32,
+    pub offset: i64,
+    pub error: &'a TraceError,
+    pub policy: MalformedPolicy,
+}
+
+impl MalformedTrace<'_> {
+    pub fn emit(&self, metrics: &mut Metrics) {
+        metrics.count_malformed(self.error.kind_label());
+        let (partition, offset, error) = (self.partition, self.offset, self.error);
+        match self.policy {
+            MalformedPolicy::Skip => tracing::warn!(
+                partition,
+                offset,
+                %error,
+                "skipped a malformed trace record"
+            ),
+            MalformedPolicy::Fail => tracing::error!(
+                partition,
+                offset,
+                %error,
+                "malformed trace record; stopping the job (on_malformed = \"fail\")"
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(counter: &std::sync::atomic::AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+
+    #[test]
+    fn each_event_bumps_only_its_own_counter() {
+        let counters = ShellCounters::default();
+        let error = KafkaError::Canceled;
+        CheckpointFailed {
+            error: &error,
+            then: AfterCheckpointFailure::SessionStops,
+        }
+        .emit(&counters);
+        CheckpointFailed {
+            error: &error,
+            then: AfterCheckpointFailure::NextOwnerResumes { partitions: &[1] },
+        }
+        .emit(&counters);
+        PositionReset {
+            topic: "t",
+            partition: 0,
+            cause: ResetCause::BeforeLogStart {
+                committed: 3,
+                log_start: 9,
+            },
+        }
+        .emit(&counters);
+        SnapshotUnusable {
+            partition: 2,
+            error: &error,
+            when: SnapshotStage::Restore,
+        }
+        .emit(&counters);
+        ConsumerError { error: &error }.emit(&counters);
+        ConsumerError { error: &error }.emit(&counters);
+        ConsumerError { error: &error }.emit(&counters);
+        SessionRestarted {
+            error: &error,
+            restart_in: Duration::from_secs(1),
+        }
+        .emit(&counters);
+        assert_eq!(load(&counters.checkpoint_failures), 2);
+        assert_eq!(load(&counters.position_resets), 1);
+        assert_eq!(load(&counters.snapshot_failures), 1);
+        assert_eq!(load(&counters.consumer_errors), 3);
+        assert_eq!(load(&counters.session_restarts), 1);
+        assert_eq!(load(&counters.traces_consumed), 0);
+    }
+
+    #[test]
+    fn a_malformed_trace_is_counted_under_its_kind_not_its_text() {
+        let mut metrics = Metrics::default();
+        let error = cairn_core::trace::decode(b"{not json").expect_err("not a trace");
+        for policy in [MalformedPolicy::Skip, MalformedPolicy::Fail] {
+            MalformedTrace {
+                partition: 0,
+                offset: 7,
+                error: &error,
+                policy,
+            }
+            .emit(&mut metrics);
+        }
+        assert_eq!(metrics.malformed(error.kind_label()), 2);
+        assert_eq!(metrics.malformed(&error.to_string()), 0);
+    }
+}

@@ -1,0 +1,221 @@
+//! When `cairn detect` can be trusted to judge, decided in one place.
+//!
+//! Ready means both: the session runs (it has joined its consumer group and restored the tracing
+//! partitions it was given), and the offsets oracle has completed a round on every cluster the
+//! lineage names. Before that first round every decision would only wait; while a session
+//! restarts, nothing is consumed. `/readyz` and `cairn_ready` both read [`readiness`], and its
+//! [`NotReady`] says why not.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use crate::oracle::poller::PollerStats;
+
+/// Where the session of the detect job is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum SessionPhase {
+    /// No session has subscribed yet.
+    Starting = 0,
+    /// Subscribed; the group has not assigned partitions yet, or they are being restored.
+    Joining = 1,
+    /// Partitions assigned and restored (possibly none: a group may have more members than
+    /// partitions); traces flow.
+    Running = 2,
+    /// The last session failed; a new one starts after a back-off.
+    Restarting = 3,
+    /// The job is shutting down.
+    Stopping = 4,
+}
+
+impl SessionPhase {
+    fn from_u8(value: u8) -> SessionPhase {
+        match value {
+            1 => SessionPhase::Joining,
+            2 => SessionPhase::Running,
+            3 => SessionPhase::Restarting,
+            4 => SessionPhase::Stopping,
+            _ => SessionPhase::Starting,
+        }
+    }
+
+    /// What a session in this phase is busy with, for a not-ready answer.
+    fn doing(self) -> &'static str {
+        match self {
+            SessionPhase::Starting | SessionPhase::Joining => {
+                "joining the consumer group and restoring state"
+            }
+            SessionPhase::Running => "running",
+            SessionPhase::Restarting => "the session failed and restarts from the last checkpoint",
+            SessionPhase::Stopping => "stopping",
+        }
+    }
+}
+
+/// The session's phase, written by the job and read by the HTTP face.
+#[derive(Debug)]
+pub struct SessionStatus(AtomicU8);
+
+impl Default for SessionStatus {
+    fn default() -> Self {
+        SessionStatus(AtomicU8::new(SessionPhase::Starting as u8))
+    }
+}
+
+impl SessionStatus {
+    pub fn set(&self, phase: SessionPhase) {
+        self.0.store(phase as u8, Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> SessionPhase {
+        SessionPhase::from_u8(self.0.load(Ordering::Relaxed))
+    }
+
+    /// Moves to `to` only from `from`: a step of the session (say, its first assignment) must
+    /// not undo a later one (a restart or a shutdown that began meanwhile).
+    pub fn advance(&self, from: SessionPhase, to: SessionPhase) -> bool {
+        self.0
+            .compare_exchange(from as u8, to as u8, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    }
+}
+
+/// Why the job is not ready: what the session is doing, and the clusters the oracle has not
+/// completed a round on yet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotReady {
+    /// `None` when the session runs.
+    pub session: Option<SessionPhase>,
+    /// Sorted cluster names.
+    pub oracle_waiting: Vec<String>,
+}
+
+impl fmt::Display for NotReady {
+    /// The body of a 503 from `/readyz`, e.g. `not ready: waiting for a complete offsets oracle
+    /// round on b`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("not ready: ")?;
+        if !self.oracle_waiting.is_empty() {
+            write!(
+                f,
+                "waiting for a complete offsets oracle round on {}",
+                self.oracle_waiting.join(", ")
+            )?;
+            if self.session.is_some() {
+                f.write_str("; ")?;
+            }
+        }
+        if let Some(phase) = self.session {
+            f.write_str(phase.doing())?;
+        }
+        Ok(())
+    }
+}
+
+/// Ready when the session runs and every cluster's poller has completed a round.
+pub fn readiness(
+    session: SessionPhase,
+    oracle: &HashMap<String, Arc<PollerStats>>,
+) -> Result<(), NotReady> {
+    let mut oracle_waiting: Vec<String> = oracle
+        .iter()
+        .filter(|(_, stats)| stats.last_complete_round.load(Ordering::Relaxed) <= 0)
+        .map(|(cluster, _)| cluster.clone())
+        .collect();
+    oracle_waiting.sort();
+    let session = (session != SessionPhase::Running).then_some(session);
+    if session.is_none() && oracle_waiting.is_empty() {
+        return Ok(());
+    }
+    Err(NotReady {
+        session,
+        oracle_waiting,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn oracle(rounds: &[(&str, i64)]) -> HashMap<String, Arc<PollerStats>> {
+        rounds
+            .iter()
+            .map(|&(cluster, last_complete_round)| {
+                let stats = PollerStats::default();
+                stats
+                    .last_complete_round
+                    .store(last_complete_round, Ordering::Relaxed);
+                (cluster.to_owned(), Arc::new(stats))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn ready_only_when_the_session_runs_and_every_cluster_was_polled() {
+        let polled = oracle(&[("a", 5), ("b", 7)]);
+        assert_eq!(readiness(SessionPhase::Running, &polled), Ok(()));
+        for phase in [
+            SessionPhase::Starting,
+            SessionPhase::Joining,
+            SessionPhase::Restarting,
+            SessionPhase::Stopping,
+        ] {
+            let not_ready = readiness(phase, &polled).expect_err("the session does not run");
+            assert_eq!(not_ready.session, Some(phase));
+            assert!(not_ready.oracle_waiting.is_empty());
+        }
+        let half = oracle(&[("b", 0), ("a", 5), ("c", 0)]);
+        assert_eq!(
+            readiness(SessionPhase::Running, &half),
+            Err(NotReady {
+                session: None,
+                oracle_waiting: vec!["b".into(), "c".into()],
+            })
+        );
+    }
+
+    #[test]
+    fn the_reason_names_the_clusters_and_the_session() {
+        let waiting = oracle(&[("slow", 0), ("fast", 3)]);
+        let both = readiness(SessionPhase::Joining, &waiting).expect_err("not ready");
+        assert_eq!(
+            both.to_string(),
+            "not ready: waiting for a complete offsets oracle round on slow; joining the \
+             consumer group and restoring state"
+        );
+        let oracle_only = readiness(SessionPhase::Running, &waiting).expect_err("not ready");
+        assert_eq!(
+            oracle_only.to_string(),
+            "not ready: waiting for a complete offsets oracle round on slow"
+        );
+        let restarting = readiness(SessionPhase::Restarting, &oracle(&[])).expect_err("not ready");
+        assert_eq!(
+            restarting.to_string(),
+            "not ready: the session failed and restarts from the last checkpoint"
+        );
+    }
+
+    #[test]
+    fn a_status_remembers_its_phase() {
+        let status = SessionStatus::default();
+        assert_eq!(status.get(), SessionPhase::Starting);
+        for phase in [
+            SessionPhase::Joining,
+            SessionPhase::Running,
+            SessionPhase::Restarting,
+            SessionPhase::Stopping,
+            SessionPhase::Starting,
+        ] {
+            status.set(phase);
+            assert_eq!(status.get(), phase);
+        }
+        status.set(SessionPhase::Stopping);
+        assert!(!status.advance(SessionPhase::Joining, SessionPhase::Running));
+        assert_eq!(status.get(), SessionPhase::Stopping);
+        status.set(SessionPhase::Joining);
+        assert!(status.advance(SessionPhase::Joining, SessionPhase::Running));
+        assert_eq!(status.get(), SessionPhase::Running);
+    }
+}
