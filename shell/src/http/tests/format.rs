@@ -2,8 +2,8 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use cairn_core::metrics::catalog::{self, MetricKind, Source};
-use cairn_core::metrics::exposition::{is_label_name, is_metric_name};
+use cairn_core::metrics::catalog::{self, MetricDef, MetricKind, Source};
+use cairn_core::metrics::exposition::{Exposition, is_label_name, is_metric_name};
 
 use super::*;
 use crate::http::export;
@@ -355,6 +355,24 @@ fn no_label_carries_a_message_id() {
     for id in IDS {
         assert!(!page.contains(id), "{id} appears in /metrics");
     }
+}
+
+#[test]
+fn the_parser_reads_back_what_the_writer_escapes() {
+    // A family of this test only: the writer escapes whatever a definition and a value hold.
+    const X: MetricDef = MetricDef {
+        name: "x_total",
+        help: "help with \\ and\nline",
+        labels: &["a", "b"],
+        ..catalog::TRACES_CONSUMED
+    };
+    let nasty = "back\\slash \"quoted\"\nnew line";
+    let mut out = Exposition::new();
+    out.counter(&X, &[("a", nasty), ("b", "")], 3);
+    let families = parse(&out.render()).expect("valid");
+    assert_eq!(families[0].help, X.help);
+    assert_eq!(families[0].samples[0].labels[0].1, nasty);
+    assert_eq!(families[0].samples[0].value, 3.0);
 }
 
 #[test]
