@@ -12,7 +12,8 @@
 //! - [`lineage`]: a stream's apps compiled into the traces each message must produce.
 //! - [`offsets`]: the read-only view of committed offsets and watermarks the rule consults.
 //! - [`detector`]: per-message state, timers, the decision rule, duplicates, latency.
-//! - [`metrics`]: counters and latency histograms kept by the detector.
+//! - [`metrics`]: the catalog of every metric family, the detector's counters and latency
+//!   histograms, and the Prometheus text writer the shell and the tracer share.
 //! - [`sampling`]: consistent sampling by a hash of the message id, the same at every hop.
 
 pub mod config;

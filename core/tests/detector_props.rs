@@ -25,7 +25,7 @@ use std::time::Duration;
 use cairn_core::config::{AppConfig, Location, StreamConfig, Timing};
 use cairn_core::detector::Detector;
 use cairn_core::lineage::Lineage;
-use cairn_core::metrics::{Metrics, names};
+use cairn_core::metrics::{Metrics, catalog};
 use cairn_core::model::{Kind, Millis, Reason, Trace, Verdict, VerdictKind};
 use cairn_core::offsets::StaticOffsets;
 use proptest::prelude::*;
@@ -943,38 +943,38 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
     let m = &outcome.metrics;
     let (written, delivered) = duplicates_in(&all_traces);
     prop_assert_eq!(
-        m.total(names::DUPLICATES, Some("written_twice")),
+        m.total(catalog::DUPLICATES.name, Some("written_twice")),
         written,
         "written twice"
     );
     prop_assert_eq!(
-        m.total(names::DUPLICATES, Some("delivered_twice")),
+        m.total(catalog::DUPLICATES.name, Some("delivered_twice")),
         delivered,
         "delivered twice"
     );
     prop_assert_eq!(
-        m.total(names::TRACE_GAPS, None),
+        m.total(catalog::TRACE_GAPS.name, None),
         truth.trace_gaps,
         "trace gaps"
     );
     prop_assert_eq!(
-        m.total(names::STUCK, None),
+        m.total(catalog::STUCK.name, None),
         truth.stuck.len() as u64,
         "stuck"
     );
     prop_assert_eq!(
-        m.total(names::RETRACTED, None),
+        m.total(catalog::RETRACTED.name, None),
         truth.retracted.len() as u64
     );
-    prop_assert_eq!(m.total(names::TRACES_REJECTED, None), 0);
+    prop_assert_eq!(m.total(catalog::TRACES_REJECTED.name, None), 0);
     prop_assert_eq!(
-        m.total(names::MESSAGES_SEEN, None),
+        m.total(catalog::MESSAGES_SEEN.name, None),
         case.messages.len() as u64
     );
     for reason in Reason::ALL {
         let want = truth.lost.iter().filter(|l| l.3 == reason.as_str()).count() as u64;
         prop_assert_eq!(
-            m.total(names::LOST, Some(reason.as_str())),
+            m.total(catalog::LOST.name, Some(reason.as_str())),
             want,
             "lost {:?}",
             reason
@@ -989,7 +989,7 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
         .chain(truth.stuck.iter().map(|&(msg, _)| format!("msg-{msg}")))
         .collect();
     prop_assert_eq!(
-        m.total(names::MESSAGES_COMPLETE, None),
+        m.total(catalog::MESSAGES_COMPLETE.name, None),
         (case.messages.len() - spoiled.len()) as u64,
         "complete"
     );
@@ -1031,10 +1031,10 @@ proptest! {
     fn a_pipeline_that_loses_nothing_gets_no_verdict(case in fault_free_case()) {
         let (_, _, outcome, _) = run(&case);
         prop_assert!(outcome.verdicts.is_empty(), "{:?}", outcome.verdicts);
-        prop_assert_eq!(outcome.metrics.total(names::STUCK, None), 0);
-        prop_assert_eq!(outcome.metrics.total(names::RETRACTED, None), 0);
+        prop_assert_eq!(outcome.metrics.total(catalog::STUCK.name, None), 0);
+        prop_assert_eq!(outcome.metrics.total(catalog::RETRACTED.name, None), 0);
         prop_assert_eq!(
-            outcome.metrics.total(names::MESSAGES_COMPLETE, None),
+            outcome.metrics.total(catalog::MESSAGES_COMPLETE.name, None),
             case.messages.len() as u64
         );
     }

@@ -244,7 +244,8 @@ impl Tracer {
         self.inner.counters.snapshot()
     }
 
-    /// The counters as Prometheus text, labelled with this tracer's app and stream.
+    /// The counters as Prometheus text (the catalog's `TRACER_*` families), labelled with this
+    /// tracer's app and stream.
     pub fn prometheus(&self) -> String {
         self.stats()
             .to_prometheus(&self.inner.app, &self.inner.stream)

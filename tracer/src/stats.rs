@@ -1,8 +1,10 @@
 //! The tracer's own counters: what it emitted, what the tracing cluster acknowledged, and what
 //! it dropped rather than block the application.
 
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use cairn_core::metrics::catalog::{self, MetricDef};
+use cairn_core::metrics::exposition::Exposition;
 
 /// A snapshot of one tracer's counters (all clones of a tracer share them).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -21,53 +23,25 @@ pub struct TracerStats {
 }
 
 impl TracerStats {
+    /// Each counter with the catalog family it is exported as.
+    pub fn families(&self) -> [(&'static MetricDef, u64); 5] {
+        [
+            (&catalog::TRACER_EMITTED, self.emitted),
+            (&catalog::TRACER_DELIVERED, self.delivered),
+            (&catalog::TRACER_DROPPED_QUEUE_FULL, self.dropped_queue_full),
+            (&catalog::TRACER_FAILED, self.failed),
+            (&catalog::TRACER_SAMPLED_OUT, self.sampled_out),
+        ]
+    }
+
     /// Prometheus text exposition, labelled by `app` and `stream` (bounded labels only).
     pub fn to_prometheus(&self, app: &str, stream: &str) -> String {
-        let labels = format!(
-            "app=\"{}\",stream=\"{}\"",
-            escape_label(app),
-            escape_label(stream)
-        );
-        let mut out = String::new();
-        for (name, help, value) in [
-            (
-                "emitted",
-                "Traces queued for the tracing topic.",
-                self.emitted,
-            ),
-            (
-                "delivered",
-                "Traces acknowledged by the tracing cluster.",
-                self.delivered,
-            ),
-            (
-                "dropped_queue_full",
-                "Traces dropped because the tracer's queue was full.",
-                self.dropped_queue_full,
-            ),
-            ("failed", "Traces that could not be delivered.", self.failed),
-            (
-                "sampled_out",
-                "Messages not traced because of the stream's sample rate.",
-                self.sampled_out,
-            ),
-        ] {
-            let metric = format!("cairn_tracer_{name}_total");
-            // Writing to a String cannot fail.
-            let _ = writeln!(out, "# HELP {metric} {help}");
-            let _ = writeln!(out, "# TYPE {metric} counter");
-            let _ = writeln!(out, "{metric}{{{labels}}} {value}");
+        let mut out = Exposition::new();
+        for (def, value) in self.families() {
+            out.counter(def, &[("app", app), ("stream", stream)], value);
         }
-        out
+        out.render()
     }
-}
-
-/// Prometheus label values escape backslash, double quote and newline.
-fn escape_label(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 /// The live counters behind [`TracerStats`].
@@ -98,6 +72,8 @@ impl Counters {
 
 #[cfg(test)]
 mod tests {
+    use cairn_core::metrics::catalog::Source;
+
     use super::*;
 
     #[test]
@@ -110,17 +86,36 @@ mod tests {
             sampled_out: 7,
         };
         let text = stats.to_prometheus("api", "play\"back");
+        let sample = |def: &MetricDef, value| {
+            format!(
+                "\n{}{{app=\"api\",stream=\"play\\\"back\"}} {value}\n",
+                def.name
+            )
+        };
         assert!(
-            text.contains("cairn_tracer_emitted_total{app=\"api\",stream=\"play\\\"back\"} 5"),
+            text.contains(&sample(&catalog::TRACER_EMITTED, 5)),
             "{text}"
         );
-        assert!(text.contains("# TYPE cairn_tracer_delivered_total counter"));
-        assert!(text.contains(
-            "cairn_tracer_dropped_queue_full_total{app=\"api\",stream=\"play\\\"back\"} 1"
-        ));
         assert!(
-            text.contains("cairn_tracer_sampled_out_total{app=\"api\",stream=\"play\\\"back\"} 7")
+            text.contains(&sample(&catalog::TRACER_DELIVERED, 3)),
+            "{text}"
         );
-        assert_eq!(text.lines().count(), 15);
+        assert!(text.contains(&sample(&catalog::TRACER_DROPPED_QUEUE_FULL, 1)));
+        assert!(text.contains(&sample(&catalog::TRACER_FAILED, 1)));
+        assert!(text.contains(&sample(&catalog::TRACER_SAMPLED_OUT, 7)));
+        let delivered = catalog::TRACER_DELIVERED.name;
+        assert!(text.contains(&format!("# TYPE {delivered} counter\n")));
+        assert_eq!(text.lines().count(), 15, "HELP, TYPE and one sample each");
+    }
+
+    #[test]
+    fn every_tracer_family_of_the_catalog_is_exported() {
+        let exported: Vec<&MetricDef> = TracerStats::default()
+            .families()
+            .iter()
+            .map(|(def, _)| *def)
+            .collect();
+        let defined: Vec<&MetricDef> = catalog::counted_by(Source::Tracer).collect();
+        assert_eq!(exported, defined);
     }
 }

@@ -3,20 +3,22 @@
 //!
 //! | endpoint | answer |
 //! | --- | --- |
-//! | `GET /metrics` | Prometheus text format 0.0.4 ([`export`] says what, [`prometheus`] how) |
+//! | `GET /metrics` | Prometheus text format 0.0.4 ([`export`] says what, [`exposition`] how) |
 //! | `GET /api/streams` | per stream and hop: counts, loss and duplicate rates, latency p50/p99 |
 //! | `GET /api/lost?stream=&limit=` | recent verdicts, newest first, as the verdict wire contract |
 //! | `GET /api/oracle` | per cluster: poll health, watermarks, committed offsets and lag |
 //! | `GET /healthz` | 200 `ok` while the process serves |
 //! | `GET /readyz` | 200 once the job is ready, else 503 with a short reason |
 //!
-//! Layout: [`prometheus`] the text format, [`export`] the metric families, [`api`] the JSON
-//! handlers, [`health`] the probes; this file the router and [`serve`].
+//! Layout: [`export`] maps what the job counted to the metric families of
+//! [`catalog`](cairn_core::metrics::catalog), [`api`] the JSON handlers, [`health`] the probes;
+//! this file the router and [`serve`]. The text format itself is [`exposition`], in the core.
+//!
+//! [`exposition`]: cairn_core::metrics::exposition
 
 pub mod api;
 pub mod export;
 pub mod health;
-pub mod prometheus;
 
 #[cfg(test)]
 mod tests;
@@ -29,6 +31,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
+use cairn_core::metrics::exposition;
 use tokio::net::TcpListener;
 
 use crate::observe::Observatory;
@@ -73,5 +76,5 @@ pub async fn serve(
 
 async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
     let body = export::render(&state.observatory, crate::clock::now_millis());
-    ([(header::CONTENT_TYPE, prometheus::CONTENT_TYPE)], body)
+    ([(header::CONTENT_TYPE, exposition::CONTENT_TYPE)], body)
 }

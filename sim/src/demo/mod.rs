@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use cairn_core::config::Config;
+use cairn_core::metrics::catalog;
 use cairn_core::model::{HopRef, Reason, Verdict, VerdictKind};
 use rdkafka::mocking::MockCluster;
 use tokio::runtime::Runtime;
@@ -305,9 +306,9 @@ async fn wait_ready(
     }
 }
 
-/// The `cairn_partitions_assigned` gauge of a `/metrics` page.
+/// The [`catalog::PARTITIONS_ASSIGNED`] gauge of a `/metrics` page.
 fn partitions_assigned(metrics: &str) -> Option<i32> {
-    let name = cairn_shell::http::export::shell_names::PARTITIONS_ASSIGNED;
+    let name = catalog::PARTITIONS_ASSIGNED.name;
     metrics
         .lines()
         .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))

@@ -1,10 +1,10 @@
 //! Reads what `cairn score` needs from a `/metrics` page (Prometheus text format 0.0.4):
-//! `cairn_duplicates_total{stream,app,group,location,kind}` summed by stream and kind, and
-//! `cairn_stuck_total{stream,...}` summed by stream. Other families are skipped unread.
+//! [`catalog::DUPLICATES`] summed by stream and kind, and [`catalog::STUCK`] summed by stream.
+//! Other families are skipped unread.
 
 use std::collections::BTreeMap;
 
-use cairn_core::metrics::names;
+use cairn_core::metrics::catalog;
 
 use super::matching::FoundCounts;
 
@@ -29,7 +29,7 @@ pub fn found_counts(text: &str) -> Result<FoundCounts, PromError> {
     let mut saw_duplicates = false;
     for (ix, line) in text.lines().enumerate() {
         let line = line.trim();
-        let wanted = [names::DUPLICATES, names::STUCK]
+        let wanted = [catalog::DUPLICATES.name, catalog::STUCK.name]
             .into_iter()
             .find(|name| is_sample_of(line, name));
         let Some(name) = wanted else { continue };
@@ -46,7 +46,7 @@ pub fn found_counts(text: &str) -> Result<FoundCounts, PromError> {
             .get("stream")
             .ok_or_else(|| bad("no `stream` label"))?
             .clone();
-        if name == names::DUPLICATES {
+        if name == catalog::DUPLICATES.name {
             saw_duplicates = true;
             let kind = labels
                 .get("kind")
@@ -58,7 +58,7 @@ pub fn found_counts(text: &str) -> Result<FoundCounts, PromError> {
         }
     }
     if !saw_duplicates {
-        return Err(PromError::Missing(names::DUPLICATES));
+        return Err(PromError::Missing(catalog::DUPLICATES.name));
     }
     Ok(found)
 }
@@ -127,20 +127,28 @@ fn sample(rest: &str) -> Result<(BTreeMap<String, String>, f64), String> {
 mod tests {
     use super::*;
 
-    const PAGE: &str = r#"# HELP cairn_duplicates_total Extra copies of messages at a hop, by kind.
-# TYPE cairn_duplicates_total counter
-cairn_duplicates_total{stream="s",app="api",group="",location="c/a",kind="written_twice"} 2
-cairn_duplicates_total{stream="s",app="q",group="g",location="c/a",kind="written_twice"} 1
-cairn_duplicates_total{stream="s",app="q",group="g",location="c/a",kind="delivered_twice"} 3
-cairn_duplicates_total{stream="t \"x\"",app="q",group="g",location="c/a",kind="delivered_twice"} 4
-cairn_duplicates_total_other{stream="s",kind="written_twice"} 100
-cairn_stuck_total{stream="s",app="q",group="g",location="c/a"} 5
-cairn_stuck_total{stream="s",app="r",group="g",location="c/b"} 1
-"#;
+    /// A page with duplicates and stuck counts, a family whose name extends the duplicates'
+    /// (not to be summed), and a stream name that needs escaping.
+    fn metrics_page() -> String {
+        let (dup, stuck) = (catalog::DUPLICATES.name, catalog::STUCK.name);
+        let help = catalog::DUPLICATES.help;
+        format!(
+            r#"# HELP {dup} {help}
+# TYPE {dup} counter
+{dup}{{stream="s",app="api",group="",location="c/a",kind="written_twice"}} 2
+{dup}{{stream="s",app="q",group="g",location="c/a",kind="written_twice"}} 1
+{dup}{{stream="s",app="q",group="g",location="c/a",kind="delivered_twice"}} 3
+{dup}{{stream="t \"x\"",app="q",group="g",location="c/a",kind="delivered_twice"}} 4
+{dup}_other{{stream="s",kind="written_twice"}} 100
+{stuck}{{stream="s",app="q",group="g",location="c/a"}} 5
+{stuck}{{stream="s",app="r",group="g",location="c/b"}} 1
+"#
+        )
+    }
 
     #[test]
     fn sums_duplicates_by_stream_and_kind_and_stuck_by_stream() {
-        let found = found_counts(PAGE).unwrap();
+        let found = found_counts(&metrics_page()).unwrap();
         let dup = |s: &str, k: &str| found.duplicates.get(&(s.into(), k.into())).copied();
         assert_eq!(dup("s", "written_twice"), Some(3));
         assert_eq!(dup("s", "delivered_twice"), Some(3));
@@ -150,13 +158,13 @@ cairn_stuck_total{stream="s",app="r",group="g",location="c/b"} 1
 
     #[test]
     fn a_bad_sample_is_named_by_line() {
-        let page = PAGE.replace("} 3\n", "} three\n");
+        let page = metrics_page().replace("} 3\n", "} three\n");
         let err = found_counts(&page).unwrap_err().to_string();
         assert!(
             err.starts_with("metrics line 5: a value that is not a number"),
             "{err}"
         );
-        let page = PAGE.replace(r#"stream="s",app="api""#, r#"app="api""#);
+        let page = metrics_page().replace(r#"stream="s",app="api""#, r#"app="api""#);
         let err = found_counts(&page).unwrap_err().to_string();
         assert!(
             err.starts_with("metrics line 3: no `stream` label"),
@@ -167,6 +175,7 @@ cairn_stuck_total{stream="s",app="r",group="g",location="c/b"} 1
     #[test]
     fn a_page_without_the_family_is_refused() {
         let err = found_counts("up 1\n").unwrap_err().to_string();
-        assert!(err.contains("no cairn_duplicates_total samples"), "{err}");
+        let expected = format!("no {} samples", catalog::DUPLICATES.name);
+        assert!(err.contains(&expected), "{err}");
     }
 }

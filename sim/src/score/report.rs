@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use cairn_core::metrics::catalog;
 use serde::Serialize;
 
 use super::matching::{Delay, Scores, StreamScore};
@@ -236,21 +237,24 @@ fn rows(s: &StreamScore, metrics: bool) -> Vec<[String; 3]> {
         let (value, meaning) = match d.found {
             Some(found) => (
                 format!("found {found}, true {}", d.truth),
-                "extra copies: cairn_duplicates_total vs the truth's count - 1",
+                format!(
+                    "extra copies: {} vs the truth's count - 1",
+                    catalog::DUPLICATES.name
+                ),
             ),
             None => (
                 format!("true {} (not compared)", d.truth),
-                "extra copies by the truth's count - 1; give --metrics to compare",
+                "extra copies by the truth's count - 1; give --metrics to compare".to_owned(),
             ),
         };
-        rows.push(row(format!("duplicates {}", d.kind), value, meaning));
+        rows.push(row(format!("duplicates {}", d.kind), value, &meaning));
     }
     if metrics {
-        rows.push(row(
-            "stuck",
-            s.stuck.unwrap_or(0).to_string(),
-            "expected traces cairn gave up on after max_wait, never called lost (cairn_stuck_total)",
-        ));
+        let meaning = format!(
+            "expected traces cairn gave up on after max_wait, never called lost ({})",
+            catalog::STUCK.name
+        );
+        rows.push(row("stuck", s.stuck.unwrap_or(0).to_string(), &meaning));
     }
     rows
 }

@@ -9,16 +9,16 @@ fn a_second_copy_written_elsewhere_counts_once_and_a_retraced_copy_not_at_all() 
     h.deliver_all("m", 10);
     h.trace(sent("m", "producer", "c/l0", (0, 10), T0));
     assert_eq!(
-        h.total(names::DUPLICATES, Some("written_twice")),
+        h.total(catalog::DUPLICATES.name, Some("written_twice")),
         0,
         "same copy traced twice"
     );
     h.trace(sent("m", "producer", "c/l0", (1, 10), T0));
     h.trace(sent("m", "producer", "c/l0", (1, 10), T0));
-    assert_eq!(h.total(names::DUPLICATES, Some("written_twice")), 1);
+    assert_eq!(h.total(catalog::DUPLICATES.name, Some("written_twice")), 1);
     h.trace(sent("m", "producer", "c/l0", (0, 11), T0));
     assert_eq!(
-        h.total(names::DUPLICATES, Some("written_twice")),
+        h.total(catalog::DUPLICATES.name, Some("written_twice")),
         2,
         "a third copy"
     );
@@ -37,7 +37,10 @@ fn a_redelivery_counts_even_at_the_same_offset() {
     h.deliver_all("m", 10);
     h.trace(received("m", "sink", "g-sink", "c/l1", (0, 110), T0 + 50));
     h.trace(received("m", "sink", "g-sink", "c/l1", (0, 110), T0 + 60));
-    assert_eq!(h.total(names::DUPLICATES, Some("delivered_twice")), 2);
+    assert_eq!(
+        h.total(catalog::DUPLICATES.name, Some("delivered_twice")),
+        2
+    );
     h.run_to(200_000);
     assert!(h.verdicts.is_empty());
 }
@@ -49,9 +52,12 @@ fn late_duplicates_count_within_the_dedup_window() {
     // Complete at the 5 s check, so kept until 65 s.
     h.run_to(64_000);
     h.trace(received("m", "audit", "g-audit", "c/l0", (0, 10), T0));
-    assert_eq!(h.total(names::DUPLICATES, Some("delivered_twice")), 1);
     assert_eq!(
-        h.total(names::MESSAGES_SEEN, None),
+        h.total(catalog::DUPLICATES.name, Some("delivered_twice")),
+        1
+    );
+    assert_eq!(
+        h.total(catalog::MESSAGES_SEEN.name, None),
         1,
         "still the same message"
     );
@@ -108,7 +114,7 @@ fn negative_latency_is_clamped_and_counted_as_clock_skew() {
         (0, 10),
         T0 + 100,
     ));
-    assert_eq!(h.total(names::CLOCK_SKEW, None), 1);
+    assert_eq!(h.total(catalog::CLOCK_SKEW.name, None), 1);
     let stream = &h.det.metrics().streams()[0];
     let router = stream
         .hops()

@@ -11,7 +11,7 @@ use super::Detector;
 use crate::config::StreamConfig;
 use crate::lineage::Lineage;
 use crate::lineage::tests::{app, stream};
-use crate::metrics::names;
+use crate::metrics::catalog;
 use crate::model::{Kind, Millis, Reason, Trace, Verdict, VerdictKind};
 use crate::offsets::StaticOffsets;
 
@@ -163,14 +163,14 @@ fn a_clean_message_completes_and_is_dropped_after_its_dedup_window() {
     h.deliver_all("m", 10);
     assert_eq!(h.det.messages_in_memory(), 1);
     h.run_to(6_000);
-    assert_eq!(h.total(names::MESSAGES_COMPLETE, None), 1);
+    assert_eq!(h.total(catalog::MESSAGES_COMPLETE.name, None), 1);
     assert_eq!(h.det.messages_in_memory(), 1, "kept for late duplicates");
     h.run_to(6_000 + 60_000);
     assert_eq!(h.det.messages_in_memory(), 0);
-    assert_eq!(h.total(names::MESSAGES_IN_MEMORY, None), 0);
+    assert_eq!(h.total(catalog::MESSAGES_IN_MEMORY.name, None), 0);
     assert!(h.verdicts.is_empty());
-    assert_eq!(h.total(names::TRACE_GAPS, None), 0);
-    assert_eq!(h.total(names::MESSAGES_SEEN, None), 1);
+    assert_eq!(h.total(catalog::TRACE_GAPS.name, None), 0);
+    assert_eq!(h.total(catalog::MESSAGES_SEEN.name, None), 1);
 }
 
 #[test]
@@ -193,7 +193,11 @@ fn traces_the_lineage_cannot_place_are_counted_and_skipped() {
         "missing_group",
         "unexpected_hop",
     ] {
-        assert_eq!(h.total(names::TRACES_REJECTED, Some(reason)), 1, "{reason}");
+        assert_eq!(
+            h.total(catalog::TRACES_REJECTED.name, Some(reason)),
+            1,
+            "{reason}"
+        );
     }
 }
 

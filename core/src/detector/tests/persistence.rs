@@ -115,7 +115,7 @@ fn restored_state_equals_the_state_it_came_from() {
         v
     };
     assert_eq!(collect(&h.det), collect(&after.det));
-    assert_eq!(after.total(names::MESSAGES_IN_MEMORY, None), 2);
+    assert_eq!(after.total(catalog::MESSAGES_IN_MEMORY.name, None), 2);
 }
 
 #[test]

@@ -24,8 +24,8 @@ fn committed_past_is_lost_only_after_the_confirmation_delay() {
     assert_eq!(h.lost()[0].reason, Reason::CommittedPast);
     h.run_to(200_000);
     assert_eq!(h.verdicts.len(), 1, "emitted once, never again");
-    assert_eq!(h.total(names::LOST, Some("committed_past")), 1);
-    assert_eq!(h.total(names::MESSAGES_COMPLETE, None), 0);
+    assert_eq!(h.total(catalog::LOST.name, Some("committed_past")), 1);
+    assert_eq!(h.total(catalog::MESSAGES_COMPLETE.name, None), 0);
 }
 
 #[test]
@@ -36,10 +36,14 @@ fn a_consumer_merely_behind_is_never_lost_and_ends_stuck() {
     h.offsets.set_log_start("c/l0", 0, 0, h.now);
     h.run_to(119_900);
     assert!(h.verdicts.is_empty());
-    assert_eq!(h.total(names::STUCK, None), 0);
+    assert_eq!(h.total(catalog::STUCK.name, None), 0);
     h.run_to(120_000);
     assert!(h.verdicts.is_empty());
-    assert_eq!(h.total(names::STUCK, None), 1, "reported stuck at max wait");
+    assert_eq!(
+        h.total(catalog::STUCK.name, None),
+        1,
+        "reported stuck at max wait"
+    );
     // Committing past it now changes nothing: a stuck message is concluded.
     h.commit("g-audit", "c/l0", 0, 50);
     h.run_to(300_000);
@@ -64,8 +68,8 @@ fn behind_then_delivered_is_never_lost() {
     h.commit("g-audit", "c/l0", 0, 11);
     h.run_to(200_000);
     assert!(h.verdicts.is_empty());
-    assert_eq!(h.total(names::MESSAGES_COMPLETE, None), 1);
-    assert_eq!(h.total(names::STUCK, None), 0);
+    assert_eq!(h.total(catalog::MESSAGES_COMPLETE.name, None), 1);
+    assert_eq!(h.total(catalog::STUCK.name, None), 0);
 }
 
 #[test]
@@ -105,7 +109,7 @@ fn a_processor_that_read_but_never_wrote_is_lost_in_app() {
         ("c/l0", 10),
         "re-fetch where it was read"
     );
-    assert_eq!(h.total(names::LOST, Some("lost_in_app")), 1);
+    assert_eq!(h.total(catalog::LOST.name, Some("lost_in_app")), 1);
 }
 
 #[test]
@@ -144,7 +148,7 @@ fn a_filtered_message_expects_nothing_downstream() {
     h.commit("g-sink", "c/l1", 0, 1_000);
     h.run_to(200_000);
     assert!(h.verdicts.is_empty());
-    assert_eq!(h.total(names::MESSAGES_COMPLETE, None), 1);
+    assert_eq!(h.total(catalog::MESSAGES_COMPLETE.name, None), 1);
 }
 
 #[test]
@@ -163,7 +167,7 @@ fn a_trace_in_flight_that_lands_before_confirmation_is_no_alarm() {
     ));
     h.run_to(200_000);
     assert!(h.verdicts.is_empty());
-    assert_eq!(h.total(names::RETRACTED, None), 0);
+    assert_eq!(h.total(catalog::RETRACTED.name, None), 0);
 }
 
 #[test]
@@ -196,11 +200,11 @@ fn a_late_trace_retracts_the_verdict_once() {
         (&retracted.hop, &retracted.message, retracted.reason),
         (&lost.hop, &lost.message, lost.reason)
     );
-    assert_eq!(h.total(names::RETRACTED, None), 1);
+    assert_eq!(h.total(catalog::RETRACTED.name, None), 1);
     h.run_to(300_000);
     assert_eq!(h.verdicts.len(), 2);
     assert_eq!(
-        h.total(names::MESSAGES_COMPLETE, None),
+        h.total(catalog::MESSAGES_COMPLETE.name, None),
         1,
         "complete once the retraction closed it"
     );
@@ -287,7 +291,7 @@ fn a_received_without_its_sent_gives_the_position_and_a_trace_gap() {
     );
     assert_eq!(h.det.messages_in_memory(), 0);
     assert_eq!(
-        h.total(names::TRACE_GAPS, None),
+        h.total(catalog::TRACE_GAPS.name, None),
         1,
         "the producer's missing sent"
     );
@@ -304,8 +308,8 @@ fn a_processor_that_wrote_downstream_did_read_upstream() {
     h.commit("g-router", "c/l0", 0, 11);
     h.run_to(200_000);
     assert!(h.verdicts.is_empty());
-    assert_eq!(h.total(names::TRACE_GAPS, None), 1);
-    assert_eq!(h.total(names::MESSAGES_COMPLETE, None), 1);
+    assert_eq!(h.total(catalog::TRACE_GAPS.name, None), 1);
+    assert_eq!(h.total(catalog::MESSAGES_COMPLETE.name, None), 1);
 }
 
 #[test]
@@ -350,7 +354,7 @@ fn a_downstream_received_proves_the_processor_wrote_it() {
     h.run_to(200_000);
     assert!(h.verdicts.is_empty(), "{:?}", h.verdicts);
     assert_eq!(
-        h.total(names::TRACE_GAPS, None),
+        h.total(catalog::TRACE_GAPS.name, None),
         1,
         "the router's missing sent"
     );
@@ -371,7 +375,7 @@ fn a_late_downstream_received_retracts_lost_in_app() {
         (h.verdicts[1].verdict, h.verdicts[1].reason),
         (VerdictKind::Retracted, Reason::LostInApp)
     );
-    assert_eq!(h.total(names::RETRACTED, None), 1);
+    assert_eq!(h.total(catalog::RETRACTED.name, None), 1);
 }
 
 #[test]

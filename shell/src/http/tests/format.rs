@@ -2,9 +2,11 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use cairn_core::metrics::catalog::{self, MetricDef, MetricKind, Source};
+use cairn_core::metrics::exposition::{Exposition, is_label_name, is_metric_name};
+
 use super::*;
 use crate::http::export;
-use crate::http::prometheus::{Exposition, HistogramValue, is_label_name, is_metric_name};
 
 /// One sample line: its name, labels in written order, and value.
 #[derive(Clone, Debug)]
@@ -161,12 +163,11 @@ fn unescape(text: &str, quotes: bool) -> Result<String, String> {
     Ok(out)
 }
 
-/// Every rule a scraper relies on, over a parsed page.
-fn check_rules(families: &[Family]) {
+/// Every rule of the format a scraper relies on, over a parsed page.
+fn check_format(families: &[Family]) {
     let mut series = HashSet::new();
     for family in families {
         let name = &family.name;
-        assert!(name.starts_with("cairn_"), "{name}");
         assert!(!family.help.is_empty(), "{name} has no help");
         assert!(!family.samples.is_empty(), "{name} has no samples");
         match family.kind.as_str() {
@@ -270,52 +271,46 @@ fn check_histogram(family: &Family) {
     }
 }
 
+/// Every family of the page is a catalog family, written with the catalog's type, help text
+/// and label names (and `le` on a histogram's buckets).
+fn check_catalog(families: &[Family]) {
+    for family in families {
+        let name = &family.name;
+        let def = catalog::by_name(name).unwrap_or_else(|| panic!("{name} is not in the catalog"));
+        assert_eq!(family.kind, def.kind.as_str(), "{name}");
+        assert_eq!(family.help, def.help, "{name}");
+        for s in &family.samples {
+            let mut expected = def.labels.to_vec();
+            if s.name.ends_with("_bucket") && def.kind == MetricKind::Histogram {
+                expected.push("le");
+            }
+            let got: Vec<&str> = s.labels.iter().map(|(k, _)| k.as_str()).collect();
+            assert_eq!(got, expected, "{}", s.name);
+        }
+    }
+}
+
 #[test]
-fn the_metrics_page_follows_the_text_format() {
+fn the_metrics_page_follows_the_text_format_and_the_catalog() {
     let f = fixture();
     f.observatory
         .session
         .set(crate::readiness::SessionPhase::Running);
     let page = export::render(&f.observatory, NOW);
     let families = parse(&page).unwrap_or_else(|e| panic!("{e}\n{page}"));
-    check_rules(&families);
+    check_format(&families);
+    check_catalog(&families);
     let names: Vec<&str> = families.iter().map(|f| f.name.as_str()).collect();
-    for expected in [
-        "cairn_traces_rejected_total",
-        "cairn_messages_seen_total",
-        "cairn_messages_complete_total",
-        "cairn_messages_in_memory",
-        "cairn_end_to_end_clock_skew_total",
-        "cairn_traces_seen_total",
-        "cairn_lost_total",
-        "cairn_duplicates_total",
-        "cairn_retracted_total",
-        "cairn_stuck_total",
-        "cairn_trace_gaps_total",
-        "cairn_clock_skew_total",
-        "cairn_end_to_end_latency_seconds",
-        "cairn_hop_latency_seconds",
-        "cairn_traces_consumed_total",
-        "cairn_verdicts_published_total",
-        "cairn_checkpoints_total",
-        "cairn_checkpoint_failures_total",
-        "cairn_position_resets_total",
-        "cairn_snapshot_failures_total",
-        "cairn_session_restarts_total",
-        "cairn_partitions_restored_total",
-        "cairn_partitions_assigned",
-        "cairn_consumer_errors_total",
-        "cairn_oracle_rounds_total",
-        "cairn_oracle_errors_total",
-        "cairn_oracle_staleness_seconds",
-        "cairn_ready",
-    ] {
-        assert!(
-            names.contains(&expected),
-            "{expected} missing from {names:?}"
-        );
+    // Every family of `cairn detect`; malformed traces only once one is counted.
+    let expected: Vec<&str> = catalog::counted_by(Source::Detector)
+        .chain(catalog::counted_by(Source::Shell))
+        .filter(|def| **def != catalog::TRACES_MALFORMED)
+        .map(|def| def.name)
+        .collect();
+    for name in &expected {
+        assert!(names.contains(name), "{name} missing from {names:?}");
     }
-    assert_eq!(names.len(), 28, "{names:?}");
+    assert_eq!(names.len(), expected.len(), "{names:?}");
 }
 
 #[test]
@@ -328,10 +323,11 @@ fn malformed_traces_appear_once_counted() {
     f.observatory.metrics.store(Arc::new(metrics));
     let page = export::render(&f.observatory, NOW);
     let families = parse(&page).unwrap_or_else(|e| panic!("{e}\n{page}"));
-    check_rules(&families);
+    check_format(&families);
+    check_catalog(&families);
     let malformed = families
         .iter()
-        .find(|f| f.name == "cairn_traces_malformed_total")
+        .find(|f| f.name == catalog::TRACES_MALFORMED.name)
         .expect("the family is exported once something was counted");
     let values: Vec<(String, f64)> = malformed
         .samples
@@ -364,88 +360,50 @@ fn no_label_carries_a_message_id() {
 }
 
 #[test]
-fn label_values_and_help_are_escaped_and_read_back() {
-    let mut out = Exposition::new();
-    let nasty = "back\\slash \"quoted\"\nnew line";
-    out.counter(
-        "cairn_x_total",
-        "help with \\ and\nline",
-        &[("a", nasty), ("b", "")],
-        3,
-    );
-    out.gauge("cairn_y", "y", &[], f64::INFINITY);
-    out.counter(
-        "cairn_x_total",
-        "ignored: one help per family",
-        &[("a", "2")],
-        4,
-    );
-    let text = out.render();
-    assert_eq!(
-        text,
-        "# HELP cairn_x_total help with \\\\ and\\nline\n\
-         # TYPE cairn_x_total counter\n\
-         cairn_x_total{a=\"back\\\\slash \\\"quoted\\\"\\nnew line\",b=\"\"} 3\n\
-         cairn_x_total{a=\"2\"} 4\n\
-         # HELP cairn_y y\n\
-         # TYPE cairn_y gauge\n\
-         cairn_y +Inf\n"
-    );
-    let families = parse(&text).expect("valid");
-    assert_eq!(families[0].help, "help with \\ and\nline");
-    assert_eq!(families[0].samples[0].labels[0].1, nasty);
-    assert_eq!(families[1].samples[0].value, f64::INFINITY);
-}
-
-#[test]
-fn a_histogram_writes_its_buckets_sum_and_count() {
-    let mut out = Exposition::new();
-    let value = HistogramValue {
-        buckets: vec![(0.005, 1), (0.5, 3), (3600.0, 3)],
-        sum: 0.75,
-        count: 4,
+fn the_parser_reads_back_what_the_writer_escapes() {
+    // A family of this test only: the writer escapes whatever a definition and a value hold.
+    const X: MetricDef = MetricDef {
+        name: "x_total",
+        help: "help with \\ and\nline",
+        labels: &["a", "b"],
+        ..catalog::TRACES_CONSUMED
     };
-    out.histogram("cairn_h_seconds", "h", &[("stream", "s")], &value);
-    assert_eq!(
-        out.render(),
-        "# HELP cairn_h_seconds h\n\
-         # TYPE cairn_h_seconds histogram\n\
-         cairn_h_seconds_bucket{stream=\"s\",le=\"0.005\"} 1\n\
-         cairn_h_seconds_bucket{stream=\"s\",le=\"0.5\"} 3\n\
-         cairn_h_seconds_bucket{stream=\"s\",le=\"3600\"} 3\n\
-         cairn_h_seconds_bucket{stream=\"s\",le=\"+Inf\"} 4\n\
-         cairn_h_seconds_sum{stream=\"s\"} 0.75\n\
-         cairn_h_seconds_count{stream=\"s\"} 4\n"
-    );
+    let nasty = "back\\slash \"quoted\"\nnew line";
+    let mut out = Exposition::new();
+    out.counter(&X, &[("a", nasty), ("b", "")], 3);
+    let families = parse(&out.render()).expect("valid");
+    assert_eq!(families[0].help, X.help);
+    assert_eq!(families[0].samples[0].labels[0].1, nasty);
+    assert_eq!(families[0].samples[0].value, 3.0);
 }
 
 #[test]
 fn the_parser_rejects_what_the_format_forbids() {
     for (bad, why) in [
-        ("cairn_x_total 1\n", "no HELP"),
-        ("# HELP cairn_x_total x\ncairn_x_total 1\n", "no TYPE"),
+        ("x_total 1\n", "no HELP"),
+        ("# HELP x_total x\nx_total 1\n", "no TYPE"),
         (
-            "# HELP cairn_x_total x\n# TYPE cairn_x_total counter\ncairn_y_total 1\n",
+            "# HELP x_total x\n# TYPE x_total counter\ny_total 1\n",
             "another family's sample",
         ),
         (
-            "# HELP cairn_x_total x\n# TYPE cairn_x_total counter\n# HELP cairn_x_total x\n# TYPE cairn_x_total counter\n",
+            "# HELP x_total x\n# TYPE x_total counter\n# HELP x_total x\n# TYPE x_total counter\n",
             "a family twice",
         ),
         (
-            "# HELP cairn_x_total x\n# TYPE cairn_x_total counter\ncairn_x_total{a=\"\\q\"} 1\n",
+            "# HELP x_total x\n# TYPE x_total counter\nx_total{a=\"\\q\"} 1\n",
             "a bad escape",
         ),
         (
-            "# HELP cairn_x_total x\n# TYPE cairn_x_total counter\ncairn_x_total{a=\"x} 1\n",
+            "# HELP x_total x\n# TYPE x_total counter\nx_total{a=\"x} 1\n",
             "an unterminated value",
         ),
         (
-            "# HELP cairn_x_total x\n# TYPE cairn_x_total counter\ncairn_x_total one\n",
+            "# HELP x_total x\n# TYPE x_total counter\nx_total one\n",
             "a value that is not a number",
         ),
         (
-            "# HELP cairn_x_total x\n# TYPE cairn_x_total counter\ncairn_x_total 1",
+            "# HELP x_total x\n# TYPE x_total counter\nx_total 1",
             "no final line feed",
         ),
     ] {
@@ -454,36 +412,61 @@ fn the_parser_rejects_what_the_format_forbids() {
 }
 
 #[test]
-fn the_rules_catch_a_broken_page() {
+fn the_format_rules_catch_a_broken_page() {
     let broken = |text: &str| {
         let families = parse(text).expect("the syntax itself is valid");
-        std::panic::catch_unwind(|| check_rules(&families)).is_err()
+        std::panic::catch_unwind(|| check_format(&families)).is_err()
     };
     let histogram = |buckets: &str, count: u64| {
         format!(
-            "# HELP cairn_h_seconds h\n# TYPE cairn_h_seconds histogram\n{buckets}\
-             cairn_h_seconds_sum 1\ncairn_h_seconds_count {count}\n"
+            "# HELP h_seconds h\n# TYPE h_seconds histogram\n{buckets}\
+             h_seconds_sum 1\nh_seconds_count {count}\n"
         )
     };
-    let good = "cairn_h_seconds_bucket{le=\"1\"} 1\ncairn_h_seconds_bucket{le=\"+Inf\"} 2\n";
+    let good = "h_seconds_bucket{le=\"1\"} 1\nh_seconds_bucket{le=\"+Inf\"} 2\n";
     assert!(!broken(&histogram(good, 2)), "the control case passes");
     assert!(broken(&histogram(good, 3)), "+Inf differs from _count");
-    let falling = "cairn_h_seconds_bucket{le=\"1\"} 3\ncairn_h_seconds_bucket{le=\"+Inf\"} 2\n";
+    let falling = "h_seconds_bucket{le=\"1\"} 3\nh_seconds_bucket{le=\"+Inf\"} 2\n";
     assert!(broken(&histogram(falling, 2)), "not cumulative");
-    let no_inf = "cairn_h_seconds_bucket{le=\"1\"} 2\n";
+    let no_inf = "h_seconds_bucket{le=\"1\"} 2\n";
     assert!(broken(&histogram(no_inf, 2)), "no +Inf bucket");
     assert!(
-        broken("# HELP cairn_x x\n# TYPE cairn_x counter\ncairn_x 1\n"),
+        broken("# HELP x x\n# TYPE x counter\nx 1\n"),
         "a counter without _total"
     );
     assert!(
-        broken("# HELP other_total x\n# TYPE other_total counter\nother_total 1\n"),
-        "not cairn_"
-    );
-    assert!(
         broken(
-            "# HELP cairn_x_total x\n# TYPE cairn_x_total counter\ncairn_x_total{a=\"1\"} 1\ncairn_x_total{a=\"1\"} 2\n"
+            "# HELP x_total x\n# TYPE x_total counter\nx_total{a=\"1\"} 1\nx_total{a=\"1\"} 2\n"
         ),
         "a series twice"
+    );
+}
+
+#[test]
+fn the_catalog_rules_catch_a_family_written_otherwise() {
+    let broken = |text: &str| {
+        let families = parse(text).expect("the syntax itself is valid");
+        std::panic::catch_unwind(|| check_catalog(&families)).is_err()
+    };
+    let page = |def: &catalog::MetricDef, kind: &str, labels: &str| {
+        let (name, help) = (def.name, def.help);
+        format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{labels} 1\n")
+    };
+    let consumed = &catalog::TRACES_CONSUMED;
+    assert!(
+        !broken(&page(consumed, "counter", "")),
+        "the control case passes"
+    );
+    assert!(broken(&page(consumed, "gauge", "")), "another type");
+    assert!(
+        broken(&page(consumed, "counter", "{cluster=\"c\"}")),
+        "another label"
+    );
+    let rounds = &catalog::ORACLE_ROUNDS;
+    assert!(!broken(&page(rounds, "counter", "{cluster=\"c\"}")));
+    assert!(broken(&page(rounds, "counter", "")), "a label missing");
+    assert!(
+        broken("# HELP other_total x\n# TYPE other_total counter\nother_total 1\n"),
+        "not in the catalog"
     );
 }

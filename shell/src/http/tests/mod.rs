@@ -21,7 +21,7 @@ use cairn_core::offsets::{Observed, StaticOffsets};
 use tower::ServiceExt;
 
 use super::router;
-use crate::observe::Observatory;
+use crate::observe::{Observatory, ShellCounters};
 use crate::oracle::poller::PollerStats;
 use crate::oracle::snapshot::{ClusterOffsets, OffsetsBoard, TopicOffsets};
 
@@ -230,6 +230,25 @@ impl Fixture {
 }
 
 fn fixture() -> Fixture {
+    let run = detector_run();
+    let observatory = Arc::new(Observatory::default());
+    observatory
+        .metrics
+        .store(Arc::new(run.det.metrics().clone()));
+    for verdict in &run.verdicts {
+        observatory.record_verdict(verdict);
+    }
+    count_shell(&observatory.shell);
+    poll_oracle(&observatory);
+    Fixture {
+        observatory,
+        board: offsets_board(),
+        verdicts: run.verdicts,
+    }
+}
+
+/// The detector over every case the endpoints show, run to well past the max wait.
+fn detector_run() -> Run {
     let config = Config::from_toml_str(CONFIG).expect("the fixture config is valid");
     let lineage =
         Arc::new(Lineage::compile(&config.streams).expect("the fixture lineage compiles"));
@@ -239,53 +258,9 @@ fn fixture() -> Fixture {
         verdicts: Vec::new(),
         now: T0,
     };
-    let without = |id, at, times, app: &'static str| {
-        journey(id, at, times)
-            .into_iter()
-            .filter(move |t| t.app != app || t.kind != Kind::Received)
-    };
-    for t in journey("id-fast", (0, 10), FAST) {
-        run.trace(t);
-    }
-    for t in journey("id-slow", (0, 20), SLOW) {
-        run.trace(t);
-    }
-    for t in journey("id-dup", (0, 30), FAST) {
-        run.trace(t);
-    }
-    // The sink read id-dup a second time.
-    run.trace(tr(
-        "id-dup",
-        Kind::Received,
-        "sink",
-        "c/l1",
-        Some("g-sink"),
-        (0, 130),
-        T0 + 50,
-    ));
-    // The audit committed past id-lost-audit and id-retracted without tracing them.
-    for t in without("id-lost-audit", (1, 5), FAST, "audit") {
-        run.trace(t);
-    }
-    for t in without("id-retracted", (3, 9), FAST, "audit") {
-        run.trace(t);
-    }
-    run.commit("g-audit", "c/l0", 1, 6);
-    run.commit("g-audit", "c/l0", 3, 10);
-    // The router read id-lost-router, committed past it, and never wrote it.
-    for t in journey("id-lost-router", (2, 7), FAST).into_iter().take(3) {
-        run.trace(t);
-    }
-    run.commit("g-router", "c/l0", 2, 8);
-    // The audit is behind id-stuck for good.
-    for t in without("id-stuck", (4, 3), FAST, "audit") {
-        run.trace(t);
-    }
-    run.commit("g-audit", "c/l0", 4, 3);
-    // The producer's trace of id-gap never came; everything after it did.
-    for t in journey("id-gap", (5, 1), FAST).into_iter().skip(1) {
-        run.trace(t);
-    }
+    complete_journeys(&mut run);
+    losses(&mut run);
+    stuck_and_gap(&mut run);
     run.run_to(10_000);
     // The audit's trace of id-retracted comes after all: the verdict is withdrawn.
     run.trace(tr(
@@ -298,15 +273,73 @@ fn fixture() -> Fixture {
         T0 + 9_000,
     ));
     run.run_to(200_000);
+    run
+}
 
-    let observatory = Arc::new(Observatory::default());
-    observatory
-        .metrics
-        .store(Arc::new(run.det.metrics().clone()));
-    for verdict in &run.verdicts {
-        observatory.record_verdict(verdict);
+/// The journey of `id` without `app`'s `received` trace.
+fn without(
+    id: &'static str,
+    at: (i32, i64),
+    app: &'static str,
+) -> impl Iterator<Item = Trace<'static>> {
+    journey(id, at, FAST)
+        .into_iter()
+        .filter(move |t| t.app != app || t.kind != Kind::Received)
+}
+
+/// id-fast, id-slow and id-dup pass every hop; the sink reads id-dup twice.
+fn complete_journeys(run: &mut Run) {
+    for t in journey("id-fast", (0, 10), FAST) {
+        run.trace(t);
     }
-    let shell = &observatory.shell;
+    for t in journey("id-slow", (0, 20), SLOW) {
+        run.trace(t);
+    }
+    for t in journey("id-dup", (0, 30), FAST) {
+        run.trace(t);
+    }
+    run.trace(tr(
+        "id-dup",
+        Kind::Received,
+        "sink",
+        "c/l1",
+        Some("g-sink"),
+        (0, 130),
+        T0 + 50,
+    ));
+}
+
+/// The audit committed past id-lost-audit and id-retracted without tracing them; the router
+/// read id-lost-router, committed past it, and never wrote it.
+fn losses(run: &mut Run) {
+    for t in without("id-lost-audit", (1, 5), "audit") {
+        run.trace(t);
+    }
+    for t in without("id-retracted", (3, 9), "audit") {
+        run.trace(t);
+    }
+    run.commit("g-audit", "c/l0", 1, 6);
+    run.commit("g-audit", "c/l0", 3, 10);
+    for t in journey("id-lost-router", (2, 7), FAST).into_iter().take(3) {
+        run.trace(t);
+    }
+    run.commit("g-router", "c/l0", 2, 8);
+}
+
+/// The audit is behind id-stuck for good; the producer's trace of id-gap never came,
+/// everything after it did.
+fn stuck_and_gap(run: &mut Run) {
+    for t in without("id-stuck", (4, 3), "audit") {
+        run.trace(t);
+    }
+    run.commit("g-audit", "c/l0", 4, 3);
+    for t in journey("id-gap", (5, 1), FAST).into_iter().skip(1) {
+        run.trace(t);
+    }
+}
+
+/// Distinct values for every shell counter, so a mix-up shows.
+fn count_shell(shell: &ShellCounters) {
     shell.traces_consumed.store(1_234, Ordering::Relaxed);
     shell.verdicts_published.store(4, Ordering::Relaxed);
     shell.checkpoints.store(17, Ordering::Relaxed);
@@ -316,6 +349,11 @@ fn fixture() -> Fixture {
     shell.restored_changelog.store(5, Ordering::Relaxed);
     shell.partitions_assigned.store(6, Ordering::Relaxed);
     shell.consumer_errors.store(7, Ordering::Relaxed);
+}
+
+/// Cluster `c` completed a round 1.5 s before [`NOW`] with two watermark errors on the way;
+/// cluster `d` was never reached.
+fn poll_oracle(observatory: &Observatory) {
     let reached = PollerStats::default();
     reached.rounds.store(12, Ordering::Relaxed);
     reached.errors_watermarks.store(2, Ordering::Relaxed);
@@ -325,12 +363,13 @@ fn fixture() -> Fixture {
     let unreachable = PollerStats::default();
     unreachable.rounds.store(3, Ordering::Relaxed);
     unreachable.errors_metadata.store(3, Ordering::Relaxed);
-    {
-        let mut oracle = observatory.oracle.lock();
-        oracle.insert("c".into(), Arc::new(reached));
-        oracle.insert("d".into(), Arc::new(unreachable));
-    }
+    let mut oracle = observatory.oracle.lock();
+    oracle.insert("c".into(), Arc::new(reached));
+    oracle.insert("d".into(), Arc::new(unreachable));
+}
 
+/// What the oracle read of c/l0 1.5 s before [`NOW`]; nothing of cluster `d`.
+fn offsets_board() -> Arc<OffsetsBoard> {
     let board = Arc::new(OffsetsBoard::new(["c", "d"]));
     let at = |value| {
         Some(Observed {
@@ -351,12 +390,7 @@ fn fixture() -> Fixture {
     };
     c.topics.insert("l0".into(), l0);
     board.publish("c", c);
-
-    Fixture {
-        observatory,
-        board,
-        verdicts: run.verdicts,
-    }
+    board
 }
 
 /// GETs `uri` from `router`: the status, the content type and the body as text.

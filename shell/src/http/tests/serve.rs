@@ -11,6 +11,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
+use cairn_core::metrics::catalog;
+
 use super::*;
 use crate::http::serve;
 
@@ -59,10 +61,8 @@ async fn serves_over_tcp_and_shuts_down_gracefully() {
             .contains("content-type: text/plain; version=0.0.4; charset=utf-8"),
         "{head}"
     );
-    assert!(
-        body.contains("cairn_messages_seen_total{stream=\"s\"} 8\n"),
-        "{body}"
-    );
+    let seen = format!("{}{{stream=\"s\"}} 8\n", catalog::MESSAGES_SEEN.name);
+    assert!(body.contains(&seen), "{body}");
     let (status, _, _) = http_get(addr, "/readyz").await.expect("the server answers");
     assert_eq!(status, 503);
 

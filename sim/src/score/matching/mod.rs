@@ -25,12 +25,13 @@ use crate::truth::{Outcome, TruthRecord};
 /// The stream name under which every stream is summed.
 pub const OVERALL: &str = "(all streams)";
 
-/// Duplicates as counted by cairn's metrics (`cairn_duplicates_total`), and its stuck count.
+/// Duplicates as counted by cairn's metrics
+/// ([`DUPLICATES`](cairn_core::metrics::catalog::DUPLICATES)), and its stuck count.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FoundCounts {
     /// (stream, kind label) → extra copies found.
     pub duplicates: BTreeMap<(String, String), u64>,
-    /// stream → expected traces given up on (`cairn_stuck_total`).
+    /// stream → expected traces given up on ([`STUCK`](cairn_core::metrics::catalog::STUCK)).
     pub stuck: BTreeMap<String, u64>,
 }
 
@@ -109,7 +110,7 @@ pub struct StreamScore {
     /// Detections whose truth line has no `passed_at`.
     pub delay_unknown: u64,
     pub duplicates: Vec<DuplicateScore>,
-    /// `cairn_stuck_total`, when metrics were given.
+    /// [`STUCK`](cairn_core::metrics::catalog::STUCK), when metrics were given.
     pub stuck: Option<u64>,
 }
 

@@ -1,0 +1,420 @@
+//! Every metric family cairn exports, each defined once: its name, kind, unit, help text and
+//! label names.
+//!
+//! Whatever writes a family (the shell's `/metrics`, the tracer's `Tracer::prometheus`) or
+//! reads one (`cairn score --metrics`, the demo, the tests) names it through a [`MetricDef`]
+//! here, never through a string of its own. Label names are fixed per family and their values
+//! are bounded: `stream`, `app`, `group`, `location` and `cluster` come from the config;
+//! `reason`, `kind`, `from` and `operation` from fixed lists. Never a message id or an error
+//! text. README.md's metric table lists the same families; a test keeps the two in step.
+
+/// How a family's values behave, as its `# TYPE` line says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricKind {
+    /// Only grows; the name ends in `_total`.
+    Counter,
+    /// Goes up and down.
+    Gauge,
+    /// Observations counted into buckets, with their sum and count.
+    Histogram,
+}
+
+impl MetricKind {
+    /// The word on the `# TYPE` line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricKind::Counter => "counter",
+            MetricKind::Gauge => "gauge",
+            MetricKind::Histogram => "histogram",
+        }
+    }
+}
+
+/// What a family's values measure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unit {
+    /// A number of things: messages, traces, partitions, rounds.
+    Count,
+    /// 1 for yes, 0 for no.
+    Flag,
+    Seconds,
+    Milliseconds,
+}
+
+impl Unit {
+    /// How many of this unit make a second; `None` for a unit that is not a time.
+    fn per_second(self) -> Option<f64> {
+        match self {
+            Unit::Seconds => Some(1.0),
+            Unit::Milliseconds => Some(1_000.0),
+            Unit::Count | Unit::Flag => None,
+        }
+    }
+
+    /// Whether a value in this unit can be expressed in `to`.
+    pub fn converts_to(self, to: Unit) -> bool {
+        self == to || (self.per_second().is_some() && to.per_second().is_some())
+    }
+
+    /// `value`, measured in this unit, measured in `to`. Units that do not convert (see
+    /// [`Unit::converts_to`]; a catalog test rules them out) leave the value as it is.
+    pub fn convert(self, value: f64, to: Unit) -> f64 {
+        match (self.per_second(), to.per_second()) {
+            // Divide first: 2064 ms / 1000 is exactly the 2.064 a reader expects.
+            (Some(from), Some(to)) if from != to => value / from * to,
+            _ => value,
+        }
+    }
+}
+
+/// Which part of cairn counts a family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// The detector core's [`Metrics`](super::Metrics), exported by `cairn detect`.
+    Detector,
+    /// The I/O shell and the offsets oracle of `cairn detect`.
+    Shell,
+    /// `cairn-tracer`, inside the traced application.
+    Tracer,
+}
+
+/// One metric family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MetricDef {
+    /// As exported: starts with [`PREFIX`]; a counter's ends in `_total`.
+    pub name: &'static str,
+    pub kind: MetricKind,
+    /// The unit the family is exported in.
+    pub unit: Unit,
+    /// The unit its values are recorded in. It differs from `unit` only where the recording
+    /// side keeps another one (the core's latency histograms count milliseconds); the
+    /// exporter converts with [`MetricDef::exported`].
+    pub recorded_in: Unit,
+    /// The `# HELP` text.
+    pub help: &'static str,
+    /// Label names, in the order every sample writes them (a histogram's `le` not included).
+    pub labels: &'static [&'static str],
+    /// A histogram's bucket upper bounds, in `recorded_in` units; empty for other kinds.
+    pub buckets: &'static [u64],
+    pub source: Source,
+}
+
+impl MetricDef {
+    /// A value recorded in `recorded_in`, in the exported `unit`.
+    pub fn exported(&self, recorded: f64) -> f64 {
+        self.recorded_in.convert(recorded, self.unit)
+    }
+}
+
+/// What every family name starts with.
+pub const PREFIX: &str = "cairn_";
+
+/// Upper bounds of the latency buckets, in milliseconds (exported as 0.005 s … 3600 s).
+pub const LATENCY_BUCKETS_MS: [u64; 18] = [
+    5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 120_000, 300_000,
+    600_000, 1_800_000, 3_600_000,
+];
+
+// Bases that the definitions below complete with a name, a help text and labels.
+const COUNTER: MetricDef = MetricDef {
+    name: "",
+    kind: MetricKind::Counter,
+    unit: Unit::Count,
+    recorded_in: Unit::Count,
+    help: "",
+    labels: &[],
+    buckets: &[],
+    source: Source::Detector,
+};
+const GAUGE: MetricDef = MetricDef {
+    kind: MetricKind::Gauge,
+    ..COUNTER
+};
+const SHELL_COUNTER: MetricDef = MetricDef {
+    source: Source::Shell,
+    ..COUNTER
+};
+const SHELL_GAUGE: MetricDef = MetricDef {
+    source: Source::Shell,
+    ..GAUGE
+};
+const TRACER_COUNTER: MetricDef = MetricDef {
+    source: Source::Tracer,
+    ..COUNTER
+};
+const LATENCY: MetricDef = MetricDef {
+    kind: MetricKind::Histogram,
+    unit: Unit::Seconds,
+    recorded_in: Unit::Milliseconds,
+    buckets: &LATENCY_BUCKETS_MS,
+    ..COUNTER
+};
+
+// The detector core's families.
+
+/// Label `reason`: one of [`Rejection`](crate::lineage::Rejection)'s.
+pub const TRACES_REJECTED: MetricDef = MetricDef {
+    name: "cairn_traces_rejected_total",
+    help: "Traces naming a stream, app, location or group the lineage does not know, by reason.",
+    labels: &["reason"],
+    ..COUNTER
+};
+/// Label `reason`: why the record did not decode. Counted by the shell into the core's
+/// [`Metrics`](super::Metrics); a reason appears once one is counted.
+pub const TRACES_MALFORMED: MetricDef = MetricDef {
+    name: "cairn_traces_malformed_total",
+    help: "Trace records that did not decode and were skipped, by reason.",
+    labels: &["reason"],
+    ..COUNTER
+};
+pub const MESSAGES_SEEN: MetricDef = MetricDef {
+    name: "cairn_messages_seen_total",
+    help: "Messages whose first trace was seen.",
+    labels: &["stream"],
+    ..COUNTER
+};
+pub const MESSAGES_COMPLETE: MetricDef = MetricDef {
+    name: "cairn_messages_complete_total",
+    help: "Messages all of whose expected traces arrived.",
+    labels: &["stream"],
+    ..COUNTER
+};
+pub const MESSAGES_IN_MEMORY: MetricDef = MetricDef {
+    name: "cairn_messages_in_memory",
+    help: "Messages held in the detector's memory now.",
+    labels: &["stream"],
+    ..GAUGE
+};
+pub const END_TO_END_CLOCK_SKEW: MetricDef = MetricDef {
+    name: "cairn_end_to_end_clock_skew_total",
+    help: "End-to-end latencies that came out negative (clock skew) and were clamped to 0.",
+    labels: &["stream"],
+    ..COUNTER
+};
+pub const TRACES_SEEN: MetricDef = MetricDef {
+    name: "cairn_traces_seen_total",
+    help: "Traces seen at a hop.",
+    labels: &["stream", "app", "group", "location"],
+    ..COUNTER
+};
+/// Label `reason`: one of [`Reason`](crate::model::Reason)'s.
+pub const LOST: MetricDef = MetricDef {
+    name: "cairn_lost_total",
+    help: "Messages declared lost at a hop, by reason.",
+    labels: &["stream", "app", "group", "location", "reason"],
+    ..COUNTER
+};
+/// Label `kind`: one of [`DuplicateKind`](super::DuplicateKind)'s.
+pub const DUPLICATES: MetricDef = MetricDef {
+    name: "cairn_duplicates_total",
+    help: "Extra copies of messages at a hop, by kind.",
+    labels: &["stream", "app", "group", "location", "kind"],
+    ..COUNTER
+};
+pub const RETRACTED: MetricDef = MetricDef {
+    name: "cairn_retracted_total",
+    help: "Lost verdicts withdrawn because the missing trace arrived after all (false alarms).",
+    labels: &["stream", "app", "group", "location"],
+    ..COUNTER
+};
+pub const STUCK: MetricDef = MetricDef {
+    name: "cairn_stuck_total",
+    help: "Expected traces given up on after the stream's max wait, never declared lost.",
+    labels: &["stream", "app", "group", "location"],
+    ..COUNTER
+};
+pub const TRACE_GAPS: MetricDef = MetricDef {
+    name: "cairn_trace_gaps_total",
+    help: "Traces that never came although a later trace proves the message passed (lost traces, not messages).",
+    labels: &["stream", "app", "group", "location"],
+    ..COUNTER
+};
+pub const CLOCK_SKEW: MetricDef = MetricDef {
+    name: "cairn_clock_skew_total",
+    help: "Hop latencies that came out negative (clock skew) and were clamped to 0.",
+    labels: &["stream", "app", "group", "location"],
+    ..COUNTER
+};
+/// `received.ts − sent.ts` per read hop.
+pub const HOP_LATENCY: MetricDef = MetricDef {
+    name: "cairn_hop_latency_seconds",
+    help: "Time from a message's sent trace to a group's received trace at a hop, in seconds.",
+    labels: &["stream", "app", "group", "location"],
+    ..LATENCY
+};
+/// `last.ts − first sent.ts` per complete message.
+pub const END_TO_END_LATENCY: MetricDef = MetricDef {
+    name: "cairn_end_to_end_latency_seconds",
+    help: "Time from a complete message's first sent trace to its last trace, in seconds.",
+    labels: &["stream"],
+    ..LATENCY
+};
+
+// The shell's and the offsets oracle's families.
+
+pub const TRACES_CONSUMED: MetricDef = MetricDef {
+    name: "cairn_traces_consumed_total",
+    help: "Records read from the tracing topic.",
+    ..SHELL_COUNTER
+};
+pub const VERDICTS_PUBLISHED: MetricDef = MetricDef {
+    name: "cairn_verdicts_published_total",
+    help: "Verdicts acknowledged by the output cluster.",
+    ..SHELL_COUNTER
+};
+pub const CHECKPOINTS: MetricDef = MetricDef {
+    name: "cairn_checkpoints_total",
+    help: "Checkpoints completed: state durable and tracing offsets committed.",
+    ..SHELL_COUNTER
+};
+pub const CHECKPOINT_FAILURES: MetricDef = MetricDef {
+    name: "cairn_checkpoint_failures_total",
+    help: "Checkpoints that failed and will be retried; nothing is committed past them.",
+    ..SHELL_COUNTER
+};
+pub const POSITION_RESETS: MetricDef = MetricDef {
+    name: "cairn_position_resets_total",
+    help: "Tracing partitions whose committed position was missing or out of range, read from the log start instead.",
+    ..SHELL_COUNTER
+};
+/// Label `from`: `local` or `changelog`.
+pub const PARTITIONS_RESTORED: MetricDef = MetricDef {
+    name: "cairn_partitions_restored_total",
+    help: "Tracing partitions whose detector state was restored, by source.",
+    labels: &["from"],
+    ..SHELL_COUNTER
+};
+pub const SNAPSHOT_FAILURES: MetricDef = MetricDef {
+    name: "cairn_snapshot_failures_total",
+    help: "Local snapshots not written or found unusable; the changelog was read instead.",
+    ..SHELL_COUNTER
+};
+pub const SESSION_RESTARTS: MetricDef = MetricDef {
+    name: "cairn_session_restarts_total",
+    help: "Times the job started again from the last checkpoint after a failure.",
+    ..SHELL_COUNTER
+};
+pub const PARTITIONS_ASSIGNED: MetricDef = MetricDef {
+    name: "cairn_partitions_assigned",
+    help: "Tracing partitions owned by this instance now.",
+    ..SHELL_GAUGE
+};
+pub const CONSUMER_ERRORS: MetricDef = MetricDef {
+    name: "cairn_consumer_errors_total",
+    help: "Errors of the tracing consumer other than position resets and checkpoint failures.",
+    ..SHELL_COUNTER
+};
+pub const ORACLE_ROUNDS: MetricDef = MetricDef {
+    name: "cairn_oracle_rounds_total",
+    help: "Poll rounds of the offsets oracle (committed offsets and watermarks), complete or not.",
+    labels: &["cluster"],
+    ..SHELL_COUNTER
+};
+/// Label `operation`: `metadata`, `watermarks` or `committed`.
+pub const ORACLE_ERRORS: MetricDef = MetricDef {
+    name: "cairn_oracle_errors_total",
+    help: "Failed reads of the offsets oracle, by operation; the previous value is kept and turns stale.",
+    labels: &["cluster", "operation"],
+    ..SHELL_COUNTER
+};
+/// `+Inf` before the first complete round. The oracle keeps epoch milliseconds.
+pub const ORACLE_STALENESS: MetricDef = MetricDef {
+    name: "cairn_oracle_staleness_seconds",
+    help: "Seconds since the offsets oracle last completed a round with every read successful; +Inf before the first.",
+    unit: Unit::Seconds,
+    recorded_in: Unit::Milliseconds,
+    labels: &["cluster"],
+    ..SHELL_GAUGE
+};
+/// 1 when `/readyz` answers 200.
+pub const READY: MetricDef = MetricDef {
+    name: "cairn_ready",
+    help: "1 when the job has joined its group and the offsets oracle has completed a round, else 0.",
+    unit: Unit::Flag,
+    recorded_in: Unit::Flag,
+    ..SHELL_GAUGE
+};
+
+// The tracer's families, labelled with the tracer's own app and stream.
+
+pub const TRACER_EMITTED: MetricDef = MetricDef {
+    name: "cairn_tracer_emitted_total",
+    help: "Traces queued for the tracing topic.",
+    labels: &["app", "stream"],
+    ..TRACER_COUNTER
+};
+pub const TRACER_DELIVERED: MetricDef = MetricDef {
+    name: "cairn_tracer_delivered_total",
+    help: "Traces acknowledged by the tracing cluster.",
+    labels: &["app", "stream"],
+    ..TRACER_COUNTER
+};
+pub const TRACER_DROPPED_QUEUE_FULL: MetricDef = MetricDef {
+    name: "cairn_tracer_dropped_queue_full_total",
+    help: "Traces dropped because the tracer's queue was full.",
+    labels: &["app", "stream"],
+    ..TRACER_COUNTER
+};
+pub const TRACER_FAILED: MetricDef = MetricDef {
+    name: "cairn_tracer_failed_total",
+    help: "Traces that could not be delivered.",
+    labels: &["app", "stream"],
+    ..TRACER_COUNTER
+};
+pub const TRACER_SAMPLED_OUT: MetricDef = MetricDef {
+    name: "cairn_tracer_sampled_out_total",
+    help: "Messages not traced because of the stream's sample rate.",
+    labels: &["app", "stream"],
+    ..TRACER_COUNTER
+};
+
+/// Every family, grouped by [`Source`].
+pub const ALL: [&MetricDef; 34] = [
+    &TRACES_REJECTED,
+    &TRACES_MALFORMED,
+    &MESSAGES_SEEN,
+    &MESSAGES_COMPLETE,
+    &MESSAGES_IN_MEMORY,
+    &END_TO_END_CLOCK_SKEW,
+    &TRACES_SEEN,
+    &LOST,
+    &DUPLICATES,
+    &RETRACTED,
+    &STUCK,
+    &TRACE_GAPS,
+    &CLOCK_SKEW,
+    &HOP_LATENCY,
+    &END_TO_END_LATENCY,
+    &TRACES_CONSUMED,
+    &VERDICTS_PUBLISHED,
+    &CHECKPOINTS,
+    &CHECKPOINT_FAILURES,
+    &POSITION_RESETS,
+    &PARTITIONS_RESTORED,
+    &SNAPSHOT_FAILURES,
+    &SESSION_RESTARTS,
+    &PARTITIONS_ASSIGNED,
+    &CONSUMER_ERRORS,
+    &ORACLE_ROUNDS,
+    &ORACLE_ERRORS,
+    &ORACLE_STALENESS,
+    &READY,
+    &TRACER_EMITTED,
+    &TRACER_DELIVERED,
+    &TRACER_DROPPED_QUEUE_FULL,
+    &TRACER_FAILED,
+    &TRACER_SAMPLED_OUT,
+];
+
+/// The family called `name`, if cairn has one.
+pub fn by_name(name: &str) -> Option<&'static MetricDef> {
+    ALL.into_iter().find(|def| def.name == name)
+}
+
+/// Every family one part of cairn counts, in catalog order.
+pub fn counted_by(source: Source) -> impl Iterator<Item = &'static MetricDef> {
+    ALL.into_iter().filter(move |def| def.source == source)
+}
+
+#[cfg(test)]
+mod tests;
