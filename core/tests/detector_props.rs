@@ -406,11 +406,14 @@ impl InFlight {
     }
 }
 
+/// A lost verdict as compared: (id, hop app, hop location, reason, message location,
+/// partition, offset).
+type LostLine = (String, String, String, &'static str, String, i32, i64);
+
 /// What the detector must conclude.
 #[derive(Debug, Default)]
 struct Truth {
-    /// (id, hop app, hop location, reason, message location, partition, offset).
-    lost: Vec<(String, String, String, &'static str, String, i32, i64)>,
+    lost: Vec<LostLine>,
     /// (id, hop app, reason).
     retracted: Vec<(String, String, &'static str)>,
     /// (message, reader) pairs still open at max wait.
@@ -586,38 +589,52 @@ impl<'p> Sim<'p> {
     }
 
     fn process(&mut self, now: Millis, msg: usize, r: usize, at: (i32, i64), again: bool) {
-        let reader = self.p.readers[r].clone();
-        let fate = self.fates[msg];
         let commit = Event::Commit {
             reader: r,
             partition: at.0,
             value: at.1 + 1,
         };
-        let (p, id) = (self.p, self.ids[msg].clone());
-        let lost = |reason: Reason, hop_location: usize| {
-            (
-                id.clone(),
-                reader.app.clone(),
-                p.locations[hop_location].clone(),
-                reason.as_str(),
-                p.locations[reader.reads].clone(),
-                at.0,
-                at.1,
-            )
-        };
-        if fate == Resolved::DropAtReception(r) {
-            self.truth
-                .lost
-                .push(lost(Reason::CommittedPast, reader.reads));
+        if self.fates[msg] == Resolved::DropAtReception(r) {
+            let lost = self.lost(msg, r, Reason::CommittedPast, self.p.readers[r].reads, at);
+            self.truth.lost.push(lost);
             self.schedule(now, commit);
             return;
         }
+        self.receive(now, msg, r, at, again);
+        self.pass_on(now, msg, r, at, again, commit);
+    }
+
+    /// The truth line of a message that reader `r` lost at `hop_location`.
+    fn lost(
+        &self,
+        msg: usize,
+        r: usize,
+        reason: Reason,
+        hop_location: usize,
+        at: (i32, i64),
+    ) -> LostLine {
+        let reader = &self.p.readers[r];
+        (
+            self.ids[msg].clone(),
+            reader.app.clone(),
+            self.p.locations[hop_location].clone(),
+            reason.as_str(),
+            self.p.locations[reader.reads].clone(),
+            at.0,
+            at.1,
+        )
+    }
+
+    /// Reader `r` traces `received` (late, when its fate says so), and is handed the message
+    /// once more when it is to be redelivered.
+    fn receive(&mut self, now: Millis, msg: usize, r: usize, at: (i32, i64), again: bool) {
+        let reader = self.p.readers[r].clone();
+        let fate = self.fates[msg];
         let mut d = self.delay(msg, reader.reads);
         if fate == Resolved::LateSinkTrace(r) {
             d += LATE;
-            self.truth
-                .lost
-                .push(lost(Reason::CommittedPast, reader.reads));
+            let lost = self.lost(msg, r, Reason::CommittedPast, reader.reads, at);
+            self.truth.lost.push(lost);
             self.truth.retracted.push((
                 self.ids[msg].clone(),
                 reader.app.clone(),
@@ -646,6 +663,21 @@ impl<'p> Sim<'p> {
                 },
             );
         }
+    }
+
+    /// After reading: a sink commits; a processor filters, drops or writes the message on,
+    /// and commits after the write (at-least-once).
+    fn pass_on(
+        &mut self,
+        now: Millis,
+        msg: usize,
+        r: usize,
+        at: (i32, i64),
+        again: bool,
+        commit: Event,
+    ) {
+        let reader = self.p.readers[r].clone();
+        let fate = self.fates[msg];
         match reader.writes {
             None => self.schedule(now, commit),
             Some(_) if fate == Resolved::Filtered(r) => {
@@ -665,7 +697,8 @@ impl<'p> Sim<'p> {
             Some(w) => {
                 let write_at = now + self.rng.range(0, 50);
                 if fate == Resolved::DropInApp(r) {
-                    self.truth.lost.push(lost(Reason::LostInApp, w));
+                    let lost = self.lost(msg, r, Reason::LostInApp, w, at);
+                    self.truth.lost.push(lost);
                 } else {
                     let copy = if again { 2 } else { 0 };
                     self.schedule(
@@ -750,51 +783,61 @@ fn run(case: &Case) -> (Vec<Resolved>, Truth, Outcome, Vec<InFlight>) {
         Arc::new(Lineage::compile(&[p.stream_config()]).expect("generated lineage compiles"));
     let fates: Vec<Resolved> = case.messages.iter().map(|m| resolve(&p, m)).collect();
     let mut sim = Sim::new(&p, fates.clone(), case.seed);
-    // At most one stall per location, so retention never overtakes two consumers at once.
-    let mut stalled_locations = Vec::new();
-    if let Some((reader, when, count)) = case.expire {
-        let r = p.readers_of[0][reader as usize % p.readers_of[0].len()];
-        sim.stalls.insert(r, None);
-        stalled_locations.push(0);
-        sim.schedule(when, Event::Expire { value: count });
-    }
-    for s in &case.stalls {
-        let r = s.reader as usize % p.readers.len();
-        let location = p.readers[r].reads;
-        if !stalled_locations.contains(&location) {
-            stalled_locations.push(location);
-            sim.stalls.insert(r, (!s.forever).then_some(s.until));
+    sim.prepare(case);
+    let outcome = play(&mut sim, case, lineage);
+    let truth = sim.final_truth();
+    (fates, truth, outcome, std::mem::take(&mut sim.emitted))
+}
+
+impl Sim<'_> {
+    /// Sets the case's stalls and retention, and schedules the producers' writes.
+    fn prepare(&mut self, case: &Case) {
+        let p = self.p;
+        // At most one stall per location, so retention never overtakes two consumers at once.
+        let mut stalled_locations = Vec::new();
+        if let Some((reader, when, count)) = case.expire {
+            let r = p.readers_of[0][reader as usize % p.readers_of[0].len()];
+            self.stalls.insert(r, None);
+            stalled_locations.push(0);
+            self.schedule(when, Event::Expire { value: count });
+        }
+        for s in &case.stalls {
+            let r = s.reader as usize % p.readers.len();
+            let location = p.readers[r].reads;
+            if !stalled_locations.contains(&location) {
+                stalled_locations.push(location);
+                self.stalls.insert(r, (!s.forever).then_some(s.until));
+            }
+        }
+        for (i, m) in case.messages.iter().enumerate() {
+            let producer = m.producer as usize % p.producers.len();
+            self.schedule(
+                m.at,
+                Event::Write {
+                    msg: i,
+                    location: 0,
+                    writer: Writer::Producer(producer),
+                    copy: 0,
+                },
+            );
         }
     }
-    for (i, m) in case.messages.iter().enumerate() {
-        let producer = m.producer as usize % p.producers.len();
-        sim.schedule(
-            m.at,
-            Event::Write {
-                msg: i,
-                location: 0,
-                writer: Writer::Producer(producer),
-                copy: 0,
-            },
-        );
-    }
-    let mut detector = Detector::new(lineage.clone());
-    let mut retired = Metrics::default();
-    let mut store: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    let mut restarted = false;
-    let mut verdicts = Vec::new();
-    let mut offsets = sim.offsets(0);
-    let mut now = 0;
-    while now <= END {
-        while let Some(Reverse((at, _, event))) = sim.events.peek().copied() {
+
+    /// Handles every event due by `now`.
+    fn run_due(&mut self, now: Millis) {
+        while let Some(Reverse((at, _, event))) = self.events.peek().copied() {
             if at > now {
                 break;
             }
-            sim.events.pop();
-            sim.handle(at, event);
+            self.events.pop();
+            self.handle(at, event);
         }
+    }
+
+    /// The traces that reach the detector by `now`, in arrival order.
+    fn arrived(&mut self, now: Millis) -> Vec<InFlight> {
         let mut arrived: Vec<InFlight> = Vec::new();
-        sim.in_flight.retain(|t| {
+        self.in_flight.retain(|t| {
             if t.arrival <= now {
                 arrived.push(t.clone());
                 false
@@ -803,62 +846,113 @@ fn run(case: &Case) -> (Vec<Resolved>, Truth, Outcome, Vec<InFlight>) {
             }
         });
         arrived.sort_by_key(|t| (t.arrival, t.seq));
-        for t in &arrived {
-            detector.on_trace(&t.trace(), now, &mut verdicts);
+        arrived
+    }
+
+    /// The truth once the run is over: what a reader stalled for good never read at the
+    /// first location is lost if retention passed it, else stuck.
+    fn final_truth(&mut self) -> Truth {
+        let p = self.p;
+        let mut truth = std::mem::take(&mut self.truth);
+        for &(msg, r, offset) in &self.unread_at_first {
+            let reader = &p.readers[r];
+            if offset < self.log_start {
+                let location = p.locations[0].clone();
+                truth.lost.push((
+                    self.ids[msg].clone(),
+                    reader.app.clone(),
+                    location.clone(),
+                    Reason::Expired.as_str(),
+                    location,
+                    0,
+                    offset,
+                ));
+            } else {
+                truth.stuck.push((msg, r));
+            }
+        }
+        truth
+    }
+}
+
+/// Runs the simulation tick by tick against the detector, as the shell would.
+fn play(sim: &mut Sim, case: &Case, lineage: Arc<Lineage>) -> Outcome {
+    let mut job = Job::new(lineage);
+    let mut offsets = sim.offsets(0);
+    let mut now = 0;
+    while now <= END {
+        sim.run_due(now);
+        for t in &sim.arrived(now) {
+            job.detector.on_trace(&t.trace(), now, &mut job.verdicts);
         }
         if now % POLL == 0 {
             offsets = sim.offsets(now);
         }
-        detector.on_tick(now, &offsets, &mut verdicts);
+        job.detector.on_tick(now, &offsets, &mut job.verdicts);
         if now % DRAIN_EVERY == 0 {
-            drain(&mut detector, &mut store);
+            drain(&mut job.detector, &mut job.store);
         }
         if let Some(at) = case.restart_at
-            && !restarted
+            && !job.restarted
             && now >= at
         {
-            drain(&mut detector, &mut store);
-            retired.merge(detector.metrics());
-            detector = Detector::new(lineage.clone());
-            for (id, bytes) in &store {
-                detector.restore(id, bytes).expect("drained state restores");
-            }
-            restarted = true;
+            job.restart();
         }
         now += TICK;
     }
-    drain(&mut detector, &mut store);
-    assert!(
-        store.is_empty(),
-        "the store follows the detector: {} states left",
-        store.len()
-    );
-    retired.merge(detector.metrics());
+    job.finish()
+}
 
-    let mut truth = std::mem::take(&mut sim.truth);
-    for &(msg, r, offset) in &sim.unread_at_first {
-        let reader = &p.readers[r];
-        if offset < sim.log_start {
-            let location = p.locations[0].clone();
-            truth.lost.push((
-                sim.ids[msg].clone(),
-                reader.app.clone(),
-                location.clone(),
-                Reason::Expired.as_str(),
-                location,
-                0,
-                offset,
-            ));
-        } else {
-            truth.stuck.push((msg, r));
+/// The detector as the shell holds it: its verdicts, its drained state, and the metrics of
+/// an instance that restarted.
+struct Job {
+    lineage: Arc<Lineage>,
+    detector: Detector,
+    retired: Metrics,
+    store: BTreeMap<String, Vec<u8>>,
+    restarted: bool,
+    verdicts: Vec<Verdict>,
+}
+
+impl Job {
+    fn new(lineage: Arc<Lineage>) -> Job {
+        Job {
+            detector: Detector::new(lineage.clone()),
+            lineage,
+            retired: Metrics::default(),
+            store: BTreeMap::new(),
+            restarted: false,
+            verdicts: Vec::new(),
         }
     }
-    let outcome = Outcome {
-        verdicts,
-        metrics: retired,
-        in_memory: detector.messages_in_memory(),
-    };
-    (fates, truth, outcome, std::mem::take(&mut sim.emitted))
+
+    /// A new detector restored from the drained state.
+    fn restart(&mut self) {
+        drain(&mut self.detector, &mut self.store);
+        self.retired.merge(self.detector.metrics());
+        self.detector = Detector::new(self.lineage.clone());
+        for (id, bytes) in &self.store {
+            self.detector
+                .restore(id, bytes)
+                .expect("drained state restores");
+        }
+        self.restarted = true;
+    }
+
+    fn finish(mut self) -> Outcome {
+        drain(&mut self.detector, &mut self.store);
+        assert!(
+            self.store.is_empty(),
+            "the store follows the detector: {} states left",
+            self.store.len()
+        );
+        self.retired.merge(self.detector.metrics());
+        Outcome {
+            verdicts: self.verdicts,
+            metrics: self.retired,
+            in_memory: self.detector.messages_in_memory(),
+        }
+    }
 }
 
 fn drain(detector: &mut Detector, store: &mut BTreeMap<String, Vec<u8>>) {
@@ -897,9 +991,16 @@ fn duplicates_in(traces: &[InFlight]) -> (u64, u64) {
 
 fn check(case: &Case) -> Result<(), TestCaseError> {
     let (fates, mut truth, outcome, all_traces) = run(case);
+    print_stats(case, &truth, &all_traces);
+    check_verdicts(&outcome, &mut truth, &fates)?;
+    check_counters(case, &outcome, &truth, &all_traces)?;
+    check_completion(case, &outcome, &truth)
+}
+
+fn print_stats(case: &Case, truth: &Truth, all_traces: &[InFlight]) {
     // `CAIRN_PROP_STATS=1 cargo test --test detector_props -- --nocapture` shows what the cases exercise.
     if std::env::var_os("CAIRN_PROP_STATS").is_some() {
-        let (w, d) = duplicates_in(&all_traces);
+        let (w, d) = duplicates_in(all_traces);
         let reasons: Vec<&str> = truth.lost.iter().map(|l| l.3).collect();
         eprintln!(
             "stats lost={reasons:?} retracted={} stuck={} gaps={} written={w} delivered={d} restart={:?}",
@@ -909,7 +1010,14 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
             case.restart_at
         );
     }
+}
 
+/// The lost and retracted verdicts are exactly the truth's.
+fn check_verdicts(
+    outcome: &Outcome,
+    truth: &mut Truth,
+    fates: &[Resolved],
+) -> Result<(), TestCaseError> {
     let mut lost: Vec<_> = outcome
         .verdicts
         .iter()
@@ -939,9 +1047,18 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
     retracted.sort();
     truth.retracted.sort();
     prop_assert_eq!(&retracted, &truth.retracted, "retractions");
+    Ok(())
+}
 
+/// Every counter equals what the simulation did.
+fn check_counters(
+    case: &Case,
+    outcome: &Outcome,
+    truth: &Truth,
+    all_traces: &[InFlight],
+) -> Result<(), TestCaseError> {
     let m = &outcome.metrics;
-    let (written, delivered) = duplicates_in(&all_traces);
+    let (written, delivered) = duplicates_in(all_traces);
     prop_assert_eq!(
         m.total(catalog::DUPLICATES.name, Some("written_twice")),
         written,
@@ -980,6 +1097,12 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
             reason
         );
     }
+    Ok(())
+}
+
+/// Messages complete exactly when nothing was lost or stuck, and none is left in memory.
+fn check_completion(case: &Case, outcome: &Outcome, truth: &Truth) -> Result<(), TestCaseError> {
+    let m = &outcome.metrics;
     // Complete: every message without an unretracted loss and without a stuck hop.
     let spoiled: std::collections::BTreeSet<String> = truth
         .lost

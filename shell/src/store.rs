@@ -17,11 +17,17 @@
 //! trailer is never trusted. Write order: forget the checkpoint, write and sync the file under a
 //! temporary name, rename it, record the checkpoint. A crash anywhere leaves either no trusted
 //! snapshot or a complete one.
+//!
+//! The checksum can only be checked at the end, so a length read before it is not trusted to
+//! size a buffer: a key or state longer than a frame may hold ([`MAX_KEY_BYTES`],
+//! [`MAX_STATE_BYTES`]) or than the bytes left in the file makes the snapshot unusable before
+//! anything is allocated for it.
 
 use std::fs::{self, File};
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
+use cairn_core::detector::MAX_STATE_BYTES;
 use serde::{Deserialize, Serialize};
 
 /// Errors from the store, with the operation that failed.
@@ -61,6 +67,8 @@ pub struct Checkpoint {
 const STORE_CACHE_BYTES: u64 = 8 * 1024 * 1024;
 /// Marks the trailer where a key length would be.
 const TRAILER: u32 = u32::MAX;
+/// Longest key a snapshot frames: a stream name, a NUL and a message id (at most 256 bytes).
+pub const MAX_KEY_BYTES: usize = 64 * 1024;
 const SNAPSHOT_DIR: &str = "partition-snapshots";
 
 pub struct Store {
@@ -205,10 +213,17 @@ impl Store {
     pub fn read_snapshot(&self, partition: i32) -> Result<SnapshotReader, StoreError> {
         let file =
             File::open(self.snapshot_path(partition)).map_err(snapshot_io(partition, "open"))?;
+        let remaining = file
+            .metadata()
+            .map_err(snapshot_io(partition, "read the length"))?
+            .len();
         Ok(SnapshotReader {
-            partition,
-            input: BufReader::with_capacity(1 << 20, file),
-            hasher: crc32fast::Hasher::new(),
+            source: FrameSource {
+                partition,
+                input: BufReader::with_capacity(1 << 20, file),
+                remaining,
+                hasher: crc32fast::Hasher::new(),
+            },
             key: Vec::new(),
             state: Vec::new(),
             count: 0,
@@ -249,12 +264,20 @@ pub struct SnapshotWriter {
 
 impl SnapshotWriter {
     pub fn put(&mut self, key: &str, state: &[u8]) -> Result<(), StoreError> {
-        let too_long = |what: &str| StoreError::CorruptSnapshot {
-            partition: self.partition,
-            detail: format!("a {what} of more than 4 GiB cannot be framed"),
+        // What a reader would refuse is never written: a snapshot on disk is always readable.
+        let framed = |what: &str, len: usize, max: usize| {
+            if len > max {
+                return Err(StoreError::CorruptSnapshot {
+                    partition: self.partition,
+                    detail: format!(
+                        "a {what} of {len} bytes is longer than the {max} a snapshot frames"
+                    ),
+                });
+            }
+            Ok(u32::try_from(len).expect("the frame limits are below 4 GiB"))
         };
-        let key_len = u32::try_from(key.len()).map_err(|_| too_long("key"))?;
-        let state_len = u32::try_from(state.len()).map_err(|_| too_long("state"))?;
+        let key_len = framed("key", key.len(), MAX_KEY_BYTES)?;
+        let state_len = framed("state", state.len(), MAX_STATE_BYTES)?;
         for part in [
             &key_len.to_le_bytes()[..],
             key.as_bytes(),
@@ -291,9 +314,7 @@ impl SnapshotWriter {
 
 /// Reads the frames of one snapshot back, checking the trailer at the end.
 pub struct SnapshotReader {
-    partition: i32,
-    input: BufReader<File>,
-    hasher: crc32fast::Hasher,
+    source: FrameSource,
     key: Vec<u8>,
     state: Vec<u8>,
     count: u64,
@@ -302,58 +323,93 @@ pub struct SnapshotReader {
 impl SnapshotReader {
     /// The next (key, state), or `None` once the trailer checked out.
     pub fn next_entry(&mut self) -> Result<Option<(&str, &[u8])>, StoreError> {
-        let key_len = self.read_u32()?;
+        let key_len = self.source.read_u32()?;
         if key_len == TRAILER {
-            let mut trailer = [0u8; 12];
-            self.read_exact_raw(&mut trailer)?;
-            let count = u64::from_le_bytes(trailer[..8].try_into().expect("8 bytes"));
-            let crc = u32::from_le_bytes(trailer[8..].try_into().expect("4 bytes"));
-            let computed = self.hasher.clone().finalize();
-            if count != self.count || crc != computed {
-                return Err(self.corrupt(format!(
-                    "trailer says {count} states with crc {crc:08x}, read {} with crc {computed:08x}",
-                    self.count
-                )));
-            }
+            self.check_trailer()?;
             return Ok(None);
         }
-        self.hasher.update(&key_len.to_le_bytes());
-        let mut key = std::mem::take(&mut self.key);
-        self.read_hashed(&mut key, key_len)?;
-        let state_len = self.read_u32()?;
-        self.hasher.update(&state_len.to_le_bytes());
-        let mut state = std::mem::take(&mut self.state);
-        self.read_hashed(&mut state, state_len)?;
-        self.key = key;
-        self.state = state;
+        self.source
+            .read_frame("key", key_len, MAX_KEY_BYTES, &mut self.key)?;
+        let state_len = self.source.read_u32()?;
+        self.source
+            .read_frame("state", state_len, MAX_STATE_BYTES, &mut self.state)?;
         self.count += 1;
         let key = std::str::from_utf8(&self.key)
-            .map_err(|_| self.corrupt("a key is not UTF-8".into()))?;
+            .map_err(|_| self.source.corrupt("a key is not UTF-8".into()))?;
         Ok(Some((key, &self.state)))
     }
 
+    fn check_trailer(&mut self) -> Result<(), StoreError> {
+        let mut trailer = [0u8; 12];
+        self.source.read_exact(&mut trailer)?;
+        let count = u64::from_le_bytes(trailer[..8].try_into().expect("8 bytes"));
+        let crc = u32::from_le_bytes(trailer[8..].try_into().expect("4 bytes"));
+        let computed = self.source.hasher.clone().finalize();
+        if count != self.count || crc != computed {
+            return Err(self.source.corrupt(format!(
+                "trailer says {count} states with crc {crc:08x}, read {} with crc {computed:08x}",
+                self.count
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The file under a [`SnapshotReader`]: hashes the frames and knows how much of it is left.
+struct FrameSource {
+    partition: i32,
+    input: BufReader<File>,
+    /// Bytes of the file not read yet; no length read from the file may ask for more.
+    remaining: u64,
+    hasher: crc32fast::Hasher,
+}
+
+impl FrameSource {
     fn read_u32(&mut self) -> Result<u32, StoreError> {
         let mut bytes = [0u8; 4];
-        self.read_exact_raw(&mut bytes)?;
+        self.read_exact(&mut bytes)?;
         Ok(u32::from_le_bytes(bytes))
     }
 
-    fn read_hashed(&mut self, buffer: &mut Vec<u8>, len: u32) -> Result<(), StoreError> {
+    /// Reads a frame of `len` bytes into `buffer`, with its length, into the checksum. The
+    /// length is checked before the buffer grows: the checksum that would prove it comes last.
+    fn read_frame(
+        &mut self,
+        what: &str,
+        len: u32,
+        max: usize,
+        buffer: &mut Vec<u8>,
+    ) -> Result<(), StoreError> {
+        self.hasher.update(&len.to_le_bytes());
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        if len > max {
+            return Err(self.corrupt(format!(
+                "a {what} claims {len} bytes, more than the {max} a snapshot frames"
+            )));
+        }
+        if u64::try_from(len).unwrap_or(u64::MAX) > self.remaining {
+            return Err(self.corrupt(format!(
+                "a {what} claims {len} bytes, more than the {} left in the file",
+                self.remaining
+            )));
+        }
         buffer.clear();
-        buffer.resize(len as usize, 0);
-        self.read_exact_raw(buffer)?;
+        buffer.resize(len, 0);
+        self.read_exact(buffer)?;
         self.hasher.update(buffer);
         Ok(())
     }
 
-    fn read_exact_raw(&mut self, buffer: &mut [u8]) -> Result<(), StoreError> {
+    fn read_exact(&mut self, buffer: &mut [u8]) -> Result<(), StoreError> {
         self.input.read_exact(buffer).map_err(|err| {
             if err.kind() == std::io::ErrorKind::UnexpectedEof {
                 self.corrupt("it ends before its trailer".into())
             } else {
                 snapshot_io(self.partition, "read")(err)
             }
-        })
+        })?;
+        self.remaining = self.remaining.saturating_sub(buffer.len() as u64);
+        Ok(())
     }
 
     fn corrupt(&self, detail: String) -> StoreError {
@@ -473,6 +529,85 @@ mod tests {
         fs::write(&path, &altered).expect("alter");
         let err = read_all(&store, 4).expect_err("an altered file is refused");
         assert!(err.to_string().contains("crc"), "{err}");
+    }
+
+    /// Puts `bytes` where the snapshot of `partition` lives and reads its first entry, returning
+    /// the error and how many bytes the reader's buffers took.
+    fn first_entry_of(store: &Store, partition: i32, bytes: &[u8]) -> (StoreError, usize) {
+        fs::write(store.snapshot_path(partition), bytes).expect("write");
+        let mut reader = store.read_snapshot(partition).expect("open");
+        let err = reader.next_entry().expect_err("refused");
+        (err, reader.key.capacity() + reader.state.capacity())
+    }
+
+    #[test]
+    fn a_length_no_frame_may_have_is_refused_before_anything_is_allocated() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        // The most a 32-bit length claims without being the trailer mark: 4 GiB less 2 bytes.
+        let claim = TRAILER - 1;
+        let huge_key = claim.to_le_bytes().to_vec();
+        let huge_state = [&1u32.to_le_bytes()[..], b"k", &claim.to_le_bytes()].concat();
+        for (what, bytes) in [("key", huge_key), ("state", huge_state)] {
+            let (err, allocated) = first_entry_of(&store, 3, &bytes);
+            assert!(matches!(
+                err,
+                StoreError::CorruptSnapshot { partition: 3, .. }
+            ));
+            assert!(
+                err.to_string()
+                    .contains(&format!("a {what} claims {claim} bytes, more than the")),
+                "{err}"
+            );
+            assert!(allocated <= bytes.len(), "{allocated} bytes allocated");
+        }
+    }
+
+    #[test]
+    fn a_length_beyond_the_end_of_the_file_is_refused_before_anything_is_allocated() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let claim = MAX_STATE_BYTES as u32;
+        let bytes = [
+            &1u32.to_le_bytes()[..],
+            b"k",
+            &claim.to_le_bytes(),
+            b"ten bytes.",
+        ]
+        .concat();
+        let (err, allocated) = first_entry_of(&store, 3, &bytes);
+        assert!(matches!(
+            err,
+            StoreError::CorruptSnapshot { partition: 3, .. }
+        ));
+        assert!(
+            err.to_string().contains(&format!(
+                "a state claims {claim} bytes, more than the 10 left in the file"
+            )),
+            "{err}"
+        );
+        assert!(allocated <= bytes.len(), "{allocated} bytes allocated");
+    }
+
+    #[test]
+    fn a_state_as_long_as_a_frame_may_be_is_kept_and_a_longer_one_not_written() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let longest = vec![7u8; MAX_STATE_BYTES];
+        store
+            .write_snapshot(0, &checkpoint(1, "t"), put_all(&[("s\0a", &longest)]))
+            .expect("snapshot");
+        assert_eq!(
+            read_all(&store, 0).expect("read"),
+            vec![("s\0a".to_owned(), longest)]
+        );
+
+        let longer = vec![7u8; MAX_STATE_BYTES + 1];
+        let err = store
+            .write_snapshot(0, &checkpoint(2, "t"), put_all(&[("s\0a", &longer)]))
+            .expect_err("longer than a frame");
+        assert!(err.to_string().contains("longer than the"), "{err}");
+        assert_eq!(store.read_checkpoint(0).expect("read"), None);
     }
 
     #[test]

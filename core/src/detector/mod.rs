@@ -21,7 +21,9 @@ mod verdicts;
 
 use std::sync::Arc;
 
-pub use persist::{STATE_FORMAT, StateError, StoredApp, StoredLocation, StoredMessage};
+pub use persist::{
+    MAX_STATE_BYTES, STATE_FORMAT, StateError, StoredApp, StoredLocation, StoredMessage,
+};
 
 use crate::lineage::{Lineage, StreamId};
 use crate::metrics::Metrics;

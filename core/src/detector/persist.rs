@@ -18,8 +18,9 @@ use crate::model::Millis;
 /// The version of the stored state layout this build writes and reads.
 pub const STATE_FORMAT: u8 = 1;
 
-/// Largest stored state accepted: a corrupt length never turns into a huge allocation.
-const MAX_STATE_BYTES: usize = 1 << 20;
+/// Largest stored state accepted: a corrupt length never turns into a huge allocation. The
+/// shell's store frames no larger state either.
+pub const MAX_STATE_BYTES: usize = 1 << 20;
 
 fn bincode_config() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<MAX_STATE_BYTES>()

@@ -20,7 +20,7 @@
 
 use super::state::{Message, app_flags, loc_flags, status};
 use super::verdicts::{Expectation, emit};
-use crate::lineage::{LocIx, PlanApp, StreamPlan, TimingMs};
+use crate::lineage::{AppIx, LocIx, PlanApp, StreamPlan, TimingMs};
 use crate::metrics::StreamMetrics;
 use crate::model::{Evidence, Millis, Reason, VerdictKind, VerdictSink};
 use crate::offsets::{Observed, OffsetsView};
@@ -165,32 +165,74 @@ pub(crate) fn evaluate(
     metrics: &mut StreamMetrics,
     sink: &mut impl VerdictSink,
 ) -> Next {
-    let t = plan.timing;
     if msg.has_status(status::STUCK) {
         // A stuck message is concluded; its timer fires once more, after its linger, to drop it.
         return Next::Remove;
     }
-    let (mut waiting, mut confirming) = (false, false);
-    for (slot, &app_ix) in plan.readers().iter().enumerate() {
-        let slot = slot as u8;
+    let open = Evaluation {
+        plan,
+        now,
+        offsets,
+        metrics: &mut *metrics,
+        sink,
+    }
+    .check_open(msg);
+    next_check(plan, msg, now, open, metrics)
+}
+
+/// What the checks of a message left open.
+#[derive(Clone, Copy, Debug, Default)]
+struct Open {
+    /// An expectation waits for its group (or for fresh offsets).
+    waiting: bool,
+    /// A lost condition held for the first time: it must hold again after the delay.
+    confirming: bool,
+}
+
+/// One run of the rule over a message: what it reads and where its results go.
+struct Evaluation<'a, O, S> {
+    plan: &'a StreamPlan,
+    now: Millis,
+    offsets: &'a O,
+    metrics: &'a mut StreamMetrics,
+    sink: &'a mut S,
+}
+
+impl<O: OffsetsView, S: VerdictSink> Evaluation<'_, O, S> {
+    fn check_open(&mut self, msg: &mut Message<'_>) -> Open {
+        let mut open = Open::default();
+        let plan = self.plan;
+        for (slot, &app_ix) in plan.readers().iter().enumerate() {
+            let held = self.check_slot(msg, slot as u8, app_ix);
+            open.waiting |= held.waiting;
+            open.confirming |= held.confirming;
+        }
+        open
+    }
+
+    /// Checks the open expectation of reader `slot`, if any: it waits, starts confirming, or
+    /// (confirmed) is reported lost.
+    fn check_slot(&mut self, msg: &mut Message<'_>, slot: u8, app_ix: AppIx) -> Open {
+        let plan = self.plan;
         let app = plan.app(app_ix);
         let Some(expectation) = open_expectation(msg, slot, app) else {
-            continue;
+            return Open::default();
         };
         let (Some(read), Some(group)) = (app.reads, app.group_name()) else {
-            continue;
+            return Open::default();
         };
         let at = msg.loc(read);
         let location = plan.location(read).name.as_str();
         let position = (at.partition, at.offset);
+        let (now, max_age) = (self.now, plan.timing.max_offsets_age);
         let (check, confirming_flag, lost_flag) = match expectation {
             Expectation::Reception => (
-                check_reception(offsets, group, location, position, now, t.max_offsets_age),
+                check_reception(self.offsets, group, location, position, now, max_age),
                 app_flags::RX_CONFIRMING,
                 app_flags::RX_LOST,
             ),
             Expectation::Write => (
-                check_in_app(offsets, group, location, position, now, t.max_offsets_age),
+                check_in_app(self.offsets, group, location, position, now, max_age),
                 app_flags::APP_CONFIRMING,
                 app_flags::APP_LOST,
             ),
@@ -199,13 +241,19 @@ pub(crate) fn evaluate(
         match check {
             Check::Wait => {
                 s.flags &= !confirming_flag;
-                waiting = true;
                 msg.set_app(slot, s);
+                Open {
+                    waiting: true,
+                    confirming: false,
+                }
             }
             Check::Lost(..) if !s.has(confirming_flag) => {
                 s.flags |= confirming_flag;
-                confirming = true;
                 msg.set_app(slot, s);
+                Open {
+                    waiting: false,
+                    confirming: true,
+                }
             }
             Check::Lost(reason, evidence) => {
                 s.flags = (s.flags & !confirming_flag) | lost_flag;
@@ -213,37 +261,64 @@ pub(crate) fn evaluate(
                     s.flags |= app_flags::RX_EXPIRED;
                 }
                 msg.set_app(slot, s);
-                let hop = match expectation {
-                    Expectation::Reception => app.read_hop,
-                    Expectation::Write => app.write_hop,
-                };
-                if let Some(hop) = hop {
-                    metrics.hop(hop).count_lost(reason);
-                }
-                emit(
-                    plan,
-                    msg,
-                    app_ix,
-                    expectation,
-                    (VerdictKind::Lost, reason, evidence),
-                    now,
-                    sink,
-                );
+                self.report_lost(msg, app_ix, expectation, reason, evidence);
+                Open::default()
             }
         }
     }
+
+    /// Counts a confirmed loss at its hop and emits its verdict.
+    fn report_lost(
+        &mut self,
+        msg: &Message<'_>,
+        app_ix: AppIx,
+        expectation: Expectation,
+        reason: Reason,
+        evidence: Evidence,
+    ) {
+        let app = self.plan.app(app_ix);
+        let hop = match expectation {
+            Expectation::Reception => app.read_hop,
+            Expectation::Write => app.write_hop,
+        };
+        if let Some(hop) = hop {
+            self.metrics.hop(hop).count_lost(reason);
+        }
+        emit(
+            self.plan,
+            msg,
+            app_ix,
+            expectation,
+            (VerdictKind::Lost, reason, evidence),
+            self.now,
+            &mut *self.sink,
+        );
+    }
+}
+
+/// When to look at a message again, from what its checks left open: after the confirmation
+/// delay, at the next back-off (or stuck at `max_wait`), or, with nothing open, after its
+/// linger (then it is dropped).
+fn next_check(
+    plan: &StreamPlan,
+    msg: &mut Message<'_>,
+    now: Millis,
+    open: Open,
+    metrics: &mut StreamMetrics,
+) -> Next {
+    let t = plan.timing;
     let anchor = msg.anchor();
-    if confirming || waiting {
+    if open.confirming || open.waiting {
         // Something is open again (a late trace placed the message somewhere new): it
         // must linger afresh once that is settled.
         msg.set_status(status::LINGERING, false);
     }
-    if confirming {
+    if open.confirming {
         // Nothing else may run this message's checks before the delay has passed: that is
         // what makes a confirming flag mean "held for at least the delay" at the next check.
         return Next::At(now.saturating_add(t.confirmation_delay));
     }
-    if waiting {
+    if open.waiting {
         if now >= anchor.saturating_add(t.max_wait) {
             give_up(plan, msg, metrics);
             return Next::At(now.saturating_add(t.dedup_window));

@@ -39,6 +39,7 @@ use self::config::{
 use crate::score::matching::{self, FoundCounts};
 use crate::score::report::{Report, millis};
 use crate::score::thresholds::Thresholds;
+use crate::score::topic::TopicRead;
 use crate::simulate::{Scenario, SimulateOptions};
 use crate::truth::{Outcome, TruthRecord};
 use cairn_shell::clock::now_millis;
@@ -169,7 +170,33 @@ fn tour(
     config_text: &str,
 ) -> anyhow::Result<(Report, Vec<Verdict>)> {
     let ready_in = runtime.block_on(wait_ready(http, detect))?;
+    let simulated = play_pipeline(dir, config_text)?;
+    let (read, came_in) =
+        await_verdicts(bootstrap, detect, &simulated.truth).context("reading the verdicts")?;
+    let metrics_url = format!("http://{http}/metrics");
+    let found: FoundCounts = runtime.block_on(crate::score::inputs::read_metrics(
+        &metrics_url,
+        Duration::from_secs(5),
+    ))?;
+    println!(
+        "3. cairn detect: owned the tracing partitions {} after start; {} verdict records on {OUTPUT_TOPIC} {} after the \
+         pipeline finished (then {} more to let any false alarm show).",
+        millis(ready_in.as_millis() as i64),
+        read.verdicts.len(),
+        millis(came_in.as_millis() as i64),
+        millis(GRACE.as_millis() as i64),
+    );
+    let report =
+        score(bootstrap, &simulated, &read, &found, metrics_url).context("scoring the verdicts")?;
+    println!(
+        "4. The score: cairn's verdicts against the ground truth (what `cairn score` prints).\n"
+    );
+    print!("{}", report.to_text());
+    Ok((report, read.verdicts))
+}
 
+/// Step 2: plays the pipeline and says what it did.
+fn play_pipeline(dir: &Path, config_text: &str) -> anyhow::Result<Simulated> {
     let pipeline_started = Instant::now();
     let simulated = simulate(dir, config_text)?;
     println!(
@@ -188,15 +215,22 @@ fn tour(
     for fault in scenario::FAULTS {
         println!("     {fault}");
     }
+    Ok(simulated)
+}
 
-    let expected: HashSet<(String, HopRef)> = simulated
-        .truth
+/// Reads the lost-messages topic until every true loss is there (or [`VERDICT_TIMEOUT`]),
+/// then once more after [`GRACE`]. Returns what it read and how long the losses took.
+fn await_verdicts(
+    bootstrap: &str,
+    detect: &std::thread::JoinHandle<anyhow::Result<()>>,
+    truth: &[TruthRecord],
+) -> anyhow::Result<(TopicRead, Duration)> {
+    let expected: HashSet<(String, HopRef)> = truth
         .iter()
         .filter(|t| t.outcome == Outcome::Lost)
         .map(|t| (t.id.clone(), t.hop.clone()))
         .collect();
     let waiting = Instant::now();
-    let source = format!("kafka://{bootstrap}/{OUTPUT_TOPIC}");
     let read = loop {
         let read = crate::score::topic::read_to_end(bootstrap, OUTPUT_TOPIC, READY_TIMEOUT)?;
         let got: HashSet<(String, HopRef)> = read
@@ -215,29 +249,24 @@ fn tour(
     };
     let came_in = waiting.elapsed();
     std::thread::sleep(GRACE);
-    let read = {
-        let last = crate::score::topic::read_to_end(bootstrap, OUTPUT_TOPIC, READY_TIMEOUT)?;
-        if last.verdicts.len() >= read.verdicts.len() {
-            last
-        } else {
-            read
-        }
+    let last = crate::score::topic::read_to_end(bootstrap, OUTPUT_TOPIC, READY_TIMEOUT)?;
+    let read = if last.verdicts.len() >= read.verdicts.len() {
+        last
+    } else {
+        read
     };
-    let metrics_url = format!("http://{http}/metrics");
-    let found: FoundCounts = runtime.block_on(crate::score::inputs::read_metrics(
-        &metrics_url,
-        Duration::from_secs(5),
-    ))?;
-    println!(
-        "3. cairn detect: owned the tracing partitions {} after start; {} verdict records on {OUTPUT_TOPIC} {} after the \
-         pipeline finished (then {} more to let any false alarm show).",
-        millis(ready_in.as_millis() as i64),
-        read.verdicts.len(),
-        millis(came_in.as_millis() as i64),
-        millis(GRACE.as_millis() as i64),
-    );
+    Ok((read, came_in))
+}
 
-    let scores = matching::score(&simulated.truth, &read.verdicts, Some(&found))?;
+/// Step 4: cairn's verdicts and metrics against the ground truth, held to a perfect score.
+fn score(
+    bootstrap: &str,
+    simulated: &Simulated,
+    read: &TopicRead,
+    found: &FoundCounts,
+    metrics_url: String,
+) -> anyhow::Result<Report> {
+    let scores = matching::score(&simulated.truth, &read.verdicts, Some(found))?;
     let thresholds = Thresholds {
         min_precision: Some(1.0),
         min_recall: Some(1.0),
@@ -245,20 +274,15 @@ fn tour(
         max_delay_p99: None,
     }
     .check(&scores.overall);
-    let report = Report {
+    Ok(Report {
         truth: "the pipeline's ground truth".to_owned(),
         truth_lines: simulated.truth.len() as u64,
-        verdicts: source,
-        malformed_verdicts: read.malformed,
+        verdicts: format!("kafka://{bootstrap}/{OUTPUT_TOPIC}"),
+        malformed_verdicts: read.malformed.clone(),
         metrics: Some(metrics_url),
         scores,
         thresholds,
-    };
-    println!(
-        "4. The score: cairn's verdicts against the ground truth (what `cairn score` prints).\n"
-    );
-    print!("{}", report.to_text());
-    Ok((report, read.verdicts))
+    })
 }
 
 /// Up to one lost verdict per reason, as published and in words.

@@ -151,7 +151,19 @@ fn delay(d: Option<Delay>) -> String {
 }
 
 fn rows(s: &StreamScore, metrics: bool) -> Vec<[String; 3]> {
-    let mut rows = vec![
+    let mut rows = detection_rows(s);
+    rows.extend(reason_rows(s));
+    rows.push(delay_row(s));
+    rows.extend(duplicate_rows(s));
+    if metrics {
+        rows.push(stuck_row(s));
+    }
+    rows
+}
+
+/// What was lost, what cairn said, and how well the two agree.
+fn detection_rows(s: &StreamScore) -> Vec<[String; 3]> {
+    vec![
         row(
             "messages",
             s.messages.to_string(),
@@ -207,7 +219,12 @@ fn rows(s: &StreamScore, metrics: bool) -> Vec<[String; 3]> {
             ratio(s.recall, s.detected, s.lost_true),
             "detected / lost (truth)",
         ),
-    ];
+    ]
+}
+
+/// Precision and recall per reason.
+fn reason_rows(s: &StreamScore) -> Vec<[String; 3]> {
+    let mut rows = Vec::new();
     for r in &s.by_reason {
         let reason = r.reason.as_str();
         rows.push(row(
@@ -221,6 +238,10 @@ fn rows(s: &StreamScore, metrics: bool) -> Vec<[String; 3]> {
             "of the truth's losses with this reason, those detected with this reason",
         ));
     }
+    rows
+}
+
+fn delay_row(s: &StreamScore) -> [String; 3] {
     let measured = s.delay.map_or(0, |d| d.count);
     let delay_meaning = match s.delay_unknown {
         0 => format!("detected_at - passed_at over {measured} detections"),
@@ -228,11 +249,16 @@ fn rows(s: &StreamScore, metrics: bool) -> Vec<[String; 3]> {
             "detected_at - passed_at over {measured} detections ({unknown} more without passed_at)"
         ),
     };
-    rows.push(row(
+    row(
         "detection delay p50/p99/max",
         delay(s.delay),
         &delay_meaning,
-    ));
+    )
+}
+
+/// Extra copies per kind, found by cairn (with metrics) against the truth.
+fn duplicate_rows(s: &StreamScore) -> Vec<[String; 3]> {
+    let mut rows = Vec::new();
     for d in &s.duplicates {
         let (value, meaning) = match d.found {
             Some(found) => (
@@ -249,14 +275,15 @@ fn rows(s: &StreamScore, metrics: bool) -> Vec<[String; 3]> {
         };
         rows.push(row(format!("duplicates {}", d.kind), value, &meaning));
     }
-    if metrics {
-        let meaning = format!(
-            "expected traces cairn gave up on after max_wait, never called lost ({})",
-            catalog::STUCK.name
-        );
-        rows.push(row("stuck", s.stuck.unwrap_or(0).to_string(), &meaning));
-    }
     rows
+}
+
+fn stuck_row(s: &StreamScore) -> [String; 3] {
+    let meaning = format!(
+        "expected traces cairn gave up on after max_wait, never called lost ({})",
+        catalog::STUCK.name
+    );
+    row("stuck", s.stuck.unwrap_or(0).to_string(), &meaning)
 }
 
 #[cfg(test)]

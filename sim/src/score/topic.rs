@@ -10,6 +10,7 @@ use cairn_core::model::Verdict;
 use cairn_core::verdict;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
+use rdkafka::message::BorrowedMessage;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
 /// Why a verdict topic could not be read.
@@ -48,97 +49,139 @@ pub fn read_to_end(
     topic: &str,
     timeout: Duration,
 ) -> Result<TopicRead, TopicError> {
-    let kafka = |operation: &'static str| {
-        move |source: KafkaError| TopicError::Kafka {
-            bootstrap: bootstrap.to_owned(),
-            topic: topic.to_owned(),
+    let source = Source { bootstrap, topic };
+    let consumer = source.consumer()?;
+    let (end, assignment) = source.ends(&consumer, timeout)?;
+    if end.is_empty() {
+        return Ok(TopicRead::default());
+    }
+    consumer
+        .assign(&assignment)
+        .map_err(source.kafka("assign"))?;
+    source.read_until(&consumer, &end, timeout)
+}
+
+/// The topic being read, for the errors to name.
+#[derive(Clone, Copy)]
+struct Source<'a> {
+    bootstrap: &'a str,
+    topic: &'a str,
+}
+
+impl Source<'_> {
+    fn kafka(self, operation: &'static str) -> impl FnOnce(KafkaError) -> TopicError {
+        move |source| TopicError::Kafka {
+            bootstrap: self.bootstrap.to_owned(),
+            topic: self.topic.to_owned(),
             operation,
             source: Box::new(source),
         }
-    };
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        // librdkafka wants a group id for a consumer; nothing is ever committed under it.
-        .set("group.id", "cairn-score")
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("isolation.level", "read_committed")
-        .create()
-        .map_err(kafka("client"))?;
-    let metadata = consumer
-        .fetch_metadata(Some(topic), timeout)
-        .map_err(kafka("metadata"))?;
-    let partitions: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .filter(|t| t.name() == topic && t.error().is_none())
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
-    if partitions.is_empty() {
-        return Err(TopicError::NoTopic {
-            bootstrap: bootstrap.to_owned(),
-            topic: topic.to_owned(),
-        });
     }
-    let mut end = BTreeMap::new();
-    let mut assignment = TopicPartitionList::new();
-    for partition in partitions {
-        let (low, high) = consumer
-            .fetch_watermarks(topic, partition, timeout)
-            .map_err(kafka("watermarks"))?;
-        if high > low {
-            end.insert(partition, high);
-            assignment
-                .add_partition_offset(topic, partition, Offset::Offset(low))
-                .map_err(kafka("assign"))?;
-        }
+
+    fn consumer(self) -> Result<BaseConsumer, TopicError> {
+        ClientConfig::new()
+            .set("bootstrap.servers", self.bootstrap)
+            // librdkafka wants a group id for a consumer; nothing is ever committed under it.
+            .set("group.id", "cairn-score")
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("isolation.level", "read_committed")
+            .create()
+            .map_err(self.kafka("client"))
     }
-    let mut read = TopicRead::default();
-    if end.is_empty() {
-        return Ok(read);
-    }
-    consumer.assign(&assignment).map_err(kafka("assign"))?;
-    let deadline = Instant::now() + timeout;
-    loop {
-        // The position, not the last record: it moves past transaction markers too.
-        let positions = positions(&consumer, topic);
-        let behind: Vec<(i32, i64, i64)> = end
+
+    /// The high watermark of every partition that holds a record, and an assignment from
+    /// each one's log start.
+    fn ends(
+        self,
+        consumer: &BaseConsumer,
+        timeout: Duration,
+    ) -> Result<(BTreeMap<i32, i64>, TopicPartitionList), TopicError> {
+        let topic = self.topic;
+        let metadata = consumer
+            .fetch_metadata(Some(topic), timeout)
+            .map_err(self.kafka("metadata"))?;
+        let partitions: Vec<i32> = metadata
+            .topics()
             .iter()
-            .map(|(&p, &high)| (p, positions.get(&p).copied().unwrap_or(0), high))
-            .filter(|(_, position, high)| position < high)
+            .filter(|t| t.name() == topic && t.error().is_none())
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
             .collect();
-        if behind.is_empty() {
-            return Ok(read);
-        }
-        if Instant::now() >= deadline {
-            return Err(TopicError::Timeout {
+        if partitions.is_empty() {
+            return Err(TopicError::NoTopic {
+                bootstrap: self.bootstrap.to_owned(),
                 topic: topic.to_owned(),
-                timeout,
-                behind,
             });
         }
-        match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(message)) => {
-                // What came after the end taken at the start is left for the next score.
-                if end
-                    .get(&message.partition())
-                    .is_none_or(|&high| message.offset() >= high)
-                {
-                    continue;
-                }
-                let at = format!(
-                    "partition {} offset {}",
-                    message.partition(),
-                    message.offset()
-                );
-                match verdict::decode(message.payload().unwrap_or_default()) {
-                    Ok(v) => read.verdicts.push(v),
-                    Err(err) => read.malformed.push(format!("{at}: {err}")),
-                }
+        let mut end = BTreeMap::new();
+        let mut assignment = TopicPartitionList::new();
+        for partition in partitions {
+            let (low, high) = consumer
+                .fetch_watermarks(topic, partition, timeout)
+                .map_err(self.kafka("watermarks"))?;
+            if high > low {
+                end.insert(partition, high);
+                assignment
+                    .add_partition_offset(topic, partition, Offset::Offset(low))
+                    .map_err(self.kafka("assign"))?;
             }
-            Some(Err(err)) => return Err(kafka("read")(err)),
-            None => {}
         }
+        Ok((end, assignment))
+    }
+
+    /// Polls until the consumer's position reached `end` on every partition.
+    fn read_until(
+        self,
+        consumer: &BaseConsumer,
+        end: &BTreeMap<i32, i64>,
+        timeout: Duration,
+    ) -> Result<TopicRead, TopicError> {
+        let mut read = TopicRead::default();
+        let deadline = Instant::now() + timeout;
+        loop {
+            // The position, not the last record: it moves past transaction markers too.
+            let positions = positions(consumer, self.topic);
+            let behind: Vec<(i32, i64, i64)> = end
+                .iter()
+                .map(|(&p, &high)| (p, positions.get(&p).copied().unwrap_or(0), high))
+                .filter(|(_, position, high)| position < high)
+                .collect();
+            if behind.is_empty() {
+                return Ok(read);
+            }
+            if Instant::now() >= deadline {
+                return Err(TopicError::Timeout {
+                    topic: self.topic.to_owned(),
+                    timeout,
+                    behind,
+                });
+            }
+            match consumer.poll(Duration::from_millis(100)) {
+                Some(Ok(message)) => take(&mut read, end, &message),
+                Some(Err(err)) => return Err(self.kafka("read")(err)),
+                None => {}
+            }
+        }
+    }
+}
+
+/// Keeps a record read before its partition's end as a verdict, or as malformed.
+fn take(read: &mut TopicRead, end: &BTreeMap<i32, i64>, message: &BorrowedMessage<'_>) {
+    // What came after the end taken at the start is left for the next score.
+    if end
+        .get(&message.partition())
+        .is_none_or(|&high| message.offset() >= high)
+    {
+        return;
+    }
+    let at = format!(
+        "partition {} offset {}",
+        message.partition(),
+        message.offset()
+    );
+    match verdict::decode(message.payload().unwrap_or_default()) {
+        Ok(v) => read.verdicts.push(v),
+        Err(err) => read.malformed.push(format!("{at}: {err}")),
     }
 }
 

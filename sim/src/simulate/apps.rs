@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use cairn_core::config::AppConfig;
+use cairn_core::config::{AppConfig, Location};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::BorrowedMessage;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
@@ -178,6 +178,7 @@ pub fn run_producer(run: AppRun) -> anyhow::Result<()> {
 }
 
 /// One-shot faults of a reader, by the count of messages it has consumed.
+#[derive(Default)]
 struct Triggers {
     consumed: u64,
     crashed: bool,
@@ -186,9 +187,10 @@ struct Triggers {
     reset: bool,
 }
 
-/// What the reader loop should do next.
+/// How one membership of the reader's group ended.
 enum Next {
-    Continue,
+    /// Stop was asked while idle: settle, commit and leave for good.
+    Finish,
     /// Leave the group without committing (a crash) and start again.
     Restart,
     /// Leave the group (after a commit), wait, and start again behind.
@@ -197,124 +199,50 @@ enum Next {
     ResetToEnd,
 }
 
+type Intruders = Vec<std::thread::JoinHandle<anyhow::Result<()>>>;
+
 /// A processor or sink: reads its location as its group and does what its behaviour says.
 pub fn run_reader(run: AppRun) -> anyhow::Result<()> {
-    let reads = run.app.reads.clone().context("a reader reads a location")?;
-    let group = run.app.group.clone().context("a reader has a group")?;
-    let writes = run.app.writes.clone();
-    let producer = writes
-        .as_ref()
-        .map(|w| run.producer(&w.cluster))
-        .transpose()?;
-    let runtime = runtime()?;
-    let mut triggers = Triggers {
-        consumed: 0,
-        crashed: false,
-        stalled: false,
-        intruded: false,
-        reset: false,
-    };
+    let reader = Reader::new(run)?;
+    let mut triggers = Triggers::default();
     let mut intruders = Vec::new();
     loop {
-        let consumer = member(&run.cluster(&reads.cluster)?, &group, &reads.topic)?;
-        // Next offset per partition, for partitions processed since the last commit.
-        let mut done: BTreeMap<i32, i64> = BTreeMap::new();
-        // What this member last committed per partition.
-        let mut committed: BTreeMap<i32, i64> = BTreeMap::new();
-        let mut last_commit = Instant::now();
-        let mut pending = Vec::new();
-        let mut next = Next::Continue;
-        let mut idle = false;
-        // The cluster this app writes to ("" for a sink), for settling its acknowledgements.
-        let write_cluster = writes.as_ref().map_or("", |w| w.cluster.as_str());
-        while !(idle && run.stop.load(Ordering::Relaxed)) {
-            let Some(message) = consumer.poll(POLL) else {
-                idle = true;
-                settle(&run, &runtime, write_cluster, &mut pending)?;
-                if last_commit.elapsed() >= COMMIT_INTERVAL {
-                    note_positions(&consumer, &reads.topic, &committed, &mut done);
-                    last_commit = Instant::now();
-                }
-                commit(&consumer, &reads.topic, &mut done, &mut committed);
-                continue;
-            };
-            idle = false;
-            let message = match message {
-                Ok(message) => message,
-                Err(err) => {
-                    tracing::debug!(app = %run.app.app, error = %err, "consumer error");
-                    continue;
-                }
-            };
-            triggers.consumed += 1;
-            if let Some(action) = fault_due(&run, &mut triggers) {
-                settle(&run, &runtime, write_cluster, &mut pending)?;
-                match action {
-                    Fault::Crash => {
-                        next = Next::Restart;
-                        break;
-                    }
-                    Fault::Stall(duration) => {
-                        commit(&consumer, &reads.topic, &mut done, &mut committed);
-                        next = Next::Stall(duration);
-                        break;
-                    }
-                    Fault::Intruder(window) => {
-                        commit(&consumer, &reads.topic, &mut done, &mut committed);
-                        let (config, group, topic) = (
-                            run.cluster(&reads.cluster)?,
-                            group.clone(),
-                            reads.topic.clone(),
-                        );
-                        intruders.push(std::thread::spawn(move || {
-                            intrude(&config, &group, &topic, window.duration)
-                        }));
-                    }
-                    Fault::Reset => {
-                        commit(&consumer, &reads.topic, &mut done, &mut committed);
-                        next = Next::ResetToEnd;
-                        break;
-                    }
-                }
-            }
-            process(
-                &run,
-                &group,
-                &reads.cluster,
-                producer.as_ref(),
-                writes.as_ref().map(|w| w.topic.as_str()),
-                &message,
-                &mut pending,
-            )?;
-            done.insert(message.partition(), message.offset() + 1);
-            if pending.len() >= 64 {
-                settle(&run, &runtime, write_cluster, &mut pending)?;
-            }
-            if last_commit.elapsed() >= COMMIT_INTERVAL {
-                settle(&run, &runtime, write_cluster, &mut pending)?;
-                commit(&consumer, &reads.topic, &mut done, &mut committed);
-                last_commit = Instant::now();
-            }
-        }
+        let consumer = member(
+            &reader.run.cluster(&reader.reads.cluster)?,
+            &reader.group,
+            &reader.reads.topic,
+        )?;
+        let mut progress = Progress::new();
+        let next = reader
+            .consume(&consumer, &mut progress, &mut triggers, &mut intruders)
+            .with_context(|| {
+                format!(
+                    "reading {} as group `{}`",
+                    reader.reads.name(),
+                    reader.group
+                )
+            })?;
         match next {
-            Next::Restart => continue,
+            Next::Restart => {}
             Next::Stall(duration) => {
                 // Out of the group while stalled: a member that only stops polling keeps
                 // prefetching in the background, so retention could never pass it.
                 drop(consumer);
                 std::thread::sleep(duration);
-                continue;
             }
             Next::ResetToEnd => {
                 // Leave the group first: the coordinator takes a standalone commit only from
                 // an empty group.
                 drop(consumer);
-                reset_to_end(&run.cluster(&reads.cluster)?, &group, &reads.topic)?;
-                continue;
+                reset_to_end(
+                    &reader.run.cluster(&reader.reads.cluster)?,
+                    &reader.group,
+                    &reader.reads.topic,
+                )?;
             }
-            Next::Continue => {
-                settle(&run, &runtime, write_cluster, &mut pending)?;
-                commit(&consumer, &reads.topic, &mut done, &mut committed);
+            Next::Finish => {
+                reader.settle(&mut progress.pending)?;
+                progress.commit(&consumer, &reader.reads.topic);
                 break;
             }
         }
@@ -322,10 +250,191 @@ pub fn run_reader(run: AppRun) -> anyhow::Result<()> {
     for intruder in intruders {
         intruder
             .join()
-            .map_err(|_| anyhow::anyhow!("an intruder thread panicked"))??;
+            .map_err(|_| anyhow::anyhow!("an intruder thread panicked"))?
+            .with_context(|| format!("an intruder in group `{}`", reader.group))?;
     }
-    run.ledger.flush()?;
+    reader.run.ledger.flush().context("flushing the ledger")?;
     Ok(())
+}
+
+/// What a reader app is made of: where it reads and writes, and its clients.
+struct Reader {
+    run: AppRun,
+    reads: Location,
+    group: String,
+    writes: Option<Location>,
+    producer: Option<FutureProducer>,
+    runtime: tokio::runtime::Runtime,
+}
+
+/// What one membership of the group has done since it joined.
+struct Progress {
+    /// Next offset per partition, for partitions processed since the last commit.
+    done: BTreeMap<i32, i64>,
+    /// What this member last committed per partition.
+    committed: BTreeMap<i32, i64>,
+    last_commit: Instant,
+    /// Writes not yet acknowledged.
+    pending: Vec<Pending>,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        Progress {
+            done: BTreeMap::new(),
+            committed: BTreeMap::new(),
+            last_commit: Instant::now(),
+            pending: Vec::new(),
+        }
+    }
+
+    fn commit(&mut self, consumer: &BaseConsumer, topic: &str) {
+        commit(consumer, topic, &mut self.done, &mut self.committed);
+    }
+}
+
+impl Reader {
+    fn new(run: AppRun) -> anyhow::Result<Reader> {
+        let reads = run.app.reads.clone().context("a reader reads a location")?;
+        let group = run.app.group.clone().context("a reader has a group")?;
+        let writes = run.app.writes.clone();
+        let producer = writes
+            .as_ref()
+            .map(|w| run.producer(&w.cluster))
+            .transpose()?;
+        Ok(Reader {
+            run,
+            reads,
+            group,
+            writes,
+            producer,
+            runtime: runtime()?,
+        })
+    }
+
+    /// Awaits this app's writes in order.
+    fn settle(&self, pending: &mut Vec<Pending>) -> anyhow::Result<()> {
+        // The cluster this app writes to ("" for a sink), for settling its acknowledgements.
+        let cluster = self.writes.as_ref().map_or("", |w| w.cluster.as_str());
+        settle(&self.run, &self.runtime, cluster, pending)
+    }
+
+    /// Consumes as one member of the group until a fault ends the membership or stop is
+    /// asked while idle.
+    fn consume(
+        &self,
+        consumer: &BaseConsumer,
+        progress: &mut Progress,
+        triggers: &mut Triggers,
+        intruders: &mut Intruders,
+    ) -> anyhow::Result<Next> {
+        let mut idle = false;
+        while !(idle && self.run.stop.load(Ordering::Relaxed)) {
+            let Some(message) = consumer.poll(POLL) else {
+                idle = true;
+                self.on_idle(consumer, progress)?;
+                continue;
+            };
+            idle = false;
+            let message = match message {
+                Ok(message) => message,
+                Err(err) => {
+                    tracing::debug!(app = %self.run.app.app, error = %err, "consumer error");
+                    continue;
+                }
+            };
+            triggers.consumed += 1;
+            if let Some(fault) = fault_due(&self.run, triggers) {
+                self.settle(&mut progress.pending)?;
+                if let Some(next) = self.inject(fault, consumer, progress, intruders)? {
+                    return Ok(next);
+                }
+            }
+            self.handle(consumer, progress, &message)?;
+        }
+        Ok(Next::Finish)
+    }
+
+    /// Nothing to read: every write is settled and what is done is committed.
+    fn on_idle(&self, consumer: &BaseConsumer, progress: &mut Progress) -> anyhow::Result<()> {
+        self.settle(&mut progress.pending)?;
+        if progress.last_commit.elapsed() >= COMMIT_INTERVAL {
+            note_positions(
+                consumer,
+                &self.reads.topic,
+                &progress.committed,
+                &mut progress.done,
+            );
+            progress.last_commit = Instant::now();
+        }
+        progress.commit(consumer, &self.reads.topic);
+        Ok(())
+    }
+
+    /// Injects a due fault (the writes before it are settled); `Some` when it ends the
+    /// membership.
+    fn inject(
+        &self,
+        fault: Fault,
+        consumer: &BaseConsumer,
+        progress: &mut Progress,
+        intruders: &mut Intruders,
+    ) -> anyhow::Result<Option<Next>> {
+        let topic = &self.reads.topic;
+        Ok(match fault {
+            Fault::Crash => Some(Next::Restart),
+            Fault::Stall(duration) => {
+                progress.commit(consumer, topic);
+                Some(Next::Stall(duration))
+            }
+            Fault::Intruder(window) => {
+                progress.commit(consumer, topic);
+                let (config, group, topic) = (
+                    self.run.cluster(&self.reads.cluster)?,
+                    self.group.clone(),
+                    topic.clone(),
+                );
+                intruders.push(std::thread::spawn(move || {
+                    intrude(&config, &group, &topic, window.duration)
+                }));
+                None
+            }
+            Fault::Reset => {
+                progress.commit(consumer, topic);
+                Some(Next::ResetToEnd)
+            }
+        })
+    }
+
+    /// Processes one message, and commits what is done every [`COMMIT_INTERVAL`].
+    fn handle(
+        &self,
+        consumer: &BaseConsumer,
+        progress: &mut Progress,
+        message: &BorrowedMessage<'_>,
+    ) -> anyhow::Result<()> {
+        process(
+            &self.run,
+            &self.group,
+            &self.reads.cluster,
+            self.producer.as_ref(),
+            self.writes.as_ref().map(|w| w.topic.as_str()),
+            message,
+            &mut progress.pending,
+        )?;
+        progress
+            .done
+            .insert(message.partition(), message.offset() + 1);
+        if progress.pending.len() >= 64 {
+            self.settle(&mut progress.pending)?;
+        }
+        if progress.last_commit.elapsed() >= COMMIT_INTERVAL {
+            self.settle(&mut progress.pending)?;
+            progress.commit(consumer, &self.reads.topic);
+            progress.last_commit = Instant::now();
+        }
+        Ok(())
+    }
 }
 
 enum Fault {

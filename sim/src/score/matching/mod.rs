@@ -170,6 +170,29 @@ pub fn score(
     verdicts: &[Verdict],
     found: Option<&FoundCounts>,
 ) -> Result<Scores, MatchError> {
+    let by_key = index_truth(truth)?;
+    let (lost, retracted) = distinct_verdicts(verdicts);
+    let distinct = (lost.len() + retracted.len()) as u64;
+    let mut tallies = Tallies::default();
+    tallies.count_truth(truth);
+    tallies.count_verdicts(&by_key, &lost, &retracted);
+
+    let finish = |stream: &str, tally: Tally| finish(stream, tally, found);
+    let streams = tallies
+        .streams
+        .into_iter()
+        .map(|(stream, tally)| finish(&stream, tally))
+        .collect();
+    Ok(Scores {
+        streams,
+        overall: finish(OVERALL, tallies.overall),
+        verdict_records: verdicts.len() as u64,
+        verdict_repeats: verdicts.len() as u64 - distinct,
+    })
+}
+
+/// Each truth line by (id, hop), with its index; a hop given twice is a mistake.
+fn index_truth(truth: &[TruthRecord]) -> Result<HashMap<Key, (usize, &TruthRecord)>, MatchError> {
     let mut by_key: HashMap<Key, (usize, &TruthRecord)> = HashMap::with_capacity(truth.len());
     for (ix, record) in truth.iter().enumerate() {
         if let Some((first, _)) = by_key.insert(key(&record.id, &record.hop), (ix, record)) {
@@ -183,10 +206,17 @@ pub fn score(
             });
         }
     }
+    Ok(by_key)
+}
 
-    // Repeats count once; the earliest detection of each is kept.
-    let mut lost: HashMap<Key, &Verdict> = HashMap::new();
-    let mut retracted: HashMap<Key, &Verdict> = HashMap::new();
+/// Lost and retracted verdicts by (id, hop).
+type Distinct<'v> = HashMap<Key, &'v Verdict>;
+
+/// The distinct lost and retracted verdicts: repeats count once; the earliest detection of
+/// each is kept.
+fn distinct_verdicts(verdicts: &[Verdict]) -> (Distinct<'_>, Distinct<'_>) {
+    let mut lost: Distinct = HashMap::new();
+    let mut retracted: Distinct = HashMap::new();
     for verdict in verdicts {
         let distinct = match verdict.verdict {
             VerdictKind::Lost => &mut lost,
@@ -201,65 +231,73 @@ pub fn score(
             })
             .or_insert(verdict);
     }
-    let distinct = (lost.len() + retracted.len()) as u64;
+    (lost, retracted)
+}
 
-    let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
-    let mut overall = Tally::default();
-    let mut both = |stream: &str, f: &mut dyn FnMut(&mut Tally)| {
-        f(tallies.entry(stream.to_owned()).or_default());
-        f(&mut overall);
-    };
+/// A tally per stream and one over all of them.
+#[derive(Default)]
+struct Tallies {
+    streams: BTreeMap<String, Tally>,
+    overall: Tally,
+}
 
-    for record in truth {
-        both(&record.stream, &mut |t| {
-            t.messages.insert(record.id.clone());
-            t.truth_hops += 1;
-            match record.outcome {
-                Outcome::Lost => *t.lost_true.entry(record.reason).or_default() += 1,
-                Outcome::Duplicated => {
-                    let ix = usize::from(record.kind != Kind::Sent);
-                    t.duplicates_true[ix] += u64::from(record.count.saturating_sub(1));
-                }
-                _ => {}
-            }
-        });
+impl Tallies {
+    /// Applies `f` to the tally of `stream` and to the overall one.
+    fn both(&mut self, stream: &str, mut f: impl FnMut(&mut Tally)) {
+        f(self.streams.entry(stream.to_owned()).or_default());
+        f(&mut self.overall);
     }
-    for verdict in retracted.values() {
-        both(&verdict.stream, &mut |t| t.retracted += 1);
-    }
-    for (k, verdict) in &lost {
-        let withdrawn = retracted.contains_key(k);
-        let truth_line = by_key.get(k).map(|(_, r)| *r);
-        both(&verdict.stream, &mut |t| {
-            t.lost_verdicts += 1;
-            if withdrawn {
-                return;
-            }
-            *t.standing.entry(verdict.reason).or_default() += 1;
-            match truth_line {
-                Some(line) if line.outcome == Outcome::Lost => {
-                    *t.detected.entry((verdict.reason, line.reason)).or_default() += 1;
-                    match line.passed_at {
-                        Some(passed) => t.delays.push(delay(verdict.detected_at, passed)),
-                        None => t.delay_unknown += 1,
+
+    fn count_truth(&mut self, truth: &[TruthRecord]) {
+        for record in truth {
+            self.both(&record.stream, |t| {
+                t.messages.insert(record.id.clone());
+                t.truth_hops += 1;
+                match record.outcome {
+                    Outcome::Lost => *t.lost_true.entry(record.reason).or_default() += 1,
+                    Outcome::Duplicated => {
+                        let ix = usize::from(record.kind != Kind::Sent);
+                        t.duplicates_true[ix] += u64::from(record.count.saturating_sub(1));
                     }
+                    _ => {}
                 }
-                _ => t.false_positives += 1,
-            }
-        });
+            });
+        }
     }
 
-    let finish = |stream: &str, tally: Tally| finish(stream, tally, found);
-    let streams = tallies
-        .into_iter()
-        .map(|(stream, tally)| finish(&stream, tally))
-        .collect();
-    Ok(Scores {
-        streams,
-        overall: finish(OVERALL, overall),
-        verdict_records: verdicts.len() as u64,
-        verdict_repeats: verdicts.len() as u64 - distinct,
-    })
+    /// Retractions, and each lost verdict: withdrawn, detected (with its delay), or a false
+    /// positive.
+    fn count_verdicts(
+        &mut self,
+        by_key: &HashMap<Key, (usize, &TruthRecord)>,
+        lost: &Distinct,
+        retracted: &Distinct,
+    ) {
+        for verdict in retracted.values() {
+            self.both(&verdict.stream, |t| t.retracted += 1);
+        }
+        for (k, verdict) in lost {
+            let withdrawn = retracted.contains_key(k);
+            let truth_line = by_key.get(k).map(|(_, r)| *r);
+            self.both(&verdict.stream, |t| {
+                t.lost_verdicts += 1;
+                if withdrawn {
+                    return;
+                }
+                *t.standing.entry(verdict.reason).or_default() += 1;
+                match truth_line {
+                    Some(line) if line.outcome == Outcome::Lost => {
+                        *t.detected.entry((verdict.reason, line.reason)).or_default() += 1;
+                        match line.passed_at {
+                            Some(passed) => t.delays.push(delay(verdict.detected_at, passed)),
+                            None => t.delay_unknown += 1,
+                        }
+                    }
+                    _ => t.false_positives += 1,
+                }
+            });
+        }
+    }
 }
 
 fn delay(detected_at: Millis, passed_at: Millis) -> i64 {

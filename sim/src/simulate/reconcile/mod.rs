@@ -61,8 +61,12 @@ pub fn reconcile(evidence: &Evidence) -> (Vec<TruthRecord>, usize) {
             ids.extend(index.ids_at(&location.name()));
         }
     }
-    let mut out = Vec::new();
-    let mut undecided = 0;
+    let mut walk = Walk {
+        evidence,
+        index: &index,
+        out: Vec::new(),
+        undecided: 0,
+    };
     for id in ids {
         if !is_sampled(id, evidence.stream.sample_rate) {
             continue;
@@ -72,21 +76,14 @@ pub fn reconcile(evidence: &Evidence) -> (Vec<TruthRecord>, usize) {
                 let location = location.name();
                 let copies = index.copies(id, &location).len();
                 if copies > 0 {
-                    out.push(producer_line(evidence, id, &app.app, &location, copies));
-                    walk(
-                        evidence,
-                        &index,
-                        id,
-                        &location,
-                        Fate::Reached,
-                        &mut out,
-                        &mut undecided,
-                    );
+                    walk.out
+                        .push(producer_line(evidence, id, &app.app, &location, copies));
+                    walk.below(id, &location, Fate::Reached);
                 }
             }
         }
     }
-    (out, undecided)
+    (walk.out, walk.undecided)
 }
 
 /// How a location was reached by the message.
@@ -97,31 +94,59 @@ enum Fate {
     Filtered,
 }
 
-/// The lines of every reader of `location` and everything below them.
-fn walk(
-    evidence: &Evidence,
-    index: &Index,
-    id: &str,
-    location: &str,
-    fate: Fate,
-    out: &mut Vec<TruthRecord>,
-    undecided: &mut usize,
-) {
-    let readers = evidence
-        .stream
-        .apps
-        .iter()
-        .filter(|a| a.reads.as_ref().is_some_and(|r| r.name() == location));
-    for reader in readers {
-        let group = reader.group.clone().unwrap_or_default();
+/// The lines written so far, walking the lineage down from each producer.
+struct Walk<'e> {
+    evidence: &'e Evidence<'e>,
+    index: &'e Index,
+    out: Vec<TruthRecord>,
+    /// Lost lines whose reason nothing in Kafka showed.
+    undecided: usize,
+}
+
+/// One reader of a location, with what its ledger says it read of the message there.
+struct Reading<'a> {
+    app: &'a str,
+    group: String,
+    location: &'a str,
+    /// In ledger order.
+    reads: Vec<(Action, Position)>,
+}
+
+impl Walk<'_> {
+    /// The lines of every reader of `location` and everything below them.
+    fn below(&mut self, id: &str, location: &str, fate: Fate) {
+        let evidence = self.evidence;
+        let readers = evidence
+            .stream
+            .apps
+            .iter()
+            .filter(|a| a.reads.as_ref().is_some_and(|r| r.name() == location));
+        for reader in readers {
+            let reading = Reading {
+                app: &reader.app,
+                group: reader.group.clone().unwrap_or_default(),
+                location,
+                reads: self.index.reads(&reader.app, id, location),
+            };
+            let below = self.read_line(id, &reading, fate);
+            let Some(writes) = &reader.writes else {
+                continue;
+            };
+            let writes = writes.name();
+            let next = self.write_line(id, &reading, &writes, below);
+            self.below(id, &writes, next);
+        }
+    }
+
+    /// The line of a read hop; returns how the message goes on below it.
+    fn read_line(&mut self, id: &str, reading: &Reading, fate: Fate) -> Fate {
         let hop = HopRef {
-            app: reader.app.clone(),
-            group: Some(group.clone()),
-            location: location.to_owned(),
+            app: reading.app.to_owned(),
+            group: Some(reading.group.clone()),
+            location: reading.location.to_owned(),
         };
-        let reads = index.reads(&reader.app, id, location);
-        let first_copy = index.copies(id, location).first().copied();
-        let mut line = record(evidence, id, hop, Kind::Received);
+        let mut line = record(self.evidence, id, hop, Kind::Received);
+        let reads = &reading.reads;
         let below = match fate {
             Fate::Unreached | Fate::Filtered => {
                 line.outcome = if fate == Fate::Filtered {
@@ -133,23 +158,7 @@ fn walk(
             }
             Fate::Reached if reads.is_empty() => {
                 line.outcome = Outcome::Lost;
-                if let Some((partition, offset)) = first_copy {
-                    line.message = Some(message(location, (partition, offset)));
-                    let obs = evidence.observations;
-                    let expired = obs.log_start_past(location, partition, offset);
-                    let committed = obs.committed_past(&group, location, partition, offset);
-                    match (expired, committed) {
-                        (Some(e), c) if c.is_none_or(|c| e <= c) => {
-                            line.reason = Some(Reason::Expired);
-                            line.passed_at = Some(e);
-                        }
-                        (_, Some(c)) => {
-                            line.reason = Some(Reason::CommittedPast);
-                            line.passed_at = Some(c);
-                        }
-                        _ => *undecided += 1,
-                    }
-                }
+                self.lost_read(&mut line, id, reading);
                 Fate::Unreached
             }
             Fate::Reached => {
@@ -159,7 +168,7 @@ fn walk(
                 } else {
                     Outcome::Duplicated
                 };
-                line.message = Some(message(location, reads[0].1));
+                line.message = Some(message(reading.location, reads[0].1));
                 if reads.iter().any(|(action, _)| *action == Action::Filtered) {
                     Fate::Filtered
                 } else {
@@ -167,17 +176,43 @@ fn walk(
                 }
             }
         };
-        out.push(line);
-        let Some(writes) = &reader.writes else {
-            continue;
+        self.out.push(line);
+        below
+    }
+
+    /// Where and why a read hop lost the message: the first copy at the location, and which
+    /// of retention or the group's commit was seen past it first.
+    fn lost_read(&mut self, line: &mut TruthRecord, id: &str, reading: &Reading) {
+        let location = reading.location;
+        let Some((partition, offset)) = self.index.copies(id, location).first().copied() else {
+            return;
         };
-        let writes = writes.name();
+        line.message = Some(message(location, (partition, offset)));
+        let obs = self.evidence.observations;
+        let expired = obs.log_start_past(location, partition, offset);
+        let committed = obs.committed_past(&reading.group, location, partition, offset);
+        match (expired, committed) {
+            (Some(e), c) if c.is_none_or(|c| e <= c) => {
+                line.reason = Some(Reason::Expired);
+                line.passed_at = Some(e);
+            }
+            (_, Some(c)) => {
+                line.reason = Some(Reason::CommittedPast);
+                line.passed_at = Some(c);
+            }
+            _ => self.undecided += 1,
+        }
+    }
+
+    /// The line of a processor's write hop at `writes`, below its read hop; returns how the
+    /// message goes on below it.
+    fn write_line(&mut self, id: &str, reading: &Reading, writes: &str, below: Fate) -> Fate {
         let hop = HopRef {
-            app: reader.app.clone(),
-            group: Some(group.clone()),
-            location: writes.clone(),
+            app: reading.app.to_owned(),
+            group: Some(reading.group.clone()),
+            location: writes.to_owned(),
         };
-        let mut line = record(evidence, id, hop, Kind::Sent);
+        let mut line = record(self.evidence, id, hop, Kind::Sent);
         let next = match below {
             Fate::Unreached => {
                 line.outcome = Outcome::Unreached;
@@ -188,20 +223,24 @@ fn walk(
                 Fate::Filtered
             }
             Fate::Reached => {
+                let reads = &reading.reads;
                 let read_at = reads[0].1;
-                line.message = Some(message(location, read_at));
-                let written = index.copies(id, &writes).len();
+                line.message = Some(message(reading.location, read_at));
+                let written = self.index.copies(id, writes).len();
                 if written == 0 {
                     line.outcome = Outcome::Lost;
                     line.reason = Some(Reason::LostInApp);
                     // The processor's group passed the copy it read last (a redelivered
                     // message is only lost once the last reading is committed past).
                     let (partition, offset) = reads.iter().map(|r| r.1).max().unwrap_or(read_at);
-                    line.passed_at = evidence
-                        .observations
-                        .committed_past(&group, location, partition, offset);
+                    line.passed_at = self.evidence.observations.committed_past(
+                        &reading.group,
+                        reading.location,
+                        partition,
+                        offset,
+                    );
                     if line.passed_at.is_none() {
-                        *undecided += 1;
+                        self.undecided += 1;
                     }
                     Fate::Unreached
                 } else {
@@ -215,8 +254,8 @@ fn walk(
                 }
             }
         };
-        out.push(line);
-        walk(evidence, index, id, &writes, next, out, undecided);
+        self.out.push(line);
+        next
     }
 }
 

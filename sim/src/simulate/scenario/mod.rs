@@ -215,29 +215,8 @@ impl Scenario {
 }
 
 fn validate(raw: RawScenario, config: Config, base_dir: &Path) -> Result<Scenario, ScenarioError> {
-    let stream = match &raw.stream {
-        Some(name) => config.stream(name).cloned().ok_or_else(|| {
-            invalid(
-                "stream",
-                format!("{name:?} is not a [[streams]] name of the cairn_config"),
-            )
-        })?,
-        None if config.streams.len() == 1 => config.streams[0].clone(),
-        None => {
-            return Err(invalid(
-                "stream",
-                "missing; the cairn_config has several streams, name the one to simulate",
-            ));
-        }
-    };
-    if let Some(run_id) = &raw.run_id
-        && (run_id.is_empty() || run_id.len() > 64 || run_id.contains(char::is_whitespace))
-    {
-        return Err(invalid(
-            "run_id",
-            "expected 1 to 64 characters without spaces",
-        ));
-    }
+    let stream = pick_stream(&config, raw.stream.as_deref())?;
+    check_run_id(raw.run_id.as_deref())?;
     let locations = stream_locations(&stream);
     for (location, writers) in &locations {
         if *writers > 1 {
@@ -253,6 +232,64 @@ fn validate(raw: RawScenario, config: Config, base_dir: &Path) -> Result<Scenari
     let replication = positive("replication", raw.replication.unwrap_or(1))?;
     let tracing_replication =
         positive("tracing_replication", raw.tracing_replication.unwrap_or(1))?;
+    let topics = topic_specs(raw.topics, &locations, (partitions, replication))?;
+    let drain_timeout = duration(
+        "drain_timeout",
+        raw.drain_timeout.as_deref().unwrap_or("60s"),
+    )?;
+    let apps = app_behaviours(&stream, raw.apps)?;
+    let kill_leader = raw
+        .kill_leader
+        .map(|k| kill_leader(k, &topics, base_dir))
+        .transpose()?;
+    Ok(Scenario {
+        config,
+        stream,
+        run_id: raw.run_id,
+        topics,
+        tracing_replication,
+        drain_timeout,
+        apps,
+        kill_leader,
+    })
+}
+
+/// The stream to simulate: the one named, or the only one.
+fn pick_stream(config: &Config, name: Option<&str>) -> Result<StreamConfig, ScenarioError> {
+    match name {
+        Some(name) => config.stream(name).cloned().ok_or_else(|| {
+            invalid(
+                "stream",
+                format!("{name:?} is not a [[streams]] name of the cairn_config"),
+            )
+        }),
+        None if config.streams.len() == 1 => Ok(config.streams[0].clone()),
+        None => Err(invalid(
+            "stream",
+            "missing; the cairn_config has several streams, name the one to simulate",
+        )),
+    }
+}
+
+fn check_run_id(run_id: Option<&str>) -> Result<(), ScenarioError> {
+    if let Some(run_id) = run_id
+        && (run_id.is_empty() || run_id.len() > 64 || run_id.contains(char::is_whitespace))
+    {
+        return Err(invalid(
+            "run_id",
+            "expected 1 to 64 characters without spaces",
+        ));
+    }
+    Ok(())
+}
+
+/// The settings of every location's topic: the default partitions and replication, then
+/// each `[topics."<location>"]`.
+fn topic_specs(
+    raw_topics: BTreeMap<String, RawTopic>,
+    locations: &BTreeMap<String, usize>,
+    (partitions, replication): (i32, i32),
+) -> Result<BTreeMap<String, TopicSpec>, ScenarioError> {
     let mut topics: BTreeMap<String, TopicSpec> = locations
         .keys()
         .map(|location| {
@@ -264,7 +301,7 @@ fn validate(raw: RawScenario, config: Config, base_dir: &Path) -> Result<Scenari
             (location.clone(), spec)
         })
         .collect();
-    for (location, topic) in raw.topics {
+    for (location, topic) in raw_topics {
         let key = format!("topics.\"{location}\"");
         let spec = topics.get_mut(&location).ok_or_else(|| {
             invalid(&key, "not a location of the stream (expected \"<cluster>/<topic>\" read or written by one of its apps)")
@@ -277,12 +314,15 @@ fn validate(raw: RawScenario, config: Config, base_dir: &Path) -> Result<Scenari
         }
         spec.config = topic.config;
     }
-    let drain_timeout = duration(
-        "drain_timeout",
-        raw.drain_timeout.as_deref().unwrap_or("60s"),
-    )?;
+    Ok(topics)
+}
+
+/// The behaviour of every app of the stream; an `[apps.<name>]` of no app is a mistake.
+fn app_behaviours(
+    stream: &StreamConfig,
+    mut raw_apps: BTreeMap<String, RawApp>,
+) -> Result<BTreeMap<String, AppBehaviour>, ScenarioError> {
     let mut apps = BTreeMap::new();
-    let mut raw_apps = raw.apps;
     for app in &stream.apps {
         let behaviour = raw_apps.remove(&app.app).unwrap_or_default();
         apps.insert(app.app.clone(), app_behaviour(app, behaviour)?);
@@ -293,43 +333,35 @@ fn validate(raw: RawScenario, config: Config, base_dir: &Path) -> Result<Scenari
             format!("not an app of stream `{}`", stream.name),
         ));
     }
-    let kill_leader = raw
-        .kill_leader
-        .map(|k| -> Result<KillLeader, ScenarioError> {
-            let Some(spec) = topics.get(&k.location) else {
-                return Err(invalid(
-                    "kill_leader.location",
-                    format!("{:?} is not a location of the stream", k.location),
-                ));
-            };
-            if spec.replication < 2 {
-                return Err(invalid(
-                    "kill_leader.location",
-                    format!(
-                        "{:?} has replication {}; a follower to go stale needs at least 2",
-                        k.location, spec.replication
-                    ),
-                ));
-            }
-            Ok(KillLeader {
-                location: k.location,
-                after: k.after,
-                stale_writes: k.stale_writes.unwrap_or(100),
-                down_for: duration("kill_leader.down_for", &k.down_for)?,
-                kafka_sh: base_dir
-                    .join(k.kafka_sh.unwrap_or_else(|| "deploy/kafka/kafka.sh".into())),
-            })
-        })
-        .transpose()?;
-    Ok(Scenario {
-        config,
-        stream,
-        run_id: raw.run_id,
-        topics,
-        tracing_replication,
-        drain_timeout,
-        apps,
-        kill_leader,
+    Ok(apps)
+}
+
+fn kill_leader(
+    k: RawKillLeader,
+    topics: &BTreeMap<String, TopicSpec>,
+    base_dir: &Path,
+) -> Result<KillLeader, ScenarioError> {
+    let Some(spec) = topics.get(&k.location) else {
+        return Err(invalid(
+            "kill_leader.location",
+            format!("{:?} is not a location of the stream", k.location),
+        ));
+    };
+    if spec.replication < 2 {
+        return Err(invalid(
+            "kill_leader.location",
+            format!(
+                "{:?} has replication {}; a follower to go stale needs at least 2",
+                k.location, spec.replication
+            ),
+        ));
+    }
+    Ok(KillLeader {
+        location: k.location,
+        after: k.after,
+        stale_writes: k.stale_writes.unwrap_or(100),
+        down_for: duration("kill_leader.down_for", &k.down_for)?,
+        kafka_sh: base_dir.join(k.kafka_sh.unwrap_or_else(|| "deploy/kafka/kafka.sh".into())),
     })
 }
 
@@ -347,58 +379,31 @@ fn stream_locations(stream: &StreamConfig) -> BTreeMap<String, usize> {
     locations
 }
 
+/// What an app is, for the keys it may take.
+struct Role {
+    reader: bool,
+    processor: bool,
+    producer: bool,
+    writer: bool,
+}
+
+impl Role {
+    fn of(app: &AppConfig) -> Role {
+        let reader = app.reads.is_some();
+        Role {
+            reader,
+            processor: reader && app.writes.is_some(),
+            producer: !reader,
+            writer: app.writes.is_some(),
+        }
+    }
+}
+
 fn app_behaviour(app: &AppConfig, raw: RawApp) -> Result<AppBehaviour, ScenarioError> {
     let key = |field: &str| format!("apps.{}.{field}", app.app);
-    let reader = app.reads.is_some();
-    let processor = reader && app.writes.is_some();
-    let producer = !reader;
-    let only = |present: bool, field: &str, role: &str| {
-        if present {
-            Err(invalid(
-                key(field),
-                format!("only {role} take this key, and `{}` is not one", app.app),
-            ))
-        } else {
-            Ok(())
-        }
-    };
-    only(
-        !producer && (raw.messages.is_some() || raw.rate.is_some()),
-        "messages/rate",
-        "producers",
-    )?;
-    only(
-        !processor && raw.filter_share.is_some(),
-        "filter_share",
-        "processors",
-    )?;
-    only(
-        app.writes.is_none() && raw.acks.is_some(),
-        "acks",
-        "apps that write",
-    )?;
-    let f = raw.faults;
-    only(
-        !processor && f.drop_share.is_some(),
-        "faults.drop_share",
-        "processors",
-    )?;
-    only(
-        app.writes.is_none() && f.duplicate_share.is_some(),
-        "faults.duplicate_share",
-        "apps that write",
-    )?;
-    let reader_only = f.skip_share.is_some()
-        || f.crash_after.is_some()
-        || f.stall.is_some()
-        || f.intruder.is_some()
-        || f.offset_reset_after.is_some();
-    only(
-        !reader && reader_only,
-        "faults (skip_share, crash_after, stall, intruder, offset_reset_after)",
-        "apps that read",
-    )?;
-    let messages = raw.messages.unwrap_or(if producer { 100 } else { 0 });
+    let role = Role::of(app);
+    check_keys_fit_role(app, &role, &raw)?;
+    let messages = raw.messages.unwrap_or(if role.producer { 100 } else { 0 });
     let rate = raw.rate.unwrap_or(0.0);
     if !(rate.is_finite() && rate >= 0.0) {
         return Err(invalid(
@@ -413,6 +418,67 @@ fn app_behaviour(app: &AppConfig, raw: RawApp) -> Result<AppBehaviour, ScenarioE
             format!("{acks:?}, expected \"all\", \"1\" or \"0\""),
         ));
     }
+    Ok(AppBehaviour {
+        messages,
+        rate,
+        filter_share: share(&key("filter_share"), raw.filter_share)?,
+        acks,
+        faults: faults(&key, raw.faults)?,
+    })
+}
+
+/// Refuses a key the app's role does not take (a producer's `messages` on a reader, ...).
+fn check_keys_fit_role(app: &AppConfig, role: &Role, raw: &RawApp) -> Result<(), ScenarioError> {
+    let only = |present: bool, field: &str, who: &str| {
+        if present {
+            Err(invalid(
+                format!("apps.{}.{field}", app.app),
+                format!("only {who} take this key, and `{}` is not one", app.app),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    only(
+        !role.producer && (raw.messages.is_some() || raw.rate.is_some()),
+        "messages/rate",
+        "producers",
+    )?;
+    only(
+        !role.processor && raw.filter_share.is_some(),
+        "filter_share",
+        "processors",
+    )?;
+    only(
+        !role.writer && raw.acks.is_some(),
+        "acks",
+        "apps that write",
+    )?;
+    let f = &raw.faults;
+    only(
+        !role.processor && f.drop_share.is_some(),
+        "faults.drop_share",
+        "processors",
+    )?;
+    only(
+        !role.writer && f.duplicate_share.is_some(),
+        "faults.duplicate_share",
+        "apps that write",
+    )?;
+    let reader_only = f.skip_share.is_some()
+        || f.crash_after.is_some()
+        || f.stall.is_some()
+        || f.intruder.is_some()
+        || f.offset_reset_after.is_some();
+    only(
+        !role.reader && reader_only,
+        "faults (skip_share, crash_after, stall, intruder, offset_reset_after)",
+        "apps that read",
+    )
+}
+
+/// The faults of one app; `key` names a field of the app's table.
+fn faults(key: &impl Fn(&str) -> String, f: RawFaults) -> Result<Faults, ScenarioError> {
     let window = |field: &str, w: Option<RawWindow>| {
         w.map(|w| -> Result<Window, ScenarioError> {
             Ok(Window {
@@ -422,20 +488,14 @@ fn app_behaviour(app: &AppConfig, raw: RawApp) -> Result<AppBehaviour, ScenarioE
         })
         .transpose()
     };
-    Ok(AppBehaviour {
-        messages,
-        rate,
-        filter_share: share(&key("filter_share"), raw.filter_share)?,
-        acks,
-        faults: Faults {
-            drop_share: share(&key("faults.drop_share"), f.drop_share)?,
-            skip_share: share(&key("faults.skip_share"), f.skip_share)?,
-            duplicate_share: share(&key("faults.duplicate_share"), f.duplicate_share)?,
-            crash_after: f.crash_after,
-            stall: window("faults.stall", f.stall)?,
-            intruder: window("faults.intruder", f.intruder)?,
-            offset_reset_after: f.offset_reset_after,
-        },
+    Ok(Faults {
+        drop_share: share(&key("faults.drop_share"), f.drop_share)?,
+        skip_share: share(&key("faults.skip_share"), f.skip_share)?,
+        duplicate_share: share(&key("faults.duplicate_share"), f.duplicate_share)?,
+        crash_after: f.crash_after,
+        stall: window("faults.stall", f.stall)?,
+        intruder: window("faults.intruder", f.intruder)?,
+        offset_reset_after: f.offset_reset_after,
     })
 }
 
