@@ -86,6 +86,8 @@ share.coordinator.state.topic.replication.factor=$rf
 share.coordinator.state.topic.min.isr=$min_isr
 group.initial.rebalance.delay.ms=0
 log.retention.check.interval.ms=2000
+# retention checks start at once, not 30 s after start: a test of expiry must not depend on the broker's age
+log.initial.task.delay.ms=0
 log.segment.delete.delay.ms=1000
 $extra
 PROPS
