@@ -3,6 +3,7 @@
 //! Layout:
 //! - this file: [`DetectEnv`], one test's world: random topics and groups on the broker, a
 //!   [`Workdir`], and a `cairn.toml` per detector instance;
+//! - [`batches`]: the fates of the pipeline test's batches;
 //! - [`pipeline`]: plays the three apps of a stream exactly (real records, real traces, real
 //!   committed offsets), so the truth (which message is lost where) is known exactly;
 //! - [`verdicts`]: reads the output topic and compares what came with the truth;
@@ -13,6 +14,7 @@
 //! (group g1) reads t1 and writes t2; `indexer` (g2) reads t2 and writes t3; `sink` (g3)
 //! reads t3.
 
+pub mod batches;
 pub mod pipeline;
 pub mod reference;
 pub mod verdicts;

@@ -342,3 +342,8 @@ pub fn diff(expected: &BTreeSet<VerdictKey>, seen: &[Seen]) -> String {
 pub fn keys(seen: &[Seen]) -> BTreeSet<VerdictKey> {
     seen.iter().map(|s| VerdictKey::from(&s.verdict)).collect()
 }
+
+/// How many verdicts of `truth` have `reason`.
+pub fn count_reason(truth: &BTreeSet<VerdictKey>, reason: &str) -> u64 {
+    truth.iter().filter(|k| k.reason == reason).count() as u64
+}

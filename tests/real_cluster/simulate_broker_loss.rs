@@ -1,31 +1,28 @@
 //! Real broker-side loss, detected: on the three-node cluster, `cairn simulate` writes with
 //! `acks=1` to a topic with replication 2 and unclean leader election, makes the follower of
 //! partition 0 stale, kills the leader with SIGKILL and brings it back (`[kill_leader]`,
-//! `src/simulate/kill.rs`); the real `cairn detect` binary watches the run; `cairn score`
+//! `sim/src/simulate/kill.rs`); the real `cairn detect` binary watches the run; `cairn score`
 //! grades its verdict topic against the truth. Every message the reconciliation shows
 //! missing (acknowledged, then gone from the topic, never read by the group) must get a lost
 //! verdict, and nothing else may.
 //!
-//! Needs `CAIRN_TEST_CLUSTER_BROKERS` (`deploy/kafka/kafka.sh cluster-start`; the script's
-//! ports come from the same `CAIRN_KAFKA_*` variables as this test's); skipped without it.
+//! `kafka.sh` reads its ports from the same `CAIRN_KAFKA_*` variables as this test's
+//! environment.
 
-mod common;
-mod detect_support;
-
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use cairn_sim::score::thresholds::Thresholds;
 use cairn_sim::score::{ScoreOptions, report::Report};
 use cairn_sim::simulate::{Scenario, SimulateOptions, SimulateReport, run};
 use cairn_sim::truth::Outcome;
-use common::rand_suffix;
-use detect_support::{DetectProcess, Instance, READY_TIMEOUT, free_local_port};
-use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-
-const CLUSTER_ENV: &str = "CAIRN_TEST_CLUSTER_BROKERS";
+use cairn_testkit::cluster::ThreeNodes;
+use cairn_testkit::config::{CairnToml, ClusterToml, StreamToml, TimingToml};
+use cairn_testkit::detect::READY_TIMEOUT;
+use cairn_testkit::kafka::{create_topics, kafka_sh_path};
+use cairn_testkit::names::rand_suffix;
+use cairn_testkit::workdir::Workdir;
+use rdkafka::admin::{NewTopic, TopicReplication};
 /// How long the verdicts of a decidable loss may take once the run is over.
 const VERDICT_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long to watch for verdicts that should not come after recall reached 1.0: longer
@@ -35,72 +32,39 @@ const GRACE: Duration = Duration::from_secs(4);
 /// The stream: `api` writes t1 (the lossy topic); `archiver` reads it and stalls across the
 /// fault, so nothing the broker loses reaches it first; `live` reads it as it comes, so it
 /// may have read some of the doomed writes before the leader died (delivered, not lost).
-fn write_config(dir: &Path, bootstrap: &str, s: &str) -> Instance {
-    let http = free_local_port();
-    let store = dir.join("store");
-    let text = format!(
-        r#"[clusters.local]
-bootstrap = "{bootstrap}"
-[clusters.local.client]
-"session.timeout.ms" = "6000"
-"heartbeat.interval.ms" = "1000"
-[tracing]
-cluster = "local"
-topic = "traces-{s}"
-group = "cairn-{s}"
-[output]
-cluster = "local"
-topic = "lost-{s}"
-[timing]
-first_check = "1s"
-backoff = "500ms"
-backoff_max = "2s"
-max_wait = "5m"
-confirmation_delay = "1s"
-max_offsets_age = "20s"
-[oracle]
-poll_interval = "500ms"
-request_timeout = "5s"
-[http]
-listen = "{http}"
-[store]
-path = "{store}"
-[[streams]]
-name = "orders"
-[[streams.apps]]
-app = "api"
-writes = "local/t1-{s}"
-[[streams.apps]]
-app = "archiver"
-group = "archiver-{s}"
-reads = "local/t1-{s}"
-[[streams.apps]]
-app = "live"
-group = "live-{s}"
-reads = "local/t1-{s}"
-"#,
-        store = store.display(),
-    );
-    let config_path = dir.join("cairn.toml");
-    std::fs::write(&config_path, &text).unwrap();
-    let detect_dir = dir.join("detect");
-    std::fs::create_dir_all(&detect_dir).unwrap();
-    Instance {
-        name: "detect".into(),
-        config_path,
-        config_text: text,
-        http,
-        store,
-        tracing_group: format!("cairn-{s}"),
-        output_topic: format!("lost-{s}"),
-        dir: detect_dir,
-    }
+fn config(bootstrap: &str, s: &str) -> CairnToml {
+    let secs = Duration::from_secs;
+    let t1 = format!("local/t1-{s}");
+    CairnToml::new(
+        ClusterToml::new("local", bootstrap)
+            .client("session.timeout.ms", "6000")
+            .client("heartbeat.interval.ms", "1000"),
+    )
+    .tracing("local", &format!("traces-{s}"), &format!("cairn-{s}"))
+    .output("local", &format!("lost-{s}"))
+    .timing(
+        TimingToml::default()
+            .first_check(secs(1))
+            .backoff(Duration::from_millis(500))
+            .backoff_max(secs(2))
+            .max_wait(secs(300))
+            .confirmation_delay(secs(1))
+            .max_offsets_age(secs(20)),
+    )
+    .oracle_poll_interval(Duration::from_millis(500))
+    .oracle_request_timeout(secs(5))
+    .stream(
+        StreamToml::new("orders")
+            .producer("api", &t1)
+            .sink("archiver", &format!("archiver-{s}"), &t1)
+            .sink("live", &format!("live-{s}"), &t1),
+    )
 }
 
-fn scenario_text(s: &str, kafka_sh: &Path) -> String {
+fn scenario_text(s: &str, cairn_config: &Path, kafka_sh: &Path) -> String {
     format!(
         r#"
-cairn_config = "cairn.toml"
+cairn_config = {cairn_config}
 run_id = "r{s}"
 partitions = 1
 tracing_replication = 3
@@ -119,28 +83,22 @@ location = "local/t1-{s}"
 after = 100
 stale_writes = 100
 down_for = "2s"
-kafka_sh = "{kafka_sh}"
+kafka_sh = {kafka_sh}
 "#,
-        kafka_sh = kafka_sh.display()
+        cairn_config = toml::Value::String(cairn_config.display().to_string()),
+        kafka_sh = toml::Value::String(kafka_sh.display().to_string()),
     )
 }
 
 /// The detector's tracing and verdict topics, replicated on all three nodes so they outlive
 /// the killed one (the changelog follows: detect gives it the cluster's size, up to 3).
-async fn create_detector_topics(bootstrap: &str, s: &str) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .unwrap();
+async fn create_detector_topics(cluster: &ThreeNodes, s: &str) {
     let (tracing, output) = (format!("traces-{s}"), format!("lost-{s}"));
     let topics = [
         NewTopic::new(&tracing, 3, TopicReplication::Fixed(3)),
         NewTopic::new(&output, 3, TopicReplication::Fixed(3)),
     ];
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    for result in admin.create_topics(&topics, &options).await.unwrap() {
-        result.expect("topic created");
-    }
+    create_topics(&cluster.config(), &topics, Duration::from_secs(30)).await;
 }
 
 fn score(truth: &Path, bootstrap: &str, s: &str) -> Report {
@@ -154,58 +112,24 @@ fn score(truth: &Path, bootstrap: &str, s: &str) -> Report {
     .expect("score the verdict topic")
 }
 
-/// The test's directory (truth, ledgers, the detector's logs), kept when the test fails.
-struct KeptOnPanic(Option<tempfile::TempDir>);
-
-impl KeptOnPanic {
-    fn path(&self) -> &Path {
-        self.0.as_ref().expect("kept until drop").path()
-    }
-}
-
-impl Drop for KeptOnPanic {
-    fn drop(&mut self) {
-        if let Some(dir) = self.0.take()
-            && std::thread::panicking()
-        {
-            eprintln!(
-                "---- test failed; its directory is kept: {}",
-                dir.keep().display()
-            );
-        }
-    }
-}
-
-fn kafka_sh() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kafka/kafka.sh")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_side_loss_is_detected_message_by_message() {
-    let bootstrap = match std::env::var(CLUSTER_ENV) {
-        Ok(b) if !b.trim().is_empty() => b,
-        _ => {
-            println!(
-                "skipped: set {CLUSTER_ENV} to the three-node cluster of \
-                 `deploy/kafka/kafka.sh cluster-start` (deploy/test-all.sh does)"
-            );
-            return;
-        }
-    };
+    let cluster = ThreeNodes::real();
+    let bootstrap = cluster.bootstrap();
     let started = Instant::now();
-    let dir = KeptOnPanic(Some(
-        tempfile::Builder::new()
-            .prefix("cairn-broker-loss-")
-            .tempdir()
-            .unwrap(),
-    ));
+    let dir = Workdir::new("broker-loss", crate::cairn());
     let s = rand_suffix().to_lowercase();
-    let instance = write_config(dir.path(), &bootstrap, &s);
-    create_detector_topics(&bootstrap, &s).await;
-    let mut detect = DetectProcess::spawn(&instance, 1);
+    dir.note(format!("topics and groups end in {s}"));
+    let instance = dir.instance("detect", config(&bootstrap, &s));
+    create_detector_topics(&cluster, &s).await;
+    let mut detect = dir.spawn(&instance);
     detect.wait_ready(READY_TIMEOUT).await;
 
-    let scenario = Scenario::from_toml_str(&scenario_text(&s, &kafka_sh()), dir.path()).unwrap();
+    let scenario = Scenario::from_toml_str(
+        &scenario_text(&s, &instance.config_path, &kafka_sh_path()),
+        dir.path(),
+    )
+    .unwrap();
     let out = dir.path().join("out");
     let report: SimulateReport = tokio::task::block_in_place(|| {
         run(

@@ -3,18 +3,17 @@
 //! a while and started again. Detect's checkpoints fail meanwhile; it must keep running,
 //! resume from its last checkpoint, and end with exactly the true verdicts, each once.
 //!
-//! Needs the real broker of `deploy/kafka/kafka.sh` (CAIRN_TEST_BROKERS), which it stops and
-//! starts; on the mock cluster it says it is skipped.
+//! It stops and starts the broker of `deploy/kafka/kafka.sh`, so it takes the broker alone.
 
-mod common;
-mod detect_support;
-
-use std::process::Command;
 use std::time::Duration;
 
-use detect_support::pipeline::ids;
-use detect_support::verdicts::assert_exactly;
-use detect_support::{DetectEnv, EXIT_TIMEOUT, Fate, GRACE, READY_TIMEOUT, Stage, VERDICT_TIMEOUT};
+use cairn_testkit::detect::pipeline::ids;
+use cairn_testkit::detect::verdicts::assert_exactly;
+use cairn_testkit::detect::{
+    DetectEnv, EXIT_TIMEOUT, Fate, GRACE, READY_TIMEOUT, Stage, VERDICT_TIMEOUT,
+};
+use cairn_testkit::kafka::kafka_sh;
+use cairn_testkit::metric;
 
 /// Longer than a checkpoint transaction's timeout, so checkpoints really fail meanwhile.
 const DOWN_FOR: Duration = Duration::from_secs(12);
@@ -31,20 +30,9 @@ fn fates() -> Vec<(Fate, usize)> {
     ]
 }
 
-fn kafka_sh(command: &str) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/kafka/kafka.sh");
-    let status = Command::new(script)
-        .arg(command)
-        .status()
-        .expect("run kafka.sh");
-    assert!(status.success(), "kafka.sh {command} failed");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_restart_stops_no_verdict_and_repeats_none() {
-    let Some(env) = DetectEnv::on_real_broker("detect-broker-restart", 3).await else {
-        return;
-    };
+    let env = DetectEnv::on_real_broker_alone(crate::cairn(), "detect-broker-restart", 3).await;
     let instance = env.instance("steadfast");
     let verdicts = env.watch_verdicts();
     let mut detector = env.spawn(&instance);
@@ -69,10 +57,10 @@ async fn a_broker_restart_stops_no_verdict_and_repeats_none() {
     pipeline.process(Stage::Enricher, &ids_b).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
 
-    tokio::task::block_in_place(|| kafka_sh("stop"));
+    tokio::task::block_in_place(|| kafka_sh(&["stop"]));
     tokio::time::sleep(DOWN_FOR).await;
     detector.assert_alive("while the broker was down");
-    tokio::task::block_in_place(|| kafka_sh("start"));
+    tokio::task::block_in_place(|| kafka_sh(&["start"]));
 
     // B finishes and C goes through once the broker is back.
     pipeline.process(Stage::Indexer, &ids_b).await;
@@ -86,14 +74,14 @@ async fn a_broker_restart_stops_no_verdict_and_repeats_none() {
     detector.assert_alive("after the broker restart");
     // The outage must have reached detect, or this test proves nothing.
     let scrape = detector.metrics().await;
-    let hit = scrape.sum("cairn_checkpoint_failures_total", &[])
-        + scrape.sum("cairn_session_restarts_total", &[]);
+    let hit =
+        scrape.sum(metric::CHECKPOINT_FAILURES, &[]) + scrape.sum(metric::SESSION_RESTARTS, &[]);
     eprintln!(
         "{}",
         scrape.show(&[
-            "cairn_checkpoint_failures_total",
-            "cairn_session_restarts_total",
-            "cairn_partitions_restored_total",
+            metric::CHECKPOINT_FAILURES,
+            metric::SESSION_RESTARTS,
+            metric::PARTITIONS_RESTORED,
         ])
     );
     assert!(hit > 0.0, "the broker outage never failed a checkpoint");

@@ -6,17 +6,14 @@
 //! batch B has reached t2 only, so the detector holds its messages in state, waiting on the
 //! indexer. While the detector is down the indexer and the sink finish B and batch C is
 //! played. After the restart the output topic must hold exactly the truth, each verdict once.
-//!
-//! Needs a real broker (CAIRN_TEST_BROKERS); on the mock cluster it says it is skipped.
-
-mod common;
-mod detect_support;
 
 use std::time::Duration;
 
-use detect_support::pipeline::ids;
-use detect_support::verdicts::assert_exactly;
-use detect_support::{DetectEnv, EXIT_TIMEOUT, Fate, GRACE, READY_TIMEOUT, Stage, VERDICT_TIMEOUT};
+use cairn_testkit::detect::pipeline::ids;
+use cairn_testkit::detect::verdicts::assert_exactly;
+use cairn_testkit::detect::{
+    DetectEnv, EXIT_TIMEOUT, Fate, GRACE, READY_TIMEOUT, Stage, VERDICT_TIMEOUT,
+};
 
 /// A loss at every hop, duplicates, and messages that go through.
 fn fates() -> Vec<(Fate, usize)> {
@@ -42,9 +39,7 @@ const AFTER_RESTART: Duration = Duration::from_secs(40);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_and_restart_loses_and_repeats_no_verdict() {
-    let Some(env) = DetectEnv::on_real_broker("detect-crash", 3).await else {
-        return;
-    };
+    let env = DetectEnv::on_real_broker(crate::cairn(), "detect-crash", 3).await;
     let instance = env.instance("crashy");
     let verdicts = env.watch_verdicts();
     let mut detector = env.spawn(&instance);

@@ -5,96 +5,15 @@
 //! `CAIRN_TEST_CLUSTER_BROKERS` names the real cluster started by `deploy/kafka/kafka.sh
 //! cluster-start`; without it the test runs on a three-broker mock cluster.
 
-mod common;
-
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::Duration;
 
-use common::{Position, TIMEOUT, rand_group, rand_topic};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use cairn_testkit::cluster::ThreeNodes;
+use cairn_testkit::kafka::{Position, TIMEOUT};
+use cairn_testkit::names::{rand_group, rand_topic};
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
-use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{DefaultProducerContext, FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
-
-const CLUSTER_ENV: &str = "CAIRN_TEST_CLUSTER_BROKERS";
-
-enum Cluster {
-    Real { bootstrap: String },
-    Mock(MockCluster<'static, DefaultProducerContext>),
-}
-
-impl Cluster {
-    fn start() -> Cluster {
-        match std::env::var(CLUSTER_ENV) {
-            Ok(bootstrap) if !bootstrap.trim().is_empty() => Cluster::Real { bootstrap },
-            _ => Cluster::Mock(MockCluster::new(3).expect("three-broker mock cluster")),
-        }
-    }
-
-    fn config(&self) -> ClientConfig {
-        let bootstrap = match self {
-            Cluster::Real { bootstrap } => bootstrap.clone(),
-            Cluster::Mock(mock) => mock.bootstrap_servers(),
-        };
-        let mut config = ClientConfig::new();
-        config
-            .set("bootstrap.servers", bootstrap)
-            .set("message.timeout.ms", "60000");
-        config
-    }
-
-    async fn create_topic(&self, topic: &str) {
-        if let Cluster::Mock(mock) = self {
-            mock.create_topic(topic, 3, 3).expect("mock topic");
-            return;
-        }
-        let admin: AdminClient<DefaultClientContext> = self.config().create().expect("admin");
-        let topic =
-            NewTopic::new(topic, 3, TopicReplication::Fixed(3)).set("min.insync.replicas", "2");
-        let options = AdminOptions::new().operation_timeout(Some(TIMEOUT));
-        for result in admin
-            .create_topics(&[topic], &options)
-            .await
-            .expect("create_topics")
-        {
-            result.expect("topic created");
-        }
-    }
-
-    /// Takes node `n` (1..=3) away: SIGKILL on the real cluster. The mock has no elections,
-    /// so its partitions led by the node are handed to node 1, as a controller would.
-    fn kill(&self, n: i32, topic: &str) {
-        match self {
-            Cluster::Real { .. } => kafka_sh(&["kill", &n.to_string()]),
-            Cluster::Mock(mock) => {
-                mock.broker_down(n).expect("broker down");
-                for partition in 0..3 {
-                    mock.partition_leader(topic, partition, Some(if n == 1 { 2 } else { 1 }))
-                        .expect("move leader");
-                }
-            }
-        }
-    }
-
-    fn restart(&self, n: i32) {
-        match self {
-            Cluster::Real { .. } => kafka_sh(&["restart", &n.to_string()]),
-            Cluster::Mock(mock) => mock.broker_up(n).expect("broker up"),
-        }
-    }
-}
-
-fn kafka_sh(args: &[&str]) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/kafka/kafka.sh");
-    let status = Command::new(script)
-        .args(args)
-        .status()
-        .expect("run kafka.sh");
-    assert!(status.success(), "kafka.sh {} failed", args.join(" "));
-}
 
 async fn produce(
     config: &ClientConfig,
@@ -128,7 +47,7 @@ async fn produce(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_node_loses_no_acknowledged_write_and_comes_back() {
-    let cluster = Cluster::start();
+    let cluster = ThreeNodes::start();
     let topic = rand_topic("cluster");
     cluster.create_topic(&topic).await;
     let config = cluster.config();

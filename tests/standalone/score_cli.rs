@@ -2,19 +2,19 @@
 //! the missed limit named, bad input named by line, and verdicts read from a topic (on the
 //! mock cluster, or the broker of CAIRN_TEST_BROKERS).
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Output};
 
 use cairn_core::model::{Evidence, HopRef, Kind, MessageRef, Reason, Verdict, VerdictKind};
 use cairn_core::verdict;
 use cairn_sim::truth::{Outcome, TRUTH_VERSION, TruthRecord, write_truth};
-use common::{TIMEOUT, TestKafka, rand_topic};
+use cairn_testkit::kafka::{TIMEOUT, TestKafka};
+use cairn_testkit::metric;
+use cairn_testkit::names::rand_topic;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
 fn cairn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cairn"))
+    Command::new(crate::CAIRN)
         .args(args)
         .output()
         .expect("run cairn")
@@ -196,7 +196,10 @@ fn metrics_from_a_file_compare_duplicates() {
     let metrics = dir.path().join("metrics.txt");
     std::fs::write(
         &metrics,
-        "cairn_duplicates_total{stream=\"orders\",app=\"enricher\",group=\"g\",location=\"local/orders\",kind=\"delivered_twice\"} 3\n",
+        format!(
+            "{}{{stream=\"orders\",app=\"enricher\",group=\"g\",location=\"local/orders\",kind=\"delivered_twice\"}} 3\n",
+            metric::DUPLICATES
+        ),
     )
     .expect("write metrics");
     let out = cairn(&[

@@ -5,16 +5,14 @@
 //! retract it later: a false alarm). Workers decide only on partitions read to their end, so
 //! no verdict may come at all.
 //!
-//! Needs a real broker (CAIRN_TEST_BROKERS); on the mock cluster it says it is skipped.
-
-mod common;
-mod detect_support;
+//! It writes over half a million traces, so it takes the broker alone.
 
 use std::time::{Duration, Instant};
 
-use cairn_core::model::{Kind, Trace};
-use detect_support::pipeline::ids;
-use detect_support::{DetectEnv, EXIT_TIMEOUT, Fate, GRACE, READY_TIMEOUT, Stage};
+use cairn_testkit::detect::pipeline::ids;
+use cairn_testkit::detect::{DetectEnv, EXIT_TIMEOUT, Fate, GRACE, READY_TIMEOUT, Stage};
+use cairn_testkit::metric;
+use cairn_testkit::trace::TraceBuilder;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 
 /// Traces of another stream between the message's hops: enough that reading them takes well
@@ -33,17 +31,13 @@ fn write_filler(env: &DetectEnv) {
         .expect("filler producer");
     for n in 0..FILLER {
         let id = format!("filler-{n}");
-        let payload = cairn_core::trace::encode(&Trace {
-            id: id.as_str().into(),
-            stream: "elsewhere".into(),
-            kind: Kind::Sent,
-            location: "local/elsewhere".into(),
-            partition: 0,
-            offset: n as i64,
-            app: "other".into(),
-            group: None,
-            ts: 0,
-        });
+        let payload = TraceBuilder::new(id.as_str())
+            .stream("elsewhere")
+            .location("local/elsewhere")
+            .at(0, n as i64)
+            .app("other")
+            .ts(0)
+            .encode();
         let mut record = BaseRecord::to(&env.names.tracing_topic)
             .key(&id)
             .payload(&payload);
@@ -64,9 +58,7 @@ fn write_filler(env: &DetectEnv) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backlog_of_its_own_raises_no_false_alarm() {
-    let Some(env) = DetectEnv::on_real_broker("detect-backlog", 1).await else {
-        return;
-    };
+    let env = DetectEnv::on_real_broker_alone(crate::cairn(), "detect-backlog", 1).await;
     let verdicts = env.watch_verdicts();
     let mut pipeline = env.pipeline();
     let batch = pipeline.batch(&[(Fate::Delivered, 5)]);
@@ -88,26 +80,26 @@ async fn a_backlog_of_its_own_raises_no_false_alarm() {
         .wait_metrics(
             "the backlog read",
             Duration::from_secs(120),
-            &["cairn_traces_consumed_total"],
-            |scrape| scrape.sum("cairn_traces_consumed_total", &[]) >= total as f64,
+            &[metric::TRACES_CONSUMED],
+            |scrape| scrape.sum(metric::TRACES_CONSUMED, &[]) >= total as f64,
         )
         .await;
     eprintln!("read {total} traces in {:?}", started.elapsed());
     tokio::time::sleep(GRACE).await;
     let scrape = detector.metrics().await;
-    let names = ["cairn_lost_total", "cairn_retracted_total"];
+    let names = [metric::LOST, metric::RETRACTED];
     assert_eq!(
-        scrape.sum("cairn_lost_total", &[]) + scrape.sum("cairn_retracted_total", &[]),
+        scrape.sum(metric::LOST, &[]) + scrape.sum(metric::RETRACTED, &[]),
         0.0,
         "a message was called lost while its trace waited in the backlog\n{}",
         scrape.show(&names)
     );
     assert_eq!(verdicts.count(), 0, "no verdict is published");
     assert_eq!(
-        scrape.sum("cairn_messages_complete_total", &[]),
+        scrape.sum(metric::MESSAGES_COMPLETE, &[]),
         ids.len() as f64,
         "the messages were seen whole\n{}",
-        scrape.show(&["cairn_messages_complete_total"])
+        scrape.show(&[metric::MESSAGES_COMPLETE])
     );
     let status = detector.terminate(EXIT_TIMEOUT).await;
     assert!(

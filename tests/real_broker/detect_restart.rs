@@ -2,17 +2,15 @@
 //! state where it matches the committed position): SIGTERM `cairn detect` while it holds
 //! messages that wait on a consumer, start it again on the same store, and every partition is
 //! restored from the snapshot, not the changelog; no verdict is lost and none is repeated.
-//!
-//! Needs a real broker (CAIRN_TEST_BROKERS); on the mock cluster it says it is skipped.
-
-mod common;
-mod detect_support;
 
 use std::time::Duration;
 
-use detect_support::pipeline::ids;
-use detect_support::verdicts::assert_exactly;
-use detect_support::{DetectEnv, EXIT_TIMEOUT, Fate, GRACE, READY_TIMEOUT, Stage, VERDICT_TIMEOUT};
+use cairn_testkit::detect::pipeline::ids;
+use cairn_testkit::detect::verdicts::assert_exactly;
+use cairn_testkit::detect::{
+    DetectEnv, EXIT_TIMEOUT, Fate, GRACE, READY_TIMEOUT, Stage, VERDICT_TIMEOUT,
+};
+use cairn_testkit::metric;
 
 const PARTITIONS: i32 = 3;
 
@@ -27,9 +25,7 @@ fn fates() -> Vec<(Fate, usize)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_graceful_restart_resumes_from_the_local_snapshot() {
-    let Some(env) = DetectEnv::on_real_broker("detect-restart", PARTITIONS).await else {
-        return;
-    };
+    let env = DetectEnv::on_real_broker(crate::cairn(), "detect-restart", PARTITIONS).await;
     let instance = env.instance("steady");
     let verdicts = env.watch_verdicts();
     let mut detector = env.spawn(&instance);
@@ -53,10 +49,8 @@ async fn a_graceful_restart_resumes_from_the_local_snapshot() {
         .wait_metrics(
             "B's traces consumed",
             Duration::from_secs(30),
-            &["cairn_messages_seen_total"],
-            |scrape| {
-                scrape.sum("cairn_messages_seen_total", &[]) >= pipeline.message_count() as f64
-            },
+            &[metric::MESSAGES_SEEN],
+            |scrape| scrape.sum(metric::MESSAGES_SEEN, &[]) >= pipeline.message_count() as f64,
         )
         .await;
 
@@ -75,24 +69,21 @@ async fn a_graceful_restart_resumes_from_the_local_snapshot() {
             "partitions restored with B's waiting messages",
             Duration::from_secs(60),
             &[
-                "cairn_partitions_restored_total",
-                "cairn_messages_in_memory",
-                "cairn_snapshot_failures_total",
+                metric::PARTITIONS_RESTORED,
+                metric::MESSAGES_IN_MEMORY,
+                metric::SNAPSHOT_FAILURES,
             ],
             |scrape| {
-                scrape.sum("cairn_partitions_restored_total", &[]) >= f64::from(PARTITIONS)
-                    && scrape.sum("cairn_messages_in_memory", &[]) > 0.0
+                scrape.sum(metric::PARTITIONS_RESTORED, &[]) >= f64::from(PARTITIONS)
+                    && scrape.sum(metric::MESSAGES_IN_MEMORY, &[]) > 0.0
             },
         )
         .await;
     assert_eq!(
-        restored.sum("cairn_partitions_restored_total", &[("from", "local")]),
+        restored.sum(metric::PARTITIONS_RESTORED, &[("from", "local")]),
         f64::from(PARTITIONS),
         "every partition comes back from the local snapshot\n{}",
-        restored.show(&[
-            "cairn_partitions_restored_total",
-            "cairn_snapshot_failures_total"
-        ])
+        restored.show(&[metric::PARTITIONS_RESTORED, metric::SNAPSHOT_FAILURES])
     );
 
     // B finishes, C goes through; the restored state decides B without repeating A.

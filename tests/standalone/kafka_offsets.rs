@@ -1,12 +1,11 @@
 //! The primitive the detector is built on: another group's committed offsets and the log
 //! start/end of every partition, read by a client that never joins that group.
 
-mod common;
-
 use std::time::Duration;
 
 use cairn_shell::kafka::offsets::{GroupOffsetsReader, Watermarks};
-use common::{TIMEOUT, TestKafka, rand_group, rand_topic};
+use cairn_testkit::kafka::{TIMEOUT, TestKafka};
+use cairn_testkit::names::{rand_group, rand_topic};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 

@@ -1,15 +1,14 @@
 //! The offsets oracle against Kafka: what the pollers publish is exactly what the watched
 //! groups committed and what the partitions hold, and it follows them as they move.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use cairn_core::config::ClusterConfig;
 use cairn_core::offsets::OffsetsView;
 use cairn_shell::oracle::{ClusterWatch, OracleView, spawn_oracle};
-use common::{TestKafka, rand_group, rand_topic};
+use cairn_testkit::kafka::TestKafka;
+use cairn_testkit::names::{rand_group, rand_topic};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 

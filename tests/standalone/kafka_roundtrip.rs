@@ -1,12 +1,11 @@
 //! Produce and consume through Kafka: every message comes back at exactly the position the
 //! producer was told, with its payload intact.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{TIMEOUT, TestKafka, rand_group, rand_topic};
+use cairn_testkit::kafka::{TIMEOUT, TestKafka};
+use cairn_testkit::names::{rand_group, rand_topic};
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 

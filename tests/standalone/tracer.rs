@@ -2,15 +2,14 @@
 //! sampling is consistent, and an unreachable tracing cluster costs the caller nothing but
 //! dropped (counted) traces. Real broker with `CAIRN_TEST_BROKERS`, else the mock cluster.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use cairn_core::model::Kind;
 use cairn_core::sampling::is_sampled;
+use cairn_testkit::kafka::{TIMEOUT, TestKafka};
+use cairn_testkit::names::rand_topic;
 use cairn_tracer::{Tracer, TracerConfig};
-use common::{TIMEOUT, TestKafka, rand_topic};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;

@@ -5,20 +5,15 @@
 //!
 //! Batches straddle the membership changes, so some messages' state is built by one owner
 //! and concluded by another.
-//!
-//! Needs a real broker (CAIRN_TEST_BROKERS); on the mock cluster it says it is skipped.
-
-mod common;
-mod detect_support;
 
 use std::time::Duration;
 
-use common::rand_group;
-use detect_support::pipeline::ids;
-use detect_support::verdicts::{assert_exactly, keys};
-use detect_support::{
+use cairn_testkit::detect::pipeline::ids;
+use cairn_testkit::detect::verdicts::{assert_exactly, keys};
+use cairn_testkit::detect::{
     DetectEnv, EXIT_TIMEOUT, Fate, GRACE, READY_TIMEOUT, Stage, VERDICT_TIMEOUT, wait_assignment,
 };
+use cairn_testkit::names::rand_group;
 
 const PARTITIONS: i32 = 6;
 /// A join or a leave, with the classic protocol's rebalance rounds.
@@ -39,9 +34,7 @@ fn fates() -> Vec<(Fate, usize)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_joins_and_one_leaves_and_the_verdicts_are_a_single_instances() {
-    let Some(env) = DetectEnv::on_real_broker("detect-rebalance", PARTITIONS).await else {
-        return;
-    };
+    let env = DetectEnv::on_real_broker(crate::cairn(), "detect-rebalance", PARTITIONS).await;
     let single_output = env.create_output_topic("detect-rebalance-single").await;
     let single_group = rand_group("detect-rebalance-single");
     let single = env.instance_in("single", &single_group, &single_output);

@@ -8,7 +8,7 @@ use cairn_sim::simulate::choice::picks;
 
 #[test]
 fn demo_exits_0_with_a_perfect_score() {
-    let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
+    let out = Command::new(crate::CAIRN)
         .arg("demo")
         .env_remove("RUST_LOG")
         .output()

@@ -1,16 +1,14 @@
-//! Every fault `cairn simulate` injects (broker loss aside, see `tests/kafka_cluster.rs`), played
+//! Every fault `cairn simulate` injects (broker loss aside: see `simulate_broker_loss` in the
+//! `real_cluster` binary), played
 //! by real apps on a real broker while the real `cairn detect` binary watches, graded by
 //! `cairn score` against the simulator's truth: each fault must be found exactly (precision =
 //! recall = 1, the right reason, no false alarm), faults that lose nothing must cause no lost
 //! verdict, and detect's duplicate counters must equal the true extra copies.
 //!
-//! Each fault has a stream of its own (tests/simulate_support), so each is graded on its own
-//! numbers; the streams run at once, watched by one detector. Needs a real broker
-//! (`CAIRN_TEST_BROKERS`); on the mock cluster it says it is skipped.
-
-mod common;
-mod detect_support;
-mod simulate_support;
+//! Each fault has a stream of its own (`cairn_testkit::simulate`), so each is graded on its own
+//! numbers; the streams run at once, watched by one detector. Nine pipelines and a detector
+//! at once load the machine, and some faults ride on timing margins, so it takes the broker
+//! alone.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -19,8 +17,9 @@ use cairn_core::model::Reason;
 use cairn_sim::score::matching::StreamScore;
 use cairn_sim::score::report::Report;
 use cairn_sim::truth::{Outcome, read_truth};
-use detect_support::{DetectProcess, EXIT_TIMEOUT, READY_TIMEOUT};
-use simulate_support::{Shape, StreamSpec, World, duplicates, stream, table};
+use cairn_testkit::detect::{EXIT_TIMEOUT, READY_TIMEOUT};
+use cairn_testkit::kafka::Sharing;
+use cairn_testkit::simulate::{Shape, StreamSpec, World, duplicates, stream, table};
 
 /// What each stream must show.
 #[derive(Clone, Copy, Debug)]
@@ -241,16 +240,15 @@ fn check(
 async fn every_fault_is_found_exactly_on_a_real_broker() {
     let started = Instant::now();
     let specs = streams();
-    let Some(world) = World::on_real_broker(
+    let world = World::on_real_broker(
+        crate::cairn(),
+        Sharing::Exclusive,
         "simdetect",
         specs.iter().map(|(spec, _)| spec.clone()).collect(),
     )
-    .await
-    else {
-        return;
-    };
+    .await;
     // Killed when dropped, if the test fails before it is stopped.
-    let mut detect = DetectProcess::spawn(&world.instance, 1);
+    let mut detect = world.spawn_detect();
     detect.wait_ready(READY_TIMEOUT).await;
 
     let truth_path = tokio::task::block_in_place(|| world.simulate_all());
