@@ -44,17 +44,13 @@ pub enum Sharing {
 /// Held while a test uses the real broker; see [`Sharing`].
 static REAL_BROKER: RwLock<()> = RwLock::const_new(());
 
-/// A test's hold on the real broker.
-enum Turn {
-    Shared(#[allow(dead_code)] RwLockReadGuard<'static, ()>),
-    Exclusive(#[allow(dead_code)] RwLockWriteGuard<'static, ()>),
-}
-
-/// A Kafka to test against. A mock cluster lives as long as this value.
+/// A Kafka to test against. A mock cluster, and a test's hold on the real broker, last as long
+/// as this value.
 pub struct TestKafka {
     pub bootstrap: String,
     mock: Option<MockCluster<'static, DefaultProducerContext>>,
-    _turn: Option<Turn>,
+    _shared: Option<RwLockReadGuard<'static, ()>>,
+    _exclusive: Option<RwLockWriteGuard<'static, ()>>,
 }
 
 impl TestKafka {
@@ -64,7 +60,8 @@ impl TestKafka {
             Some(bootstrap) => TestKafka {
                 bootstrap,
                 mock: None,
-                _turn: None,
+                _shared: None,
+                _exclusive: None,
             },
             None => TestKafka::mock(),
         }
@@ -76,7 +73,8 @@ impl TestKafka {
         TestKafka {
             bootstrap: mock.bootstrap_servers(),
             mock: Some(mock),
-            _turn: None,
+            _shared: None,
+            _exclusive: None,
         }
     }
 
@@ -90,14 +88,15 @@ impl TestKafka {
                  bootstrap) (deploy/test-all.sh does both)"
             );
         };
-        let turn = match sharing {
-            Sharing::Shared => Turn::Shared(REAL_BROKER.read().await),
-            Sharing::Exclusive => Turn::Exclusive(REAL_BROKER.write().await),
+        let (shared, exclusive) = match sharing {
+            Sharing::Shared => (Some(REAL_BROKER.read().await), None),
+            Sharing::Exclusive => (None, Some(REAL_BROKER.write().await)),
         };
         TestKafka {
             bootstrap,
             mock: None,
-            _turn: Some(turn),
+            _shared: shared,
+            _exclusive: exclusive,
         }
     }
 

@@ -7,7 +7,7 @@
 //! - [`pipeline`]: plays the three apps of a stream exactly (real records, real traces, real
 //!   committed offsets), so the truth (which message is lost where) is known exactly;
 //! - [`verdicts`]: reads the output topic and compares what came with the truth;
-//! - [`reference`]: runs the detector core in this process on the same traces and the same
+//! - [`reference`](mod@reference): runs the detector core in this process on the same traces and the same
 //!   offsets oracle, to prove that the harness's truth is what the core concludes.
 //!
 //! The stream (`orders`) has three hops: producer `api` writes `local/<t1>`; `enricher`

@@ -121,11 +121,6 @@ impl World {
         self.workdir.spawn(&self.instance)
     }
 
-    /// A location of a stream: `local/<stream>-t<n>-<suffix>`.
-    pub fn location(&self, stream: &str, n: u8) -> String {
-        location(stream, n, &self.suffix)
-    }
-
     /// Writes every stream's scenario and runs them all as `cairn simulate` processes at once;
     /// returns the merged truth file. Fails, with the process's output, if one fails.
     pub fn simulate_all(&self) -> PathBuf {
