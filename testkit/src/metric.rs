@@ -8,6 +8,6 @@ pub use cairn_core::metrics::names::{
 };
 /// Counted by the shell around it.
 pub use cairn_shell::http::export::shell_names::{
-    CHECKPOINT_FAILURES, PARTITIONS_ASSIGNED, PARTITIONS_RESTORED, SESSION_RESTARTS,
+    CHECKPOINT_FAILURES, PARTITIONS_ASSIGNED, PARTITIONS_RESTORED, READY, SESSION_RESTARTS,
     SNAPSHOT_FAILURES, TRACES_CONSUMED,
 };
