@@ -336,10 +336,12 @@ fn measure(
     let raw_same_rate = rate(preloaded.traces, raw_same);
     let ratio_same = detect_rate / raw_same_rate;
     let peak_mib = detect.peak_rss_kib as f64 / 1024.0;
+    // The binary is named only when it is not the one cargo builds for the bench.
+    let bin_env = std::env::var_os(BIN_ENV)
+        .map_or(String::new(), |_| format!("{BIN_ENV}={} ", bin.display()));
     let mut command = format!(
-        "{BROKERS_ENV}={} {BIN_ENV}={} cargo bench --bench detect_e2e --",
+        "{BROKERS_ENV}={} {bin_env}cargo bench --bench detect_e2e --",
         base.get("bootstrap.servers").unwrap_or_default(),
-        bin.display()
     );
     for arg in &args.given {
         command.push(' ');
@@ -613,16 +615,10 @@ fn detect(
     let process = DetectProcess::spawn(bin, &instance, 1);
     // The handle's errors carry the end of the logs; the bench reports them as text.
     let text = |e: ProcessError| e.to_string();
-    let spawned = Instant::now();
     runtime
         .block_on(process.try_wait_ready(TIMEOUT))
         .map_err(text)?;
     let ready = Instant::now();
-    eprintln!(
-        "cairn detect (pid {}) ready after {:.1?}",
-        process.pid,
-        ready - spawned
-    );
     let consumed = || -> Result<u64, String> {
         let scrape = runtime.block_on(process.try_metrics()).map_err(text)?;
         Ok(scrape.sum(metric::TRACES_CONSUMED, &[]) as u64)
