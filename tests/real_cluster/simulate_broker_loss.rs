@@ -23,6 +23,7 @@ use cairn_testkit::kafka::{create_topics, kafka_sh_path};
 use cairn_testkit::names::rand_suffix;
 use cairn_testkit::workdir::Workdir;
 use rdkafka::admin::{NewTopic, TopicReplication};
+
 /// How long the verdicts of a decidable loss may take once the run is over.
 const VERDICT_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long to watch for verdicts that should not come after recall reached 1.0: longer
