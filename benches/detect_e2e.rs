@@ -5,9 +5,9 @@
 //!    (spread over every hop and both kinds of loss) into a fresh tracing topic, with a
 //!    `ThreadedProducer` (big batches, lz4), and commits the pipeline groups' offsets past
 //!    every message, so every loss is decidable;
-//! 2. drains that topic with a bare `BaseConsumer` that decodes nothing: the raw rate (the
-//!    issue's measure, librdkafka's defaults), then again with the fetch size cairn detect
-//!    uses, so the table also shows the like-for-like cost of decoding, detecting and
+//! 2. drains that topic with a bare `BaseConsumer` that decodes nothing: the raw rate that
+//!    detect's rate is held to (librdkafka's defaults), then again with the fetch size cairn
+//!    detect uses, so the table also shows the like-for-like cost of decoding, detecting and
 //!    checkpointing;
 //! 3. runs the release `cairn detect` on it and reads `cairn_traces_consumed_total` from its
 //!    `/metrics` over time until it has consumed all of them: the detect rate; its peak RSS is
@@ -19,29 +19,29 @@
 //! detector reads only the tracing topic and the groups' committed offsets (which Kafka does
 //! not check against the log end), so writing the data itself would only slow the preload.
 //!
+//! The `cairn detect` it runs is the binary cargo builds for the bench (the release profile),
+//! or the one `CAIRN_BIN` names. The process handle, the cairn.toml, the traces and the reading
+//! of `/metrics` come from `cairn-testkit`, as in the integration tests.
+//!
 //! Run it:
 //! ```sh
 //! deploy/kafka/kafka.sh start
-//! cargo build --release --bin cairn
 //! CAIRN_BENCH_BROKERS=127.0.0.1:9092 cargo bench --bench detect_e2e -- --traces 5000000
 //! ```
 
-// Only part of the reader is used here.
-#[allow(dead_code)]
-#[path = "../tests/detect_support/prometheus.rs"]
-mod prometheus;
-
-use std::fs::{self, File};
-use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, ExitStatus, Stdio};
+use std::process::{ExitCode, ExitStatus};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use cairn_core::model::{Kind, Trace};
-use cairn_core::trace;
+use cairn_core::model::Kind;
 use cairn_shell::clock::now_millis;
-use rand::distr::{Alphanumeric, SampleString};
+use cairn_testkit::config::{CairnToml, ClusterToml, StreamToml};
+use cairn_testkit::instance::Instance;
+use cairn_testkit::metric;
+use cairn_testkit::names::rand_suffix;
+use cairn_testkit::process::{DetectProcess, ProcessError};
+use cairn_testkit::trace::TraceBuilder;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -49,8 +49,6 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-
-use self::prometheus::Scrape;
 
 const BROKERS_ENV: &str = "CAIRN_BENCH_BROKERS";
 const TRACES_ENV: &str = "CAIRN_BENCH_TRACES";
@@ -65,8 +63,6 @@ const DATA_PARTITIONS: usize = 4;
 /// One message in `LOSS_EVERY` is lost: 1%.
 const LOSS_EVERY: u64 = 100;
 const TIMEOUT: Duration = Duration::from_secs(30);
-const CONSUMED: &str = "cairn_traces_consumed_total";
-const LOST: &str = "cairn_lost_total";
 
 /// Where a lost message goes missing, in turn: (reading stage 0..3, lost inside the app).
 const LOSSES: [(usize, bool); 5] = [(0, false), (0, true), (1, false), (1, true), (2, false)];
@@ -88,8 +84,8 @@ fn usage() -> String {
          \x20 --partitions P   partitions of the tracing topic (default 6)\n\
          \x20 --no-verify      do not wait for every true loss to be reported\n\
          \x20 --keep-topics    leave the bench's topics on the broker\n\
-         \x20 {BIN_ENV}        the cairn binary (default target/release/cairn; build it with \
-         `cargo build --release --bin cairn`)"
+         \x20 {BIN_ENV}        another cairn binary to measure (default: the one cargo builds \
+         for the bench)"
     )
 }
 
@@ -164,7 +160,6 @@ fn main() -> ExitCode {
         eprintln!(
             "detect_e2e needs a real Kafka broker in {BROKERS_ENV}. Start the project's own:\n\
              \x20 deploy/kafka/kafka.sh start\n\
-             \x20 cargo build --release --bin cairn\n\
              \x20 {BROKERS_ENV}=$(deploy/kafka/kafka.sh bootstrap) cargo bench --bench detect_e2e\n\n{}",
             usage()
         );
@@ -172,12 +167,9 @@ fn main() -> ExitCode {
     };
     let bin = std::env::var_os(BIN_ENV)
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/cairn"));
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_cairn")));
     if !bin.is_file() {
-        eprintln!(
-            "no cairn binary at {} (set {BIN_ENV}, or build it: cargo build --release --bin cairn)",
-            bin.display()
-        );
+        eprintln!("no cairn binary at {} ({BIN_ENV})", bin.display());
         return ExitCode::FAILURE;
     }
     match run(&args, &brokers, &bin) {
@@ -201,7 +193,7 @@ struct Names {
 
 impl Names {
     fn new() -> Names {
-        let suffix = Alphanumeric.sample_string(&mut rand::rng(), 8);
+        let suffix = rand_suffix();
         Names {
             tracing: format!("cairn-bench-{suffix}-traces"),
             output: format!("cairn-bench-{suffix}-lost"),
@@ -344,10 +336,12 @@ fn measure(
     let raw_same_rate = rate(preloaded.traces, raw_same);
     let ratio_same = detect_rate / raw_same_rate;
     let peak_mib = detect.peak_rss_kib as f64 / 1024.0;
+    // The binary is named only when it is not the one cargo builds for the bench.
+    let bin_env = std::env::var_os(BIN_ENV)
+        .map_or(String::new(), |_| format!("{BIN_ENV}={} ", bin.display()));
     let mut command = format!(
-        "{BROKERS_ENV}={} {BIN_ENV}={} cargo bench --bench detect_e2e --",
+        "{BROKERS_ENV}={} {bin_env}cargo bench --bench detect_e2e --",
         base.get("bootstrap.servers").unwrap_or_default(),
-        bin.display()
     );
     for arg in &args.given {
         command.push(' ');
@@ -447,7 +441,7 @@ fn preload(target: u64, names: &Names, base: &ClientConfig) -> Result<Preloaded,
     let started = Instant::now();
     let locations = [0, 1, 2].map(|i| names.location(i));
     let mut next_offset = [[0i64; DATA_PARTITIONS]; 3];
-    let prefix = Alphanumeric.sample_string(&mut rand::rng(), 6);
+    let prefix = rand_suffix();
     let (mut traces, mut messages, mut lost) = (0u64, 0u64, 0u64);
     while traces < target {
         let n = messages;
@@ -461,17 +455,15 @@ fn preload(target: u64, names: &Names, base: &ClientConfig) -> Result<Preloaded,
         let ts = now_millis();
         let mut send = |kind: Kind, app: usize, location: usize, at: (i32, i64)| {
             let group = (app > 0).then(|| names.groups[app - 1].as_str());
-            let bytes = trace::encode(&Trace {
-                id: id.as_str().into(),
-                stream: STREAM.into(),
-                kind,
-                location: locations[location].as_str().into(),
-                partition: at.0,
-                offset: at.1,
-                app: APPS[app].into(),
-                group: group.map(Into::into),
-                ts,
-            });
+            let bytes = TraceBuilder::new(id.as_str())
+                .stream(STREAM)
+                .kind(kind)
+                .location(locations[location].as_str())
+                .at(at.0, at.1)
+                .app(APPS[app])
+                .maybe_group(group)
+                .ts(ts)
+                .encode();
             send_retrying(&producer, &names.tracing, &id, &bytes)?;
             traces += 1;
             Ok::<(), String>(())
@@ -615,96 +607,31 @@ fn detect(
     preloaded: &Preloaded,
     runtime: &tokio::runtime::Runtime,
 ) -> Result<DetectRun, String> {
-    let http = {
-        let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("port: {e}"))?;
-        listener.local_addr().map_err(|e| format!("port: {e}"))?
-    };
-    let config = config_toml(
-        names,
-        base.get("bootstrap.servers").unwrap_or_default(),
-        http,
-        &dir.join("store"),
+    let instance = Instance::write(
+        dir,
+        "detect",
+        config(names, base.get("bootstrap.servers").unwrap_or_default()),
     );
-    let config_path = dir.join("cairn.toml");
-    fs::write(&config_path, config).map_err(|e| format!("write config: {e}"))?;
-    let stdout = File::create(dir.join("stdout.log")).map_err(|e| e.to_string())?;
-    let stderr_path = dir.join("stderr.log");
-    let stderr = File::create(&stderr_path).map_err(|e| e.to_string())?;
-    let mut child = Command::new(bin)
-        .args(["detect", "--config"])
-        .arg(&config_path)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(stdout)
-        .stderr(stderr)
-        .spawn()
-        .map_err(|e| format!("spawn {}: {e}", bin.display()))?;
-    let pid = child.id();
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .map_err(|e| format!("HTTP client: {e}"))?;
-    let get = |path: &str| -> Result<(u16, String), String> {
-        runtime.block_on(async {
-            let response = client
-                .get(format!("http://{http}{path}"))
-                .send()
-                .await
-                .map_err(|e| format!("GET {path}: {e}"))?;
-            let status = response.status().as_u16();
-            let body = response
-                .text()
-                .await
-                .map_err(|e| format!("GET {path}: {e}"))?;
-            Ok((status, body))
-        })
-    };
-    let scrape = || -> Result<Scrape, String> {
-        match get("/metrics")? {
-            (200, text) => Scrape::parse(&text),
-            (status, body) => Err(format!("/metrics answered {status}: {body}")),
-        }
-    };
-    let alive = |child: &mut std::process::Child| -> Result<(), String> {
-        match child.try_wait() {
-            Ok(None) => Ok(()),
-            Ok(Some(status)) => Err(format!(
-                "cairn detect exited with {status}; logs: {}",
-                stderr_path.display()
-            )),
-            Err(e) => Err(e.to_string()),
-        }
-    };
-
-    let spawned = Instant::now();
-    loop {
-        alive(&mut child)?;
-        if matches!(get("/readyz"), Ok((200, _))) {
-            break;
-        }
-        if spawned.elapsed() > TIMEOUT {
-            let _ = child.kill();
-            return Err(format!(
-                "cairn detect not ready within {TIMEOUT:?}; logs: {}",
-                stderr_path.display()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let process = DetectProcess::spawn(bin, &instance, 1);
+    // The handle's errors carry the end of the logs; the bench reports them as text.
+    let text = |e: ProcessError| e.to_string();
+    runtime
+        .block_on(process.try_wait_ready(TIMEOUT))
+        .map_err(text)?;
     let ready = Instant::now();
-    eprintln!(
-        "cairn detect (pid {pid}) ready after {:.1?}",
-        ready - spawned
-    );
+    let consumed = || -> Result<u64, String> {
+        let scrape = runtime.block_on(process.try_metrics()).map_err(text)?;
+        Ok(scrape.sum(metric::TRACES_CONSUMED, &[]) as u64)
+    };
     // The clock starts at the last scrape that saw nothing consumed yet (joining the group
     // is not processing), so the rate errs low by at most one polling interval.
     let mut started = ready;
     let mut last_report = Instant::now();
     let mut last_progress = (Instant::now(), 0u64);
     let (elapsed, from_ready) = loop {
-        alive(&mut child)?;
+        process.check_alive("consuming the preload").map_err(text)?;
         let before = Instant::now();
-        let consumed = scrape()?.sum(CONSUMED, &[]) as u64;
+        let consumed = consumed()?;
         let now = Instant::now();
         if consumed == 0 {
             started = before;
@@ -715,11 +642,10 @@ fn detect(
         if consumed > last_progress.1 {
             last_progress = (now, consumed);
         } else if now - last_progress.0 > Duration::from_secs(60) {
-            let _ = child.kill();
             return Err(format!(
-                "cairn detect stalled at {consumed} of {} traces; logs: {}",
+                "cairn detect stalled at {consumed} of {} traces\n{}",
                 preloaded.traces,
-                stderr_path.display()
+                process.logs()
             ));
         }
         if now - last_report > Duration::from_secs(2) {
@@ -727,7 +653,7 @@ fn detect(
                 "  consumed {consumed} of {} ({:.0} traces/s so far), RSS {} MiB",
                 preloaded.traces,
                 rate(consumed, now - started),
-                proc_status_kib(pid, "VmRSS:").unwrap_or(0) >> 10
+                process.memory().map_or(0, |m| m.rss_kib) >> 10
             );
             last_report = now;
         }
@@ -735,113 +661,53 @@ fn detect(
     };
     eprintln!("cairn detect consumed every trace in {elapsed:.1?}");
 
-    let mut lost = scrape()?.sum(LOST, &[]) as u64;
+    let lost_now = || -> Result<u64, String> {
+        let scrape = runtime.block_on(process.try_metrics()).map_err(text)?;
+        Ok(scrape.sum(metric::LOST, &[]) as u64)
+    };
+    let mut lost = lost_now()?;
     if args.verify {
         // first_check (10 s) + confirmation (5 s) after the last message was first seen.
         let deadline = Instant::now() + Duration::from_secs(180);
         while lost < preloaded.lost && Instant::now() < deadline {
-            alive(&mut child)?;
+            process
+                .check_alive("waiting for the losses")
+                .map_err(text)?;
             std::thread::sleep(Duration::from_millis(500));
-            lost = scrape()?.sum(LOST, &[]) as u64;
+            lost = lost_now()?;
         }
         eprintln!("lost verdicts: {lost} of {}", preloaded.lost);
     }
-    let peak_rss_kib = proc_status_kib(pid, "VmHWM:").unwrap_or(0);
+    let peak_rss_kib = process.memory().map_or(0, |m| m.peak_kib);
 
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(pid.to_string())
-        .status();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let exit = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-        }
-    };
+    // A process that does not exit in time is killed when its handle is dropped.
+    let exit = runtime
+        .block_on(process.try_terminate(Duration::from_secs(60)))
+        .ok();
     Ok(DetectRun {
         elapsed,
         from_ready,
         peak_rss_kib,
         lost,
         exit,
-        logs: stderr_path,
+        logs: process.stderr_path.clone(),
     })
-}
-
-/// A `kB` field of `/proc/<pid>/status`, in KiB.
-fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(field))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
 }
 
 /// The bench's `cairn.toml`: the example's timing defaults (messages stay in memory for the
 /// dedup window, so the peak RSS holds every message in flight), offsets polled every second.
-fn config_toml(names: &Names, bootstrap: &str, http: SocketAddr, store: &Path) -> String {
-    let q = |s: &str| toml::Value::String(s.to_owned()).to_string();
-    let [t1, t2, t3] = [0, 1, 2].map(|i| q(&names.location(i)));
-    let [g1, g2, g3] = names.groups.each_ref().map(|g| q(g));
-    format!(
-        r#"[clusters.{CLUSTER}]
-bootstrap = {bootstrap}
-
-[tracing]
-cluster = "{CLUSTER}"
-topic = {tracing}
-group = {cairn_group}
-
-[output]
-cluster = "{CLUSTER}"
-topic = {output}
-
-[oracle]
-poll_interval = "1s"
-
-[http]
-listen = "{http}"
-
-[store]
-path = {store}
-
-[[streams]]
-name = "{STREAM}"
-
-[[streams.apps]]
-app = "api"
-writes = {t1}
-
-[[streams.apps]]
-app = "enricher"
-group = {g1}
-reads = {t1}
-writes = {t2}
-
-[[streams.apps]]
-app = "indexer"
-group = {g2}
-reads = {t2}
-writes = {t3}
-
-[[streams.apps]]
-app = "sink"
-group = {g3}
-reads = {t3}
-"#,
-        bootstrap = q(bootstrap),
-        tracing = q(&names.tracing),
-        cairn_group = q(&names.cairn_group),
-        output = q(&names.output),
-        store = q(&store.display().to_string()),
-    )
+fn config(names: &Names, bootstrap: &str) -> CairnToml {
+    let [t1, t2, t3] = [0, 1, 2].map(|i| names.location(i));
+    let [g1, g2, g3] = &names.groups;
+    CairnToml::new(ClusterToml::new(CLUSTER, bootstrap))
+        .tracing(CLUSTER, &names.tracing, &names.cairn_group)
+        .output(CLUSTER, &names.output)
+        .oracle_poll_interval(Duration::from_secs(1))
+        .stream(
+            StreamToml::new(STREAM)
+                .producer(APPS[0], &t1)
+                .processor(APPS[1], g1, &t1, &t2)
+                .processor(APPS[2], g2, &t2, &t3)
+                .sink(APPS[3], g3, &t3),
+        )
 }

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Runs every test of cairn, the way CI does:
-#   1. formatting and lints;
-#   2. unit, property and Kafka tests on librdkafka's in-process mock cluster;
-#   3. the Kafka tests again against a real Apache Kafka broker (KRaft) that this script
-#      fetches from Maven Central, starts on 127.0.0.1 and stops when it is done;
-#   4. the fault tests against a real three-node cluster (a node is killed with SIGKILL).
+#   1. formatting and lints (every target, the real-Kafka test binaries included);
+#   2. unit, property and Kafka tests on librdkafka's in-process mock cluster: a plain
+#      `cargo test`, which leaves out the binaries gated by the `real-broker` and
+#      `real-cluster` features;
+#   3. a real Apache Kafka broker (KRaft) that this script fetches from Maven Central, starts
+#      on 127.0.0.1 and stops when it is done: the `standalone` Kafka tests again against it,
+#      then the `real_broker` binary;
+#   4. a real three-node cluster (a node is killed with SIGKILL): `kafka_cluster` of the
+#      `standalone` binary against it, then the `real_cluster` binary.
+# The real-Kafka binaries are built with --all-features, one feature set for both stages.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -15,7 +20,7 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "format and lints"
 cargo fmt --all --check
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
 step "unit, property and mock-cluster tests"
 env -u CAIRN_TEST_BROKERS -u CAIRN_TEST_CLUSTER_BROKERS cargo test --workspace --locked
@@ -23,14 +28,22 @@ env -u CAIRN_TEST_BROKERS -u CAIRN_TEST_CLUSTER_BROKERS cargo test --workspace -
 step "real broker: fetch and start Apache Kafka"
 trap '"$kafka" stop; "$kafka" cluster-stop' EXIT
 "$kafka" start
+brokers=$("$kafka" bootstrap)
 
 step "Kafka tests against the real broker"
-env -u CAIRN_TEST_CLUSTER_BROKERS CAIRN_TEST_BROKERS=$("$kafka" bootstrap) cargo test -p cairn --tests --locked
+env -u CAIRN_TEST_CLUSTER_BROKERS CAIRN_TEST_BROKERS="$brokers" \
+    cargo test -p cairn --test standalone --locked
+env -u CAIRN_TEST_CLUSTER_BROKERS CAIRN_TEST_BROKERS="$brokers" \
+    cargo test -p cairn --all-features --test real_broker --locked
 
 "$kafka" stop
 
 step "fault tests against a real three-node cluster"
 "$kafka" cluster-start
-CAIRN_TEST_CLUSTER_BROKERS=$("$kafka" bootstrap cluster) cargo test -p cairn --test kafka_cluster --test simulate_broker_loss --locked
+cluster=$("$kafka" bootstrap cluster)
+env -u CAIRN_TEST_BROKERS CAIRN_TEST_CLUSTER_BROKERS="$cluster" \
+    cargo test -p cairn --test standalone --locked -- kafka_cluster::
+env -u CAIRN_TEST_BROKERS CAIRN_TEST_CLUSTER_BROKERS="$cluster" \
+    cargo test -p cairn --all-features --test real_cluster --locked
 
 step "all tests passed"

@@ -1,0 +1,38 @@
+//! What cairn's integration tests (`tests/`) and the end-to-end bench (`benches/detect_e2e.rs`)
+//! share, compiled once instead of once per test binary.
+//!
+//! Layout:
+//! - [`kafka`]: the broker a test runs on: the real one named by `CAIRN_TEST_BROKERS`, or
+//!   librdkafka's in-process mock cluster; topics, and `populate` with exact positions.
+//! - [`cluster`]: the three-node cluster of the fault tests (`CAIRN_TEST_CLUSTER_BROKERS`, or a
+//!   three-broker mock), with a node killed and brought back.
+//! - [`names`]: random topic, group and id suffixes, so that tests never share state.
+//! - [`config`]: a typed builder for the text of a `cairn.toml`.
+//! - [`instance`]: one detector's directory and `cairn.toml`, with a free HTTP port.
+//! - [`process`]: a handle on a running `cairn detect`: logs in files, `/readyz`, `/metrics`,
+//!   SIGTERM, SIGKILL, memory.
+//! - [`prom`]: a scrape of `/metrics`, read with the parser `cairn score` uses.
+//! - [`metric`]: the metric names tests look for, in one place.
+//! - [`trace`]: a trace record with defaults and chained setters, and its wire bytes.
+//! - [`workdir`]: one test's directory, kept with its logs' last lines when the test fails.
+//! - [`detect`]: the world of the `cairn detect` end-to-end tests: a three-hop stream played
+//!   exactly ([`detect::pipeline`]), verdicts read back ([`detect::verdicts`]) and the core run
+//!   in-process on the same traces ([`detect::reference`]).
+//! - [`simulate`]: the world of the fault tests that run `cairn simulate` next to `cairn detect`
+//!   and grade the result with `cairn score`.
+//!
+//! The path of the `cairn` binary is always given by the caller: integration tests and benches
+//! of the root package have it as `env!("CARGO_BIN_EXE_cairn")`.
+
+pub mod cluster;
+pub mod config;
+pub mod detect;
+pub mod instance;
+pub mod kafka;
+pub mod metric;
+pub mod names;
+pub mod process;
+pub mod prom;
+pub mod simulate;
+pub mod trace;
+pub mod workdir;

@@ -1,0 +1,98 @@
+//! One test's directory and the `cairn detect` processes it starts: what the detect and the
+//! simulate worlds (and any test that spawns a detector) have in common.
+//!
+//! When the test fails, the directory is kept and its path printed, with the notes the test
+//! left (topic and group names) and the last lines of every detector's logs.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use parking_lot::Mutex;
+use tempfile::TempDir;
+
+use crate::config::CairnToml;
+use crate::instance::Instance;
+use crate::process::{DetectProcess, tail};
+
+pub struct Workdir {
+    test: String,
+    cairn: PathBuf,
+    dir: Option<TempDir>,
+    /// Printed when the test fails.
+    notes: Mutex<Vec<String>>,
+    /// Every log file a spawned detector writes, for the failure report.
+    logs: Mutex<Vec<PathBuf>>,
+    spawned: AtomicUsize,
+}
+
+impl Workdir {
+    /// A fresh temporary directory for `test`, whose detectors run the binary `cairn`.
+    pub fn new(test: &str, cairn: &Path) -> Workdir {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("cairn-{test}-"))
+            .tempdir()
+            .expect("create a temporary directory");
+        Workdir {
+            test: test.to_owned(),
+            cairn: cairn.to_owned(),
+            dir: Some(dir),
+            notes: Mutex::new(Vec::new()),
+            logs: Mutex::new(Vec::new()),
+            spawned: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir
+            .as_ref()
+            .expect("the directory lives as long as the workdir")
+            .path()
+    }
+
+    /// The `cairn` binary under test.
+    pub fn cairn(&self) -> &Path {
+        &self.cairn
+    }
+
+    /// A line to print if the test fails.
+    pub fn note(&self, note: impl Into<String>) {
+        self.notes.lock().push(note.into());
+    }
+
+    /// A detector instance in `<dir>/<name>` with `config` (see [`Instance::write`]).
+    pub fn instance(&self, name: &str, config: CairnToml) -> Instance {
+        Instance::write(self.path(), name, config)
+    }
+
+    /// Starts `cairn detect` for `instance`; its logs are reported if the test fails.
+    pub fn spawn(&self, instance: &Instance) -> DetectProcess {
+        let run = self.spawned.fetch_add(1, Ordering::Relaxed) + 1;
+        let process = DetectProcess::spawn(&self.cairn, instance, run);
+        let mut logs = self.logs.lock();
+        logs.push(process.stdout_path.clone());
+        logs.push(process.stderr_path.clone());
+        process
+    }
+}
+
+impl Drop for Workdir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let Some(dir) = self.dir.take() else { return };
+        let kept = dir.keep();
+        eprintln!(
+            "\n---- {} failed; its directory is kept: {}",
+            self.test,
+            kept.display()
+        );
+        for note in self.notes.lock().iter() {
+            eprintln!("     {note}");
+        }
+        for path in self.logs.lock().iter() {
+            eprintln!("---- {} (last lines):", path.display());
+            eprintln!("{}", tail(path, 40));
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! The broker restarts under `cairn detect` (the promise: never "lose a verdict across a broker
+//! restart"): with messages waiting in its state, the single broker is stopped, left down for
+//! a while and started again. Detect's checkpoints fail meanwhile; it must keep running,
+//! resume from its last checkpoint, and end with exactly the true verdicts, each once.
+//!
+//! It stops and starts the broker of `deploy/kafka/kafka.sh`, so it takes the broker alone.
+
+use std::time::Duration;
+
+use cairn_testkit::detect::pipeline::ids;
+use cairn_testkit::detect::verdicts::assert_exactly;
+use cairn_testkit::detect::{
+    DetectEnv, EXIT_TIMEOUT, Fate, GRACE, READY_TIMEOUT, Stage, VERDICT_TIMEOUT,
+};
+use cairn_testkit::kafka::kafka_sh;
+use cairn_testkit::metric;
+
+/// Longer than a checkpoint transaction's timeout, so checkpoints really fail meanwhile.
+const DOWN_FOR: Duration = Duration::from_secs(12);
+/// After the broker is back: a session restart's back-off, a rejoin and a restore.
+const AFTER_RESTART: Duration = Duration::from_secs(90);
+
+fn fates() -> Vec<(Fate, usize)> {
+    vec![
+        (Fate::Delivered, 10),
+        (Fate::Skipped(Stage::Enricher), 1),
+        (Fate::DroppedInApp(Stage::Indexer), 1),
+        (Fate::Skipped(Stage::Sink), 1),
+        (Fate::DeliveredTwice(Stage::Sink), 1),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_restart_stops_no_verdict_and_repeats_none() {
+    let env = DetectEnv::on_real_broker_alone(crate::cairn(), "detect-broker-restart", 3).await;
+    let instance = env.instance("steadfast");
+    let verdicts = env.watch_verdicts();
+    let mut detector = env.spawn(&instance);
+    detector.wait_ready(READY_TIMEOUT).await;
+    let mut pipeline = env.pipeline();
+
+    // A: through and reported. B: past the enricher only, waiting in detect's state.
+    let a = pipeline.batch(&fates());
+    pipeline.play(&a).await;
+    let truth_a = pipeline.truth();
+    let seen = verdicts
+        .wait_for(
+            "batch A before the broker restart",
+            &truth_a,
+            VERDICT_TIMEOUT,
+        )
+        .await;
+    assert_exactly("batch A before the broker restart", &truth_a, &seen);
+    let b = pipeline.batch(&fates());
+    let ids_b = ids(&b);
+    pipeline.produce(&b).await;
+    pipeline.process(Stage::Enricher, &ids_b).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    tokio::task::block_in_place(|| kafka_sh(&["stop"]));
+    tokio::time::sleep(DOWN_FOR).await;
+    detector.assert_alive("while the broker was down");
+    tokio::task::block_in_place(|| kafka_sh(&["start"]));
+
+    // B finishes and C goes through once the broker is back.
+    pipeline.process(Stage::Indexer, &ids_b).await;
+    pipeline.process(Stage::Sink, &ids_b).await;
+    let c = pipeline.batch(&fates());
+    pipeline.play(&c).await;
+    let truth = pipeline.truth();
+    verdicts
+        .expect_exactly("after the broker restart", &truth, AFTER_RESTART, GRACE)
+        .await;
+    detector.assert_alive("after the broker restart");
+    // The outage must have reached detect, or this test proves nothing.
+    let scrape = detector.metrics().await;
+    let hit =
+        scrape.sum(metric::CHECKPOINT_FAILURES, &[]) + scrape.sum(metric::SESSION_RESTARTS, &[]);
+    eprintln!(
+        "{}",
+        scrape.show(&[
+            metric::CHECKPOINT_FAILURES,
+            metric::SESSION_RESTARTS,
+            metric::PARTITIONS_RESTORED,
+        ])
+    );
+    assert!(hit > 0.0, "the broker outage never failed a checkpoint");
+
+    let status = detector.terminate(EXIT_TIMEOUT).await;
+    assert!(
+        status.success(),
+        "cairn detect exited with {status} on SIGTERM\n{}",
+        detector.logs()
+    );
+}

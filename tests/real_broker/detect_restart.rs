@@ -1,0 +1,104 @@
+//! A graceful restart resumes from the local snapshot (on assign it resumes from local
+//! state where it matches the committed position): SIGTERM `cairn detect` while it holds
+//! messages that wait on a consumer, start it again on the same store, and every partition is
+//! restored from the snapshot, not the changelog; no verdict is lost and none is repeated.
+
+use std::time::Duration;
+
+use cairn_testkit::detect::pipeline::ids;
+use cairn_testkit::detect::verdicts::assert_exactly;
+use cairn_testkit::detect::{
+    DetectEnv, EXIT_TIMEOUT, Fate, GRACE, READY_TIMEOUT, Stage, VERDICT_TIMEOUT,
+};
+use cairn_testkit::metric;
+
+const PARTITIONS: i32 = 3;
+
+fn fates() -> Vec<(Fate, usize)> {
+    vec![
+        (Fate::Delivered, 10),
+        (Fate::Skipped(Stage::Enricher), 1),
+        (Fate::DroppedInApp(Stage::Indexer), 1),
+        (Fate::Skipped(Stage::Sink), 1),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_restart_resumes_from_the_local_snapshot() {
+    let env = DetectEnv::on_real_broker(crate::cairn(), "detect-restart", PARTITIONS).await;
+    let instance = env.instance("steady");
+    let verdicts = env.watch_verdicts();
+    let mut detector = env.spawn(&instance);
+    detector.wait_ready(READY_TIMEOUT).await;
+    let mut pipeline = env.pipeline();
+
+    // A: all the way through, verdicts out. B: past the enricher only, so the detector holds
+    // its messages in state when it stops.
+    let a = pipeline.batch(&fates());
+    pipeline.play(&a).await;
+    let truth_a = pipeline.truth();
+    let seen = verdicts
+        .wait_for("batch A before the restart", &truth_a, VERDICT_TIMEOUT)
+        .await;
+    assert_exactly("batch A before the restart", &truth_a, &seen);
+    let b = pipeline.batch(&fates());
+    let ids_b = ids(&b);
+    pipeline.produce(&b).await;
+    pipeline.process(Stage::Enricher, &ids_b).await;
+    detector
+        .wait_metrics(
+            "B's traces consumed",
+            Duration::from_secs(30),
+            &[metric::MESSAGES_SEEN],
+            |scrape| scrape.sum(metric::MESSAGES_SEEN, &[]) >= pipeline.message_count() as f64,
+        )
+        .await;
+
+    let status = detector.terminate(EXIT_TIMEOUT).await;
+    assert!(
+        status.success(),
+        "exit on SIGTERM: {status}\n{}",
+        detector.logs()
+    );
+
+    let mut restarted = env.spawn(&instance);
+    restarted.wait_ready(READY_TIMEOUT).await;
+    // Metrics are published with each checkpoint: wait for one that shows the restore.
+    let restored = restarted
+        .wait_metrics(
+            "partitions restored with B's waiting messages",
+            Duration::from_secs(60),
+            &[
+                metric::PARTITIONS_RESTORED,
+                metric::MESSAGES_IN_MEMORY,
+                metric::SNAPSHOT_FAILURES,
+            ],
+            |scrape| {
+                scrape.sum(metric::PARTITIONS_RESTORED, &[]) >= f64::from(PARTITIONS)
+                    && scrape.sum(metric::MESSAGES_IN_MEMORY, &[]) > 0.0
+            },
+        )
+        .await;
+    assert_eq!(
+        restored.sum(metric::PARTITIONS_RESTORED, &[("from", "local")]),
+        f64::from(PARTITIONS),
+        "every partition comes back from the local snapshot\n{}",
+        restored.show(&[metric::PARTITIONS_RESTORED, metric::SNAPSHOT_FAILURES])
+    );
+
+    // B finishes, C goes through; the restored state decides B without repeating A.
+    pipeline.process(Stage::Indexer, &ids_b).await;
+    pipeline.process(Stage::Sink, &ids_b).await;
+    let c = pipeline.batch(&fates());
+    pipeline.play(&c).await;
+    let truth = pipeline.truth();
+    verdicts
+        .expect_exactly("after the restart", &truth, VERDICT_TIMEOUT, GRACE)
+        .await;
+    let status = restarted.terminate(EXIT_TIMEOUT).await;
+    assert!(
+        status.success(),
+        "exit on SIGTERM: {status}\n{}",
+        restarted.logs()
+    );
+}

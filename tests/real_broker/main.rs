@@ -1,0 +1,27 @@
+//! The tests that prove something only on a real Kafka broker: `cairn detect` end to end
+//! (a pipeline with exact truth, its own backlog, kill -9, a graceful restart, a rebalance, a
+//! broker restart), `cairn simulate` with every fault watched by `cairn detect`, and the faults
+//! the mock cluster cannot play.
+//!
+//! Built only with the root package's `real-broker` feature, so a plain `cargo test` leaves it
+//! out; `deploy/test-all.sh` starts a broker and runs it. Without `CAIRN_TEST_BROKERS` every test
+//! fails, naming the variable.
+//!
+//! The tests run in parallel, each on topics and groups of its own; the ones that stop the
+//! broker or load it heavily take it alone (`Sharing::Exclusive`, `on_real_broker_alone`).
+
+mod detect_backlog;
+mod detect_broker_restart;
+mod detect_crash;
+mod detect_pipeline;
+mod detect_rebalance;
+mod detect_restart;
+mod simulate;
+mod simulate_detect;
+
+use std::path::Path;
+
+/// The `cairn` binary under test.
+fn cairn() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_cairn"))
+}
