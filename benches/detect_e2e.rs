@@ -621,7 +621,7 @@ fn detect(
     let ready = Instant::now();
     let consumed = || -> Result<u64, String> {
         let scrape = runtime.block_on(process.try_metrics()).map_err(text)?;
-        Ok(scrape.sum(metric::TRACES_CONSUMED, &[]) as u64)
+        Ok(scrape.sum(metric::TRACES_CONSUMED.name, &[]) as u64)
     };
     // The clock starts at the last scrape that saw nothing consumed yet (joining the group
     // is not processing), so the rate errs low by at most one polling interval.
@@ -663,7 +663,7 @@ fn detect(
 
     let lost_now = || -> Result<u64, String> {
         let scrape = runtime.block_on(process.try_metrics()).map_err(text)?;
-        Ok(scrape.sum(metric::LOST, &[]) as u64)
+        Ok(scrape.sum(metric::LOST.name, &[]) as u64)
     };
     let mut lost = lost_now()?;
     if args.verify {

@@ -1,13 +1,4 @@
-//! The metric names the tests look for, re-exported from where cairn defines them. Tests name
-//! metrics only through this module, so moving the definitions changes this file alone.
+//! The metric families the tests look for: cairn's one catalog, under a short name. Tests name a
+//! metric as `metric::LOST.name`, never as a string literal.
 
-/// Counted by the detector core (also the keys of `cairn_core::metrics::Metrics`).
-pub use cairn_core::metrics::names::{
-    DUPLICATES, LOST, MESSAGES_COMPLETE, MESSAGES_IN_MEMORY, MESSAGES_SEEN, RETRACTED, STUCK,
-    TRACE_GAPS,
-};
-/// Counted by the shell around it.
-pub use cairn_shell::http::export::shell_names::{
-    CHECKPOINT_FAILURES, PARTITIONS_ASSIGNED, PARTITIONS_RESTORED, READY, SESSION_RESTARTS,
-    SNAPSHOT_FAILURES, TRACES_CONSUMED,
-};
+pub use cairn_core::metrics::catalog::*;

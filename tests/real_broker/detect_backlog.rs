@@ -80,26 +80,26 @@ async fn a_backlog_of_its_own_raises_no_false_alarm() {
         .wait_metrics(
             "the backlog read",
             Duration::from_secs(120),
-            &[metric::TRACES_CONSUMED],
-            |scrape| scrape.sum(metric::TRACES_CONSUMED, &[]) >= total as f64,
+            &[metric::TRACES_CONSUMED.name],
+            |scrape| scrape.sum(metric::TRACES_CONSUMED.name, &[]) >= total as f64,
         )
         .await;
     eprintln!("read {total} traces in {:?}", started.elapsed());
     tokio::time::sleep(GRACE).await;
     let scrape = detector.metrics().await;
-    let names = [metric::LOST, metric::RETRACTED];
+    let names = [metric::LOST.name, metric::RETRACTED.name];
     assert_eq!(
-        scrape.sum(metric::LOST, &[]) + scrape.sum(metric::RETRACTED, &[]),
+        scrape.sum(metric::LOST.name, &[]) + scrape.sum(metric::RETRACTED.name, &[]),
         0.0,
         "a message was called lost while its trace waited in the backlog\n{}",
         scrape.show(&names)
     );
     assert_eq!(verdicts.count(), 0, "no verdict is published");
     assert_eq!(
-        scrape.sum(metric::MESSAGES_COMPLETE, &[]),
+        scrape.sum(metric::MESSAGES_COMPLETE.name, &[]),
         ids.len() as f64,
         "the messages were seen whole\n{}",
-        scrape.show(&[metric::MESSAGES_COMPLETE])
+        scrape.show(&[metric::MESSAGES_COMPLETE.name])
     );
     let status = detector.terminate(EXIT_TIMEOUT).await;
     assert!(

@@ -74,14 +74,14 @@ async fn a_broker_restart_stops_no_verdict_and_repeats_none() {
     detector.assert_alive("after the broker restart");
     // The outage must have reached detect, or this test proves nothing.
     let scrape = detector.metrics().await;
-    let hit =
-        scrape.sum(metric::CHECKPOINT_FAILURES, &[]) + scrape.sum(metric::SESSION_RESTARTS, &[]);
+    let hit = scrape.sum(metric::CHECKPOINT_FAILURES.name, &[])
+        + scrape.sum(metric::SESSION_RESTARTS.name, &[]);
     eprintln!(
         "{}",
         scrape.show(&[
-            metric::CHECKPOINT_FAILURES,
-            metric::SESSION_RESTARTS,
-            metric::PARTITIONS_RESTORED,
+            metric::CHECKPOINT_FAILURES.name,
+            metric::SESSION_RESTARTS.name,
+            metric::PARTITIONS_RESTORED.name,
         ])
     );
     assert!(hit > 0.0, "the broker outage never failed a checkpoint");

@@ -64,8 +64,8 @@ async fn three_hop_pipeline_reports_exactly_the_true_losses() {
         .wait_metrics(
             "every message seen while the indexer is behind",
             VERDICT_TIMEOUT,
-            &[metric::MESSAGES_SEEN],
-            |m| m.sum(metric::MESSAGES_SEEN, &[("stream", STREAM)]) >= all_seen,
+            &[metric::MESSAGES_SEEN.name],
+            |m| m.sum(metric::MESSAGES_SEEN.name, &[("stream", STREAM)]) >= all_seen,
         )
         .await;
     tokio::time::sleep(BEHIND.saturating_sub(behind_since.elapsed())).await;
@@ -114,9 +114,14 @@ async fn three_hop_pipeline_reports_exactly_the_true_losses() {
         ("expired", 0),
     ];
     let check = |m: &Scrape| {
-        let dup = |kind: &str| m.sum(metric::DUPLICATES, &[("stream", STREAM), ("kind", kind)]);
+        let dup = |kind: &str| {
+            m.sum(
+                metric::DUPLICATES.name,
+                &[("stream", STREAM), ("kind", kind)],
+            )
+        };
         let dup_at = |kind: &str, app: &str| {
-            m.sum_where(metric::DUPLICATES, |l| {
+            m.sum_where(metric::DUPLICATES.name, |l| {
                 l.get("kind").is_some_and(|k| k == kind) && mentions(l, app)
             })
         };
@@ -127,22 +132,22 @@ async fn three_hop_pipeline_reports_exactly_the_true_losses() {
             && dup_at("delivered_twice", Stage::Indexer.app()) == 2.0
             && dup_at("delivered_twice", Stage::Sink.app()) == 2.0
             && expected_lost.iter().all(|(reason, n)| {
-                m.sum(metric::LOST, &[("stream", STREAM), ("reason", reason)]) == *n as f64
+                m.sum(metric::LOST.name, &[("stream", STREAM), ("reason", reason)]) == *n as f64
             })
-            && m.sum(metric::MESSAGES_SEEN, &[("stream", STREAM)]) == all_seen
-            && m.sum(metric::STUCK, &[]) == 0.0
-            && m.sum(metric::RETRACTED, &[]) == 0.0
+            && m.sum(metric::MESSAGES_SEEN.name, &[("stream", STREAM)]) == all_seen
+            && m.sum(metric::STUCK.name, &[]) == 0.0
+            && m.sum(metric::RETRACTED.name, &[]) == 0.0
     };
     detector
         .wait_metrics(
             "duplicates, losses and messages counted",
             VERDICT_TIMEOUT,
             &[
-                metric::DUPLICATES,
-                metric::LOST,
-                metric::MESSAGES_SEEN,
-                metric::STUCK,
-                metric::RETRACTED,
+                metric::DUPLICATES.name,
+                metric::LOST.name,
+                metric::MESSAGES_SEEN.name,
+                metric::STUCK.name,
+                metric::RETRACTED.name,
             ],
             check,
         )

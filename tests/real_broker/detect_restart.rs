@@ -49,8 +49,8 @@ async fn a_graceful_restart_resumes_from_the_local_snapshot() {
         .wait_metrics(
             "B's traces consumed",
             Duration::from_secs(30),
-            &[metric::MESSAGES_SEEN],
-            |scrape| scrape.sum(metric::MESSAGES_SEEN, &[]) >= pipeline.message_count() as f64,
+            &[metric::MESSAGES_SEEN.name],
+            |scrape| scrape.sum(metric::MESSAGES_SEEN.name, &[]) >= pipeline.message_count() as f64,
         )
         .await;
 
@@ -69,21 +69,24 @@ async fn a_graceful_restart_resumes_from_the_local_snapshot() {
             "partitions restored with B's waiting messages",
             Duration::from_secs(60),
             &[
-                metric::PARTITIONS_RESTORED,
-                metric::MESSAGES_IN_MEMORY,
-                metric::SNAPSHOT_FAILURES,
+                metric::PARTITIONS_RESTORED.name,
+                metric::MESSAGES_IN_MEMORY.name,
+                metric::SNAPSHOT_FAILURES.name,
             ],
             |scrape| {
-                scrape.sum(metric::PARTITIONS_RESTORED, &[]) >= f64::from(PARTITIONS)
-                    && scrape.sum(metric::MESSAGES_IN_MEMORY, &[]) > 0.0
+                scrape.sum(metric::PARTITIONS_RESTORED.name, &[]) >= f64::from(PARTITIONS)
+                    && scrape.sum(metric::MESSAGES_IN_MEMORY.name, &[]) > 0.0
             },
         )
         .await;
     assert_eq!(
-        restored.sum(metric::PARTITIONS_RESTORED, &[("from", "local")]),
+        restored.sum(metric::PARTITIONS_RESTORED.name, &[("from", "local")]),
         f64::from(PARTITIONS),
         "every partition comes back from the local snapshot\n{}",
-        restored.show(&[metric::PARTITIONS_RESTORED, metric::SNAPSHOT_FAILURES])
+        restored.show(&[
+            metric::PARTITIONS_RESTORED.name,
+            metric::SNAPSHOT_FAILURES.name
+        ])
     );
 
     // B finishes, C goes through; the restored state decides B without repeating A.

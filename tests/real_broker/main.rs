@@ -1,6 +1,6 @@
 //! The tests that prove something only on a real Kafka broker: `cairn detect` end to end
 //! (a pipeline with exact truth, its own backlog, kill -9, a graceful restart, a rebalance, a
-//! broker restart), `cairn simulate` with every fault watched by `cairn detect`, and the faults
+//! broker restart, readiness that waits for the offsets oracle), `cairn simulate` with every fault watched by `cairn detect`, and the faults
 //! the mock cluster cannot play.
 //!
 //! Built only with the root package's `real-broker` feature, so a plain `cargo test` leaves it
@@ -14,6 +14,7 @@ mod detect_backlog;
 mod detect_broker_restart;
 mod detect_crash;
 mod detect_pipeline;
+mod detect_readiness;
 mod detect_rebalance;
 mod detect_restart;
 mod simulate;

@@ -54,25 +54,25 @@ async fn harness_truth_agrees_with_the_core() {
     let (written_twice, delivered_twice) = pipeline.duplicates();
     let m = &core.metrics;
     assert_eq!(
-        m.total(metric::DUPLICATES, Some("written_twice")),
+        m.total(metric::DUPLICATES.name, Some("written_twice")),
         written_twice
     );
     assert_eq!(
-        m.total(metric::DUPLICATES, Some("delivered_twice")),
+        m.total(metric::DUPLICATES.name, Some("delivered_twice")),
         delivered_twice
     );
     assert_eq!(
-        m.total(metric::LOST, Some("committed_past")),
+        m.total(metric::LOST.name, Some("committed_past")),
         count_reason(&truth, "committed_past")
     );
     assert_eq!(
-        m.total(metric::LOST, Some("lost_in_app")),
+        m.total(metric::LOST.name, Some("lost_in_app")),
         count_reason(&truth, "lost_in_app")
     );
     assert_eq!(
-        m.total(metric::MESSAGES_SEEN, None),
+        m.total(metric::MESSAGES_SEEN.name, None),
         pipeline.message_count() as u64
     );
-    assert_eq!(m.total(metric::STUCK, None), 0);
-    assert_eq!(m.total(metric::TRACE_GAPS, None), 0);
+    assert_eq!(m.total(metric::STUCK.name, None), 0);
+    assert_eq!(m.total(metric::TRACE_GAPS.name, None), 0);
 }

@@ -198,7 +198,7 @@ fn metrics_from_a_file_compare_duplicates() {
         &metrics,
         format!(
             "{}{{stream=\"orders\",app=\"enricher\",group=\"g\",location=\"local/orders\",kind=\"delivered_twice\"}} 3\n",
-            metric::DUPLICATES
+            metric::DUPLICATES.name
         ),
     )
     .expect("write metrics");

@@ -32,28 +32,6 @@ use crate::model::{HopRef, Reason};
 pub use self::counters::{DuplicateKind, HopMetrics, StreamMetrics};
 pub use self::histogram::HISTOGRAM_MAX_MS;
 
-/// The names of the detector's counters and gauges, superseded by [`catalog`]: each is its
-/// catalog entry's `name`, kept so that code written against this module still compiles.
-/// New code names a family by its [`MetricDef`]. (Not `#[deprecated]`: the workspace builds
-/// with warnings denied.) The latency histograms, exported in seconds, are only in the catalog.
-pub mod names {
-    use super::catalog;
-
-    pub const TRACES_REJECTED: &str = catalog::TRACES_REJECTED.name;
-    pub const TRACES_MALFORMED: &str = catalog::TRACES_MALFORMED.name;
-    pub const MESSAGES_SEEN: &str = catalog::MESSAGES_SEEN.name;
-    pub const MESSAGES_COMPLETE: &str = catalog::MESSAGES_COMPLETE.name;
-    pub const MESSAGES_IN_MEMORY: &str = catalog::MESSAGES_IN_MEMORY.name;
-    pub const END_TO_END_CLOCK_SKEW: &str = catalog::END_TO_END_CLOCK_SKEW.name;
-    pub const TRACES_SEEN: &str = catalog::TRACES_SEEN.name;
-    pub const LOST: &str = catalog::LOST.name;
-    pub const DUPLICATES: &str = catalog::DUPLICATES.name;
-    pub const RETRACTED: &str = catalog::RETRACTED.name;
-    pub const STUCK: &str = catalog::STUCK.name;
-    pub const TRACE_GAPS: &str = catalog::TRACE_GAPS.name;
-    pub const CLOCK_SKEW: &str = catalog::CLOCK_SKEW.name;
-}
-
 /// One exported value: its family, its labels and its value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Sample<'a> {

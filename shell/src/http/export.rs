@@ -16,31 +16,6 @@ use cairn_core::model::{HopRef, Millis};
 use crate::observe::{Observatory, ShellCounters};
 use crate::oracle::poller::PollerStats;
 
-/// The shell's and the oracle's metric names, superseded by [`catalog`]: each is its catalog
-/// entry's `name`, kept so that code written against this module still compiles. New code
-/// names a family by its [`MetricDef`]. (Not `#[deprecated]`: the workspace builds with
-/// warnings denied.)
-pub mod shell_names {
-    use cairn_core::metrics::catalog;
-
-    pub const TRACES_CONSUMED: &str = catalog::TRACES_CONSUMED.name;
-    pub const VERDICTS_PUBLISHED: &str = catalog::VERDICTS_PUBLISHED.name;
-    pub const CHECKPOINTS: &str = catalog::CHECKPOINTS.name;
-    pub const CHECKPOINT_FAILURES: &str = catalog::CHECKPOINT_FAILURES.name;
-    pub const POSITION_RESETS: &str = catalog::POSITION_RESETS.name;
-    pub const SNAPSHOT_FAILURES: &str = catalog::SNAPSHOT_FAILURES.name;
-    pub const SESSION_RESTARTS: &str = catalog::SESSION_RESTARTS.name;
-    pub const PARTITIONS_RESTORED: &str = catalog::PARTITIONS_RESTORED.name;
-    pub const PARTITIONS_ASSIGNED: &str = catalog::PARTITIONS_ASSIGNED.name;
-    pub const CONSUMER_ERRORS: &str = catalog::CONSUMER_ERRORS.name;
-    pub const ORACLE_ROUNDS: &str = catalog::ORACLE_ROUNDS.name;
-    pub const ORACLE_ERRORS: &str = catalog::ORACLE_ERRORS.name;
-    pub const ORACLE_STALENESS: &str = catalog::ORACLE_STALENESS.name;
-    pub const READY: &str = catalog::READY.name;
-    pub const HOP_LATENCY: &str = catalog::HOP_LATENCY.name;
-    pub const END_TO_END_LATENCY: &str = catalog::END_TO_END_LATENCY.name;
-}
-
 /// The whole `/metrics` page as of `now` (milliseconds since the epoch, for oracle staleness).
 pub fn render(observatory: &Observatory, now: Millis) -> String {
     let mut out = Exposition::new();

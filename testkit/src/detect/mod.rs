@@ -251,7 +251,7 @@ pub async fn wait_assignment(members: &[&DetectProcess], partitions: i32, timeou
             let scrape = member.metrics().await;
             owned.push((
                 member.name.clone(),
-                scrape.sum(metric::PARTITIONS_ASSIGNED, &[]),
+                scrape.sum(metric::PARTITIONS_ASSIGNED.name, &[]),
             ));
         }
         let total: f64 = owned.iter().map(|(_, n)| n).sum();
@@ -263,7 +263,7 @@ pub async fn wait_assignment(members: &[&DetectProcess], partitions: i32, timeou
             panic!(
                 "the group did not settle within {timeout:?}: {} by member {owned:?}, expected \
                  {partitions} in all and at least one each",
-                metric::PARTITIONS_ASSIGNED
+                metric::PARTITIONS_ASSIGNED.name
             );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

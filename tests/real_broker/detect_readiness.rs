@@ -8,17 +8,14 @@
 //! complete a round on `slow`: `/readyz` answers 503 naming the oracle and the cluster. Once the
 //! proxy lets traffic through, it answers 200.
 //!
-//! Needs a real broker: it fails, naming CAIRN_TEST_BROKERS, when none is given.
-
-mod common;
-mod detect_support;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use detect_support::{DetectEnv, DetectProcess, EXIT_TIMEOUT, PARTITIONS_ASSIGNED, READY_TIMEOUT};
+use cairn_testkit::config::{ClusterToml, StreamToml};
+use cairn_testkit::detect::{DetectEnv, DetectProcess, EXIT_TIMEOUT, READY_TIMEOUT};
+use cairn_testkit::metric;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -31,26 +28,29 @@ const STILL_WAITING: Duration = Duration::from_secs(2);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_waits_for_the_oracle_on_every_cluster_of_the_lineage() {
-    let Ok(brokers) = std::env::var(common::BROKERS_ENV) else {
-        panic!(
-            "this test needs a real broker: start one with `deploy/kafka/kafka.sh start` and set \
-             {}=127.0.0.1:<port>",
-            common::BROKERS_ENV
-        );
-    };
-    let env = DetectEnv::on_real_broker("detect-readiness", PARTITIONS)
-        .await
-        .unwrap_or_else(|| panic!("{} does not name a real broker", common::BROKERS_ENV));
-    let upstream = brokers.split(',').next().unwrap_or_default().trim();
-    let proxy = HeldProxy::start(upstream).await;
+    let env = DetectEnv::on_real_broker(crate::cairn(), "detect-readiness", PARTITIONS).await;
+    let upstream = env
+        .kafka
+        .bootstrap
+        .split(',')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    let proxy = HeldProxy::start(&upstream).await;
 
-    let mut instance = env.instance("ready");
-    instance
-        .config_text
-        .push_str(&slow_stream(proxy.addr, &env.names.topics[0]));
-    // cairn's own loader must accept the extended config (it panics with the reason if not).
-    instance.config();
-    std::fs::write(&instance.config_path, &instance.config_text).expect("write cairn.toml");
+    // A second cluster behind the proxy, and a stream on it, so the oracle must poll it.
+    let config = env
+        .config()
+        .cluster(
+            ClusterToml::new(SLOW, &proxy.addr.to_string())
+                .client("reconnect.backoff.max.ms", "1000"),
+        )
+        .stream(
+            StreamToml::new("mirrored")
+                .producer("mirror", &format!("{SLOW}/{}", env.names.topics[0])),
+        );
+    let instance = env.instance_with("ready", config);
     let mut detector = env.spawn(&instance);
 
     // Subscribed, assigned and restored, while the oracle cannot reach `slow`: not ready.
@@ -71,7 +71,12 @@ async fn readyz_waits_for_the_oracle_on_every_cluster_of_the_lineage() {
             status, 503,
             "ready before the oracle completed a round on `{SLOW}` ({body})"
         );
-        if detector.metrics().await.sum(PARTITIONS_ASSIGNED, &[]) == f64::from(PARTITIONS) {
+        if detector
+            .metrics()
+            .await
+            .sum(metric::PARTITIONS_ASSIGNED.name, &[])
+            == f64::from(PARTITIONS)
+        {
             break;
         }
     }
@@ -112,26 +117,6 @@ async fn readyz(detector: &DetectProcess) -> (u16, String) {
         .get("/readyz")
         .await
         .unwrap_or_else(|err| panic!("GET /readyz: {err}"))
-}
-
-/// A second cluster behind the proxy, and a stream on it, so the oracle must poll it.
-fn slow_stream(proxy: SocketAddr, topic: &str) -> String {
-    format!(
-        r#"
-[clusters.{SLOW}]
-bootstrap = "{proxy}"
-
-[clusters.{SLOW}.client]
-"reconnect.backoff.max.ms" = "1000"
-
-[[streams]]
-name = "mirrored"
-
-[[streams.apps]]
-app = "mirror"
-writes = "{SLOW}/{topic}"
-"#
-    )
 }
 
 /// A loopback TCP proxy to the broker that accepts connections but forwards none until
