@@ -6,7 +6,7 @@
 //!
 //! Layout: [`raw`] mirrors the file, [`validate`] turns it into the types here,
 //! [`duration`] reads `"10s"`-style durations, [`error`] says what went wrong, and
-//! [`watch`] holds `cairn watch`'s own loader and its `[watch]` section.
+//! `watch` holds `cairn watch`'s own loader and its `[watch]` section.
 
 mod duration;
 mod error;

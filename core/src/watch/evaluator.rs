@@ -127,11 +127,13 @@ impl GroupTrack {
             // Unknown: neither starts nor ends an empty spell.
             None => {}
         }
+        let is_empty = status.is_some_and(|s| s.state == GroupState::Empty);
         let ctx = GroupContext {
             now,
             settings: obs.settings,
             status,
-            empty_since: self.empty_since,
+            // An unreadable round keeps the spell going but does not show an empty group.
+            empty_since: self.empty_since.filter(|_| is_empty),
         };
         let mut seen = BTreeSet::new();
         let partitions: Vec<PartitionReport> = obs

@@ -45,6 +45,15 @@ pub(super) struct PartitionTrack {
     counted_record: Option<i64>,
 }
 
+/// What one round found, before it is named a state.
+struct Findings {
+    /// `None` when the committed offset or the log end is missing.
+    unread: Option<Unread>,
+    stuck_since: Option<Millis>,
+    lag: Lag,
+    expired_records: Option<i64>,
+}
+
 /// This round's reads that are fresh enough to judge on.
 struct Fresh {
     /// `Some(None)`: read, no commit. `None`: not read or stale.
@@ -77,26 +86,43 @@ impl PartitionTrack {
         obs: &PartitionObservation,
         counts: &mut TimestampCounts,
     ) -> PartitionReport {
-        let now = ctx.now;
-        let settings = &ctx.settings;
         let fresh = self.read_fresh(ctx, obs);
-        self.follow_log(&fresh, now);
-        if let Some(committed) = fresh.committed
-            && self.committed != Some(committed)
-        {
-            self.committed = Some(committed);
-            self.commit_seen_at = now;
-        }
-
+        self.follow_log(&fresh, ctx.now);
+        self.follow_commit(&fresh, ctx.now);
         let unread = match (fresh.committed, fresh.log_end) {
             (Some(Some(committed)), Some(end)) => {
                 Some(Unread::judge(committed, end, obs.first_unread))
             }
             _ => None,
         };
-        let stuck_since = self.run_stuck_clock(ctx, unread);
+        let findings = Findings {
+            unread,
+            stuck_since: self.run_stuck_clock(ctx, unread),
+            lag: self.measure_lag(ctx, unread, counts),
+            expired_records: self.follow_expiry(&fresh, ctx.now),
+        };
+        let state = self.state(ctx, &fresh, &findings);
+        self.report(ctx, obs, &fresh, &findings, state)
+    }
+
+    fn follow_commit(&mut self, fresh: &Fresh, now: Millis) {
+        if let Some(committed) = fresh.committed
+            && self.committed != Some(committed)
+        {
+            self.committed = Some(committed);
+            self.commit_seen_at = now;
+        }
+    }
+
+    /// Lag in time, its timestamp faults counted, its trend sampled.
+    fn measure_lag(
+        &mut self,
+        ctx: &GroupContext,
+        unread: Option<Unread>,
+        counts: &mut TimestampCounts,
+    ) -> Lag {
         let (lag, fault) = match unread {
-            Some(unread) => lag_in_time(now, unread, &self.table),
+            Some(unread) => lag_in_time(ctx.now, unread, &self.table),
             None => (
                 Lag {
                     millis: None,
@@ -106,34 +132,52 @@ impl PartitionTrack {
             ),
         };
         self.count_fault(unread, fault, counts);
-        self.trend
-            .observe(now, lag.millis, self.commit_seen_at, settings.window_ms());
+        self.trend.observe(
+            ctx.now,
+            lag.millis,
+            self.commit_seen_at,
+            ctx.settings.window_ms(),
+        );
+        lag
+    }
 
-        let committed = fresh.committed.flatten();
-        let expired_records = match (committed, fresh.log_start) {
+    /// Offsets deleted unread, if any; keeps when that was first seen.
+    fn follow_expiry(&mut self, fresh: &Fresh, now: Millis) -> Option<i64> {
+        let expired_records = match (fresh.committed.flatten(), fresh.log_start) {
             (Some(committed), Some(start)) if committed < start => Some(start - committed),
             _ => None,
         };
         self.expired_since = expired_records.map(|_| self.expired_since.unwrap_or(now));
-        let last_commit_at = matches!(self.committed, Some(Some(_))).then_some(self.commit_seen_at);
+        expired_records
+    }
 
-        let state = self.state(ctx, &fresh, unread, lag, stuck_since, expired_records);
-        let lag_records = match (unread, fresh.log_end) {
+    /// The round's point in the history, and the report.
+    fn report(
+        &mut self,
+        ctx: &GroupContext,
+        obs: &PartitionObservation,
+        fresh: &Fresh,
+        findings: &Findings,
+        state: ConsumerState,
+    ) -> PartitionReport {
+        let committed = fresh.committed.flatten();
+        let lag_records = match (findings.unread, fresh.log_end) {
             (Some(unread), Some(end)) => Some(unread.lag_records(end)),
             _ => None,
         };
-        let lag_seconds = lag.millis.map(seconds);
+        let lag_seconds = findings.lag.millis.map(seconds);
         self.history.push(
             HistoryPoint {
-                at: now,
+                at: ctx.now,
                 state,
                 committed,
                 log_end: fresh.log_end,
                 lag_records,
                 lag_seconds,
             },
-            settings.history_points,
+            ctx.settings.history_points,
         );
+        let last_commit_at = matches!(self.committed, Some(Some(_))).then_some(self.commit_seen_at);
         PartitionReport {
             topic: obs.topic.clone(),
             partition: obs.partition,
@@ -143,11 +187,11 @@ impl PartitionTrack {
             log_end: fresh.log_end,
             lag_records,
             lag_seconds,
-            lag_method: lag.method,
-            stuck_since,
+            lag_method: findings.lag.method,
+            stuck_since: findings.stuck_since,
             last_commit_at,
-            last_commit_age_seconds: last_commit_at.map(|at| seconds(now.saturating_sub(at))),
-            expired_records,
+            last_commit_age_seconds: last_commit_at.map(|at| seconds(ctx.now.saturating_sub(at))),
+            expired_records: findings.expired_records,
             expired_since: self.expired_since,
         }
     }
@@ -224,15 +268,7 @@ impl PartitionTrack {
     }
 
     /// The worst state the facts support.
-    fn state(
-        &self,
-        ctx: &GroupContext,
-        fresh: &Fresh,
-        unread: Option<Unread>,
-        lag: Lag,
-        stuck_since: Option<Millis>,
-        expired_records: Option<i64>,
-    ) -> ConsumerState {
+    fn state(&self, ctx: &GroupContext, fresh: &Fresh, findings: &Findings) -> ConsumerState {
         let settings = &ctx.settings;
         let mut state = ConsumerState::Ok;
         let mut consider = |candidate: ConsumerState| state = state.max(candidate);
@@ -255,16 +291,16 @@ impl PartitionTrack {
         if fresh.log_start.is_none() || fresh.log_end.is_none() {
             consider(ConsumerState::Unknown);
         }
-        if expired_records.is_some() {
+        if findings.expired_records.is_some() {
             consider(ConsumerState::Expired);
         }
         if fresh.log_end.is_some_and(|end| committed > end) {
             consider(ConsumerState::CommittedBeyondEnd);
         }
-        if stuck_since.is_some() {
+        if findings.stuck_since.is_some() {
             consider(ConsumerState::Stuck);
         }
-        let backlog = unread.is_some_and(Unread::is_backlog);
+        let backlog = findings.unread.is_some_and(Unread::is_backlog);
         let empty_since_before_commit = ctx
             .empty_since
             .is_some_and(|empty| self.commit_seen_at <= empty);
@@ -277,7 +313,7 @@ impl PartitionTrack {
         if backlog && commits_move && self.trend.growing(settings.poll_ms()) {
             consider(ConsumerState::FallingBehind);
         }
-        let lagging = match lag.millis {
+        let lagging = match findings.lag.millis {
             Some(millis) => millis > settings.max_lag_ms(),
             // Records wait and their age is unknown: not shown to be young.
             None => backlog,

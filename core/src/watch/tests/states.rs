@@ -95,6 +95,13 @@ fn an_empty_group_with_records_waiting_is_empty_group_with_backlog() {
     assert_eq!(h.state(), ConsumerState::EmptyGroupWithBacklog);
     assert_eq!(h.group().summary.members, Some(0));
     assert_eq!(h.group().summary.group_state, GroupState::Empty);
+    h.status = None;
+    h.poll_after(POLL);
+    assert_eq!(
+        h.state(),
+        ConsumerState::Unknown,
+        "not known to be empty now"
+    );
 }
 
 #[test]
