@@ -15,6 +15,8 @@
 //! - [`metrics`]: the catalog of every metric family, the detector's counters and latency
 //!   histograms, and the Prometheus text writer the shell and the tracer share.
 //! - [`sampling`]: consistent sampling by a hash of the message id, the same at every hop.
+//! - [`watch`]: the core of `cairn watch`: per consumer group and partition a state (ok,
+//!   lagging, stuck, expired, ...) with its evidence and lag in time, and incidents.
 
 pub mod config;
 pub mod detector;
@@ -25,3 +27,4 @@ pub mod offsets;
 pub mod sampling;
 pub mod trace;
 pub mod verdict;
+pub mod watch;

@@ -1,11 +1,19 @@
 //! The JSON Schemas in `schemas/` are the published contract; the Rust codecs are what cairn runs.
 //! These tests keep the two from drifting apart: the schemas are valid draft 2020-12 with a
 //! description on every field, they accept and reject the examples they should, and the trace
-//! decoder agrees with the trace schema on every example either can judge.
+//! decoder agrees with the trace schema on every example either can judge. The incident
+//! schema is checked against records the watch core really makes.
 
 use std::path::PathBuf;
 
-use cairn_core::model::{Evidence, HopRef, MessageRef, Reason, Verdict, VerdictKind};
+use cairn_core::model::{Evidence, HopRef, MessageRef, Millis, Reason, Verdict, VerdictKind};
+use cairn_core::watch::incident::{
+    self, Incident, IncidentKind, PartitionEvidence, PartitionRef, Phase,
+};
+use cairn_core::watch::{
+    ConsumerState, Evaluator, FirstUnread, GroupObservation, GroupSettings, GroupState,
+    GroupStatus, IncidentBook, Observed, PartitionObservation, Round,
+};
 use cairn_core::{trace, verdict};
 use serde_json::Value;
 
@@ -28,8 +36,12 @@ fn parse(text: &str) -> Value {
 }
 
 #[test]
-fn both_schemas_are_valid_draft_2020_12() {
-    for name in ["trace.schema.json", "verdict.schema.json"] {
+fn every_schema_is_valid_draft_2020_12() {
+    for name in [
+        "trace.schema.json",
+        "verdict.schema.json",
+        "incident.schema.json",
+    ] {
         let schema = schema(name);
         if let Err(err) = jsonschema::draft202012::meta::validate(&schema) {
             panic!("{name} is not a valid draft 2020-12 schema: {err}");
@@ -66,7 +78,11 @@ fn property_schemas<'a>(value: &'a Value, pointer: String, out: &mut Vec<(String
 
 #[test]
 fn every_field_has_a_description() {
-    for (name, top_level_fields) in [("trace.schema.json", 10), ("verdict.schema.json", 10)] {
+    for (name, top_level_fields) in [
+        ("trace.schema.json", 10),
+        ("verdict.schema.json", 10),
+        ("incident.schema.json", 8),
+    ] {
         let schema = schema(name);
         assert!(
             schema["description"].is_string(),
@@ -451,6 +467,214 @@ fn verdict_schema_and_decoder_reject_the_invalid_examples() {
         );
         assert!(
             verdict::decode(text.as_bytes()).is_err(),
+            "decoder accepted {what}: {text}"
+        );
+    }
+}
+
+// ---- incidents ----
+
+/// One round of group `g` on cluster `c` with one partition `t/0`: committed, log start and
+/// log end as given, the first unread record stamped `now - 30 s`.
+fn incident_round(now: Millis, committed: i64, log_start: i64, log_end: i64) -> Round {
+    let read = |value| {
+        Some(Observed {
+            value,
+            read_at: now,
+        })
+    };
+    Round {
+        now,
+        groups: vec![GroupObservation {
+            cluster: "c".into(),
+            group: "g".into(),
+            settings: GroupSettings::default(),
+            status: Some(Observed {
+                value: GroupStatus {
+                    state: GroupState::Stable,
+                    members: 2,
+                },
+                read_at: now,
+            }),
+            partitions: vec![PartitionObservation {
+                topic: "t".into(),
+                partition: 0,
+                committed: Some(Observed {
+                    value: Some(committed),
+                    read_at: now,
+                }),
+                log_start: read(log_start),
+                log_end: read(log_end),
+                first_unread: (committed < log_end).then_some(FirstUnread::Record {
+                    from: committed,
+                    offset: committed.max(log_start),
+                    timestamp: now - 30_000,
+                }),
+            }],
+        }],
+    }
+}
+
+/// The records the watch core makes for a stuck episode and an expired one, then a close by
+/// a deleted topic: every shape the evaluator and the book produce.
+fn real_incidents() -> Vec<Incident> {
+    let (mut evaluator, mut book) = (Evaluator::new(), IncidentBook::new());
+    let mut records = Vec::new();
+    let mut now = 1_763_800_000_000;
+    let mut play = |round: Round| {
+        let report = evaluator.evaluate(&round);
+        records.extend(book.observe(&report));
+    };
+    // Stuck: committed 100 for four minutes while records wait, then it moves.
+    for _ in 0..50 {
+        now += 5_000;
+        play(incident_round(now, 100, 0, 500));
+    }
+    now += 5_000;
+    play(incident_round(now, 200, 0, 500));
+    // Expired: retention passes the commit; then the group and its topic are gone.
+    now += 5_000;
+    play(incident_round(now, 200, 260, 600));
+    now += 5_000;
+    let mut gone = incident_round(now, 0, 0, 0);
+    gone.groups[0].partitions.clear();
+    play(gone);
+    records
+}
+
+fn hand_made_incidents() -> Vec<Incident> {
+    let mut out = Vec::new();
+    for phase in [Phase::Open, Phase::Close] {
+        for kind in IncidentKind::ALL {
+            for state in ConsumerState::ALL {
+                for known in [true, false] {
+                    let value = |v: i64| known.then_some(v);
+                    out.push(Incident {
+                        phase,
+                        kind,
+                        cluster: "fronting".into(),
+                        group: "router \"es\" é".into(),
+                        since: 1_763_800_000_000,
+                        at: 1_763_800_180_000,
+                        evidence: incident::Evidence {
+                            group_state: GroupState::Empty,
+                            members: known.then_some(0),
+                            partitions: vec![PartitionEvidence {
+                                topic: "playback".into(),
+                                partition: 2_147_483_647,
+                                state,
+                                committed: value(0),
+                                log_start: value(12),
+                                log_end: value(9_223_372_036_854_775_807),
+                                lag_records: value(0),
+                                lag_seconds: known.then_some(0.25),
+                                stuck_since: value(-1),
+                                last_commit_at: value(1_763_799_000_000),
+                                expired_records: value(12),
+                            }],
+                            gone: vec![PartitionRef {
+                                topic: "old".into(),
+                                partition: 0,
+                            }],
+                        },
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_incident_the_core_makes_validates() {
+    let validator = validator("incident.schema.json");
+    let real = real_incidents();
+    let shape: Vec<(Phase, IncidentKind)> = real.iter().map(|i| (i.phase, i.kind)).collect();
+    assert_eq!(
+        shape,
+        [
+            (Phase::Open, IncidentKind::Stuck),
+            (Phase::Close, IncidentKind::Stuck),
+            (Phase::Open, IncidentKind::Expired),
+            (Phase::Close, IncidentKind::Expired),
+        ]
+    );
+    assert_eq!(real[3].evidence.gone.len(), 1, "closed by a deleted topic");
+    let hand_made = hand_made_incidents();
+    assert_eq!(hand_made.len(), 2 * 2 * 10 * 2);
+    for record in real.iter().chain(&hand_made) {
+        let text = String::from_utf8(incident::encode(record)).expect("utf-8");
+        let errors: Vec<String> = validator
+            .iter_errors(&parse(&text))
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{text}: {errors:?}");
+        assert_eq!(incident::decode(text.as_bytes()).as_ref(), Ok(record));
+    }
+}
+
+#[test]
+fn incident_schema_and_decoder_reject_the_invalid_examples() {
+    let validator = validator("incident.schema.json");
+    let ok = String::from_utf8(incident::encode(&real_incidents()[0])).expect("utf-8");
+    assert!(validator.is_valid(&parse(&ok)), "{ok}");
+    assert!(
+        ok.contains(r#""committed":100,"log_start":0,"log_end":500"#),
+        "{ok}"
+    );
+    let invalid = [
+        ("version 2", ok.replace(r#""v":1"#, r#""v":2"#)),
+        (
+            "unknown phase",
+            ok.replace(r#""incident":"open""#, r#""incident":"reopen""#),
+        ),
+        (
+            "unknown kind",
+            ok.replace(r#""kind":"stuck""#, r#""kind":"slow""#),
+        ),
+        ("empty group", ok.replace(r#""group":"g""#, r#""group":"""#)),
+        ("missing since", ok.replace(r#""since":"#, r#""sinse":"#)),
+        (
+            "string at",
+            ok.replace(r#","at":"#, r#","at":"0","ignored":"#),
+        ),
+        ("missing evidence", {
+            let start = ok.find(r#","evidence":"#).expect("has evidence");
+            format!("{}}}", &ok[..start])
+        }),
+        (
+            "unknown group state",
+            ok.replace(r#""group_state":"stable""#, r#""group_state":"busy""#),
+        ),
+        (
+            "unknown partition state",
+            ok.replace(r#""state":"stuck""#, r#""state":"hung""#),
+        ),
+        (
+            "negative committed",
+            ok.replace(r#""committed":100"#, r#""committed":-100"#),
+        ),
+        (
+            "negative partition",
+            ok.replace(r#""partition":0"#, r#""partition":-1"#),
+        ),
+        (
+            "string log end",
+            ok.replace(r#""log_end":500"#, r#""log_end":"500""#),
+        ),
+        (
+            "negative members",
+            ok.replace(r#""members":2"#, r#""members":-2"#),
+        ),
+    ];
+    for (what, text) in invalid {
+        assert_ne!(text, ok, "{what}: the example did not change");
+        assert!(
+            !validator.is_valid(&parse(&text)),
+            "schema accepted {what}: {text}"
+        );
+        assert!(
+            incident::decode(text.as_bytes()).is_err(),
             "decoder accepted {what}: {text}"
         );
     }

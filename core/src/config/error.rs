@@ -139,4 +139,41 @@ pub enum ConfigError {
     /// Nothing to watch.
     #[error("no [[streams]] and no [control_plane]: expected at least one stream to watch")]
     NoStreams,
+    /// A group pattern of `[watch]` that does not compile.
+    #[error(
+        "{place}: {found:?} is not a regular expression ({detail}); expected a pattern for the whole group name, e.g. \"billing-.*\""
+    )]
+    BadRegex {
+        place: String,
+        found: String,
+        detail: String,
+    },
+    /// A `[[watch.groups]]` entry that selects by neither or both of name and pattern.
+    #[error("{place}: expected exactly one of `group` (a name) or `group_regex` (a pattern)")]
+    GroupSelector { place: String },
+    /// A `[[watch.groups]]` entry that sets nothing.
+    #[error("{place}: sets nothing, expected at least one of `window`, `max_lag`, `incidents`")]
+    EmptyOverride { place: String },
+    /// `[watch] incidents_topic` is not `<cluster>/<topic>`.
+    #[error(
+        "[watch] incidents_topic = {found:?} is not a location, expected \"<cluster>/<topic>\""
+    )]
+    BadIncidentsTopic { found: String },
+    /// A URL that must be http:// or https://.
+    #[error("{place}: {found:?} is not a URL, expected an http:// or https:// URL")]
+    BadUrl { place: String, found: String },
+    /// A webhook header that could not be sent as given.
+    #[error("{place}: header {name:?}: {problem}")]
+    BadHeader {
+        place: String,
+        name: String,
+        problem: &'static str,
+    },
+    /// A count outside what it may be.
+    #[error("{place}: {found}, expected {expected}")]
+    OutOfRange {
+        place: String,
+        found: String,
+        expected: &'static str,
+    },
 }

@@ -5,18 +5,23 @@
 //! ordered. `schemas/cairn.example.toml` documents every key.
 //!
 //! Layout: [`raw`] mirrors the file, [`validate`] turns it into the types here,
-//! [`duration`] reads `"10s"`-style durations, [`error`] says what went wrong.
+//! [`duration`] reads `"10s"`-style durations, [`error`] says what went wrong, and
+//! `watch` holds `cairn watch`'s own loader and its `[watch]` section.
 
 mod duration;
 mod error;
 mod raw;
 mod validate;
+mod watch;
 
 use std::path::Path;
 use std::time::Duration;
 
 pub use self::duration::{DurationError, format_duration, parse_duration};
 pub use self::error::ConfigError;
+pub use self::watch::{
+    GroupOverride, GroupPattern, GroupSelector, WatchConfig, WatchSection, WatchedGroup, Webhook,
+};
 
 /// A validated configuration. Built only by [`Config::from_toml_str`] (or `load`).
 #[derive(Clone, Debug, PartialEq)]

@@ -30,6 +30,87 @@ pub(super) struct RawConfig {
     pub control_plane: Option<RawControlPlane>,
     #[serde(default)]
     pub streams: Vec<RawStream>,
+    /// `cairn watch`'s section: `cairn detect` validates it and leaves it alone.
+    pub watch: Option<RawWatch>,
+}
+
+/// The file as `cairn watch` reads it: the same top-level keys as [`RawConfig`], but only
+/// `[clusters]`, `[http]` and `[watch]` matter, so `cairn detect`'s own sections are optional
+/// (and checked for unknown keys only, except `[[streams]]`, whose groups are watched).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawWatchFile {
+    #[serde(default)]
+    pub clusters: InFileOrder<RawCluster>,
+    #[allow(dead_code)] // read by `cairn detect`
+    pub tracing: Option<RawTracing>,
+    #[allow(dead_code)] // read by `cairn detect`
+    pub output: Option<RawOutput>,
+    #[serde(default)]
+    pub timing: RawTiming,
+    #[allow(dead_code)] // read by `cairn detect`
+    pub detector: Option<RawDetector>,
+    #[serde(default)]
+    pub oracle: RawOracle,
+    #[serde(default)]
+    pub http: RawHttp,
+    #[allow(dead_code)] // read by `cairn detect`
+    pub store: Option<RawStore>,
+    #[allow(dead_code)] // read by `cairn detect`
+    pub control_plane: Option<RawControlPlane>,
+    #[serde(default)]
+    pub streams: Vec<RawStream>,
+    #[serde(default)]
+    pub watch: RawWatch,
+}
+
+/// `[watch]`: which groups `cairn watch` follows, how patient it is, where incidents go.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawWatch {
+    /// `None`: every group.
+    pub include: Option<Vec<String>>,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    #[serde(default, deserialize_with = "super::duration::deserialize_option")]
+    pub window: Option<Duration>,
+    #[serde(default, deserialize_with = "super::duration::deserialize_option")]
+    pub poll_interval: Option<Duration>,
+    #[serde(default, deserialize_with = "super::duration::deserialize_option")]
+    pub max_lag: Option<Duration>,
+    #[serde(default, deserialize_with = "super::duration::deserialize_option")]
+    pub request_timeout: Option<Duration>,
+    pub history_points: Option<usize>,
+    pub incidents_topic: Option<String>,
+    #[serde(default)]
+    pub groups: Vec<RawWatchGroup>,
+    #[serde(default)]
+    pub webhooks: Vec<RawWebhook>,
+}
+
+/// `[[watch.groups]]`: settings for the groups it selects.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawWatchGroup {
+    pub cluster: Option<String>,
+    pub group: Option<String>,
+    pub group_regex: Option<String>,
+    #[serde(default, deserialize_with = "super::duration::deserialize_option")]
+    pub window: Option<Duration>,
+    #[serde(default, deserialize_with = "super::duration::deserialize_option")]
+    pub max_lag: Option<Duration>,
+    pub incidents: Option<bool>,
+}
+
+/// `[[watch.webhooks]]`: where incident records are POSTed.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawWebhook {
+    pub url: String,
+    #[serde(default)]
+    pub headers: InFileOrder<String>,
+    #[serde(default, deserialize_with = "super::duration::deserialize_option")]
+    pub timeout: Option<Duration>,
 }
 
 /// What an HTTP control plane serves: only the `[[streams]]` part.

@@ -88,6 +88,10 @@ pub(super) fn config(raw: RawConfig) -> Result<Config, ConfigError> {
             )?,
         }),
     };
+    // `cairn watch` reads this section; a file serving both jobs must be valid for both.
+    if let Some(watch) = raw.watch {
+        super::watch::section(watch, &clusters)?;
+    }
     if raw.streams.is_empty() && control_plane.is_none() {
         return Err(ConfigError::NoStreams);
     }
@@ -106,7 +110,9 @@ pub(super) fn config(raw: RawConfig) -> Result<Config, ConfigError> {
     })
 }
 
-fn clusters(raw: Vec<(String, super::raw::RawCluster)>) -> Result<Vec<ClusterConfig>, ConfigError> {
+pub(super) fn clusters(
+    raw: Vec<(String, super::raw::RawCluster)>,
+) -> Result<Vec<ClusterConfig>, ConfigError> {
     if raw.is_empty() {
         return Err(ConfigError::NoClusters);
     }
@@ -347,7 +353,7 @@ fn find_cycle(apps: &[AppConfig]) -> Option<String> {
 }
 
 /// `base` with the knobs `raw` sets replaced, then checked as a whole.
-fn timing(
+pub(super) fn timing(
     scope: &str,
     raw: &RawTiming,
     base: Timing,
@@ -428,7 +434,7 @@ fn timing(
     Ok(timing)
 }
 
-fn positive(
+pub(super) fn positive(
     place: &str,
     value: Option<Duration>,
     default: Duration,
@@ -442,7 +448,11 @@ fn positive(
     Ok(value)
 }
 
-fn non_empty(place: &str, value: String, expected: &'static str) -> Result<String, ConfigError> {
+pub(super) fn non_empty(
+    place: &str,
+    value: String,
+    expected: &'static str,
+) -> Result<String, ConfigError> {
     if value.trim().is_empty() {
         return Err(ConfigError::Empty {
             place: place.to_owned(),
@@ -463,7 +473,7 @@ fn topic(place: &str, value: String) -> Result<String, ConfigError> {
     }
 }
 
-fn declared_cluster(
+pub(super) fn declared_cluster(
     place: &str,
     cluster: String,
     clusters: &[ClusterConfig],
@@ -480,7 +490,7 @@ fn declared_cluster(
 }
 
 /// `host:port`, the host possibly a bracketed IPv6 address.
-fn listen(value: String) -> Result<String, ConfigError> {
+pub(super) fn listen(value: String) -> Result<String, ConfigError> {
     let well_formed = value
         .rsplit_once(':')
         .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
@@ -492,14 +502,19 @@ fn listen(value: String) -> Result<String, ConfigError> {
 }
 
 fn control_plane_url(value: String) -> Result<String, ConfigError> {
-    let rest = value
-        .strip_prefix("http://")
-        .or_else(|| value.strip_prefix("https://"));
-    if rest.is_some_and(|rest| !rest.is_empty() && !rest.contains(char::is_whitespace)) {
+    if is_http_url(&value) {
         Ok(value)
     } else {
         Err(ConfigError::BadControlPlaneUrl { found: value })
     }
+}
+
+/// `http://` or `https://` and something after it, without whitespace.
+pub(super) fn is_http_url(value: &str) -> bool {
+    let rest = value
+        .strip_prefix("http://")
+        .or_else(|| value.strip_prefix("https://"));
+    rest.is_some_and(|rest| !rest.is_empty() && !rest.contains(char::is_whitespace))
 }
 
 /// Letters, digits, '.', '_', '-': what Kafka allows in a topic name, and what a cluster name

@@ -1,0 +1,206 @@
+//! The evaluator: rounds in, reports out, with each partition's memory in between.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::history::{GroupHistory, PartitionHistory};
+use super::incident::IncidentBook;
+use super::input::{GroupObservation, GroupState, Round};
+use super::partition::{GroupContext, PartitionTrack};
+use super::report::{GroupReport, GroupSummary, PartitionReport, RoundReport, TimestampCounts};
+use super::state::{ConsumerState, LagMethod};
+use crate::model::Millis;
+
+/// (cluster, group).
+type GroupKey = (String, String);
+/// (topic, partition).
+type PartitionKey = (String, i32);
+
+/// Judges every watched group, round after round.
+///
+/// Memory is bounded per partition (a fixed log end table, a fixed history ring, four trend
+/// samples) and kept only for what the latest round listed: a group or partition left out of
+/// a round is dropped with everything learnt about it.
+#[derive(Debug, Default)]
+pub struct Evaluator {
+    groups: BTreeMap<GroupKey, GroupTrack>,
+}
+
+#[derive(Debug, Default)]
+struct GroupTrack {
+    empty_since: Option<Millis>,
+    partitions: BTreeMap<PartitionKey, PartitionTrack>,
+}
+
+impl Evaluator {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Seeds the stuck clocks that open incidents vouch for, so that after a restart of the
+    /// watch a partition still stuck on the same committed offset is stuck again at once,
+    /// with its old `stuck_since`. Call it on a fresh evaluator, before the first round;
+    /// partitions it already tracks are left alone.
+    pub fn resume(&mut self, book: &IncidentBook) {
+        for incident in book.open() {
+            let key = (incident.cluster.clone(), incident.group.clone());
+            let track = self.groups.entry(key).or_default();
+            for recorded in &incident.partitions {
+                let (Some(committed), Some(stuck_since)) =
+                    (recorded.committed, recorded.stuck_since)
+                else {
+                    continue;
+                };
+                track
+                    .partitions
+                    .entry((recorded.topic.clone(), recorded.partition))
+                    .or_insert_with(|| {
+                        PartitionTrack::resumed(committed, stuck_since, recorded.expired_since)
+                    });
+            }
+        }
+    }
+
+    /// Judges one round.
+    pub fn evaluate(&mut self, round: &Round) -> RoundReport {
+        let mut timestamps = TimestampCounts::default();
+        let mut seen = BTreeSet::new();
+        let groups = round
+            .groups
+            .iter()
+            .map(|obs| {
+                let key = (obs.cluster.clone(), obs.group.clone());
+                let track = self.groups.entry(key.clone()).or_default();
+                seen.insert(key);
+                track.evaluate(round.now, obs, &mut timestamps)
+            })
+            .collect();
+        self.groups.retain(|key, _| seen.contains(key));
+        RoundReport {
+            now: round.now,
+            groups,
+            timestamps,
+        }
+    }
+
+    /// The recent points of every partition of a group, oldest first.
+    pub fn history(&self, cluster: &str, group: &str) -> Option<GroupHistory> {
+        let track = self.groups.get(&(cluster.to_owned(), group.to_owned()))?;
+        let partitions = track
+            .partitions
+            .iter()
+            .map(|((topic, partition), p)| PartitionHistory {
+                topic: topic.clone(),
+                partition: *partition,
+                points: p.history().points().copied().collect(),
+            })
+            .collect();
+        Some(GroupHistory {
+            cluster: cluster.to_owned(),
+            group: group.to_owned(),
+            partitions,
+        })
+    }
+
+    /// How many partitions are tracked, over all groups.
+    pub fn tracked_partitions(&self) -> usize {
+        self.groups.values().map(|g| g.partitions.len()).sum()
+    }
+}
+
+impl GroupTrack {
+    fn evaluate(
+        &mut self,
+        now: Millis,
+        obs: &GroupObservation,
+        timestamps: &mut TimestampCounts,
+    ) -> GroupReport {
+        let stale_after = obs.settings.stale_after_ms();
+        let status = obs
+            .status
+            .filter(|s| now.saturating_sub(s.read_at) <= stale_after)
+            .map(|s| s.value);
+        match status.map(|s| s.state) {
+            Some(GroupState::Empty) => {
+                self.empty_since.get_or_insert(now);
+            }
+            Some(_) => self.empty_since = None,
+            // Unknown: neither starts nor ends an empty spell.
+            None => {}
+        }
+        let is_empty = status.is_some_and(|s| s.state == GroupState::Empty);
+        let ctx = GroupContext {
+            now,
+            settings: obs.settings,
+            status,
+            // An unreadable round keeps the spell going but does not show an empty group.
+            empty_since: self.empty_since.filter(|_| is_empty),
+        };
+        let mut seen = BTreeSet::new();
+        let partitions: Vec<PartitionReport> = obs
+            .partitions
+            .iter()
+            .map(|p| {
+                let key = (p.topic.clone(), p.partition);
+                let track = self.partitions.entry(key.clone()).or_default();
+                seen.insert(key);
+                track.evaluate(&ctx, p, timestamps)
+            })
+            .collect();
+        self.partitions.retain(|key, _| seen.contains(key));
+
+        let summary = summarize(obs, &ctx, &partitions);
+        GroupReport {
+            summary,
+            partitions,
+            settings: obs.settings,
+        }
+    }
+}
+
+/// The group's figures from its partitions'.
+fn summarize(
+    obs: &GroupObservation,
+    ctx: &GroupContext,
+    partitions: &[PartitionReport],
+) -> GroupSummary {
+    let group_state = ctx.status.map_or(GroupState::Unknown, |s| s.state);
+    let state = partitions
+        .iter()
+        .map(|p| p.state)
+        .max()
+        .unwrap_or(match group_state {
+            GroupState::Stable | GroupState::Empty => ConsumerState::Ok,
+            GroupState::Rebalancing => ConsumerState::Rebalancing,
+            GroupState::Dead | GroupState::Unknown => ConsumerState::Unknown,
+        });
+    // Partitions without a commit have no lag to add up; their state says so.
+    let committed: Vec<&PartitionReport> = partitions
+        .iter()
+        .filter(|p| p.state != ConsumerState::NoCommit)
+        .collect();
+    let lag_records = committed.iter().map(|p| p.lag_records).sum::<Option<i64>>();
+    let slowest = committed
+        .iter()
+        .map(|p| p.lag_seconds.map(|lag| (lag, p.lag_method)))
+        .collect::<Option<Vec<_>>>()
+        .map(|lags| {
+            lags.into_iter()
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .unwrap_or((0.0, LagMethod::CaughtUp))
+        });
+    GroupSummary {
+        cluster: obs.cluster.clone(),
+        group: obs.group.clone(),
+        state,
+        lag_records,
+        lag_seconds: slowest.map(|(lag, _)| lag),
+        lag_method: slowest.map_or(LagMethod::Unknown, |(_, method)| method),
+        stuck_since: partitions.iter().filter_map(|p| p.stuck_since).min(),
+        last_commit_age_seconds: partitions
+            .iter()
+            .filter_map(|p| p.last_commit_age_seconds)
+            .min_by(f64::total_cmp),
+        group_state,
+        members: ctx.status.map(|s| s.members),
+    }
+}
