@@ -167,12 +167,7 @@ impl Config {
 
     /// Reads, parses and validates a cairn.toml file.
     pub fn load(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
-        let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        Self::from_toml_str(&text)
+        Self::from_toml_str(&read_file(path.as_ref())?)
     }
 
     /// This configuration with its streams replaced by the `[[streams]]` of `text`, as served by
@@ -200,6 +195,14 @@ impl Config {
     pub fn cluster(&self, name: &str) -> Option<&ClusterConfig> {
         self.clusters.iter().find(|c| c.name == name)
     }
+}
+
+/// The text of a configuration file; a failed read names the path.
+fn read_file(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 fn toml_error(err: toml::de::Error) -> ConfigError {

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use super::error::ConfigError;
-use super::raw::{RawApp, RawConfig, RawMalformedPolicy, RawStream, RawTiming};
+use super::raw::{RawApp, RawConfig, RawHttp, RawMalformedPolicy, RawStream, RawTiming};
 use super::{
     AppConfig, ClusterConfig, Config, ControlPlaneConfig, DetectorConfig, HttpConfig, Location,
     MalformedPolicy, OracleConfig, OutputConfig, StoreConfig, StreamConfig, Timing, TracingConfig,
@@ -58,13 +58,7 @@ pub(super) fn config(raw: RawConfig) -> Result<Config, ConfigError> {
             Some(RawMalformedPolicy::Fail) => MalformedPolicy::Fail,
         },
     };
-    let http = HttpConfig {
-        listen: listen(
-            raw.http
-                .listen
-                .unwrap_or_else(|| HttpConfig::DEFAULT_LISTEN.to_owned()),
-        )?,
-    };
+    let http = http(raw.http)?;
     let store = StoreConfig {
         path: match raw.store.path {
             Some(path) if path.as_os_str().is_empty() => {
@@ -489,8 +483,17 @@ pub(super) fn declared_cluster(
     })
 }
 
+/// `[http]`: the listen address, or the default.
+pub(super) fn http(raw: RawHttp) -> Result<HttpConfig, ConfigError> {
+    let listen = listen(
+        raw.listen
+            .unwrap_or_else(|| HttpConfig::DEFAULT_LISTEN.to_owned()),
+    )?;
+    Ok(HttpConfig { listen })
+}
+
 /// `host:port`, the host possibly a bracketed IPv6 address.
-pub(super) fn listen(value: String) -> Result<String, ConfigError> {
+fn listen(value: String) -> Result<String, ConfigError> {
     let well_formed = value
         .rsplit_once(':')
         .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());

@@ -142,12 +142,7 @@ impl WatchConfig {
 
     /// Reads, parses and validates a cairn.toml file for `cairn watch`.
     pub fn load(path: impl AsRef<Path>) -> Result<WatchConfig, ConfigError> {
-        let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        Self::from_toml_str(&text)
+        Self::from_toml_str(&super::read_file(path.as_ref())?)
     }
 
     /// Whether `group` on `cluster` is followed: a lineage group, or a group `include`

@@ -10,20 +10,14 @@ use super::{
 use crate::config::error::ConfigError;
 use crate::config::raw::{RawWatch, RawWatchFile, RawWatchGroup, RawWebhook};
 use crate::config::validate::{
-    clusters, declared_cluster, is_http_url, listen, positive, streams, timing,
+    clusters, declared_cluster, http, is_http_url, positive, streams, timing,
 };
-use crate::config::{ClusterConfig, HttpConfig, Location, OracleConfig, Timing};
+use crate::config::{ClusterConfig, Location, OracleConfig, Timing};
 use crate::watch::GroupSettings;
 
 pub(in crate::config) fn watch_config(raw: RawWatchFile) -> Result<WatchConfig, ConfigError> {
     let clusters = clusters(raw.clusters.0)?;
-    let http = HttpConfig {
-        listen: listen(
-            raw.http
-                .listen
-                .unwrap_or_else(|| HttpConfig::DEFAULT_LISTEN.to_owned()),
-        )?,
-    };
+    let http = http(raw.http)?;
     let watch = section(raw.watch, &clusters)?;
     // `[[streams]]` is optional here, but when present it is the same lineage `cairn detect`
     // runs, validated by the same rules (which read `[timing]` and `[oracle]`).
