@@ -296,6 +296,31 @@ fn measure(
     bin: &Path,
     runtime: &tokio::runtime::Runtime,
 ) -> Result<bool, String> {
+    let preloaded = preload_reporting(args, names, base)?;
+    let raw = RawDrains::measure(names, base, preloaded.traces)?;
+    let dir = tempfile::Builder::new()
+        .prefix("cairn-bench-")
+        .tempdir()
+        .map_err(|e| format!("temporary directory: {e}"))?;
+    let detect = detect(args, names, base, bin, dir.path(), &preloaded, runtime)?;
+    print_table(args, &preloaded, &raw, &detect);
+    println!();
+    println!("command: {}", command(args, base, bin));
+    println!("detector logs: {}", detect.logs.display());
+    let verified = !args.verify || detect.lost == preloaded.lost;
+    let exited_cleanly = detect.exit.is_some_and(|s| s.success());
+    if verified && exited_cleanly {
+        // Keep the logs only when something went wrong.
+        drop(dir);
+    } else {
+        let kept = dir.keep();
+        eprintln!("something went wrong; kept {}", kept.display());
+    }
+    Ok(verified && exited_cleanly)
+}
+
+/// [`preload`], saying what it wrote and how fast.
+fn preload_reporting(args: &Args, names: &Names, base: &ClientConfig) -> Result<Preloaded, String> {
     eprintln!("preloading {} traces into {}", args.traces, names.tracing);
     let preloaded = preload(args.traces, names, base)?;
     eprintln!(
@@ -306,47 +331,50 @@ fn measure(
         preloaded.elapsed,
         rate(preloaded.traces, preloaded.elapsed)
     );
+    Ok(preloaded)
+}
 
-    let raw = drain(names, base, preloaded.traces, "raw")?;
-    eprintln!(
-        "raw drain: {:.1?} ({:.0} traces/s)",
-        raw,
-        rate(preloaded.traces, raw)
-    );
-    // The same bare consumer with the fetch settings cairn detect uses: what decoding,
-    // detecting and checkpointing cost beyond reading, like for like.
-    let mut same_fetch = base.clone();
-    same_fetch.set("max.partition.fetch.bytes", DETECT_FETCH_BYTES);
-    let raw_same = drain(names, &same_fetch, preloaded.traces, "raw-same-fetch")?;
-    eprintln!(
-        "raw drain with cairn's fetch settings: {:.1?} ({:.0} traces/s)",
-        raw_same,
-        rate(preloaded.traces, raw_same)
-    );
+/// How long a bare consumer takes to read the whole tracing topic.
+struct RawDrains {
+    /// With librdkafka's defaults.
+    defaults: Duration,
+    /// With the fetch settings cairn detect uses.
+    same_fetch: Duration,
+}
 
-    let dir = tempfile::Builder::new()
-        .prefix("cairn-bench-")
-        .tempdir()
-        .map_err(|e| format!("temporary directory: {e}"))?;
-    let detect = detect(args, names, base, bin, dir.path(), &preloaded, runtime)?;
+impl RawDrains {
+    fn measure(names: &Names, base: &ClientConfig, traces: u64) -> Result<RawDrains, String> {
+        let defaults = drain(names, base, traces, "raw")?;
+        eprintln!(
+            "raw drain: {:.1?} ({:.0} traces/s)",
+            defaults,
+            rate(traces, defaults)
+        );
+        // The same bare consumer with the fetch settings cairn detect uses: what decoding,
+        // detecting and checkpointing cost beyond reading, like for like.
+        let mut same_fetch = base.clone();
+        same_fetch.set("max.partition.fetch.bytes", DETECT_FETCH_BYTES);
+        let same_fetch = drain(names, &same_fetch, traces, "raw-same-fetch")?;
+        eprintln!(
+            "raw drain with cairn's fetch settings: {:.1?} ({:.0} traces/s)",
+            same_fetch,
+            rate(traces, same_fetch)
+        );
+        Ok(RawDrains {
+            defaults,
+            same_fetch,
+        })
+    }
+}
 
-    let raw_rate = rate(preloaded.traces, raw);
+/// The table of what was measured.
+fn print_table(args: &Args, preloaded: &Preloaded, raw: &RawDrains, detect: &DetectRun) {
+    let raw_rate = rate(preloaded.traces, raw.defaults);
     let detect_rate = rate(preloaded.traces, detect.elapsed);
     let ratio = detect_rate / raw_rate;
-    let raw_same_rate = rate(preloaded.traces, raw_same);
+    let raw_same_rate = rate(preloaded.traces, raw.same_fetch);
     let ratio_same = detect_rate / raw_same_rate;
     let peak_mib = detect.peak_rss_kib as f64 / 1024.0;
-    // The binary is named only when it is not the one cargo builds for the bench.
-    let bin_env = std::env::var_os(BIN_ENV)
-        .map_or(String::new(), |_| format!("{BIN_ENV}={} ", bin.display()));
-    let mut command = format!(
-        "{BROKERS_ENV}={} {bin_env}cargo bench --bench detect_e2e --",
-        base.get("bootstrap.servers").unwrap_or_default(),
-    );
-    for arg in &args.given {
-        command.push(' ');
-        command.push_str(arg);
-    }
     let exit = detect
         .exit
         .map_or("did not exit in time".to_owned(), |s| s.to_string());
@@ -361,7 +389,7 @@ fn measure(
     println!(
         "| raw drain, bare BaseConsumer, no decode | {:.0} traces/s ({:.2} s) |",
         raw_rate,
-        raw.as_secs_f64()
+        raw.defaults.as_secs_f64()
     );
     println!(
         "| cairn detect, first to last trace consumed | {:.0} traces/s ({:.2} s; {:.2} s from /readyz) |",
@@ -373,7 +401,7 @@ fn measure(
     println!(
         "| raw drain, bare BaseConsumer with cairn's max.partition.fetch.bytes = {DETECT_FETCH_BYTES} | {:.0} traces/s ({:.2} s) |",
         raw_same_rate,
-        raw_same.as_secs_f64()
+        raw.same_fetch.as_secs_f64()
     );
     println!("| ratio detect / raw with the same fetch size (like for like) | {ratio_same:.2} |");
     println!("| peak RSS of cairn detect (VmHWM) | {peak_mib:.0} MiB (goal <= 1536 MiB) |");
@@ -384,19 +412,22 @@ fn measure(
         );
     }
     println!("| exit on SIGTERM | {exit} |");
-    println!();
-    println!("command: {command}");
-    println!("detector logs: {}", detect.logs.display());
-    let verified = !args.verify || detect.lost == preloaded.lost;
-    let exited_cleanly = detect.exit.is_some_and(|s| s.success());
-    if verified && exited_cleanly {
-        // Keep the logs only when something went wrong.
-        drop(dir);
-    } else {
-        let kept = dir.keep();
-        eprintln!("something went wrong; kept {}", kept.display());
+}
+
+/// The command that made this run, to print under the table.
+fn command(args: &Args, base: &ClientConfig, bin: &Path) -> String {
+    // The binary is named only when it is not the one cargo builds for the bench.
+    let bin_env = std::env::var_os(BIN_ENV)
+        .map_or(String::new(), |_| format!("{BIN_ENV}={} ", bin.display()));
+    let mut command = format!(
+        "{BROKERS_ENV}={} {bin_env}cargo bench --bench detect_e2e --",
+        base.get("bootstrap.servers").unwrap_or_default(),
+    );
+    for arg in &args.given {
+        command.push(' ');
+        command.push_str(arg);
     }
-    Ok(verified && exited_cleanly)
+    command
 }
 
 fn rate(count: u64, elapsed: Duration) -> f64 {
@@ -613,71 +644,13 @@ fn detect(
         config(names, base.get("bootstrap.servers").unwrap_or_default()),
     );
     let process = DetectProcess::spawn(bin, &instance, 1);
-    // The handle's errors carry the end of the logs; the bench reports them as text.
-    let text = |e: ProcessError| e.to_string();
     runtime
         .block_on(process.try_wait_ready(TIMEOUT))
         .map_err(text)?;
     let ready = Instant::now();
-    let consumed = || -> Result<u64, String> {
-        let scrape = runtime.block_on(process.try_metrics()).map_err(text)?;
-        Ok(scrape.sum(metric::TRACES_CONSUMED.name, &[]) as u64)
-    };
-    // The clock starts at the last scrape that saw nothing consumed yet (joining the group
-    // is not processing), so the rate errs low by at most one polling interval.
-    let mut started = ready;
-    let mut last_report = Instant::now();
-    let mut last_progress = (Instant::now(), 0u64);
-    let (elapsed, from_ready) = loop {
-        process.check_alive("consuming the preload").map_err(text)?;
-        let before = Instant::now();
-        let consumed = consumed()?;
-        let now = Instant::now();
-        if consumed == 0 {
-            started = before;
-        }
-        if consumed >= preloaded.traces {
-            break (now - started, now - ready);
-        }
-        if consumed > last_progress.1 {
-            last_progress = (now, consumed);
-        } else if now - last_progress.0 > Duration::from_secs(60) {
-            return Err(format!(
-                "cairn detect stalled at {consumed} of {} traces\n{}",
-                preloaded.traces,
-                process.logs()
-            ));
-        }
-        if now - last_report > Duration::from_secs(2) {
-            eprintln!(
-                "  consumed {consumed} of {} ({:.0} traces/s so far), RSS {} MiB",
-                preloaded.traces,
-                rate(consumed, now - started),
-                process.memory().map_or(0, |m| m.rss_kib) >> 10
-            );
-            last_report = now;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let (elapsed, from_ready) = time_consumption(&process, runtime, preloaded.traces, ready)?;
     eprintln!("cairn detect consumed every trace in {elapsed:.1?}");
-
-    let lost_now = || -> Result<u64, String> {
-        let scrape = runtime.block_on(process.try_metrics()).map_err(text)?;
-        Ok(scrape.sum(metric::LOST.name, &[]) as u64)
-    };
-    let mut lost = lost_now()?;
-    if args.verify {
-        // first_check (10 s) + confirmation (5 s) after the last message was first seen.
-        let deadline = Instant::now() + Duration::from_secs(180);
-        while lost < preloaded.lost && Instant::now() < deadline {
-            process
-                .check_alive("waiting for the losses")
-                .map_err(text)?;
-            std::thread::sleep(Duration::from_millis(500));
-            lost = lost_now()?;
-        }
-        eprintln!("lost verdicts: {lost} of {}", preloaded.lost);
-    }
+    let lost = count_losses(args, &process, runtime, preloaded.lost)?;
     let peak_rss_kib = process.memory().map_or(0, |m| m.peak_kib);
 
     // A process that does not exit in time is killed when its handle is dropped.
@@ -692,6 +665,90 @@ fn detect(
         exit,
         logs: process.stderr_path.clone(),
     })
+}
+
+/// The process handle's errors carry the end of the logs; the bench reports them as text.
+fn text(e: ProcessError) -> String {
+    e.to_string()
+}
+
+/// The sum of every series of the counter `name` on `/metrics`.
+fn scrape_count(
+    process: &DetectProcess,
+    runtime: &tokio::runtime::Runtime,
+    name: &str,
+) -> Result<u64, String> {
+    let scrape = runtime.block_on(process.try_metrics()).map_err(text)?;
+    Ok(scrape.sum(name, &[]) as u64)
+}
+
+/// Polls `cairn_traces_consumed_total` until every trace is consumed; returns the time from
+/// the first trace consumed and the time from `ready`.
+fn time_consumption(
+    process: &DetectProcess,
+    runtime: &tokio::runtime::Runtime,
+    traces: u64,
+    ready: Instant,
+) -> Result<(Duration, Duration), String> {
+    // The clock starts at the last scrape that saw nothing consumed yet (joining the group
+    // is not processing), so the rate errs low by at most one polling interval.
+    let mut started = ready;
+    let mut last_report = Instant::now();
+    let mut last_progress = (Instant::now(), 0u64);
+    loop {
+        process.check_alive("consuming the preload").map_err(text)?;
+        let before = Instant::now();
+        let consumed = scrape_count(process, runtime, metric::TRACES_CONSUMED.name)?;
+        let now = Instant::now();
+        if consumed == 0 {
+            started = before;
+        }
+        if consumed >= traces {
+            return Ok((now - started, now - ready));
+        }
+        if consumed > last_progress.1 {
+            last_progress = (now, consumed);
+        } else if now - last_progress.0 > Duration::from_secs(60) {
+            return Err(format!(
+                "cairn detect stalled at {consumed} of {traces} traces\n{}",
+                process.logs()
+            ));
+        }
+        if now - last_report > Duration::from_secs(2) {
+            eprintln!(
+                "  consumed {consumed} of {traces} ({:.0} traces/s so far), RSS {} MiB",
+                rate(consumed, now - started),
+                process.memory().map_or(0, |m| m.rss_kib) >> 10
+            );
+            last_report = now;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The lost verdicts the detector counted: now, or (to verify) once it counted every true
+/// loss or gave up waiting.
+fn count_losses(
+    args: &Args,
+    process: &DetectProcess,
+    runtime: &tokio::runtime::Runtime,
+    expected: u64,
+) -> Result<u64, String> {
+    let lost_now = || scrape_count(process, runtime, metric::LOST.name);
+    let mut lost = lost_now()?;
+    if args.verify {
+        // first_check (10 s) + confirmation (5 s) after the last message was first seen.
+        let deadline = Instant::now() + Duration::from_secs(180);
+        while lost < expected && Instant::now() < deadline {
+            process
+                .check_alive("waiting for the losses")
+                .map_err(text)?;
+            std::thread::sleep(Duration::from_millis(500));
+            lost = lost_now()?;
+        }
+        eprintln!("lost verdicts: {lost} of {expected}");
+    }
+    Ok(lost)
 }
 
 /// The bench's `cairn.toml`: the example's timing defaults (messages stay in memory for the

@@ -9,13 +9,15 @@
 //! `detect_harness::harness_truth_agrees_with_the_core` (in the `standalone` binary) checks
 //! on the same batches that this truth is what the core concludes.
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use cairn_testkit::detect::batches::{fates_a, fates_b};
 use cairn_testkit::detect::pipeline::ids;
-use cairn_testkit::detect::verdicts::{Seen, assert_exactly, count_reason};
+use cairn_testkit::detect::verdicts::{assert_exactly, count_reason};
 use cairn_testkit::detect::{
-    API, DetectEnv, EXIT_TIMEOUT, GRACE, READY_TIMEOUT, STREAM, Stage, VERDICT_TIMEOUT, VerdictKey,
+    API, DetectEnv, DetectProcess, EXIT_TIMEOUT, Fate, GRACE, Pipeline, READY_TIMEOUT, STREAM,
+    Stage, VERDICT_TIMEOUT, VerdictKey, VerdictWatch,
 };
 use cairn_testkit::metric;
 use cairn_testkit::prom::{Scrape, mentions};
@@ -32,7 +34,26 @@ async fn three_hop_pipeline_reports_exactly_the_true_losses() {
     detector.wait_ready(READY_TIMEOUT).await;
     let mut pipeline = env.pipeline();
 
-    // Batch A goes all the way through.
+    let (batch_a, truth_a) = play_batch_a(&mut pipeline).await;
+    let (ids_b, behind_since) = leave_the_indexer_behind_on_batch_b(&mut pipeline, &truth_a).await;
+    let all_seen = (batch_a.len() + ids_b.len()) as f64;
+    expect_only_batch_a_while_behind(
+        &verdicts,
+        &detector,
+        &truth_a,
+        &ids_b,
+        all_seen,
+        behind_since,
+    )
+    .await;
+    let truth = catch_up_and_expect_batch_b(&mut pipeline, &verdicts, &ids_b).await;
+    assert_counters_match_truth(&pipeline, &detector, &truth, all_seen).await;
+    assert_api_shows_the_losses(&detector, &truth).await;
+    terminate_and_expect_nothing_more(&mut detector, &verdicts, &truth).await;
+}
+
+/// Batch A goes all the way through; returns it and its truth.
+async fn play_batch_a(pipeline: &mut Pipeline) -> (Vec<(String, Fate)>, BTreeSet<VerdictKey>) {
     let batch_a = pipeline.batch(&fates_a());
     pipeline.play(&batch_a).await;
     let truth_a = pipeline.truth();
@@ -41,25 +62,42 @@ async fn three_hop_pipeline_reports_exactly_the_true_losses() {
         10,
         "the harness injected ten losses in batch A"
     );
+    (batch_a, truth_a)
+}
 
-    // Batch B reaches t2; the indexer stays behind: no commit past it, no traces from it.
+/// Batch B reaches t2; the indexer stays behind: no commit past it, no traces from it.
+/// Returns batch B's ids and when the indexer fell behind.
+async fn leave_the_indexer_behind_on_batch_b(
+    pipeline: &mut Pipeline,
+    truth_a: &BTreeSet<VerdictKey>,
+) -> (Vec<String>, Instant) {
     let batch_b = pipeline.batch(&fates_b());
     let ids_b = ids(&batch_b);
     pipeline.produce(&batch_b).await;
     pipeline.process(Stage::Enricher, &ids_b).await;
     let behind_since = Instant::now();
-    assert_eq!(pipeline.truth(), truth_a, "nothing in batch B is lost yet");
+    assert_eq!(&pipeline.truth(), truth_a, "nothing in batch B is lost yet");
+    (ids_b, behind_since)
+}
 
-    // Meanwhile batch A's losses come out, exactly.
+/// Meanwhile batch A's losses come out, exactly, and for [`BEHIND`] nothing about batch B,
+/// though the detector has seen every message.
+async fn expect_only_batch_a_while_behind(
+    verdicts: &VerdictWatch,
+    detector: &DetectProcess,
+    truth_a: &BTreeSet<VerdictKey>,
+    ids_b: &[String],
+    all_seen: f64,
+    behind_since: Instant,
+) {
     verdicts
         .expect_exactly(
             "batch A, indexer behind on batch B",
-            &truth_a,
+            truth_a,
             VERDICT_TIMEOUT,
             GRACE,
         )
         .await;
-    let all_seen = (batch_a.len() + batch_b.len()) as f64;
     detector
         .wait_metrics(
             "every message seen while the indexer is behind",
@@ -69,24 +107,30 @@ async fn three_hop_pipeline_reports_exactly_the_true_losses() {
         )
         .await;
     tokio::time::sleep(BEHIND.saturating_sub(behind_since.elapsed())).await;
-    let about_b = |seen: &[Seen]| {
-        seen.iter()
-            .filter(|s| ids_b.contains(&s.verdict.id))
-            .map(|s| VerdictKey::from(&s.verdict).to_string())
-            .collect::<Vec<_>>()
-    };
-    let early = about_b(&verdicts.seen());
+    let early: Vec<String> = verdicts
+        .seen()
+        .iter()
+        .filter(|s| ids_b.contains(&s.verdict.id))
+        .map(|s| VerdictKey::from(&s.verdict).to_string())
+        .collect();
     assert!(
         early.is_empty(),
         "verdicts about messages whose consumer is only behind ({:?} behind):\n{}",
         behind_since.elapsed(),
         early.join("\n")
     );
+}
 
-    // The indexer catches up (its traces arrive late), then the sink reads batch B.
+/// The indexer catches up (its traces arrive late), then the sink reads batch B: batch B's
+/// losses come out, none before the catch-up. Returns the whole truth.
+async fn catch_up_and_expect_batch_b(
+    pipeline: &mut Pipeline,
+    verdicts: &VerdictWatch,
+    ids_b: &[String],
+) -> BTreeSet<VerdictKey> {
     let caught_up = Instant::now();
-    pipeline.process(Stage::Indexer, &ids_b).await;
-    pipeline.process(Stage::Sink, &ids_b).await;
+    pipeline.process(Stage::Indexer, ids_b).await;
+    pipeline.process(Stage::Sink, ids_b).await;
     let truth = pipeline.truth();
     assert_eq!(truth.len(), 13, "three more losses in batch B");
     let seen = verdicts
@@ -104,13 +148,21 @@ async fn three_hop_pipeline_reports_exactly_the_true_losses() {
             VerdictKey::from(&s.verdict)
         );
     }
+    truth
+}
 
-    // Metrics: duplicates per kind and hop, losses per reason, every message seen, none stuck.
+/// Metrics: duplicates per kind and hop, losses per reason, every message seen, none stuck.
+async fn assert_counters_match_truth(
+    pipeline: &Pipeline,
+    detector: &DetectProcess,
+    truth: &BTreeSet<VerdictKey>,
+    all_seen: f64,
+) {
     let (written_twice, delivered_twice) = pipeline.duplicates();
     assert_eq!((written_twice, delivered_twice), (2, 6));
     let expected_lost = [
-        ("committed_past", count_reason(&truth, "committed_past")),
-        ("lost_in_app", count_reason(&truth, "lost_in_app")),
+        ("committed_past", count_reason(truth, "committed_past")),
+        ("lost_in_app", count_reason(truth, "lost_in_app")),
         ("expired", 0),
     ];
     let check = |m: &Scrape| {
@@ -152,8 +204,10 @@ async fn three_hop_pipeline_reports_exactly_the_true_losses() {
             check,
         )
         .await;
+}
 
-    // The JSON face: per-stream counters and the recent verdicts.
+/// The JSON face: per-stream counters and the recent verdicts, every true loss among them.
+async fn assert_api_shows_the_losses(detector: &DetectProcess, truth: &BTreeSet<VerdictKey>) {
     let streams = detector.get_ok("/api/streams").await;
     let parsed: serde_json::Value = serde_json::from_str(&streams).expect("/api/streams is JSON");
     assert!(
@@ -165,15 +219,21 @@ async fn three_hop_pipeline_reports_exactly_the_true_losses() {
         .await;
     let parsed: serde_json::Value = serde_json::from_str(&lost).expect("/api/lost is JSON");
     let text = parsed.to_string();
-    for key in &truth {
+    for key in truth {
         assert!(
             text.contains(&format!("\"{}\"", key.id)),
             "/api/lost does not show {key}: {lost}"
         );
     }
     detector.get_ok("/healthz").await;
+}
 
-    // SIGTERM: flush, commit, exit 0, and nothing more on the topic.
+/// SIGTERM: flush, commit, exit 0, and nothing more on the topic.
+async fn terminate_and_expect_nothing_more(
+    detector: &mut DetectProcess,
+    verdicts: &VerdictWatch,
+    truth: &BTreeSet<VerdictKey>,
+) {
     let status = detector.terminate(EXIT_TIMEOUT).await;
     assert!(
         status.success(),
@@ -181,5 +241,5 @@ async fn three_hop_pipeline_reports_exactly_the_true_losses() {
         detector.logs()
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_exactly("after SIGTERM", &truth, &verdicts.seen());
+    assert_exactly("after SIGTERM", truth, &verdicts.seen());
 }

@@ -6,12 +6,14 @@
 //! Batches straddle the membership changes, so some messages' state is built by one owner
 //! and concluded by another.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use cairn_testkit::detect::pipeline::ids;
 use cairn_testkit::detect::verdicts::{assert_exactly, keys};
 use cairn_testkit::detect::{
-    DetectEnv, EXIT_TIMEOUT, Fate, GRACE, READY_TIMEOUT, Stage, VERDICT_TIMEOUT, wait_assignment,
+    DetectEnv, DetectProcess, EXIT_TIMEOUT, Fate, GRACE, Instance, Pipeline, READY_TIMEOUT, Stage,
+    VERDICT_TIMEOUT, VerdictKey, VerdictWatch, wait_assignment,
 };
 use cairn_testkit::names::rand_group;
 
@@ -55,33 +57,8 @@ async fn a_member_joins_and_one_leaves_and_the_verdicts_are_a_single_instances()
     // Batch 1 with two members.
     let b1 = pipeline.batch(&fates());
     pipeline.play(&b1).await;
-
-    // Batch 2 straddles the join: t1 and the enricher before, the rest after.
-    let b2 = pipeline.batch(&fates());
-    let ids2 = ids(&b2);
-    pipeline.produce(&b2).await;
-    pipeline.process(Stage::Enricher, &ids2).await;
-    let mut pc = env.spawn(&c);
-    pc.wait_ready(READY_TIMEOUT).await;
-    wait_assignment(&[&pa, &pb, &pc], PARTITIONS, SETTLE).await;
-    pipeline.process(Stage::Indexer, &ids2).await;
-    pipeline.process(Stage::Sink, &ids2).await;
-
-    // Batch 3 straddles the leave: everything but the sink before a leaves.
-    let b3 = pipeline.batch(&fates());
-    let ids3 = ids(&b3);
-    pipeline.produce(&b3).await;
-    pipeline.process(Stage::Enricher, &ids3).await;
-    pipeline.process(Stage::Indexer, &ids3).await;
-    let status = pa.terminate(EXIT_TIMEOUT).await;
-    assert!(
-        status.success(),
-        "member a exited with {status} on SIGTERM\n{}",
-        pa.logs()
-    );
-    wait_assignment(&[&pb, &pc], PARTITIONS, SETTLE).await;
-    pipeline.process(Stage::Sink, &ids3).await;
-
+    let mut pc = play_a_batch_across_the_join(&env, &mut pipeline, &c, [&pa, &pb]).await;
+    play_a_batch_across_the_leave(&mut pipeline, &mut pa, [&pb, &pc]).await;
     // Batch 4 with the two remaining members.
     let b4 = pipeline.batch(&fates());
     pipeline.play(&b4).await;
@@ -91,24 +68,7 @@ async fn a_member_joins_and_one_leaves_and_the_verdicts_are_a_single_instances()
     for p in [&pb, &pc, &ps] {
         p.assert_alive("after the last batch");
     }
-    // The single instance first: it is the reference the group is held to.
-    let single_seen = single_verdicts
-        .expect_exactly("the single instance", &truth, VERDICT_TIMEOUT, GRACE)
-        .await;
-    let group_seen = verdicts
-        .expect_exactly(
-            "the group of instances",
-            &truth,
-            VERDICT_TIMEOUT,
-            Duration::ZERO,
-        )
-        .await;
-    assert_eq!(
-        keys(&group_seen),
-        keys(&single_seen),
-        "the group's verdicts differ from a single instance's"
-    );
-
+    expect_the_group_to_match_the_single_instance(&verdicts, &single_verdicts, &truth).await;
     for p in [&mut pb, &mut pc, &mut ps] {
         let status = p.terminate(EXIT_TIMEOUT).await;
         assert!(
@@ -124,5 +84,72 @@ async fn a_member_joins_and_one_leaves_and_the_verdicts_are_a_single_instances()
         "the single instance, after SIGTERM",
         &truth,
         &single_verdicts.seen(),
+    );
+}
+
+/// Batch 2 straddles the join of member `c`: t1 and the enricher before, the rest after.
+/// Returns the new member.
+async fn play_a_batch_across_the_join(
+    env: &DetectEnv,
+    pipeline: &mut Pipeline,
+    c: &Instance,
+    [pa, pb]: [&DetectProcess; 2],
+) -> DetectProcess {
+    let b2 = pipeline.batch(&fates());
+    let ids2 = ids(&b2);
+    pipeline.produce(&b2).await;
+    pipeline.process(Stage::Enricher, &ids2).await;
+    let mut pc = env.spawn(c);
+    pc.wait_ready(READY_TIMEOUT).await;
+    wait_assignment(&[pa, pb, &pc], PARTITIONS, SETTLE).await;
+    pipeline.process(Stage::Indexer, &ids2).await;
+    pipeline.process(Stage::Sink, &ids2).await;
+    pc
+}
+
+/// Batch 3 straddles the leave of member `a` (SIGTERM, exit 0): everything but the sink
+/// before it leaves.
+async fn play_a_batch_across_the_leave(
+    pipeline: &mut Pipeline,
+    pa: &mut DetectProcess,
+    [pb, pc]: [&DetectProcess; 2],
+) {
+    let b3 = pipeline.batch(&fates());
+    let ids3 = ids(&b3);
+    pipeline.produce(&b3).await;
+    pipeline.process(Stage::Enricher, &ids3).await;
+    pipeline.process(Stage::Indexer, &ids3).await;
+    let status = pa.terminate(EXIT_TIMEOUT).await;
+    assert!(
+        status.success(),
+        "member a exited with {status} on SIGTERM\n{}",
+        pa.logs()
+    );
+    wait_assignment(&[pb, pc], PARTITIONS, SETTLE).await;
+    pipeline.process(Stage::Sink, &ids3).await;
+}
+
+/// Both outputs hold exactly the truth, each verdict once, and the same verdicts. The single
+/// instance first: it is the reference the group is held to.
+async fn expect_the_group_to_match_the_single_instance(
+    verdicts: &VerdictWatch,
+    single_verdicts: &VerdictWatch,
+    truth: &BTreeSet<VerdictKey>,
+) {
+    let single_seen = single_verdicts
+        .expect_exactly("the single instance", truth, VERDICT_TIMEOUT, GRACE)
+        .await;
+    let group_seen = verdicts
+        .expect_exactly(
+            "the group of instances",
+            truth,
+            VERDICT_TIMEOUT,
+            Duration::ZERO,
+        )
+        .await;
+    assert_eq!(
+        keys(&group_seen),
+        keys(&single_seen),
+        "the group's verdicts differ from a single instance's"
     );
 }

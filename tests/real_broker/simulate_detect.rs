@@ -146,6 +146,25 @@ fn check(
 ) {
     let name = &s.stream;
     let mut fail = |what: String| problems.push(format!("{name}: {what}"));
+    check_no_false_alarm_nor_stray_count(s, &mut fail);
+    match expect {
+        Expect::Lost(reason) => check_found_exactly(s, reason, &mut fail),
+        Expect::NoLoss(outcome) => {
+            check_lost_nothing(s, &mut fail);
+            if outcomes.get(&outcome).copied().unwrap_or(0) == 0 {
+                fail(format!("no {outcome:?} line in the truth"));
+            }
+        }
+        Expect::Duplicates(kind) => {
+            check_lost_nothing(s, &mut fail);
+            check_duplicates_counted(s, kind, &mut fail);
+        }
+    }
+}
+
+/// What every stream must show: no false alarm, nothing stuck, and detect's count of each
+/// duplicate kind equal to the truth's.
+fn check_no_false_alarm_nor_stray_count(s: &StreamScore, fail: &mut impl FnMut(String)) {
     if s.false_alarms != 0 {
         fail(format!(
             "{} false alarms ({} retracted, {} contradicted by the truth)",
@@ -164,75 +183,70 @@ fn check(
             ));
         }
     }
-    match expect {
-        Expect::Lost(reason) => {
-            if s.lost_true == 0 {
-                fail("the fault lost nothing: the scenario did not exercise it".into());
-            }
-            if s.precision != Some(1.0) || s.recall != Some(1.0) {
-                fail(format!(
-                    "precision {:?}, recall {:?} ({} detected of {} lost, {} lost verdicts)",
-                    s.precision, s.recall, s.detected, s.lost_true, s.lost_verdicts
-                ));
-            }
-            if s.wrong_reason != 0 {
-                fail(format!(
-                    "{} detections with the wrong reason",
-                    s.wrong_reason
-                ));
-            }
-            for r in &s.by_reason {
-                if r.reason != reason && (r.lost_true > 0 || r.verdicts > 0) {
-                    fail(format!(
-                        "reason {}: {} true, {} verdicts; only {} expected",
-                        r.reason.as_str(),
-                        r.lost_true,
-                        r.verdicts,
-                        reason.as_str()
-                    ));
-                }
-                if r.reason == reason && (r.precision != Some(1.0) || r.recall != Some(1.0)) {
-                    fail(format!(
-                        "{}: precision {:?}, recall {:?}",
-                        reason.as_str(),
-                        r.precision,
-                        r.recall
-                    ));
-                }
-            }
-            if s.delay.is_none() || s.delay_unknown != 0 {
-                fail(format!(
-                    "delay {:?}, {} detections without passed_at",
-                    s.delay, s.delay_unknown
-                ));
-            }
+}
+
+/// A fault that loses: every true loss found with `reason`, no other reason, each with a delay.
+fn check_found_exactly(s: &StreamScore, reason: Reason, fail: &mut impl FnMut(String)) {
+    if s.lost_true == 0 {
+        fail("the fault lost nothing: the scenario did not exercise it".into());
+    }
+    if s.precision != Some(1.0) || s.recall != Some(1.0) {
+        fail(format!(
+            "precision {:?}, recall {:?} ({} detected of {} lost, {} lost verdicts)",
+            s.precision, s.recall, s.detected, s.lost_true, s.lost_verdicts
+        ));
+    }
+    if s.wrong_reason != 0 {
+        fail(format!(
+            "{} detections with the wrong reason",
+            s.wrong_reason
+        ));
+    }
+    for r in &s.by_reason {
+        if r.reason != reason && (r.lost_true > 0 || r.verdicts > 0) {
+            fail(format!(
+                "reason {}: {} true, {} verdicts; only {} expected",
+                r.reason.as_str(),
+                r.lost_true,
+                r.verdicts,
+                reason.as_str()
+            ));
         }
-        Expect::NoLoss(outcome) => {
-            if s.lost_true != 0 || s.lost_verdicts != 0 {
-                fail(format!(
-                    "{} true losses, {} lost verdicts; expected none",
-                    s.lost_true, s.lost_verdicts
-                ));
-            }
-            if outcomes.get(&outcome).copied().unwrap_or(0) == 0 {
-                fail(format!("no {outcome:?} line in the truth"));
-            }
+        if r.reason == reason && (r.precision != Some(1.0) || r.recall != Some(1.0)) {
+            fail(format!(
+                "{}: precision {:?}, recall {:?}",
+                reason.as_str(),
+                r.precision,
+                r.recall
+            ));
         }
-        Expect::Duplicates(kind) => {
-            if s.lost_true != 0 || s.lost_verdicts != 0 {
-                fail(format!(
-                    "{} true losses, {} lost verdicts; expected none",
-                    s.lost_true, s.lost_verdicts
-                ));
-            }
-            let (truth, found) = duplicates(s, kind);
-            if truth == 0 {
-                fail(format!("no {kind} in the truth: the fault did not happen"));
-            }
-            if found != Some(truth) {
-                fail(format!("{kind}: truth {truth}, detect counted {found:?}"));
-            }
-        }
+    }
+    if s.delay.is_none() || s.delay_unknown != 0 {
+        fail(format!(
+            "delay {:?}, {} detections without passed_at",
+            s.delay, s.delay_unknown
+        ));
+    }
+}
+
+/// A fault that loses nothing: no true loss and no lost verdict.
+fn check_lost_nothing(s: &StreamScore, fail: &mut impl FnMut(String)) {
+    if s.lost_true != 0 || s.lost_verdicts != 0 {
+        fail(format!(
+            "{} true losses, {} lost verdicts; expected none",
+            s.lost_true, s.lost_verdicts
+        ));
+    }
+}
+
+/// A fault that doubles: the truth has extra copies of `kind`, and detect counted them all.
+fn check_duplicates_counted(s: &StreamScore, kind: &str, fail: &mut impl FnMut(String)) {
+    let (truth, found) = duplicates(s, kind);
+    if truth == 0 {
+        fail(format!("no {kind} in the truth: the fault did not happen"));
+    }
+    if found != Some(truth) {
+        fail(format!("{kind}: truth {truth}, detect counted {found:?}"));
     }
 }
 

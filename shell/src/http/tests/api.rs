@@ -31,6 +31,15 @@ fn counts(by: &[(&str, u64)]) -> Value {
 async fn streams_show_counts_rates_and_latencies_per_stream_and_hop() {
     let f = fixture();
     let body = get_json(f.router(), "/api/streams", StatusCode::OK).await;
+    assert_streams_in_lineage_order(&body);
+    let s = stream(&body, "s");
+    assert_stream_counts_rates_and_end_to_end(s);
+    assert_hop_counts_and_latencies(s);
+    assert_idle_stream_is_all_zeros(stream(&body, "idle"));
+}
+
+/// `/api/streams` lists the streams in the lineage's order.
+fn assert_streams_in_lineage_order(body: &Value) {
     let names: Vec<&str> = body["streams"]
         .as_array()
         .expect("an array")
@@ -38,8 +47,10 @@ async fn streams_show_counts_rates_and_latencies_per_stream_and_hop() {
         .map(|s| s["stream"].as_str().expect("a name"))
         .collect();
     assert_eq!(names, ["s", "idle"], "lineage order");
+}
 
-    let s = stream(&body, "s");
+/// The fixture's stream `s` as a whole: what it saw, lost, doubled, and its end-to-end latency.
+fn assert_stream_counts_rates_and_end_to_end(s: &Value) {
     assert_eq!(s["seen"], 8);
     assert_eq!(s["complete"], 5);
     assert_eq!(s["in_memory"], 0);
@@ -61,7 +72,10 @@ async fn streams_show_counts_rates_and_latencies_per_stream_and_hop() {
         s["end_to_end"],
         json!({"count": 5, "p50_ms": 35, "p99_ms": 9_023, "clock_skew": 0})
     );
+}
 
+/// Each hop of `s`: its role, counters and latency.
+fn assert_hop_counts_and_latencies(s: &Value) {
     assert_eq!(
         hop(s, "audit", "c/l0"),
         &json!({
@@ -97,8 +111,11 @@ async fn streams_show_counts_rates_and_latencies_per_stream_and_hop() {
         hop(s, "sink", "c/l1")["duplicate"]["by_kind"]["delivered_twice"],
         1
     );
+}
 
-    let idle = stream(&body, "idle");
+/// A stream that saw nothing shows every hop of its lineage, every counter at zero and no
+/// latency.
+fn assert_idle_stream_is_all_zeros(idle: &Value) {
     let zero_lost = json!({"total": 0, "by_reason": counts(&[("committed_past", 0), ("expired", 0), ("lost_in_app", 0)])});
     let zero_dup =
         json!({"total": 0, "by_kind": counts(&[("delivered_twice", 0), ("written_twice", 0)])});
