@@ -349,11 +349,22 @@ async fn a_group_that_stops_committing_is_stuck_opens_one_incident_and_closes_it
             .is_some_and(|p| p.len() > 10)
     );
     let metrics = watch.metrics().await;
-    let text = format!("{metrics:?}");
-    assert!(
-        text.contains("cairn_watch_incidents_opened_total"),
-        "{text}"
+    let kind = [("cluster", CLUSTER), ("kind", "stuck")];
+    assert_eq!(
+        metrics.sum("cairn_watch_incidents_opened_total", &kind),
+        1.0
     );
+    assert_eq!(
+        metrics.sum("cairn_watch_incidents_closed_total", &kind),
+        1.0
+    );
+    let ours = [("cluster", CLUSTER), ("group", world.group.as_str())];
+    assert_eq!(
+        metrics.sum("cairn_watch_group_state", &ours),
+        1.0,
+        "one state at a time"
+    );
+    assert!(metrics.sum("cairn_watch_rounds_total", &[("cluster", CLUSTER)]) > 10.0);
 
     producing.store(true, Ordering::Relaxed);
     watch.terminate(EXIT_TIMEOUT).await;

@@ -27,6 +27,9 @@ pub mod reads;
 pub mod round;
 pub mod view;
 
+#[cfg(test)]
+mod tests;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

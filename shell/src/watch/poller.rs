@@ -75,7 +75,7 @@ pub fn spawn_poller(
 }
 
 /// Evaluates a round and passes on what it concluded.
-fn judge(
+pub(super) fn judge(
     cluster: &str,
     round: &Round,
     view: &WatchView,
