@@ -2,7 +2,8 @@
 //! committing while records keep coming is stuck within a window and two polls of its last
 //! commit, opens exactly one incident on the incidents topic and closes it within two polls of
 //! its next commit; a group with nothing to read is never stuck; a restart of the watch during
-//! an open incident keeps its `stuck_since` and opens nothing twice.
+//! an open incident keeps its `stuck_since` and opens nothing twice; a stopped group whose
+//! records retention deletes is `expired` with the exact count of records it never read.
 //!
 //! The group commits through a consumer that never joins it (OffsetCommit of a simple
 //! consumer), so the test decides exactly when its committed offset moves.
@@ -15,11 +16,12 @@ use cairn_core::watch::incident::decode;
 use cairn_core::watch::{Incident, Phase};
 use cairn_testkit::config::ClusterToml;
 use cairn_testkit::detect::{EXIT_TIMEOUT, READY_TIMEOUT};
-use cairn_testkit::kafka::{Sharing, TestKafka};
+use cairn_testkit::kafka::{Sharing, TestKafka, create_topics};
 use cairn_testkit::names::{rand_group, rand_topic};
 use cairn_testkit::process::DetectProcess;
 use cairn_testkit::watch::{WatchInstance, WatchToml};
 use cairn_testkit::workdir::Workdir;
+use rdkafka::admin::{NewTopic, TopicReplication};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -47,12 +49,21 @@ struct World {
 
 impl World {
     async fn start(test: &str) -> World {
+        World::start_with(test, &[]).await
+    }
+
+    /// A world whose topic has these topic configs.
+    async fn start_with(test: &str, topic_config: &[(&str, &str)]) -> World {
         let kafka = TestKafka::real(Sharing::Shared).await;
         let workdir = Workdir::new(test, crate::cairn());
         let topic = rand_topic(test);
         let incidents_topic = rand_topic(&format!("{test}-incidents"));
         let group = rand_group(test);
-        kafka.create_topic(&topic, 1).await;
+        let mut new_topic = NewTopic::new(&topic, 1, TopicReplication::Fixed(1));
+        for (key, value) in topic_config {
+            new_topic = new_topic.set(key, value);
+        }
+        create_topics(&kafka.config(), &[new_topic], TIMEOUT).await;
         kafka.create_topic(&incidents_topic, 1).await;
         workdir.note(format!(
             "topic {topic}, incidents {incidents_topic}, group {group}"
@@ -422,4 +433,46 @@ async fn a_restart_during_an_open_incident_keeps_it_and_opens_nothing_twice() {
     );
     producing.store(true, Ordering::Relaxed);
     restarted.terminate(EXIT_TIMEOUT).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_deleted_before_a_stopped_group_read_them_are_expired_exactly() {
+    // Segments roll every 200 ms and go 1.5 s after their last record; the broker of
+    // deploy/kafka checks retention every 2 s.
+    let world = World::start_with(
+        "watch-expired",
+        &[("retention.ms", "1500"), ("segment.ms", "200")],
+    )
+    .await;
+    let mut watch = world.spawn_watch().await;
+    world.produce(10).await;
+    assert_eq!(
+        world.commit_at_end(),
+        10,
+        "the group read 0..10, then stopped"
+    );
+    world.produce(21).await;
+    // Nothing more is written: retention deletes every segment, the active one too once it is
+    // older than retention.ms, so all 21 records after the commit go unread.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let expired = loop {
+        let report = report(&watch, &world.group).await;
+        if let Some(report) = report.filter(|r| {
+            r["state"] == "expired" && r["partitions"][0]["log_start"].as_i64() == Some(31)
+        }) {
+            break report;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not expired down to offset 31 in time"
+        );
+        tokio::time::sleep(LOOK_EVERY).await;
+    };
+    let partition = &expired["partitions"][0];
+    assert_eq!(partition["committed"].as_i64(), Some(10), "{expired}");
+    assert_eq!(partition["expired_records"].as_i64(), Some(21), "{expired}");
+    assert!(partition["expired_since"].is_i64(), "{expired}");
+    let incidents = wait_incidents(&world, 1, 0).await;
+    assert_eq!(incidents[0].kind.as_str(), "expired", "{incidents:?}");
+    watch.terminate(EXIT_TIMEOUT).await;
 }
