@@ -55,8 +55,9 @@ impl FirstUnreadFetcher {
     }
 
     /// The answer for each lagging partition: cached, or fetched now; a partition the fetch
-    /// did not answer in time has none. Partitions not in `lagging` are forgotten.
-    pub fn answers(&mut self, lagging: &[Lagging]) -> Result<Cache, KafkaError> {
+    /// did not answer in time has none. Partitions not in `lagging` are forgotten. The errors
+    /// are those of topics whose fetch failed (their partitions have no answer).
+    pub fn answers(&mut self, lagging: &[Lagging]) -> (&Cache, Vec<KafkaError>) {
         self.cache.retain(|key, answer| {
             lagging
                 .iter()
@@ -68,18 +69,15 @@ impl FirstUnreadFetcher {
                 by_topic.entry(&l.topic).or_default().push(l);
             }
         }
-        let mut failure = None;
+        let mut errors = Vec::new();
         for (topic, partitions) in by_topic {
             // One topic at a time: an end-of-partition event names the partition only.
             match self.fetch_topic(topic, &partitions) {
                 Ok(found) => self.cache.extend(found),
-                Err(err) => failure = Some(err),
+                Err(err) => errors.push(err),
             }
         }
-        match failure {
-            Some(err) if self.cache.is_empty() => Err(err),
-            _ => Ok(self.cache.clone()),
-        }
+        (&self.cache, errors)
     }
 
     fn fetch_topic(

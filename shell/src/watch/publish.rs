@@ -21,7 +21,8 @@ use crate::kafka::client::client_config;
 const WEBHOOK_ATTEMPTS: u32 = 3;
 /// The wait before the second attempt; doubled before each next one.
 const WEBHOOK_BACKOFF: Duration = Duration::from_millis(500);
-/// Records waiting to go out; beyond this the oldest waiting work is the channel's.
+/// Records waiting to go out. A poller that finds the queue full logs the record as dropped
+/// (it stays in the book and in `/api/incidents`) rather than wait.
 pub const PUBLISH_QUEUE: usize = 10_000;
 
 /// The incidents topic's producer and where it writes.

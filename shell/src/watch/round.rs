@@ -79,12 +79,13 @@ pub fn observe_cluster(
 
     let mut observations = Vec::new();
     let mut watermarks: HashMap<(String, i32), Option<Observed<Watermarks>>> = HashMap::new();
+    // Every partition of the cluster: one OffsetFetch per group learns which it committed.
+    let all: Vec<(String, i32)> = memory
+        .topics
+        .iter()
+        .flat_map(|(t, ps)| ps.iter().map(move |p| (t.clone(), *p)))
+        .collect();
     for (group, status) in &listed {
-        let all: Vec<(String, i32)> = memory
-            .topics
-            .iter()
-            .flat_map(|(t, ps)| ps.iter().map(move |p| (t.clone(), *p)))
-            .collect();
         let committed: HashMap<(String, i32), Option<Observed<Option<i64>>>> =
             match reads.committed(&group.name, &all) {
                 Ok(offsets) => {
@@ -96,7 +97,8 @@ pub fn observe_cluster(
                         .map(|((t, _), _)| t.clone())
                         .collect();
                     memory.group_topics.insert(group.name.clone(), topics);
-                    all.into_iter()
+                    all.iter()
+                        .cloned()
                         .zip(offsets)
                         .map(|(key, value)| (key, Some(Observed { value, read_at: at })))
                         .collect()
@@ -203,13 +205,10 @@ fn add_first_unread(
     // so the second one is asked in a later round.
     let mut seen = BTreeSet::new();
     lagging.retain(|l| seen.insert((l.topic.clone(), l.partition)));
-    let answers = match fetcher.answers(&lagging) {
-        Ok(answers) => answers,
-        Err(err) => {
-            failed("first_unread", &err);
-            return;
-        }
-    };
+    let (answers, errors) = fetcher.answers(&lagging);
+    for err in &errors {
+        failed("first_unread", err);
+    }
     for p in observations
         .iter_mut()
         .flat_map(|g| g.partitions.iter_mut())
