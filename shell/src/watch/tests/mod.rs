@@ -1,5 +1,7 @@
 //! The watch's shell without Kafka: rounds judged as the poller judges them, then what HTTP,
-//! `/metrics` and the incident store make of them.
+//! `/metrics`, the incident store and the webhooks make of them.
+
+mod publish;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,16 +63,16 @@ fn at<T>(now: i64, value: T) -> Option<Observed<T>> {
     })
 }
 
-struct Fixture {
+pub(super) struct Fixture {
     view: Arc<WatchView>,
     book: Mutex<SharedBook>,
-    sent: mpsc::Receiver<Incident>,
+    pub(super) sent: mpsc::Receiver<Incident>,
     publish: mpsc::Sender<Incident>,
     _dir: tempfile::TempDir,
 }
 
 impl Fixture {
-    fn new() -> Fixture {
+    pub(super) fn new() -> Fixture {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let mut store = BookStore::open(&dir.path().join("store")).expect("open the store");
         let book = store.load().expect("an empty book");
@@ -85,7 +87,7 @@ impl Fixture {
     }
 
     /// Judges rounds a second apart from `start`, the group stuck on `committed` while the log grows.
-    fn stall(&mut self, start: i64, committed: i64, rounds: i64) {
+    pub(super) fn stall(&mut self, start: i64, committed: i64, rounds: i64) {
         for n in 0..rounds {
             let r = round(start + n * 1_000, committed, committed + 10 + n);
             judge(CLUSTER, &r, &self.view, &self.book, &self.publish);
