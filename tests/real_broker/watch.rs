@@ -287,6 +287,7 @@ async fn stuck_group(world: &World) -> (DetectProcess, Arc<AtomicBool>, Value) {
     let committed = world.commit_at_end();
     let (stuck, seen) = wait_state(&watch, &world.group, WINDOW * 3, |s| s == "stuck").await;
     let took = seen - committed_at;
+    eprintln!("stuck seen {took:?} after the last commit");
     assert!(
         took >= WINDOW,
         "stuck {took:?} after the last commit: before a whole window"
@@ -329,6 +330,7 @@ async fn a_group_that_stops_committing_is_stuck_opens_one_incident_and_closes_it
     world.commit_at_end();
     let (_, seen) = wait_state(&watch, &world.group, WINDOW, |s| s != "stuck").await;
     let took = seen - committed_at;
+    eprintln!("cleared seen {took:?} after the new commit");
     assert!(
         took <= 2 * POLL + OBSERVATION_SLACK,
         "cleared {took:?} after the new commit"
