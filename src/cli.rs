@@ -24,6 +24,19 @@ pub enum Command {
         #[arg(long, short, env = "CAIRN_CONFIG")]
         config: PathBuf,
     },
+    /// Watch every consumer group of the declared clusters: report per group and partition
+    /// whether it keeps up, lags, is stuck or lost records to retention, open and close
+    /// incidents (sent to [watch] incidents_topic and webhooks), and serve /api/consumers,
+    /// /api/incidents and /metrics on [http] listen. See docs/watch.md.
+    Watch {
+        /// Path to cairn.toml; only [clusters], [http] and [watch] are needed
+        /// (see schemas/cairn.example.toml).
+        #[arg(long, short, env = "CAIRN_CONFIG")]
+        config: PathBuf,
+        /// Directory of the watch's own state (its open incidents, restored at start).
+        #[arg(long, default_value = cairn_shell::watch::DEFAULT_STORE)]
+        store: PathBuf,
+    },
     /// Run a traced pipeline with injected faults against Kafka and write its ground truth.
     Simulate {
         /// Scenario file describing the pipeline, rates and faults
@@ -107,6 +120,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let loaded = cairn_core::config::Config::load(&config)
                 .with_context(|| format!("loading {}", config.display()))?;
             cairn_shell::detect::run(loaded)
+        }
+        Command::Watch { config, store } => {
+            init_logging();
+            let loaded = cairn_core::config::WatchConfig::load(&config)
+                .with_context(|| format!("loading {}", config.display()))?;
+            cairn_shell::watch::run(loaded, store)
         }
         Command::Simulate {
             scenario,

@@ -16,6 +16,8 @@
 //!   cluster), decided in one place for `/readyz` and `cairn_ready`.
 //! - [`events`]: what the job reports about itself, each event logged and counted together.
 //! - [`http`]: the HTTP face: `/metrics` (Prometheus), `/api/...` (JSON), `/healthz`, `/readyz`.
+//! - [`watch`]: the `cairn watch` job: a poller per cluster reads every watched consumer group,
+//!   the core judges it, incidents are stored in sled and published; HTTP shows the reports.
 //! - [`clock`]: the wall clock (the core takes time as an argument).
 
 pub use cairn_core as core;
@@ -29,3 +31,4 @@ pub mod observe;
 pub mod oracle;
 pub mod readiness;
 pub mod store;
+pub mod watch;

@@ -14,6 +14,8 @@
 //! - [`prom`]: a scrape of `/metrics`, read with the parser `cairn score` uses.
 //! - [`metric`]: the metric names tests look for, in one place.
 //! - [`trace`]: a trace record with defaults and chained setters, and its wire bytes.
+//! - [`watch`]: a `cairn watch` instance: its `cairn.toml` (`[clusters]`, `[http]`, `[watch]`),
+//!   its store and HTTP port, and its process.
 //! - [`workdir`]: one test's directory, kept with its logs' last lines when the test fails.
 //! - [`detect`]: the world of the `cairn detect` end-to-end tests: a three-hop stream played
 //!   exactly ([`detect::pipeline`]), verdicts read back ([`detect::verdicts`]) and the core run
@@ -35,4 +37,5 @@ pub mod process;
 pub mod prom;
 pub mod simulate;
 pub mod trace;
+pub mod watch;
 pub mod workdir;

@@ -7,6 +7,7 @@
 //! Each look has two forms: `try_*` returns a [`ProcessError`] (for the bench, which reports and
 //! cleans up), and the plain form fails the test with that error's text.
 
+use std::ffi::OsString;
 use std::fs::{self, File};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -94,15 +95,39 @@ impl DetectProcess {
     /// `<cairn> detect --config <instance's cairn.toml>`, run number `run` of the instance,
     /// with `RUST_LOG=info` unless the caller's environment sets it.
     pub fn spawn(cairn: &Path, instance: &Instance, run: usize) -> DetectProcess {
-        let stdout_path = instance.dir.join(format!("run-{run}.stdout.log"));
-        let stderr_path = instance.dir.join(format!("run-{run}.stderr.log"));
+        let args = [
+            OsString::from("detect"),
+            OsString::from("--config"),
+            instance.config_path.clone().into_os_string(),
+        ];
+        DetectProcess::spawn_args(
+            cairn,
+            &instance.name,
+            &instance.dir,
+            instance.http,
+            &args,
+            run,
+        )
+    }
+
+    /// `<cairn> <args>` in `dir`, serving HTTP on `http` (any cairn job with `/readyz`, such
+    /// as `cairn watch`), with its logs in `dir` like [`DetectProcess::spawn`].
+    pub fn spawn_args(
+        cairn: &Path,
+        name: &str,
+        dir: &Path,
+        http: SocketAddr,
+        args: &[OsString],
+        run: usize,
+    ) -> DetectProcess {
+        let stdout_path = dir.join(format!("run-{run}.stdout.log"));
+        let stderr_path = dir.join(format!("run-{run}.stderr.log"));
         let stdout = File::create(&stdout_path).expect("create the stdout log");
         let stderr = File::create(&stderr_path).expect("create the stderr log");
         let mut command = Command::new(cairn);
         command
-            .args(["detect", "--config"])
-            .arg(&instance.config_path)
-            .current_dir(&instance.dir)
+            .args(args)
+            .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr);
@@ -113,16 +138,16 @@ impl DetectProcess {
             .spawn()
             .unwrap_or_else(|err| panic!("spawn {}: {err}", cairn.display()));
         eprintln!(
-            "spawned cairn detect '{}' (pid {}, http {}, logs {})",
-            instance.name,
+            "spawned cairn '{}' (pid {}, http {}, logs {})",
+            name,
             child.id(),
-            instance.http,
+            http,
             stderr_path.display()
         );
         DetectProcess {
-            name: instance.name.clone(),
+            name: name.to_owned(),
             pid: child.id(),
-            http: instance.http,
+            http,
             stdout_path,
             stderr_path,
             child: Mutex::new(child),

@@ -13,6 +13,7 @@ use tempfile::TempDir;
 use crate::config::CairnToml;
 use crate::instance::Instance;
 use crate::process::{DetectProcess, tail};
+use crate::watch::{WatchInstance, WatchToml};
 
 pub struct Workdir {
     test: String,
@@ -68,6 +69,23 @@ impl Workdir {
     pub fn spawn(&self, instance: &Instance) -> DetectProcess {
         let run = self.spawned.fetch_add(1, Ordering::Relaxed) + 1;
         let process = DetectProcess::spawn(&self.cairn, instance, run);
+        let mut logs = self.logs.lock();
+        logs.push(process.stdout_path.clone());
+        logs.push(process.stderr_path.clone());
+        process
+    }
+}
+
+impl Workdir {
+    /// A `cairn watch` instance in `<dir>/<name>` with `config` (see [`WatchInstance::write`]).
+    pub fn watch_instance(&self, name: &str, config: WatchToml) -> WatchInstance {
+        WatchInstance::write(self.path(), name, config)
+    }
+
+    /// Starts `cairn watch` for `instance`; its logs are reported if the test fails.
+    pub fn spawn_watch(&self, instance: &WatchInstance) -> DetectProcess {
+        let run = self.spawned.fetch_add(1, Ordering::Relaxed) + 1;
+        let process = instance.spawn(&self.cairn, run);
         let mut logs = self.logs.lock();
         logs.push(process.stdout_path.clone());
         logs.push(process.stderr_path.clone());

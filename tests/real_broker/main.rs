@@ -1,7 +1,7 @@
 //! The tests that prove something only on a real Kafka broker: `cairn detect` end to end
 //! (a pipeline with exact truth, its own backlog, kill -9, a graceful restart, a rebalance, a
 //! broker restart, readiness that waits for the offsets oracle), `cairn simulate` with every fault watched by `cairn detect`, and the faults
-//! the mock cluster cannot play.
+//! the mock cluster cannot play, and `cairn watch` (stuck, idle, restart).
 //!
 //! Built only with the root package's `real-broker` feature, so a plain `cargo test` leaves it
 //! out; `deploy/test-all.sh` starts a broker and runs it. Without `CAIRN_TEST_BROKERS` every test
@@ -19,6 +19,7 @@ mod detect_rebalance;
 mod detect_restart;
 mod simulate;
 mod simulate_detect;
+mod watch;
 
 use std::path::Path;
 

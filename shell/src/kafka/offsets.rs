@@ -25,6 +25,14 @@ pub enum OffsetsError {
         topic: String,
         source: Box<KafkaError>,
     },
+    #[error(
+        "reading committed offsets of group `{group}` on {partitions} partitions failed: {source}"
+    )]
+    CommittedMany {
+        group: String,
+        partitions: usize,
+        source: Box<KafkaError>,
+    },
     #[error("reading watermarks of `{topic}` partition {partition} failed: {source}")]
     Watermarks {
         topic: String,
@@ -103,6 +111,40 @@ impl GroupOffsetsReader {
                     });
                 (partition, offset)
             })
+            .collect())
+    }
+
+    /// The committed offsets of any partitions, of any topics, in one request (`cairn watch`
+    /// asks for every partition of the cluster to learn which ones a group has committed);
+    /// in the order given, `None` where the group has committed nothing.
+    pub fn committed_in(
+        &self,
+        partitions: &[(String, i32)],
+        timeout: Duration,
+    ) -> Result<Vec<Option<i64>>, OffsetsError> {
+        let mut request = TopicPartitionList::with_capacity(partitions.len());
+        for (topic, partition) in partitions {
+            request.add_partition(topic, *partition);
+        }
+        let answer = self
+            .consumer
+            .committed_offsets(request, timeout)
+            .map_err(|source| OffsetsError::CommittedMany {
+                group: self.group.clone(),
+                partitions: partitions.len(),
+                source: Box::new(source),
+            })?;
+        let offsets: std::collections::HashMap<(String, i32), i64> = answer
+            .elements()
+            .iter()
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(offset) => Some(((e.topic().to_owned(), e.partition()), offset)),
+                _ => None,
+            })
+            .collect();
+        Ok(partitions
+            .iter()
+            .map(|(topic, partition)| offsets.get(&(topic.clone(), *partition)).copied())
             .collect())
     }
 

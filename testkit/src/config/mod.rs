@@ -47,6 +47,21 @@ impl ClusterToml {
         }
     }
 
+    /// Its name and its `[clusters.<name>]` table.
+    pub(crate) fn table(&self) -> (String, Table) {
+        let mut table = Table::new();
+        table.insert("bootstrap".into(), Value::String(self.bootstrap.clone()));
+        if !self.client.is_empty() {
+            let client = self
+                .client
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect();
+            table.insert("client".into(), Value::Table(client));
+        }
+        (self.name.clone(), table)
+    }
+
     /// One librdkafka setting in `[clusters.<name>.client]`.
     pub fn client(mut self, key: &str, value: &str) -> ClusterToml {
         self.client.push((key.to_owned(), value.to_owned()));

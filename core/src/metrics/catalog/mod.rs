@@ -76,6 +76,8 @@ pub enum Source {
     Shell,
     /// `cairn-tracer`, inside the traced application.
     Tracer,
+    /// `cairn watch`: consumer groups judged by the watch core, and the shell around it.
+    Watch,
 }
 
 /// One metric family.
@@ -335,6 +337,91 @@ pub const READY: MetricDef = MetricDef {
     ..SHELL_GAUGE
 };
 
+// `cairn watch`'s families. `group` is bounded by the config: the groups `[watch] include`
+// and the lineage select on a cluster. `state` takes the fixed list of `ConsumerState` names.
+
+const WATCH_COUNTER: MetricDef = MetricDef {
+    source: Source::Watch,
+    ..COUNTER
+};
+const WATCH_GAUGE: MetricDef = MetricDef {
+    source: Source::Watch,
+    ..GAUGE
+};
+/// Absent while the lag is unknown.
+pub const WATCH_LAG_RECORDS: MetricDef = MetricDef {
+    name: "cairn_watch_lag_records",
+    help: "Records the group has not read yet, summed over its partitions with a commit.",
+    labels: &["cluster", "group"],
+    ..WATCH_GAUGE
+};
+/// Absent while the lag is unknown.
+pub const WATCH_LAG_SECONDS: MetricDef = MetricDef {
+    name: "cairn_watch_lag_seconds",
+    help: "Age of the group's oldest unread record, the largest over its partitions.",
+    unit: Unit::Seconds,
+    recorded_in: Unit::Seconds,
+    labels: &["cluster", "group"],
+    ..WATCH_GAUGE
+};
+/// One sample per state name; 1 for the group's state, 0 for the others.
+pub const WATCH_GROUP_STATE: MetricDef = MetricDef {
+    name: "cairn_watch_group_state",
+    help: "1 for the group's current state (the worst of its partitions'), 0 for every other state.",
+    unit: Unit::Flag,
+    recorded_in: Unit::Flag,
+    labels: &["cluster", "group", "state"],
+    ..WATCH_GAUGE
+};
+/// Absent before the watch has seen a commit of the group.
+pub const WATCH_LAST_COMMIT_AGE: MetricDef = MetricDef {
+    name: "cairn_watch_last_commit_age_seconds",
+    help: "Seconds since the watch saw the group's committed offset change on any partition.",
+    unit: Unit::Seconds,
+    recorded_in: Unit::Seconds,
+    labels: &["cluster", "group"],
+    ..WATCH_GAUGE
+};
+pub const WATCH_ROUNDS: MetricDef = MetricDef {
+    name: "cairn_watch_rounds_total",
+    help: "Poll rounds the watch completed on a cluster, whatever their reads gave.",
+    labels: &["cluster"],
+    ..WATCH_COUNTER
+};
+/// Label `operation`: `groups`, `metadata`, `committed`, `watermarks` or `first_unread`.
+pub const WATCH_READ_ERRORS: MetricDef = MetricDef {
+    name: "cairn_watch_read_errors_total",
+    help: "Failed reads of the watch, by operation; what they should have read is unknown that round.",
+    labels: &["cluster", "operation"],
+    ..WATCH_COUNTER
+};
+/// Label `kind`: `stuck` or `expired`.
+pub const WATCH_INCIDENTS_OPENED: MetricDef = MetricDef {
+    name: "cairn_watch_incidents_opened_total",
+    help: "Incidents the watch opened, by kind.",
+    labels: &["cluster", "kind"],
+    ..WATCH_COUNTER
+};
+/// Label `kind`: `stuck` or `expired`.
+pub const WATCH_INCIDENTS_CLOSED: MetricDef = MetricDef {
+    name: "cairn_watch_incidents_closed_total",
+    help: "Incidents the watch closed, by kind.",
+    labels: &["cluster", "kind"],
+    ..WATCH_COUNTER
+};
+pub const WATCH_WEBHOOK_FAILURES: MetricDef = MetricDef {
+    name: "cairn_watch_webhook_failures_total",
+    help: "Incident records a webhook did not accept after every retry.",
+    ..WATCH_COUNTER
+};
+/// Label `kind`: `missing` (timestamp -1, lag interpolated) or `future` (clamped to now).
+pub const WATCH_ODD_TIMESTAMPS: MetricDef = MetricDef {
+    name: "cairn_watch_odd_timestamps_total",
+    help: "First unread records whose timestamp could not be used as it was, each counted once.",
+    labels: &["cluster", "kind"],
+    ..WATCH_COUNTER
+};
+
 // The tracer's families, labelled with the tracer's own app and stream.
 
 pub const TRACER_EMITTED: MetricDef = MetricDef {
@@ -369,7 +456,7 @@ pub const TRACER_SAMPLED_OUT: MetricDef = MetricDef {
 };
 
 /// Every family, grouped by [`Source`].
-pub const ALL: [&MetricDef; 34] = [
+pub const ALL: [&MetricDef; 44] = [
     &TRACES_REJECTED,
     &TRACES_MALFORMED,
     &MESSAGES_SEEN,
@@ -404,6 +491,16 @@ pub const ALL: [&MetricDef; 34] = [
     &TRACER_DROPPED_QUEUE_FULL,
     &TRACER_FAILED,
     &TRACER_SAMPLED_OUT,
+    &WATCH_LAG_RECORDS,
+    &WATCH_LAG_SECONDS,
+    &WATCH_GROUP_STATE,
+    &WATCH_LAST_COMMIT_AGE,
+    &WATCH_ROUNDS,
+    &WATCH_READ_ERRORS,
+    &WATCH_INCIDENTS_OPENED,
+    &WATCH_INCIDENTS_CLOSED,
+    &WATCH_WEBHOOK_FAILURES,
+    &WATCH_ODD_TIMESTAMPS,
 ];
 
 /// The family called `name`, if cairn has one.

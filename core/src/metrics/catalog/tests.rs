@@ -4,8 +4,9 @@ use super::*;
 use crate::metrics::exposition::{is_label_name, is_metric_name};
 
 /// The label names any family may carry: each one's values come from the config or from a
-/// fixed list, so the number of series stays bounded.
-const BOUNDED_LABELS: [&str; 9] = [
+/// fixed list, so the number of series stays bounded. `state` is one of `ConsumerState`'s
+/// names; `group` under `cairn watch` is one the config selects on a cluster.
+const BOUNDED_LABELS: [&str; 10] = [
     "stream",
     "app",
     "group",
@@ -15,6 +16,7 @@ const BOUNDED_LABELS: [&str; 9] = [
     "kind",
     "from",
     "operation",
+    "state",
 ];
 
 #[test]
@@ -99,8 +101,11 @@ fn every_family_is_counted_by_one_part() {
     let detector = counted_by(Source::Detector).count();
     let shell = counted_by(Source::Shell).count();
     let tracer = counted_by(Source::Tracer).count();
-    assert_eq!((detector, shell, tracer), (15, 14, 5));
-    assert_eq!(detector + shell + tracer, ALL.len());
+    let watch = counted_by(Source::Watch).count();
+    assert_eq!((detector, shell, tracer, watch), (15, 14, 5, 10));
+    assert_eq!(detector + shell + tracer + watch, ALL.len());
+    let watch_prefix = format!("{PREFIX}watch_");
+    assert!(counted_by(Source::Watch).all(|d| d.name.starts_with(&watch_prefix)));
     let tracer_prefix = format!("{PREFIX}tracer_");
     assert!(counted_by(Source::Tracer).all(|d| d.name.starts_with(&tracer_prefix)));
 }

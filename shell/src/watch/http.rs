@@ -1,0 +1,148 @@
+//! The HTTP face of `cairn watch`, after `crate::http`'s conventions: it only reads the
+//! [`WatchView`] the pollers write.
+//!
+//! | endpoint | answer |
+//! | --- | --- |
+//! | `GET /api/consumers` | every watched group's `GroupSummary`, cluster by cluster |
+//! | `GET /api/consumers/{cluster}/{group}` | the group's `GroupReport`; 404 naming it when unknown |
+//! | `GET /api/consumers/{cluster}/{group}/history` | the recent points of each of its partitions |
+//! | `GET /api/incidents?limit=` | recent incident records, newest first, as published |
+//! | `GET /metrics` | the `cairn_watch_*` families |
+//! | `GET /healthz` | 200 `ok` while the process serves |
+//! | `GET /readyz` | 200 once every cluster completed a round, else 503 naming the others |
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use cairn_core::metrics::exposition;
+use cairn_core::watch::incident::encode;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+
+use super::metrics;
+use super::view::{RECENT_INCIDENTS, WatchView};
+
+/// Incident records `/api/incidents` returns when no `limit` is given.
+pub const DEFAULT_INCIDENTS_LIMIT: usize = 100;
+
+/// Every endpoint of the watch.
+pub fn router(view: Arc<WatchView>) -> Router {
+    Router::new()
+        .route("/metrics", get(render_metrics))
+        .route("/api/consumers", get(consumers))
+        .route("/api/consumers/{cluster}/{group}", get(consumer))
+        .route("/api/consumers/{cluster}/{group}/history", get(history))
+        .route("/api/incidents", get(incidents))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(view)
+}
+
+/// Serves [`router`] until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    view: Arc<WatchView>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "http listening");
+    }
+    axum::serve(listener, router(view))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// `value` as a JSON response.
+fn json(status: StatusCode, value: &impl Serialize) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(body) => (status, [(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(err) => (StatusCode::INTERNAL_SERVER_ERROR, err.to_string()).into_response(),
+    }
+}
+
+fn not_found(message: String) -> Response {
+    json(
+        StatusCode::NOT_FOUND,
+        &serde_json::json!({ "error": message }),
+    )
+}
+
+async fn render_metrics(State(view): State<Arc<WatchView>>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, exposition::CONTENT_TYPE)],
+        metrics::render(&view),
+    )
+}
+
+async fn consumers(State(view): State<Arc<WatchView>>) -> Response {
+    let mut summaries = Vec::new();
+    for cluster in &view.clusters {
+        if let Some(report) = cluster.latest.lock().as_ref() {
+            summaries.extend(report.groups.iter().map(|g| g.summary.clone()));
+        }
+    }
+    json(StatusCode::OK, &summaries)
+}
+
+async fn consumer(
+    State(view): State<Arc<WatchView>>,
+    Path((cluster, group)): Path<(String, String)>,
+) -> Response {
+    let report = view
+        .cluster(&cluster)
+        .and_then(|c| c.latest.lock().as_ref()?.group(&cluster, &group).cloned());
+    match report {
+        Some(report) => json(StatusCode::OK, &report),
+        None => not_found(format!("no watched group `{group}` on cluster `{cluster}`")),
+    }
+}
+
+async fn history(
+    State(view): State<Arc<WatchView>>,
+    Path((cluster, group)): Path<(String, String)>,
+) -> Response {
+    match view.history(&cluster, &group) {
+        Some(history) => json(StatusCode::OK, &history),
+        None => not_found(format!("no watched group `{group}` on cluster `{cluster}`")),
+    }
+}
+
+#[derive(Deserialize)]
+struct IncidentsParams {
+    limit: Option<usize>,
+}
+
+async fn incidents(
+    State(view): State<Arc<WatchView>>,
+    Query(params): Query<IncidentsParams>,
+) -> Response {
+    let limit = params
+        .limit
+        .unwrap_or(DEFAULT_INCIDENTS_LIMIT)
+        .min(RECENT_INCIDENTS);
+    let records: Vec<serde_json::Value> = view
+        .recent_incidents(limit)
+        .iter()
+        .filter_map(|incident| serde_json::from_slice(&encode(incident)).ok())
+        .collect();
+    json(StatusCode::OK, &records)
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(view): State<Arc<WatchView>>) -> (StatusCode, String) {
+    match view.readiness() {
+        Ok(()) => (StatusCode::OK, "ready".to_owned()),
+        Err(waiting) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("no round completed yet on: {}", waiting.join(", ")),
+        ),
+    }
+}

@@ -1,0 +1,138 @@
+//! `cairn watch`: the shell around [`cairn_core::watch`]. Every `poll_interval` a thread per
+//! cluster reads every watched consumer group (state, committed offsets, log start and end,
+//! the first unread record of lagging partitions), the core judges the round, incidents are
+//! stored in sled, then published to the incidents topic and the webhooks; HTTP serves the
+//! latest reports. `docs/watch.md` explains the states and the contract with the core.
+//!
+//! Layout:
+//! - [`reads`]: one cluster's Kafka reads (groups, topics, committed offsets, watermarks).
+//! - [`first_unread`]: the read_committed fetch of one record at a committed offset, cached.
+//! - [`round`]: the reads of a round assembled into the core's observations.
+//! - [`poller`]: the thread per cluster: read, judge, record, hand incidents on.
+//! - [`book`]: the incident book in sled, restored at start.
+//! - [`publish`]: the incidents topic and the webhooks.
+//! - [`view`]: what the pollers publish for HTTP: reports, incidents, counters, readiness.
+//! - [`events`]: what the watch logs and counts about itself.
+//! - [`metrics`]: the `cairn_watch_*` families for `/metrics`.
+//! - [`http`]: the endpoints.
+
+pub mod book;
+pub mod events;
+pub mod first_unread;
+pub mod http;
+pub mod metrics;
+pub mod poller;
+pub mod publish;
+pub mod reads;
+pub mod round;
+pub mod view;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use cairn_core::config::WatchConfig;
+use cairn_core::watch::Evaluator;
+use parking_lot::Mutex;
+use tokio::net::TcpListener;
+
+use self::book::BookStore;
+use self::poller::{SharedBook, spawn_poller};
+use self::view::WatchView;
+
+/// Where the incident book is kept when no `--store` is given (relative to the working directory).
+pub const DEFAULT_STORE: &str = "cairn-watch-data";
+
+/// How long the incident records still queued at shutdown may take to go out.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs the watch until SIGTERM/SIGINT, keeping its incident book in `store`.
+pub fn run(config: WatchConfig, store: PathBuf) -> anyhow::Result<()> {
+    run_until(config, &store, crate::detect::wait_for_signal())
+}
+
+/// Runs the watch until `shutdown` completes. Call it from a plain thread: it starts its own
+/// runtime.
+pub fn run_until(
+    config: WatchConfig,
+    store: &Path,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    let mut book_store = BookStore::open(store)?;
+    let book = book_store.load()?;
+    tracing::info!(store = %store.display(), open_incidents = book.open().len(), "incident book loaded");
+    let evaluators = config
+        .clusters
+        .iter()
+        .map(|c| {
+            let mut evaluator = Evaluator::new();
+            evaluator.resume(&book);
+            (c.name.clone(), evaluator)
+        })
+        .collect();
+    let view = Arc::new(WatchView::new(evaluators));
+    let book = Arc::new(Mutex::new(SharedBook {
+        book,
+        store: book_store,
+    }));
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .thread_name("cairn-watch-io")
+        .build()
+        .context("starting the async runtime")?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (publish, publisher) = {
+        let _guard = runtime.enter();
+        publish::spawn_publisher(&config, view.clone())
+            .context("creating the incidents producer")?
+    };
+    let mut pollers = Vec::new();
+    for cluster in &config.clusters {
+        pollers.push(
+            spawn_poller(
+                config.clone(),
+                cluster.name.clone(),
+                view.clone(),
+                book.clone(),
+                publish.clone(),
+                stop.clone(),
+            )
+            .with_context(|| format!("starting the poller of cluster `{}`", cluster.name))?,
+        );
+    }
+    drop(publish);
+    let listen = config.http.listen.clone();
+    let served = runtime.block_on(async {
+        let listener = TcpListener::bind(&listen)
+            .await
+            .with_context(|| format!("binding [http] listen {listen}"))?;
+        http::serve(listener, view.clone(), shutdown)
+            .await
+            .context("serving http")
+    });
+    tracing::info!("stopping the watch");
+    stop.store(true, Ordering::Release);
+    for poller in pollers {
+        if poller.join().is_err() {
+            tracing::error!("a watch poller panicked");
+        }
+    }
+    // Every sender is gone with the pollers: the publisher ends once the queue is drained.
+    runtime.block_on(async {
+        if tokio::time::timeout(DRAIN_TIMEOUT, publisher)
+            .await
+            .is_err()
+        {
+            tracing::warn!("incident records still queued at shutdown were not all published");
+        }
+    });
+    served
+}

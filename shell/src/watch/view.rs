@@ -1,0 +1,121 @@
+//! What the running watch shows outside: each cluster's latest report, the evaluators (for
+//! history), recent incidents, counters and readiness. Pollers write it; HTTP only reads it.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use cairn_core::watch::{Evaluator, GroupHistory, Incident, Phase, RoundReport};
+use parking_lot::Mutex;
+
+/// Incidents `/api/incidents` keeps, newest first.
+pub const RECENT_INCIDENTS: usize = 1_000;
+
+/// One cluster's side of the view.
+pub struct ClusterView {
+    pub name: String,
+    /// The evaluator of this cluster's rounds (each cluster is judged on its own, so that one
+    /// cluster's round never drops another's groups).
+    pub evaluator: Mutex<Evaluator>,
+    pub latest: Mutex<Option<RoundReport>>,
+    /// Set once the first round completed.
+    pub ready: AtomicBool,
+    pub rounds: AtomicU64,
+}
+
+/// Everything the pollers publish, for HTTP and `/metrics`.
+pub struct WatchView {
+    pub clusters: Vec<ClusterView>,
+    recent: Mutex<VecDeque<Incident>>,
+    pub counters: WatchCounters,
+}
+
+/// Counters of the watch, by their bounded labels.
+#[derive(Default)]
+pub struct WatchCounters {
+    /// (cluster, operation) → failed reads.
+    pub read_errors: Mutex<BTreeMap<(String, &'static str), u64>>,
+    /// (cluster, kind) → incidents opened / closed.
+    pub opened: Mutex<BTreeMap<(String, &'static str), u64>>,
+    pub closed: Mutex<BTreeMap<(String, &'static str), u64>>,
+    /// (cluster, `missing` | `future`) → first unread records with odd timestamps.
+    pub odd_timestamps: Mutex<BTreeMap<(String, &'static str), u64>>,
+    pub webhook_failures: AtomicU64,
+}
+
+impl WatchCounters {
+    pub fn add(
+        map: &Mutex<BTreeMap<(String, &'static str), u64>>,
+        cluster: &str,
+        label: &'static str,
+        n: u64,
+    ) {
+        *map.lock().entry((cluster.to_owned(), label)).or_default() += n;
+    }
+}
+
+impl WatchView {
+    /// A view of `clusters`, each with an evaluator resumed from the incident `book`.
+    pub fn new(clusters: Vec<(String, Evaluator)>) -> WatchView {
+        WatchView {
+            clusters: clusters
+                .into_iter()
+                .map(|(name, evaluator)| ClusterView {
+                    name,
+                    evaluator: Mutex::new(evaluator),
+                    latest: Mutex::new(None),
+                    ready: AtomicBool::new(false),
+                    rounds: AtomicU64::new(0),
+                })
+                .collect(),
+            recent: Mutex::new(VecDeque::new()),
+            counters: WatchCounters::default(),
+        }
+    }
+
+    pub fn cluster(&self, name: &str) -> Option<&ClusterView> {
+        self.clusters.iter().find(|c| c.name == name)
+    }
+
+    /// Ok once every cluster completed a round; else the clusters still waiting.
+    pub fn readiness(&self) -> Result<(), Vec<&str>> {
+        let waiting: Vec<&str> = self
+            .clusters
+            .iter()
+            .filter(|c| !c.ready.load(Ordering::Acquire))
+            .map(|c| c.name.as_str())
+            .collect();
+        if waiting.is_empty() {
+            Ok(())
+        } else {
+            Err(waiting)
+        }
+    }
+
+    /// Records incident records made on `cluster`: kept for `/api/incidents` and counted.
+    pub fn record_incidents(&self, cluster: &str, incidents: &[Incident]) {
+        for incident in incidents {
+            let counter = match incident.phase {
+                Phase::Open => &self.counters.opened,
+                Phase::Close => &self.counters.closed,
+            };
+            WatchCounters::add(counter, cluster, incident.kind.as_str(), 1);
+        }
+        let mut recent = self.recent.lock();
+        for incident in incidents {
+            recent.push_front(incident.clone());
+        }
+        recent.truncate(RECENT_INCIDENTS);
+    }
+
+    /// Recent incident records, newest first.
+    pub fn recent_incidents(&self, limit: usize) -> Vec<Incident> {
+        self.recent.lock().iter().take(limit).cloned().collect()
+    }
+
+    pub fn history(&self, cluster: &str, group: &str) -> Option<GroupHistory> {
+        self.cluster(cluster)?
+            .evaluator
+            .lock()
+            .history(cluster, group)
+    }
+}

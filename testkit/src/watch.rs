@@ -1,0 +1,148 @@
+//! One `cairn watch` instance: a directory with its `cairn.toml` (`[clusters]`, `[http]` and a
+//! `[watch]` section, checked with cairn's own `WatchConfig` loader before it is written), a
+//! store and a free HTTP port; and the process that runs it (the same handle as detect's).
+
+use std::ffi::OsString;
+use std::fs;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cairn_core::config::{WatchConfig, format_duration};
+use toml::{Table, Value};
+
+use crate::config::ClusterToml;
+use crate::instance::free_local_port;
+use crate::process::DetectProcess;
+
+/// The text of a `cairn.toml` for `cairn watch`; unset keys keep cairn's defaults.
+#[derive(Clone, Debug)]
+pub struct WatchToml {
+    clusters: Vec<ClusterToml>,
+    include: Option<Vec<String>>,
+    window: Option<Duration>,
+    poll_interval: Option<Duration>,
+    request_timeout: Option<Duration>,
+    incidents_topic: Option<String>,
+}
+
+impl WatchToml {
+    pub fn new(cluster: ClusterToml) -> WatchToml {
+        WatchToml {
+            clusters: vec![cluster],
+            include: None,
+            window: None,
+            poll_interval: None,
+            request_timeout: None,
+            incidents_topic: None,
+        }
+    }
+
+    /// `[watch] include`: the patterns of the groups to watch.
+    pub fn include(mut self, patterns: &[&str]) -> WatchToml {
+        self.include = Some(patterns.iter().map(|p| (*p).to_owned()).collect());
+        self
+    }
+
+    pub fn window(mut self, value: Duration) -> WatchToml {
+        self.window = Some(value);
+        self
+    }
+
+    pub fn poll_interval(mut self, value: Duration) -> WatchToml {
+        self.poll_interval = Some(value);
+        self
+    }
+
+    pub fn request_timeout(mut self, value: Duration) -> WatchToml {
+        self.request_timeout = Some(value);
+        self
+    }
+
+    /// `[watch] incidents_topic` as `<cluster>/<topic>`.
+    pub fn incidents_topic(mut self, location: &str) -> WatchToml {
+        self.incidents_topic = Some(location.to_owned());
+        self
+    }
+
+    /// The file with `[http] listen` set to `listen`.
+    pub fn to_toml(&self, listen: SocketAddr) -> String {
+        let mut root = Table::new();
+        let clusters = self
+            .clusters
+            .iter()
+            .map(|c| {
+                let (name, table) = c.table();
+                (name, Value::Table(table))
+            })
+            .collect();
+        root.insert("clusters".into(), Value::Table(clusters));
+        let mut http = Table::new();
+        http.insert("listen".into(), Value::String(listen.to_string()));
+        root.insert("http".into(), Value::Table(http));
+        let mut watch = Table::new();
+        if let Some(include) = &self.include {
+            let patterns = include.iter().cloned().map(Value::String).collect();
+            watch.insert("include".into(), Value::Array(patterns));
+        }
+        for (key, value) in [
+            ("window", self.window),
+            ("poll_interval", self.poll_interval),
+            ("request_timeout", self.request_timeout),
+        ] {
+            if let Some(value) = value {
+                watch.insert(key.into(), Value::String(format_duration(value)));
+            }
+        }
+        if let Some(topic) = &self.incidents_topic {
+            watch.insert("incidents_topic".into(), Value::String(topic.clone()));
+        }
+        root.insert("watch".into(), Value::Table(watch));
+        toml::to_string(&root).expect("a TOML table always serializes")
+    }
+}
+
+/// A `cairn watch` instance's files and address.
+#[derive(Clone, Debug)]
+pub struct WatchInstance {
+    pub name: String,
+    pub config_path: PathBuf,
+    pub http: SocketAddr,
+    /// `--store`: the same directory on every run, so a restart finds its incident book.
+    pub store: PathBuf,
+    pub dir: PathBuf,
+}
+
+impl WatchInstance {
+    /// Writes `config`, with a free HTTP port, to `<parent>/<name>/cairn.toml`.
+    pub fn write(parent: &Path, name: &str, config: WatchToml) -> WatchInstance {
+        let dir = parent.join(name);
+        fs::create_dir_all(&dir).expect("create the instance directory");
+        let http = free_local_port();
+        let text = config.to_toml(http);
+        if let Err(err) = WatchConfig::from_toml_str(&text) {
+            panic!("the test wrote an invalid cairn.toml for watch: {err}\n{text}");
+        }
+        let config_path = dir.join("cairn.toml");
+        fs::write(&config_path, &text).expect("write cairn.toml");
+        WatchInstance {
+            name: name.to_owned(),
+            config_path,
+            http,
+            store: dir.join("store"),
+            dir,
+        }
+    }
+
+    /// `<cairn> watch --config <cairn.toml> --store <store>`, run number `run`.
+    pub fn spawn(&self, cairn: &Path, run: usize) -> DetectProcess {
+        let args = [
+            OsString::from("watch"),
+            OsString::from("--config"),
+            self.config_path.clone().into_os_string(),
+            OsString::from("--store"),
+            self.store.clone().into_os_string(),
+        ];
+        DetectProcess::spawn_args(cairn, &self.name, &self.dir, self.http, &args, run)
+    }
+}
