@@ -31,6 +31,11 @@ pub struct RoundMemory {
     watched: BTreeSet<String>,
 }
 
+/// Committed offsets of one group, by (topic, partition); `None` where the read failed.
+type Committed = HashMap<(String, i32), Option<Observed<Option<i64>>>>;
+/// Watermarks read this round, by (topic, partition), shared by the groups that read it.
+type RoundWatermarks = HashMap<(String, i32), Option<Observed<Watermarks>>>;
+
 /// The reads of one round on `cluster`, as observations for the evaluator.
 pub fn observe_cluster(
     config: &WatchConfig,
@@ -49,65 +54,91 @@ pub fn observe_cluster(
         }
         .emit(counters)
     };
-    let listed = match reads.list_groups() {
-        Ok(groups) => {
-            let at = clock();
-            let watched: Vec<(ListedGroup, Option<Observed<GroupStatus>>)> = groups
-                .into_iter()
-                .filter(|g| config.watches(cluster, &g.name))
-                .map(|g| {
-                    let status = Observed {
-                        value: g.status,
-                        read_at: at,
-                    };
-                    (g, Some(status))
-                })
-                .collect();
-            memory.groups = Some(watched.iter().map(|(g, _)| g.clone()).collect());
-            watched
-        }
-        Err(err) => {
-            failed("groups", &err);
-            let last = memory.groups.clone().unwrap_or_default();
-            last.into_iter().map(|g| (g, None)).collect()
-        }
+    let round = Round {
+        config,
+        cluster,
+        clock: &clock,
+        failed: &failed,
     };
+    let listed = round.list_groups(reads, memory);
     match reads.topics() {
         Ok(topics) => memory.topics = topics,
         Err(err) => failed("metadata", &err),
     }
-
-    let mut observations = Vec::new();
-    let mut watermarks: HashMap<(String, i32), Option<Observed<Watermarks>>> = HashMap::new();
     // Every partition of the cluster: one OffsetFetch per group learns which it committed.
     let all: Vec<(String, i32)> = memory
         .topics
         .iter()
         .flat_map(|(t, ps)| ps.iter().map(move |p| (t.clone(), *p)))
         .collect();
-    for (group, status) in &listed {
-        let committed: HashMap<(String, i32), Option<Observed<Option<i64>>>> =
-            match reads.committed(&group.name, &all) {
-                Ok(offsets) => {
-                    let at = clock();
-                    let topics: BTreeSet<String> = all
-                        .iter()
-                        .zip(&offsets)
-                        .filter(|(_, o)| o.is_some())
-                        .map(|((t, _), _)| t.clone())
-                        .collect();
-                    memory.group_topics.insert(group.name.clone(), topics);
-                    all.iter()
-                        .cloned()
-                        .zip(offsets)
-                        .map(|(key, value)| (key, Some(Observed { value, read_at: at })))
-                        .collect()
-                }
-                Err(err) => {
-                    failed("committed", &err);
-                    HashMap::new()
-                }
-            };
+    let mut watermarks = RoundWatermarks::new();
+    let mut observations: Vec<GroupObservation> = listed
+        .iter()
+        .map(|(group, status)| {
+            round.observe_group(reads, memory, &all, &mut watermarks, group, *status)
+        })
+        .collect();
+    add_first_unread(&mut observations, fetcher, &failed);
+
+    let now_watched: BTreeSet<String> = listed.iter().map(|(g, _)| g.name.clone()).collect();
+    round.forget_deleted(memory, &now_watched, &mut observations);
+    reads.retain_groups(|g| now_watched.contains(g));
+    memory.watched = now_watched;
+    observations
+}
+
+/// What every step of one cluster's round needs.
+struct Round<'a> {
+    config: &'a WatchConfig,
+    cluster: &'a str,
+    clock: &'a dyn Fn() -> Millis,
+    failed: &'a dyn Fn(&'static str, &dyn std::fmt::Display),
+}
+
+impl Round<'_> {
+    /// The watched groups with their state; after a failed listing, the last ones listed with
+    /// no state (unknown), so that no group vanishes for a failed read.
+    fn list_groups(
+        &self,
+        reads: &mut ClusterReads,
+        memory: &mut RoundMemory,
+    ) -> Vec<(ListedGroup, Option<Observed<GroupStatus>>)> {
+        match reads.list_groups() {
+            Ok(groups) => {
+                let at = (self.clock)();
+                let watched: Vec<(ListedGroup, Option<Observed<GroupStatus>>)> = groups
+                    .into_iter()
+                    .filter(|g| self.config.watches(self.cluster, &g.name))
+                    .map(|g| {
+                        let status = Observed {
+                            value: g.status,
+                            read_at: at,
+                        };
+                        (g, Some(status))
+                    })
+                    .collect();
+                memory.groups = Some(watched.iter().map(|(g, _)| g.clone()).collect());
+                watched
+            }
+            Err(err) => {
+                (self.failed)("groups", &err);
+                let last = memory.groups.clone().unwrap_or_default();
+                last.into_iter().map(|g| (g, None)).collect()
+            }
+        }
+    }
+
+    /// One group: its commits and the watermarks of every partition of the topics it reads.
+    fn observe_group(
+        &self,
+        reads: &mut ClusterReads,
+        memory: &mut RoundMemory,
+        all: &[(String, i32)],
+        watermarks: &mut RoundWatermarks,
+        group: &ListedGroup,
+        status: Option<Observed<GroupStatus>>,
+    ) -> GroupObservation {
+        let committed = self.read_committed(reads, memory, all, &group.name);
         let topics = memory
             .group_topics
             .get(&group.name)
@@ -120,18 +151,9 @@ pub fn observe_cluster(
             };
             for &partition in ids {
                 let key = (topic.clone(), partition);
-                let marks = watermarks.entry(key.clone()).or_insert_with(|| {
-                    match reads.watermarks(topic, partition) {
-                        Ok(w) => Some(Observed {
-                            value: w,
-                            read_at: clock(),
-                        }),
-                        Err(err) => {
-                            failed("watermarks", &err);
-                            None
-                        }
-                    }
-                });
+                let marks = *watermarks
+                    .entry(key.clone())
+                    .or_insert_with(|| self.read_watermarks(reads, topic, partition));
                 partitions.push(PartitionObservation {
                     topic: topic.clone(),
                     partition,
@@ -148,36 +170,90 @@ pub fn observe_cluster(
                 });
             }
         }
-        observations.push(GroupObservation {
-            cluster: cluster.to_owned(),
+        GroupObservation {
+            cluster: self.cluster.to_owned(),
             group: group.name.clone(),
-            settings: config.settings_for(cluster, &group.name),
-            status: *status,
+            settings: self.config.settings_for(self.cluster, &group.name),
+            status,
             partitions,
-        });
+        }
     }
-    add_first_unread(&mut observations, fetcher, &failed);
 
-    let now_watched: BTreeSet<String> = listed.iter().map(|(g, _)| g.name.clone()).collect();
-    for deleted in memory.watched.difference(&now_watched) {
-        observations.push(GroupObservation {
-            cluster: cluster.to_owned(),
-            group: deleted.clone(),
-            settings: config.settings_for(cluster, deleted),
-            status: Some(Observed {
-                value: GroupStatus {
-                    state: GroupState::Dead,
-                    members: 0,
-                },
-                read_at: clock(),
-            }),
-            partitions: Vec::new(),
-        });
-        memory.group_topics.remove(deleted);
+    /// The group's committed offsets over `all` the partitions of the cluster (one
+    /// OffsetFetch), remembering which topics it has commits on.
+    fn read_committed(
+        &self,
+        reads: &mut ClusterReads,
+        memory: &mut RoundMemory,
+        all: &[(String, i32)],
+        group: &str,
+    ) -> Committed {
+        match reads.committed(group, all) {
+            Ok(offsets) => {
+                let at = (self.clock)();
+                let topics: BTreeSet<String> = all
+                    .iter()
+                    .zip(&offsets)
+                    .filter(|(_, o)| o.is_some())
+                    .map(|((t, _), _)| t.clone())
+                    .collect();
+                memory.group_topics.insert(group.to_owned(), topics);
+                all.iter()
+                    .cloned()
+                    .zip(offsets)
+                    .map(|(key, value)| (key, Some(Observed { value, read_at: at })))
+                    .collect()
+            }
+            Err(err) => {
+                (self.failed)("committed", &err);
+                Committed::new()
+            }
+        }
     }
-    reads.retain_groups(|g| now_watched.contains(g));
-    memory.watched = now_watched;
-    observations
+
+    fn read_watermarks(
+        &self,
+        reads: &mut ClusterReads,
+        topic: &str,
+        partition: i32,
+    ) -> Option<Observed<Watermarks>> {
+        match reads.watermarks(topic, partition) {
+            Ok(value) => Some(Observed {
+                value,
+                read_at: (self.clock)(),
+            }),
+            Err(err) => {
+                (self.failed)("watermarks", &err);
+                None
+            }
+        }
+    }
+
+    /// Groups watched last round and gone now: sent once as dead with no partitions, which
+    /// closes their incidents, then forgotten.
+    fn forget_deleted(
+        &self,
+        memory: &mut RoundMemory,
+        now_watched: &BTreeSet<String>,
+        observations: &mut Vec<GroupObservation>,
+    ) {
+        for deleted in memory.watched.difference(now_watched) {
+            observations.push(GroupObservation {
+                cluster: self.cluster.to_owned(),
+                group: deleted.clone(),
+                settings: self.config.settings_for(self.cluster, deleted),
+                status: Some(Observed {
+                    value: GroupStatus {
+                        state: GroupState::Dead,
+                        members: 0,
+                    },
+                    read_at: (self.clock)(),
+                }),
+                partitions: Vec::new(),
+            });
+            memory.group_topics.remove(deleted);
+        }
+    }
 }
 
 /// Fills `first_unread` of every partition with records past its commit.
