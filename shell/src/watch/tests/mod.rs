@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use cairn_core::metrics::catalog;
 use cairn_core::watch::{
     Evaluator, GroupObservation, GroupSettings, GroupState, GroupStatus, Incident, Observed,
     PartitionObservation, Phase, Round,
@@ -161,12 +162,16 @@ async fn a_stalled_group_is_reported_stuck_and_its_incident_goes_out_once() {
     );
 
     let (_, metrics) = fixture.get("/metrics").await;
+    let state = catalog::WATCH_GROUP_STATE.name;
     for line in [
-        "cairn_watch_group_state{cluster=\"c\",group=\"g\",state=\"stuck\"} 1",
-        "cairn_watch_group_state{cluster=\"c\",group=\"g\",state=\"ok\"} 0",
-        "cairn_watch_incidents_opened_total{cluster=\"c\",kind=\"stuck\"} 1",
-        "cairn_watch_rounds_total{cluster=\"c\"} 6",
-        "cairn_watch_webhook_failures_total 0",
+        format!("{state}{{cluster=\"c\",group=\"g\",state=\"stuck\"}} 1"),
+        format!("{state}{{cluster=\"c\",group=\"g\",state=\"ok\"}} 0"),
+        format!(
+            "{}{{cluster=\"c\",kind=\"stuck\"}} 1",
+            catalog::WATCH_INCIDENTS_OPENED.name
+        ),
+        format!("{}{{cluster=\"c\"}} 6", catalog::WATCH_ROUNDS.name),
+        format!("{} 0", catalog::WATCH_WEBHOOK_FAILURES.name),
     ] {
         assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
     }
