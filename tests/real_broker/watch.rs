@@ -17,6 +17,7 @@ use cairn_core::watch::{Incident, Phase};
 use cairn_testkit::config::ClusterToml;
 use cairn_testkit::detect::{EXIT_TIMEOUT, READY_TIMEOUT};
 use cairn_testkit::kafka::{Sharing, TestKafka, create_topics};
+use cairn_testkit::metric;
 use cairn_testkit::names::{rand_group, rand_topic};
 use cairn_testkit::process::DetectProcess;
 use cairn_testkit::watch::{WatchInstance, WatchToml};
@@ -363,21 +364,15 @@ async fn a_group_that_stops_committing_is_stuck_opens_one_incident_and_closes_it
     );
     let metrics = watch.metrics().await;
     let kind = [("cluster", CLUSTER), ("kind", "stuck")];
-    assert_eq!(
-        metrics.sum("cairn_watch_incidents_opened_total", &kind),
-        1.0
-    );
-    assert_eq!(
-        metrics.sum("cairn_watch_incidents_closed_total", &kind),
-        1.0
-    );
+    assert_eq!(metrics.sum(metric::WATCH_INCIDENTS_OPENED.name, &kind), 1.0);
+    assert_eq!(metrics.sum(metric::WATCH_INCIDENTS_CLOSED.name, &kind), 1.0);
     let ours = [("cluster", CLUSTER), ("group", world.group.as_str())];
     assert_eq!(
-        metrics.sum("cairn_watch_group_state", &ours),
+        metrics.sum(metric::WATCH_GROUP_STATE.name, &ours),
         1.0,
         "one state at a time"
     );
-    assert!(metrics.sum("cairn_watch_rounds_total", &[("cluster", CLUSTER)]) > 10.0);
+    assert!(metrics.sum(metric::WATCH_ROUNDS.name, &[("cluster", CLUSTER)]) > 10.0);
 
     producing.store(true, Ordering::Relaxed);
     watch.terminate(EXIT_TIMEOUT).await;
