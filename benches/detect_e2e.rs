@@ -53,7 +53,7 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 const BROKERS_ENV: &str = "CAIRN_BENCH_BROKERS";
 const TRACES_ENV: &str = "CAIRN_BENCH_TRACES";
 const BIN_ENV: &str = "CAIRN_BIN";
-/// `max.partition.fetch.bytes` of cairn detect's tracing consumer (src/detect/mod.rs).
+/// `max.partition.fetch.bytes` of cairn detect's tracing consumer (`cairn_shell::detect::consume`).
 const DETECT_FETCH_BYTES: &str = "8388608";
 const STREAM: &str = "bench";
 const CLUSTER: &str = "local";
