@@ -87,6 +87,104 @@ async fn traces_decode_and_are_keyed_by_id() {
     );
 }
 
+/// The Java client's `Utils.murmur2`, the hash of its default partitioner.
+fn java_murmur2(data: &[u8]) -> i32 {
+    const M: u32 = 0x5bd1_e995;
+    let mut h: u32 = 0x9747_b28c ^ data.len() as u32;
+    let mut chunks = data.chunks_exact(4);
+    for chunk in &mut chunks {
+        let mut k = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        k = k.wrapping_mul(M);
+        k ^= k >> 24;
+        k = k.wrapping_mul(M);
+        h = h.wrapping_mul(M) ^ k;
+    }
+    let tail = chunks.remainder();
+    if !tail.is_empty() {
+        for (i, byte) in tail.iter().enumerate().rev() {
+            h ^= u32::from(*byte) << (8 * i);
+        }
+        h = h.wrapping_mul(M);
+    }
+    h ^= h >> 13;
+    h = h.wrapping_mul(M);
+    h ^= h >> 15;
+    h as i32
+}
+
+/// The partition the Java client's default partitioner picks for `key`.
+fn java_partition(key: &str, partitions: i32) -> i32 {
+    (java_murmur2(key.as_bytes()) & 0x7fff_ffff) % partitions
+}
+
+#[test]
+fn java_murmur2_matches_the_java_clients_own_vectors() {
+    // From the Java client's UtilsTest.testMurmur2.
+    for (key, hash) in [
+        ("21", -973_932_308),
+        ("foobar", -790_332_482),
+        ("a-little-bit-long-string", -985_981_536),
+        ("a-little-bit-longer-string", -1_486_304_829),
+        (
+            "lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8",
+            -58_897_971,
+        ),
+        ("abc", 479_470_107),
+    ] {
+        assert_eq!(java_murmur2(key.as_bytes()), hash, "murmur2({key:?})");
+    }
+}
+
+/// Mixed fleets: a message's traces from the Rust tracer land in the partition a Java tracer
+/// would pick for the same id, so the detector sees all of them in one place.
+#[tokio::test(flavor = "multi_thread")]
+async fn traces_land_in_the_partition_the_java_client_picks() {
+    const PARTITIONS: i32 = 6;
+    let kafka = TestKafka::start();
+    let topic = rand_topic("tracer-partitions");
+    kafka.create_topic(&topic, PARTITIONS).await;
+    let tracer = Tracer::new(config(&kafka.bootstrap, &topic)).unwrap();
+    let ids: Vec<String> = (0..60).map(|i| format!("order-{i}-{}", i * 7919)).collect();
+    for id in &ids {
+        tracer.sent(id, "fronting/playback", 0, 1);
+    }
+    assert!(tracer.flush(TIMEOUT), "traces delivered");
+
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &kafka.bootstrap)
+        .set("group.id", "cairn-test-tracer-partitions")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("create a reader");
+    let mut list = TopicPartitionList::new();
+    for partition in 0..PARTITIONS {
+        list.add_partition_offset(&topic, partition, Offset::Beginning)
+            .expect("a partition");
+    }
+    consumer.assign(&list).expect("assign");
+    let deadline = Instant::now() + TIMEOUT;
+    let mut placed = BTreeMap::new();
+    while placed.len() < ids.len() && Instant::now() < deadline {
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
+            let key = String::from_utf8(message.key().unwrap_or_default().to_vec()).unwrap();
+            placed.insert(key, message.partition());
+        }
+    }
+    assert_eq!(placed.len(), ids.len(), "every trace read back");
+    let used: std::collections::BTreeSet<i32> = placed.values().copied().collect();
+    assert!(
+        used.len() > 1,
+        "60 ids spread over several partitions: {used:?}"
+    );
+    for (id, partition) in &placed {
+        assert_eq!(
+            *partition,
+            java_partition(id, PARTITIONS),
+            "trace of {id} is in partition {partition}, the Java client would pick another"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn sampling_keeps_the_same_ids_at_every_hop() {
     let kafka = TestKafka::start();

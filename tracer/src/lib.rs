@@ -172,7 +172,12 @@ impl Tracer {
             // Come back soon after an outage (librdkafka's default backs off to 10 s).
             .set("reconnect.backoff.max.ms", "1000")
             // Traces are small and many: batch a little.
-            .set("linger.ms", "5");
+            .set("linger.ms", "5")
+            // The Java client's partitioner (murmur2 of the key): every trace of a message must
+            // land in one partition of the tracing topic, also when Java apps (or any client
+            // with Java's default) trace the same stream. librdkafka's default hashes with
+            // CRC32 and would split a message's traces between two partitions.
+            .set("partitioner", "murmur2_random");
         for (key, value) in &config.client {
             client.set(key, value);
         }
