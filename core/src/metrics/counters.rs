@@ -257,6 +257,10 @@ impl StreamMetrics {
         self.messages_in_memory = self.messages_in_memory.saturating_sub(1);
     }
 
+    pub(super) fn clear_gauges(&mut self) {
+        self.messages_in_memory = 0;
+    }
+
     pub(crate) fn count_complete(&mut self, end_to_end: Option<i64>) {
         self.messages_complete += 1;
         if let Some(millis) = end_to_end
@@ -266,10 +270,13 @@ impl StreamMetrics {
         }
     }
 
-    pub(super) fn merge(&mut self, other: &StreamMetrics) {
+    /// Adds `other`'s counters and histograms, and its gauges when `gauges`.
+    pub(super) fn merge(&mut self, other: &StreamMetrics, gauges: bool) {
         self.messages_seen += other.messages_seen;
         self.messages_complete += other.messages_complete;
-        self.messages_in_memory += other.messages_in_memory;
+        if gauges {
+            self.messages_in_memory += other.messages_in_memory;
+        }
         self.end_to_end_clock_skew += other.end_to_end_clock_skew;
         merge_histogram(&mut self.end_to_end, &other.end_to_end);
         for hop in &other.hops {

@@ -126,6 +126,17 @@ impl Metrics {
 
     /// Adds `other` into `self`, matching streams and hops by name.
     pub fn merge(&mut self, other: &Metrics) {
+        self.merge_parts(other, true);
+    }
+
+    /// Adds the counters and histograms of a detector that no longer runs (its partition was
+    /// revoked) into `self`, leaving out its gauges: the messages it held are no longer in this
+    /// process's memory.
+    pub fn merge_retired(&mut self, other: &Metrics) {
+        self.merge_parts(other, false);
+    }
+
+    fn merge_parts(&mut self, other: &Metrics, gauges: bool) {
         for (a, b) in self.rejected.iter_mut().zip(other.rejected) {
             *a += b;
         }
@@ -134,8 +145,14 @@ impl Metrics {
         }
         for stream in &other.streams {
             match self.streams.iter_mut().find(|s| s.stream == stream.stream) {
-                Some(mine) => mine.merge(stream),
-                None => self.streams.push(stream.clone()),
+                Some(mine) => mine.merge(stream, gauges),
+                None => {
+                    let mut adopted = stream.clone();
+                    if !gauges {
+                        adopted.clear_gauges();
+                    }
+                    self.streams.push(adopted);
+                }
             }
         }
     }

@@ -80,6 +80,26 @@ fn merge_sums_counters_and_histograms_by_name() {
     assert!(a.stream_by_name("t").is_some());
 }
 
+#[test]
+fn a_retired_detector_adds_its_counters_but_not_the_messages_it_held() {
+    let l = lineage();
+    let mut live = Metrics::for_lineage(&l);
+    let mut retired = Metrics::for_lineage(&l);
+    live.stream(StreamId(0)).unwrap().count_seen();
+    for _ in 0..3 {
+        retired.stream(StreamId(0)).unwrap().count_seen();
+    }
+    let mut total = live.clone();
+    total.merge_retired(&retired);
+    assert_eq!(total.total(catalog::MESSAGES_SEEN.name, None), 4);
+    assert_eq!(total.streams()[0].messages_in_memory(), 1);
+    // A stream only the retired side knew arrives without its gauge too.
+    let mut empty = Metrics::default();
+    empty.merge_retired(&retired);
+    assert_eq!(empty.streams()[0].messages_seen(), 3);
+    assert_eq!(empty.streams()[0].messages_in_memory(), 0);
+}
+
 /// The label names a sample writes: its stream, its hop's, then its extra label.
 fn label_names(stream: bool, hop: bool, extra: Option<&'static str>) -> Vec<&'static str> {
     let mut names = Vec::new();

@@ -162,7 +162,7 @@ impl Worker {
                     let mut out = Vec::new();
                     for partition in partitions {
                         if let Some(mut owned) = self.partitions.remove(&partition) {
-                            self.retired.merge(owned.detector.metrics());
+                            self.retired.merge_retired(owned.detector.metrics());
                             match checkpoint_of(partition, &mut owned) {
                                 Ok(mut checkpoint) => {
                                     checkpoint.handoff = Some(owned.detector);
