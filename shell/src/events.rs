@@ -129,6 +129,27 @@ impl SnapshotUnusable<'_> {
     }
 }
 
+/// A message's state in the changelog did not decode as a tracing partition was restored. The
+/// entry is skipped so the partition (and every other message in it) is watched again; ending
+/// the session instead would fail the same way on every restart and watch nothing.
+pub struct StateUnreadable<'a> {
+    pub partition: i32,
+    pub key: &'a str,
+    pub error: &'a dyn Display,
+}
+
+impl StateUnreadable<'_> {
+    pub fn emit(&self, counters: &ShellCounters) {
+        counters.state_unreadable.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(
+            partition = self.partition,
+            key = %self.key,
+            error = %self.error,
+            "a message state in the changelog did not decode; skipped, that message is no longer watched"
+        );
+    }
+}
+
 /// An error the tracing consumer reported while polling (librdkafka retries by itself).
 pub struct ConsumerError<'a> {
     pub error: &'a KafkaError,
@@ -236,6 +257,13 @@ mod tests {
         assert_eq!(load(&counters.checkpoint_failures), 2);
         assert_eq!(load(&counters.position_resets), 1);
         assert_eq!(load(&counters.snapshot_failures), 1);
+        StateUnreadable {
+            partition: 2,
+            key: "2/m-1",
+            error: &error,
+        }
+        .emit(&counters);
+        assert_eq!(load(&counters.state_unreadable), 1);
         assert_eq!(load(&counters.consumer_errors), 3);
         assert_eq!(load(&counters.session_restarts), 1);
         assert_eq!(load(&counters.traces_consumed), 0);

@@ -36,6 +36,7 @@ pub struct ShellCounters {
     /// Local snapshots that could not be written, or were found unusable on assign (the
     /// changelog was read instead; nothing is lost, a restore is only slower).
     pub snapshot_failures: AtomicU64,
+    pub state_unreadable: AtomicU64,
     /// Tracing partitions owned by this instance now.
     pub partitions_assigned: AtomicI64,
     /// Sessions of the job started again after a failure (a checkpoint that could not commit,

@@ -16,7 +16,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use super::changelog::{self, ChangelogError};
-use crate::events::{PositionReset, ResetCause, SnapshotStage, SnapshotUnusable};
+use crate::events::{PositionReset, ResetCause, SnapshotStage, SnapshotUnusable, StateUnreadable};
 use crate::observe::Observatory;
 use crate::store::{Checkpoint, Store, StoreError};
 
@@ -88,7 +88,14 @@ impl Restorer {
                     self.timeout,
                 )?;
                 for (key, bytes) in &state.messages {
-                    self.restore_one(&mut detector, partition, key, bytes)?;
+                    if let Err(error) = self.restore_one(&mut detector, partition, key, bytes) {
+                        StateUnreadable {
+                            partition,
+                            key: &key.replace('\u{0}', "/"),
+                            error: &error,
+                        }
+                        .emit(shell);
+                    }
                 }
                 // The local snapshot no longer stands for anything; a new one is written when
                 // the partition leaves this instance.

@@ -80,7 +80,7 @@ fn push_hop<'a>(labels: &mut Vec<Label<'a>>, hop: &'a HopRef) {
 }
 
 /// The shell's unlabelled counters, each with the family it is exported as.
-fn shell_counters(shell: &ShellCounters) -> [(&'static MetricDef, &AtomicU64); 7] {
+fn shell_counters(shell: &ShellCounters) -> [(&'static MetricDef, &AtomicU64); 8] {
     [
         (&catalog::TRACES_CONSUMED, &shell.traces_consumed),
         (&catalog::VERDICTS_PUBLISHED, &shell.verdicts_published),
@@ -88,6 +88,7 @@ fn shell_counters(shell: &ShellCounters) -> [(&'static MetricDef, &AtomicU64); 7
         (&catalog::CHECKPOINT_FAILURES, &shell.checkpoint_failures),
         (&catalog::POSITION_RESETS, &shell.position_resets),
         (&catalog::SNAPSHOT_FAILURES, &shell.snapshot_failures),
+        (&catalog::STATE_UNREADABLE, &shell.state_unreadable),
         (&catalog::SESSION_RESTARTS, &shell.session_restarts),
     ]
 }

@@ -291,6 +291,11 @@ pub const SNAPSHOT_FAILURES: MetricDef = MetricDef {
     help: "Local snapshots not written or found unusable; the changelog was read instead.",
     ..SHELL_COUNTER
 };
+pub const STATE_UNREADABLE: MetricDef = MetricDef {
+    name: "cairn_state_unreadable_total",
+    help: "Message states in the changelog that did not decode on restore; skipped, no longer watched.",
+    ..SHELL_COUNTER
+};
 pub const SESSION_RESTARTS: MetricDef = MetricDef {
     name: "cairn_session_restarts_total",
     help: "Times the job started again from the last checkpoint after a failure.",
@@ -456,7 +461,7 @@ pub const TRACER_SAMPLED_OUT: MetricDef = MetricDef {
 };
 
 /// Every family, grouped by [`Source`].
-pub const ALL: [&MetricDef; 44] = [
+pub const ALL: &[&MetricDef] = &[
     &TRACES_REJECTED,
     &TRACES_MALFORMED,
     &MESSAGES_SEEN,
@@ -479,6 +484,7 @@ pub const ALL: [&MetricDef; 44] = [
     &POSITION_RESETS,
     &PARTITIONS_RESTORED,
     &SNAPSHOT_FAILURES,
+    &STATE_UNREADABLE,
     &SESSION_RESTARTS,
     &PARTITIONS_ASSIGNED,
     &CONSUMER_ERRORS,
@@ -505,12 +511,12 @@ pub const ALL: [&MetricDef; 44] = [
 
 /// The family called `name`, if cairn has one.
 pub fn by_name(name: &str) -> Option<&'static MetricDef> {
-    ALL.into_iter().find(|def| def.name == name)
+    ALL.iter().copied().find(|def| def.name == name)
 }
 
 /// Every family one part of cairn counts, in catalog order.
 pub fn counted_by(source: Source) -> impl Iterator<Item = &'static MetricDef> {
-    ALL.into_iter().filter(move |def| def.source == source)
+    ALL.iter().copied().filter(move |def| def.source == source)
 }
 
 #[cfg(test)]
