@@ -96,3 +96,33 @@ async fn every_webhook_gets_the_record_and_a_refusing_one_is_counted_once() {
     task.await
         .expect("the publisher ends when its senders are gone");
 }
+
+/// An `https://` webhook is reached over TLS: the first bytes its server gets are a TLS
+/// handshake record (content type 22), not a refusal to try.
+#[tokio::test]
+async fn an_https_webhook_is_spoken_to_in_tls() {
+    use tokio::io::AsyncReadExt;
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!(
+        "https://{}/hook",
+        listener.local_addr().expect("an address")
+    );
+    let view = Arc::new(WatchView::new(vec![("c".into(), Evaluator::new())]));
+    let (sender, _task) = spawn_publisher(&config(&[&url]), view).expect("a publisher");
+    let mut fixture = Fixture::new();
+    fixture.stall(1_000_000, 100, 6);
+    let incident = fixture.sent.try_recv().expect("an incident record");
+    sender.send(incident).await.expect("queued");
+
+    let (mut socket, _) = tokio::time::timeout(Duration::from_secs(5), listener.accept())
+        .await
+        .expect("the webhook connects")
+        .expect("a connection");
+    let mut first = [0u8; 1];
+    tokio::time::timeout(Duration::from_secs(5), socket.read_exact(&mut first))
+        .await
+        .expect("the client speaks first")
+        .expect("a byte");
+    assert_eq!(first[0], 22, "a TLS handshake record starts the exchange");
+}
