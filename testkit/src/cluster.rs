@@ -10,6 +10,15 @@ use rdkafka::producer::DefaultProducerContext;
 
 use crate::kafka::{TIMEOUT, create_topics, kafka_sh};
 
+/// Held by a test that kills nodes of the real cluster, so that no other such test of the
+/// same binary runs at once (two tests killing nodes would take the cluster below its quorum).
+static NODES_KILLED: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Waits until no other test of this binary is killing nodes; hold the guard for the test.
+pub async fn killing_nodes() -> tokio::sync::MutexGuard<'static, ()> {
+    NODES_KILLED.lock().await
+}
+
 /// The bootstrap servers of the real three-node cluster.
 pub const CLUSTER_ENV: &str = "CAIRN_TEST_CLUSTER_BROKERS";
 

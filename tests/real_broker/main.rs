@@ -1,7 +1,8 @@
 //! The tests that prove something only on a real Kafka broker: `cairn detect` end to end
 //! (a pipeline with exact truth, its own backlog, kill -9, a graceful restart, a rebalance, a
 //! broker restart, readiness that waits for the offsets oracle), `cairn simulate` with every fault watched by `cairn detect`, and the faults
-//! the mock cluster cannot play, and `cairn watch` (stuck, idle, restart).
+//! the mock cluster cannot play, and `cairn watch` (stuck, idle, restart, expired; scenarios 3-5: a half-speed consumer,
+//! transactions, a compacted topic; faults: topics grown, deleted and recreated, timestamps).
 //!
 //! Built only with the root package's `real-broker` feature, so a plain `cargo test` leaves it
 //! out; `deploy/test-all.sh` starts a broker and runs it. Without `CAIRN_TEST_BROKERS` every test
@@ -20,6 +21,8 @@ mod detect_restart;
 mod simulate;
 mod simulate_detect;
 mod watch;
+mod watch_faults;
+mod watch_scenarios;
 
 use std::path::Path;
 

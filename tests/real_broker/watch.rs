@@ -29,32 +29,32 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::Value;
 
-const CLUSTER: &str = "local";
-const WINDOW: Duration = Duration::from_secs(10);
-const POLL: Duration = Duration::from_secs(1);
+pub(crate) const CLUSTER: &str = "local";
+pub(crate) const WINDOW: Duration = Duration::from_secs(10);
+pub(crate) const POLL: Duration = Duration::from_secs(1);
 /// What a bound measured from outside adds to the watch's own: the round's reads and the
 /// test's HTTP polling ([`LOOK_EVERY`]).
-const OBSERVATION_SLACK: Duration = Duration::from_secs(1);
-const LOOK_EVERY: Duration = Duration::from_millis(250);
-const TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const OBSERVATION_SLACK: Duration = Duration::from_secs(1);
+pub(crate) const LOOK_EVERY: Duration = Duration::from_millis(250);
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One test's broker, topics, group and watch instance.
-struct World {
-    kafka: TestKafka,
-    workdir: Workdir,
-    topic: String,
+pub(crate) struct World {
+    pub(crate) kafka: TestKafka,
+    pub(crate) workdir: Workdir,
+    pub(crate) topic: String,
     incidents_topic: String,
-    group: String,
+    pub(crate) group: String,
     instance: WatchInstance,
 }
 
 impl World {
-    async fn start(test: &str) -> World {
+    pub(crate) async fn start(test: &str) -> World {
         World::start_with(test, &[]).await
     }
 
     /// A world whose topic has these topic configs.
-    async fn start_with(test: &str, topic_config: &[(&str, &str)]) -> World {
+    pub(crate) async fn start_with(test: &str, topic_config: &[(&str, &str)]) -> World {
         let kafka = TestKafka::real(Sharing::Shared).await;
         let workdir = Workdir::new(test, crate::cairn());
         let topic = rand_topic(test);
@@ -86,14 +86,14 @@ impl World {
         }
     }
 
-    async fn spawn_watch(&self) -> DetectProcess {
+    pub(crate) async fn spawn_watch(&self) -> DetectProcess {
         let mut watch = self.workdir.spawn_watch(&self.instance);
         watch.wait_ready(READY_TIMEOUT).await;
         watch
     }
 
     /// The group's committed offset on partition 0 set to the topic's current end; returns it.
-    fn commit_at_end(&self) -> i64 {
+    pub(crate) fn commit_at_end(&self) -> i64 {
         let consumer: BaseConsumer = self
             .kafka
             .config()
@@ -150,7 +150,7 @@ impl World {
         stop
     }
 
-    fn producer(&self) -> FutureProducer {
+    pub(crate) fn producer(&self) -> FutureProducer {
         self.kafka
             .config()
             .set("acks", "all")
@@ -159,7 +159,7 @@ impl World {
     }
 
     /// Every incident record of this test's group on the incidents topic, in order.
-    fn incidents(&self) -> Vec<Incident> {
+    pub(crate) fn incidents(&self) -> Vec<Incident> {
         let consumer: BaseConsumer = self
             .kafka
             .config()
@@ -203,7 +203,7 @@ impl World {
 }
 
 /// The group's report from `/api/consumers/{cluster}/{group}`, once the watch has it.
-async fn report(watch: &DetectProcess, group: &str) -> Option<Value> {
+pub(crate) async fn report(watch: &DetectProcess, group: &str) -> Option<Value> {
     let (status, body) = watch
         .get(&format!("/api/consumers/{CLUSTER}/{group}"))
         .await
@@ -223,7 +223,7 @@ async fn report(watch: &DetectProcess, group: &str) -> Option<Value> {
 }
 
 /// Waits until the group's state satisfies `pred`; returns the report and when it was seen.
-async fn wait_state(
+pub(crate) async fn wait_state(
     watch: &DetectProcess,
     group: &str,
     within: Duration,
@@ -246,7 +246,7 @@ async fn wait_state(
     }
 }
 
-fn now_millis() -> i64 {
+pub(crate) fn now_millis() -> i64 {
     i64::try_from(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -6,6 +6,7 @@
 //! means something on a three-broker mock too, is in the `standalone` binary.)
 
 mod simulate_broker_loss;
+mod watch_broker_loss;
 
 use std::path::Path;
 

@@ -115,6 +115,7 @@ fn score(truth: &Path, bootstrap: &str, s: &str) -> Report {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_side_loss_is_detected_message_by_message() {
+    let _alone = cairn_testkit::cluster::killing_nodes().await;
     let cluster = ThreeNodes::real();
     let bootstrap = cluster.bootstrap();
     let started = Instant::now();

@@ -63,6 +63,7 @@ impl Evaluator {
     /// Judges one round.
     pub fn evaluate(&mut self, round: &Round) -> RoundReport {
         let mut timestamps = TimestampCounts::default();
+        let mut logs_went_back = BTreeSet::new();
         let mut seen = BTreeSet::new();
         let groups = round
             .groups
@@ -71,7 +72,7 @@ impl Evaluator {
                 let key = (obs.cluster.clone(), obs.group.clone());
                 let track = self.groups.entry(key.clone()).or_default();
                 seen.insert(key);
-                track.evaluate(round.now, obs, &mut timestamps)
+                track.evaluate(round.now, obs, &mut timestamps, &mut logs_went_back)
             })
             .collect();
         self.groups.retain(|key, _| seen.contains(key));
@@ -79,6 +80,7 @@ impl Evaluator {
             now: round.now,
             groups,
             timestamps,
+            logs_went_back: logs_went_back.into_iter().collect(),
         }
     }
 
@@ -113,6 +115,7 @@ impl GroupTrack {
         now: Millis,
         obs: &GroupObservation,
         timestamps: &mut TimestampCounts,
+        logs_went_back: &mut BTreeSet<(String, i32)>,
     ) -> GroupReport {
         let stale_after = obs.settings.stale_after_ms();
         let status = obs
@@ -143,7 +146,11 @@ impl GroupTrack {
                 let key = (p.topic.clone(), p.partition);
                 let track = self.partitions.entry(key.clone()).or_default();
                 seen.insert(key);
-                track.evaluate(&ctx, p, timestamps)
+                let report = track.evaluate(&ctx, p, timestamps);
+                if track.log_went_back_at(now) {
+                    logs_went_back.insert((p.topic.clone(), p.partition));
+                }
+                report
             })
             .collect();
         self.partitions.retain(|key, _| seen.contains(key));

@@ -43,6 +43,8 @@ pub(super) struct PartitionTrack {
     history: History,
     /// The first-unread record whose timestamp fault was last counted, so each counts once.
     counted_record: Option<i64>,
+    /// The last round whose log start or end went below what was seen before.
+    log_went_back_at: Option<Millis>,
 }
 
 /// What one round found, before it is named a state.
@@ -77,6 +79,11 @@ impl PartitionTrack {
 
     pub fn history(&self) -> &History {
         &self.history
+    }
+
+    /// Whether the round at `now` found the log gone back (and started the track again).
+    pub fn log_went_back_at(&self, now: Millis) -> bool {
+        self.log_went_back_at == Some(now)
     }
 
     /// Judges this round's reads, updates the memory, and says what it found.
@@ -224,6 +231,7 @@ impl PartitionTrack {
                     .log_end
                     .map(|end| EndTable::starting_at(end, now))
                     .unwrap_or_default(),
+                log_went_back_at: Some(now),
                 ..PartitionTrack::default()
             };
         }

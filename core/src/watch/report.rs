@@ -16,6 +16,10 @@ pub struct RoundReport {
     pub groups: Vec<GroupReport>,
     /// First-unread records with odd timestamps seen for the first time this round.
     pub timestamps: TimestampCounts,
+    /// (topic, partition) whose log start or end went below what was seen before this round
+    /// (the topic was recreated between two rounds, or the log truncated): what was learnt
+    /// about them started again.
+    pub logs_went_back: Vec<(String, i32)>,
 }
 
 impl RoundReport {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::{Offset, TopicPartitionList};
 
 /// Errors from reading offsets, by operation.
@@ -40,6 +40,10 @@ pub enum OffsetsError {
         source: Box<KafkaError>,
     },
 }
+
+/// One partition's answer to an OffsetFetch: the committed offset (`None`: no commit), or the
+/// error the broker gave for that partition alone.
+pub type PartitionCommit = Result<Option<i64>, Option<RDKafkaErrorCode>>;
 
 /// Low and high watermark of one partition: the log start and the next offset to be written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -116,12 +120,13 @@ impl GroupOffsetsReader {
 
     /// The committed offsets of any partitions, of any topics, in one request (`cairn watch`
     /// asks for every partition of the cluster to learn which ones a group has committed);
-    /// in the order given, `None` where the group has committed nothing.
+    /// in the order given, `Ok(None)` where the group has committed nothing, `Err` where the
+    /// broker refused that partition.
     pub fn committed_in(
         &self,
         partitions: &[(String, i32)],
         timeout: Duration,
-    ) -> Result<Vec<Option<i64>>, OffsetsError> {
+    ) -> Result<Vec<PartitionCommit>, OffsetsError> {
         let mut request = TopicPartitionList::with_capacity(partitions.len());
         for (topic, partition) in partitions {
             request.add_partition(topic, *partition);
@@ -134,17 +139,28 @@ impl GroupOffsetsReader {
                 partitions: partitions.len(),
                 source: Box::new(source),
             })?;
-        let offsets: std::collections::HashMap<(String, i32), i64> = answer
+        // A partition the broker answered with an error (not authorized, unstable) is not
+        // "no commit": the caller must treat it as unread.
+        let offsets: std::collections::HashMap<(String, i32), PartitionCommit> = answer
             .elements()
             .iter()
-            .filter_map(|e| match e.offset() {
-                Offset::Offset(offset) => Some(((e.topic().to_owned(), e.partition()), offset)),
-                _ => None,
+            .map(|e| {
+                let commit = match (e.error(), e.offset()) {
+                    (Err(err), _) => Err(err.rdkafka_error_code()),
+                    (Ok(()), Offset::Offset(offset)) => Ok(Some(offset)),
+                    (Ok(()), _) => Ok(None),
+                };
+                ((e.topic().to_owned(), e.partition()), commit)
             })
             .collect();
         Ok(partitions
             .iter()
-            .map(|(topic, partition)| offsets.get(&(topic.clone(), *partition)).copied())
+            .map(|(topic, partition)| {
+                offsets
+                    .get(&(topic.clone(), *partition))
+                    .copied()
+                    .unwrap_or(Ok(None))
+            })
             .collect())
     }
 

@@ -5,8 +5,8 @@ use std::sync::atomic::Ordering;
 
 use cairn_core::metrics::catalog::{
     WATCH_GROUP_STATE, WATCH_INCIDENTS_CLOSED, WATCH_INCIDENTS_OPENED, WATCH_LAG_RECORDS,
-    WATCH_LAG_SECONDS, WATCH_LAST_COMMIT_AGE, WATCH_ODD_TIMESTAMPS, WATCH_READ_ERRORS,
-    WATCH_ROUNDS, WATCH_WEBHOOK_FAILURES,
+    WATCH_LAG_SECONDS, WATCH_LAST_COMMIT_AGE, WATCH_LONG_REBALANCES, WATCH_ODD_TIMESTAMPS,
+    WATCH_READ_ERRORS, WATCH_ROUNDS, WATCH_TOPIC_CHANGES, WATCH_WEBHOOK_FAILURES,
 };
 use cairn_core::metrics::exposition::Exposition;
 use cairn_core::watch::ConsumerState;
@@ -48,8 +48,19 @@ pub fn render(view: &WatchView) -> String {
         }
     }
     let counters = &view.counters;
+    for ((cluster, operation, reason), value) in counters.read_errors.lock().iter() {
+        let labels = [
+            ("cluster", cluster.as_str()),
+            ("operation", *operation),
+            ("reason", *reason),
+        ];
+        out.counter(&WATCH_READ_ERRORS, &labels, *value);
+    }
+    for (cluster, value) in counters.long_rebalances.lock().iter() {
+        out.counter(&WATCH_LONG_REBALANCES, &[("cluster", cluster)], *value);
+    }
     for (def, map) in [
-        (&WATCH_READ_ERRORS, &counters.read_errors),
+        (&WATCH_TOPIC_CHANGES, &counters.topic_changes),
         (&WATCH_INCIDENTS_OPENED, &counters.opened),
         (&WATCH_INCIDENTS_CLOSED, &counters.closed),
         (&WATCH_ODD_TIMESTAMPS, &counters.odd_timestamps),

@@ -2,21 +2,23 @@
 //! the report for HTTP, records incidents in the shared book (stored before they go out) and
 //! hands them to the publisher.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use cairn_core::config::WatchConfig;
-use cairn_core::watch::{Incident, IncidentBook, Round};
+use cairn_core::watch::{GroupState, Incident, IncidentBook, Round, RoundReport};
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
 use super::book::BookStore;
+use super::events::{LongRebalance, OddTimestamps, TopicChange, TopicChanged};
 use super::first_unread::FirstUnreadFetcher;
 use super::reads::ClusterReads;
 use super::round::{RoundMemory, observe_cluster};
-use super::view::{WatchCounters, WatchView};
+use super::view::{ClusterView, Rebalance, WatchCounters, WatchView};
 use crate::clock::now_millis;
 use crate::kafka::client::client_config;
 
@@ -86,19 +88,14 @@ pub(super) fn judge(
         return;
     };
     let report = cluster_view.evaluator.lock().evaluate(round);
-    let timestamps = report.timestamps;
-    WatchCounters::add(
-        &view.counters.odd_timestamps,
+    OddTimestamps {
         cluster,
-        "missing",
-        timestamps.missing,
-    );
-    WatchCounters::add(
-        &view.counters.odd_timestamps,
-        cluster,
-        "future",
-        timestamps.future,
-    );
+        missing: report.timestamps.missing,
+        future: report.timestamps.future,
+    }
+    .emit(&view.counters);
+    logs_went_back(cluster, &report, &view.counters);
+    follow_rebalances(cluster, cluster_view, &report, &view.counters);
     let incidents = {
         let mut shared = book.lock();
         let incidents = shared.book.observe(&report);
@@ -125,6 +122,77 @@ pub(super) fn judge(
             tracing::error!(cluster, error = %err, "incident record dropped: the publish queue is full or closed");
         }
     }
+}
+
+/// One event per topic whose partitions' logs went back this round.
+fn logs_went_back(cluster: &str, report: &RoundReport, counters: &WatchCounters) {
+    let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for (topic, partition) in &report.logs_went_back {
+        by_topic.entry(topic).or_default().push(*partition);
+    }
+    for (topic, partitions) in by_topic {
+        TopicChanged {
+            cluster,
+            topic,
+            change: TopicChange::LogWentBack,
+            detail: &format!("partitions {partitions:?}"),
+        }
+        .emit(counters);
+    }
+}
+
+/// Keeps when each group started rebalancing; a rebalance that outlasts the group's window is
+/// said once. A round that could not read the group's state neither starts nor ends one.
+fn follow_rebalances(
+    cluster: &str,
+    view: &ClusterView,
+    report: &RoundReport,
+    counters: &WatchCounters,
+) {
+    let mut rebalancing = view.rebalancing.lock();
+    let mut keep = BTreeSet::new();
+    for group in &report.groups {
+        let summary = &group.summary;
+        match summary.group_state {
+            GroupState::Rebalancing => {}
+            GroupState::Unknown => {
+                keep.insert(summary.group.as_str());
+                continue;
+            }
+            _ => continue,
+        }
+        keep.insert(summary.group.as_str());
+        let rebalance = rebalancing
+            .entry(summary.group.clone())
+            .or_insert(Rebalance {
+                since: report.now,
+                reported: false,
+            });
+        let lasted = report.now.saturating_sub(rebalance.since);
+        let window = i64::try_from(group.settings.window.as_millis()).unwrap_or(i64::MAX);
+        if !rebalance.reported && lasted >= window {
+            rebalance.reported = true;
+            LongRebalance {
+                cluster,
+                group: &summary.group,
+                for_seconds: lasted as f64 / 1000.0,
+            }
+            .emit(counters);
+        }
+    }
+    rebalancing.retain(|group, rebalance| {
+        let goes_on = keep.contains(group.as_str());
+        if !goes_on && rebalance.reported {
+            let lasted = report.now.saturating_sub(rebalance.since) as f64 / 1000.0;
+            tracing::info!(
+                cluster,
+                group,
+                lasted_seconds = lasted,
+                "long rebalance ended; the group gets a full window to commit"
+            );
+        }
+        goes_on
+    });
 }
 
 /// Sleeps `total` in short steps, returning early once `stop` is set.

@@ -12,15 +12,23 @@ use std::time::Duration;
 use cairn_core::watch::{GroupState, GroupStatus};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
-use crate::kafka::offsets::{GroupOffsetsReader, OffsetsError, Watermarks};
+use crate::kafka::offsets::{GroupOffsetsReader, OffsetsError, PartitionCommit, Watermarks};
 
 /// A consumer group as ListGroups/DescribeGroups gave it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ListedGroup {
     pub name: String,
     pub status: GroupStatus,
+}
+
+/// One metadata answer: the topics with their partitions, and the topics the broker named
+/// with an error (being created, not authorized, ...), which say nothing of their partitions.
+#[derive(Debug, Default)]
+pub struct Topics {
+    pub listed: BTreeMap<String, Vec<i32>>,
+    pub failed: Vec<(String, RDKafkaErrorCode)>,
 }
 
 /// The Kafka clients of one cluster's poller.
@@ -72,18 +80,23 @@ impl ClusterReads {
     }
 
     /// Every topic (internal ones left out) with its partitions, in name order.
-    pub fn topics(&self) -> Result<BTreeMap<String, Vec<i32>>, KafkaError> {
+    pub fn topics(&self) -> Result<Topics, KafkaError> {
         let metadata = self.meta.fetch_metadata(None, self.timeout)?;
-        Ok(metadata
-            .topics()
-            .iter()
-            .filter(|t| !t.name().starts_with("__") && t.error().is_none())
-            .map(|t| {
-                let mut partitions: Vec<i32> = t.partitions().iter().map(|p| p.id()).collect();
-                partitions.sort_unstable();
-                (t.name().to_owned(), partitions)
-            })
-            .collect())
+        let mut topics = Topics::default();
+        for t in metadata.topics() {
+            if t.name().starts_with("__") {
+                continue;
+            }
+            if let Some(err) = t.error() {
+                let code = RDKafkaErrorCode::from(err);
+                topics.failed.push((t.name().to_owned(), code));
+                continue;
+            }
+            let mut partitions: Vec<i32> = t.partitions().iter().map(|p| p.id()).collect();
+            partitions.sort_unstable();
+            topics.listed.insert(t.name().to_owned(), partitions);
+        }
+        Ok(topics)
     }
 
     /// `group`'s committed offsets of `partitions`, in their order.
@@ -91,7 +104,7 @@ impl ClusterReads {
         &mut self,
         group: &str,
         partitions: &[(String, i32)],
-    ) -> Result<Vec<Option<i64>>, OffsetsError> {
+    ) -> Result<Vec<PartitionCommit>, OffsetsError> {
         if !self.groups.contains_key(group) {
             let reader = GroupOffsetsReader::new(&self.base, group)?;
             self.groups.insert(group.to_owned(), reader);

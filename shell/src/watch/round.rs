@@ -6,17 +6,18 @@
 //! not make every group vanish. A group that disappears from the listing (deleted) is sent
 //! once with no partitions, which closes its incident, and then left out.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use cairn_core::config::WatchConfig;
 use cairn_core::model::Millis;
 use cairn_core::watch::{
     GroupObservation, GroupState, GroupStatus, Observed, PartitionObservation,
 };
+use rdkafka::error::RDKafkaErrorCode;
 
-use super::events::ReadFailed;
+use super::events::{ReadFailed, ReadReason, TopicChange, TopicChanged};
 use super::first_unread::{FirstUnreadFetcher, Lagging};
-use super::reads::{ClusterReads, ListedGroup};
+use super::reads::{ClusterReads, ListedGroup, Topics};
 use super::view::WatchCounters;
 use crate::kafka::offsets::Watermarks;
 
@@ -24,12 +25,20 @@ use crate::kafka::offsets::Watermarks;
 #[derive(Default)]
 pub struct RoundMemory {
     groups: Option<Vec<ListedGroup>>,
-    topics: BTreeMap<String, Vec<i32>>,
+    pub(super) topics: BTreeMap<String, Vec<i32>>,
     /// Topics each group had commits on when last read.
-    group_topics: HashMap<String, BTreeSet<String>>,
+    pub(super) group_topics: HashMap<String, BTreeSet<String>>,
     /// The groups of the previous round, to tell a deleted group.
     watched: BTreeSet<String>,
+    /// Topics watched groups read that were seen deleted, to tell one recreated (bounded).
+    deleted_topics: VecDeque<String>,
 }
+
+/// How many deleted topic names a cluster remembers to tell a recreated one.
+const DELETED_TOPICS_KEPT: usize = 1_000;
+
+/// Reports a failed read: its operation, why, and the error.
+pub(super) type Failed<'a> = &'a dyn Fn(&'static str, ReadReason, &dyn std::fmt::Display);
 
 /// Committed offsets of one group, by (topic, partition); `None` where the read failed.
 type Committed = HashMap<(String, i32), Option<Observed<Option<i64>>>>;
@@ -46,10 +55,11 @@ pub fn observe_cluster(
     counters: &WatchCounters,
     clock: impl Fn() -> Millis,
 ) -> Vec<GroupObservation> {
-    let failed = |operation: &'static str, error: &dyn std::fmt::Display| {
+    let failed = |operation: &'static str, reason: ReadReason, error: &dyn std::fmt::Display| {
         ReadFailed {
             cluster,
             operation,
+            reason,
             error,
         }
         .emit(counters)
@@ -62,8 +72,8 @@ pub fn observe_cluster(
     };
     let listed = round.list_groups(reads, memory);
     match reads.topics() {
-        Ok(topics) => memory.topics = topics,
-        Err(err) => failed("metadata", &err),
+        Ok(topics) => round.follow_topics(memory, topics, counters),
+        Err(err) => failed("metadata", ReadReason::of_kafka(&err), &err),
     }
     // Every partition of the cluster: one OffsetFetch per group learns which it committed.
     let all: Vec<(String, i32)> = memory
@@ -88,11 +98,11 @@ pub fn observe_cluster(
 }
 
 /// What every step of one cluster's round needs.
-struct Round<'a> {
-    config: &'a WatchConfig,
-    cluster: &'a str,
-    clock: &'a dyn Fn() -> Millis,
-    failed: &'a dyn Fn(&'static str, &dyn std::fmt::Display),
+pub(super) struct Round<'a> {
+    pub(super) config: &'a WatchConfig,
+    pub(super) cluster: &'a str,
+    pub(super) clock: &'a dyn Fn() -> Millis,
+    pub(super) failed: Failed<'a>,
 }
 
 impl Round<'_> {
@@ -121,7 +131,7 @@ impl Round<'_> {
                 watched
             }
             Err(err) => {
-                (self.failed)("groups", &err);
+                (self.failed)("groups", ReadReason::of_kafka(&err), &err);
                 let last = memory.groups.clone().unwrap_or_default();
                 last.into_iter().map(|g| (g, None)).collect()
             }
@@ -191,21 +201,46 @@ impl Round<'_> {
         match reads.committed(group, all) {
             Ok(offsets) => {
                 let at = (self.clock)();
-                let topics: BTreeSet<String> = all
-                    .iter()
-                    .zip(&offsets)
-                    .filter(|(_, o)| o.is_some())
-                    .map(|((t, _), _)| t.clone())
-                    .collect();
+                let before = memory.group_topics.remove(group).unwrap_or_default();
+                let mut topics = BTreeSet::new();
+                let mut refused: Vec<(Option<RDKafkaErrorCode>, usize)> = Vec::new();
+                for ((topic, _), offset) in all.iter().zip(&offsets) {
+                    match offset {
+                        Ok(Some(_)) => {
+                            topics.insert(topic.clone());
+                        }
+                        Ok(None) => {}
+                        // Refused for this partition: unknown, and the group keeps the topic.
+                        Err(code) => {
+                            match refused.iter_mut().find(|(c, _)| c == code) {
+                                Some((_, n)) => *n += 1,
+                                None => refused.push((*code, 1)),
+                            }
+                            if before.contains(topic) {
+                                topics.insert(topic.clone());
+                            }
+                        }
+                    }
+                }
+                for (code, partitions) in refused {
+                    let error = format!(
+                        "group `{group}`: {partitions} partitions answered {}",
+                        code.map_or_else(|| "an error".to_owned(), |c| c.to_string())
+                    );
+                    (self.failed)("committed", ReadReason::of_code(code), &error);
+                }
                 memory.group_topics.insert(group.to_owned(), topics);
                 all.iter()
                     .cloned()
                     .zip(offsets)
-                    .map(|(key, value)| (key, Some(Observed { value, read_at: at })))
+                    .map(|(key, value)| {
+                        let read = value.ok().map(|value| Observed { value, read_at: at });
+                        (key, read)
+                    })
                     .collect()
             }
             Err(err) => {
-                (self.failed)("committed", &err);
+                (self.failed)("committed", ReadReason::of_offsets(&err), &err);
                 Committed::new()
             }
         }
@@ -223,10 +258,71 @@ impl Round<'_> {
                 read_at: (self.clock)(),
             }),
             Err(err) => {
-                (self.failed)("watermarks", &err);
+                (self.failed)("watermarks", ReadReason::of_kafka(&err), &err);
                 None
             }
         }
+    }
+
+    /// Takes this round's topic listing, and says what changed under the watched groups: a
+    /// topic gone (its partitions leave the report this round), back after it was gone, or
+    /// grown. A topic the broker named with an error keeps its last known partitions: a failed
+    /// read is not a deletion.
+    pub(super) fn follow_topics(
+        &self,
+        memory: &mut RoundMemory,
+        topics: Topics,
+        counters: &WatchCounters,
+    ) {
+        let Topics { mut listed, failed } = topics;
+        for (topic, code) in failed {
+            let error = format!("topic `{topic}`: {code}");
+            (self.failed)("metadata", ReadReason::of_code(Some(code)), &error);
+            if let Some(known) = memory.topics.get(&topic) {
+                listed.insert(topic, known.clone());
+            }
+        }
+        let read: BTreeSet<&String> = memory.group_topics.values().flatten().collect();
+        let changed = |topic: &str, change: TopicChange, detail: &dyn std::fmt::Display| {
+            TopicChanged {
+                cluster: self.cluster,
+                topic,
+                change,
+                detail,
+            }
+            .emit(counters)
+        };
+        let mut deleted = Vec::new();
+        for topic in read {
+            match (memory.topics.get(topic), listed.get(topic)) {
+                (Some(before), None) => {
+                    changed(
+                        topic,
+                        TopicChange::Deleted,
+                        &format!("{} partitions", before.len()),
+                    );
+                    deleted.push(topic.clone());
+                }
+                (Some(before), Some(now)) if now.len() > before.len() => {
+                    let detail = format!("{} -> {} partitions", before.len(), now.len());
+                    changed(topic, TopicChange::PartitionsAdded, &detail);
+                }
+                _ => {}
+            }
+        }
+        memory.deleted_topics.retain(|topic| {
+            let back = listed.get(topic);
+            if let Some(partitions) = back {
+                let detail = format!("{} partitions", partitions.len());
+                changed(topic, TopicChange::Recreated, &detail);
+            }
+            back.is_none()
+        });
+        memory.deleted_topics.extend(deleted);
+        while memory.deleted_topics.len() > DELETED_TOPICS_KEPT {
+            memory.deleted_topics.pop_front();
+        }
+        memory.topics = listed;
     }
 
     /// Groups watched last round and gone now: sent once as dead with no partitions, which
@@ -260,7 +356,7 @@ impl Round<'_> {
 fn add_first_unread(
     observations: &mut [GroupObservation],
     fetcher: &mut FirstUnreadFetcher,
-    failed: &dyn Fn(&'static str, &dyn std::fmt::Display),
+    failed: Failed<'_>,
 ) {
     let mut lagging: Vec<Lagging> = Vec::new();
     for p in observations.iter().flat_map(|g| &g.partitions) {
@@ -283,7 +379,7 @@ fn add_first_unread(
     lagging.retain(|l| seen.insert((l.topic.clone(), l.partition)));
     let (answers, errors) = fetcher.answers(&lagging);
     for err in &errors {
-        failed("first_unread", err);
+        failed("first_unread", ReadReason::of_kafka(err), err);
     }
     for p in observations
         .iter_mut()

@@ -20,6 +20,15 @@ pub struct ClusterView {
     /// Set once the first round completed.
     pub ready: AtomicBool,
     pub rounds: AtomicU64,
+    /// Groups seen rebalancing: since when, and whether it was reported as long.
+    pub rebalancing: Mutex<BTreeMap<String, Rebalance>>,
+}
+
+/// A rebalance in progress, as the rounds saw it.
+#[derive(Clone, Copy, Debug)]
+pub struct Rebalance {
+    pub since: cairn_core::model::Millis,
+    pub reported: bool,
 }
 
 /// Everything the pollers publish, for HTTP and `/metrics`.
@@ -32,8 +41,12 @@ pub struct WatchView {
 /// Counters of the watch, by their bounded labels.
 #[derive(Default)]
 pub struct WatchCounters {
-    /// (cluster, operation) → failed reads.
-    pub read_errors: Mutex<BTreeMap<(String, &'static str), u64>>,
+    /// (cluster, operation, reason) → failed reads.
+    pub read_errors: Mutex<BTreeMap<(String, &'static str, &'static str), u64>>,
+    /// (cluster, change) → changes of topics watched groups read.
+    pub topic_changes: Mutex<BTreeMap<(String, &'static str), u64>>,
+    /// cluster → rebalances that lasted longer than the group's window.
+    pub long_rebalances: Mutex<BTreeMap<String, u64>>,
     /// (cluster, kind) → incidents opened / closed.
     pub opened: Mutex<BTreeMap<(String, &'static str), u64>>,
     pub closed: Mutex<BTreeMap<(String, &'static str), u64>>,
@@ -51,6 +64,18 @@ impl WatchCounters {
     ) {
         *map.lock().entry((cluster.to_owned(), label)).or_default() += n;
     }
+
+    pub fn add3(
+        map: &Mutex<BTreeMap<(String, &'static str, &'static str), u64>>,
+        cluster: &str,
+        first: &'static str,
+        second: &'static str,
+        n: u64,
+    ) {
+        *map.lock()
+            .entry((cluster.to_owned(), first, second))
+            .or_default() += n;
+    }
 }
 
 impl WatchView {
@@ -65,6 +90,7 @@ impl WatchView {
                     latest: Mutex::new(None),
                     ready: AtomicBool::new(false),
                     rounds: AtomicU64::new(0),
+                    rebalancing: Mutex::new(BTreeMap::new()),
                 })
                 .collect(),
             recent: Mutex::new(VecDeque::new()),

@@ -393,11 +393,13 @@ pub const WATCH_ROUNDS: MetricDef = MetricDef {
     labels: &["cluster"],
     ..WATCH_COUNTER
 };
-/// Label `operation`: `groups`, `metadata`, `committed`, `watermarks` or `first_unread`.
+/// Label `operation`: `groups`, `metadata`, `committed`, `watermarks` or `first_unread`;
+/// `reason`: `coordinator_loading`, `coordinator_unavailable`, `authorization`, `timeout`,
+/// `unknown_topic`, `broker_down` or `other`.
 pub const WATCH_READ_ERRORS: MetricDef = MetricDef {
     name: "cairn_watch_read_errors_total",
-    help: "Failed reads of the watch, by operation; what they should have read is unknown that round.",
-    labels: &["cluster", "operation"],
+    help: "Failed reads of the watch, by operation and reason; what they should have read is unknown that round.",
+    labels: &["cluster", "operation", "reason"],
     ..WATCH_COUNTER
 };
 /// Label `kind`: `stuck` or `expired`.
@@ -424,6 +426,19 @@ pub const WATCH_ODD_TIMESTAMPS: MetricDef = MetricDef {
     name: "cairn_watch_odd_timestamps_total",
     help: "First unread records whose timestamp could not be used as it was, each counted once.",
     labels: &["cluster", "kind"],
+    ..WATCH_COUNTER
+};
+/// Label `change`: `deleted`, `recreated`, `partitions_added` or `log_went_back`.
+pub const WATCH_TOPIC_CHANGES: MetricDef = MetricDef {
+    name: "cairn_watch_topic_changes_total",
+    help: "Changes of topics that watched groups have commits on, by kind of change.",
+    labels: &["cluster", "change"],
+    ..WATCH_COUNTER
+};
+pub const WATCH_LONG_REBALANCES: MetricDef = MetricDef {
+    name: "cairn_watch_long_rebalances_total",
+    help: "Rebalances that lasted longer than the group's window (stuck is not judged meanwhile).",
+    labels: &["cluster"],
     ..WATCH_COUNTER
 };
 
@@ -507,6 +522,8 @@ pub const ALL: &[&MetricDef] = &[
     &WATCH_INCIDENTS_CLOSED,
     &WATCH_WEBHOOK_FAILURES,
     &WATCH_ODD_TIMESTAMPS,
+    &WATCH_TOPIC_CHANGES,
+    &WATCH_LONG_REBALANCES,
 ];
 
 /// The family called `name`, if cairn has one.

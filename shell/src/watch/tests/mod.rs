@@ -1,6 +1,7 @@
 //! The watch's shell without Kafka: rounds judged as the poller judges them, then what HTTP,
 //! `/metrics`, the incident store and the webhooks make of them.
 
+mod faults;
 mod publish;
 
 use std::sync::Arc;
@@ -65,10 +66,10 @@ fn at<T>(now: i64, value: T) -> Option<Observed<T>> {
 }
 
 pub(super) struct Fixture {
-    view: Arc<WatchView>,
-    book: Mutex<SharedBook>,
+    pub(super) view: Arc<WatchView>,
+    pub(super) book: Mutex<SharedBook>,
     pub(super) sent: mpsc::Receiver<Incident>,
-    publish: mpsc::Sender<Incident>,
+    pub(super) publish: mpsc::Sender<Incident>,
     _dir: tempfile::TempDir,
 }
 

@@ -126,3 +126,75 @@ async fn an_https_webhook_is_spoken_to_in_tls() {
         .expect("a byte");
     assert_eq!(first[0], 22, "a TLS handshake record starts the exchange");
 }
+
+/// A receiver that accepts connections and never answers; returns its URL and the count of
+/// connections it accepted.
+async fn hanging_receiver() -> (String, Arc<std::sync::atomic::AtomicU32>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("an address");
+    let accepted = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::Relaxed);
+            held.push(socket);
+        }
+    });
+    (format!("http://{addr}/hook"), accepted)
+}
+
+#[tokio::test]
+async fn a_hanging_webhook_is_bounded_retried_counted_and_holds_nothing_else_up() {
+    let (hanging_url, accepted) = hanging_receiver().await;
+    let (good_url, mut good) = receiver(StatusCode::OK).await;
+    let view = Arc::new(WatchView::new(vec![("c".into(), Evaluator::new())]));
+    let (sender, task) =
+        spawn_publisher(&config(&[&hanging_url, &good_url]), view.clone()).expect("a publisher");
+
+    let mut fixture = Fixture::new();
+    fixture.stall(1_000_000, 100, 6);
+    let incident = fixture.sent.try_recv().expect("an incident record");
+    let started = tokio::time::Instant::now();
+    // Three records while the first webhook hangs: none waits for it.
+    for _ in 0..3 {
+        sender
+            .try_send(incident.clone())
+            .expect("queued at once, whatever the webhooks do");
+    }
+    for n in 0..3 {
+        tokio::time::timeout(Duration::from_secs(3), good.recv())
+            .await
+            .unwrap_or_else(|_| panic!("record {n} reaches the answering webhook"))
+            .expect("a body");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the answering webhook got all three before the first attempt on the hanging one ended"
+    );
+    // Per record: three attempts of at most 1 s each, 0.5 s and 1 s apart, then one failure.
+    let deadline = started + Duration::from_secs(10);
+    while view.counters.webhook_failures.load(Ordering::Relaxed) < 3 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the hanging webhook's failures are counted in bounded time"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(3_500),
+        "each record was tried three times first"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(view.counters.webhook_failures.load(Ordering::Relaxed), 3);
+    assert_eq!(
+        accepted.load(Ordering::Relaxed),
+        9,
+        "three attempts per record"
+    );
+    drop(sender);
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("the publisher ends without waiting for webhooks")
+        .expect("the publisher task");
+}
