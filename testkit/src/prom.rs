@@ -47,6 +47,16 @@ impl Scrape {
         self.samples.iter().any(|s| s.name == name)
     }
 
+    /// Whether a sample called `name` has every pair of `labels`.
+    pub fn has_series(&self, name: &str, labels: &[(&str, &str)]) -> bool {
+        self.samples.iter().any(|s| {
+            s.name == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| s.labels.get(*k).is_some_and(|x| x == v))
+        })
+    }
+
     /// The sum of the samples called `name` whose labels include every pair of `labels`.
     pub fn sum(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         self.sum_where(name, |l| {

@@ -24,6 +24,7 @@ pub struct WatchToml {
     poll_interval: Option<Duration>,
     request_timeout: Option<Duration>,
     incidents_topic: Option<String>,
+    partition_metrics: bool,
 }
 
 impl WatchToml {
@@ -35,7 +36,14 @@ impl WatchToml {
             poll_interval: None,
             request_timeout: None,
             incidents_topic: None,
+            partition_metrics: false,
         }
+    }
+
+    /// `[watch] partition_metrics = true`: lag gauges per partition too.
+    pub fn partition_metrics(mut self) -> WatchToml {
+        self.partition_metrics = true;
+        self
     }
 
     /// `[watch] include`: the patterns of the groups to watch.
@@ -96,6 +104,9 @@ impl WatchToml {
         }
         if let Some(topic) = &self.incidents_topic {
             watch.insert("incidents_topic".into(), Value::String(topic.clone()));
+        }
+        if self.partition_metrics {
+            watch.insert("partition_metrics".into(), Value::Boolean(true));
         }
         root.insert("watch".into(), Value::Table(watch));
         toml::to_string(&root).expect("a TOML table always serializes")

@@ -22,6 +22,7 @@ mod simulate;
 mod simulate_detect;
 mod watch;
 mod watch_faults;
+mod watch_headroom;
 mod watch_scenarios;
 
 use std::path::Path;

@@ -55,6 +55,15 @@ impl World {
 
     /// A world whose topic has these topic configs.
     pub(crate) async fn start_with(test: &str, topic_config: &[(&str, &str)]) -> World {
+        World::start_configured(test, topic_config, |config| config).await
+    }
+
+    /// A world whose topic has these topic configs and whose watch config `tweak` adjusts.
+    pub(crate) async fn start_configured(
+        test: &str,
+        topic_config: &[(&str, &str)],
+        tweak: impl FnOnce(WatchToml) -> WatchToml,
+    ) -> World {
         let kafka = TestKafka::real(Sharing::Shared).await;
         let workdir = Workdir::new(test, crate::cairn());
         let topic = rand_topic(test);
@@ -75,7 +84,7 @@ impl World {
             .poll_interval(POLL)
             .request_timeout(Duration::from_secs(5))
             .incidents_topic(&format!("{CLUSTER}/{incidents_topic}"));
-        let instance = workdir.watch_instance("watch", config);
+        let instance = workdir.watch_instance("watch", tweak(config));
         World {
             kafka,
             workdir,
@@ -115,7 +124,7 @@ impl World {
     }
 
     /// Writes `count` records at once.
-    async fn produce(&self, count: usize) {
+    pub(crate) async fn produce(&self, count: usize) {
         let producer = self.producer();
         for n in 0..count {
             let payload = format!("record-{n}");

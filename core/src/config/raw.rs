@@ -81,6 +81,8 @@ pub(super) struct RawWatch {
     #[serde(default, deserialize_with = "super::duration::deserialize_option")]
     pub request_timeout: Option<Duration>,
     pub history_points: Option<usize>,
+    #[serde(default)]
+    pub partition_metrics: bool,
     pub incidents_topic: Option<String>,
     #[serde(default)]
     pub groups: Vec<RawWatchGroup>,

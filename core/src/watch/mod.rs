@@ -20,10 +20,12 @@
 //! - `evaluator`: rounds in, reports out; groups and partitions come and go with rounds.
 //! - [`report`]: what a round concludes, in the API's JSON shapes.
 //! - [`history`]: the ring of recent points per partition, for the history endpoint.
+//! - [`headroom`]: retention minus lag in time, per group.
 //! - [`incident`]: the incident book and the incident record.
 
 mod end_table;
 mod evaluator;
+pub mod headroom;
 pub mod history;
 pub mod incident;
 pub mod input;
@@ -37,6 +39,7 @@ mod unread;
 
 pub use end_table::{END_POINTS, EndPoint, EndTable};
 pub use evaluator::Evaluator;
+pub use headroom::{Retention, group_headroom};
 pub use history::{GroupHistory, HistoryPoint, PartitionHistory};
 pub use incident::{Incident, IncidentBook, IncidentKind, Phase};
 pub use input::{

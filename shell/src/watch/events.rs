@@ -83,7 +83,7 @@ impl ReadReason {
 /// A read of a round failed; what it should have read is unknown this round.
 pub struct ReadFailed<'a> {
     pub cluster: &'a str,
-    /// `groups`, `metadata`, `committed`, `watermarks` or `first_unread`.
+    /// `groups`, `metadata`, `committed`, `watermarks`, `first_unread` or `retention`.
     pub operation: &'static str,
     pub reason: ReadReason,
     pub error: &'a dyn Display,

@@ -6,10 +6,11 @@ use std::sync::atomic::Ordering;
 use cairn_core::metrics::catalog::{
     WATCH_GROUP_STATE, WATCH_INCIDENTS_CLOSED, WATCH_INCIDENTS_OPENED, WATCH_LAG_RECORDS,
     WATCH_LAG_SECONDS, WATCH_LAST_COMMIT_AGE, WATCH_LONG_REBALANCES, WATCH_ODD_TIMESTAMPS,
-    WATCH_READ_ERRORS, WATCH_ROUNDS, WATCH_TOPIC_CHANGES, WATCH_WEBHOOK_FAILURES,
+    WATCH_PARTITION_LAG_RECORDS, WATCH_PARTITION_LAG_SECONDS, WATCH_READ_ERRORS,
+    WATCH_RETENTION_HEADROOM, WATCH_ROUNDS, WATCH_TOPIC_CHANGES, WATCH_WEBHOOK_FAILURES,
 };
 use cairn_core::metrics::exposition::Exposition;
-use cairn_core::watch::ConsumerState;
+use cairn_core::watch::{ConsumerState, GroupReport, group_headroom};
 
 use super::view::WatchView;
 
@@ -24,6 +25,7 @@ pub fn render(view: &WatchView) -> String {
             cluster.rounds.load(Ordering::Relaxed),
         );
         let latest = cluster.latest.lock();
+        let retention = cluster.retention.lock();
         for group in latest.iter().flat_map(|r| &r.groups) {
             let s = &group.summary;
             let labels = [("cluster", name), ("group", s.group.as_str())];
@@ -35,6 +37,14 @@ pub fn render(view: &WatchView) -> String {
             }
             if let Some(age) = s.last_commit_age_seconds {
                 out.gauge(&WATCH_LAST_COMMIT_AGE, &labels, age);
+            }
+            if let Some(headroom) =
+                group_headroom(&group.partitions, |topic| retention.get(topic).copied())
+            {
+                out.gauge(&WATCH_RETENTION_HEADROOM, &labels, headroom);
+            }
+            if view.partition_metrics {
+                partition_lags(&mut out, name, group);
             }
             for state in ConsumerState::ALL {
                 let flag = if state == s.state { 1.0 } else { 0.0 };
@@ -76,4 +86,23 @@ pub fn render(view: &WatchView) -> String {
         counters.webhook_failures.load(Ordering::Relaxed),
     );
     out.render()
+}
+
+/// The opt-in per-partition lag gauges of one group.
+fn partition_lags(out: &mut Exposition, cluster: &str, group: &GroupReport) {
+    for p in &group.partitions {
+        let partition = p.partition.to_string();
+        let labels = [
+            ("cluster", cluster),
+            ("group", group.summary.group.as_str()),
+            ("topic", p.topic.as_str()),
+            ("partition", partition.as_str()),
+        ];
+        if let Some(lag) = p.lag_records {
+            out.gauge(&WATCH_PARTITION_LAG_RECORDS, &labels, lag as f64);
+        }
+        if let Some(lag) = p.lag_seconds {
+            out.gauge(&WATCH_PARTITION_LAG_SECONDS, &labels, lag);
+        }
+    }
 }

@@ -7,6 +7,7 @@
 //! Layout:
 //! - [`reads`]: one cluster's Kafka reads (groups, topics, committed offsets, watermarks).
 //! - [`first_unread`]: the read_committed fetch of one record at a committed offset, cached.
+//! - [`retention`]: the topics' retention, read now and then, for the headroom gauge.
 //! - [`round`]: the reads of a round assembled into the core's observations.
 //! - [`poller`]: the thread per cluster: read, judge, record, hand incidents on.
 //! - [`book`]: the incident book in sled, restored at start.
@@ -24,6 +25,7 @@ pub mod metrics;
 pub mod poller;
 pub mod publish;
 pub mod reads;
+pub mod retention;
 pub mod round;
 pub mod view;
 
@@ -76,7 +78,9 @@ pub fn run_until(
             (c.name.clone(), evaluator)
         })
         .collect();
-    let view = Arc::new(WatchView::new(evaluators));
+    let mut view = WatchView::new(evaluators);
+    view.partition_metrics = config.watch.partition_metrics;
+    let view = Arc::new(view);
     let book = Arc::new(Mutex::new(SharedBook {
         book,
         store: book_store,

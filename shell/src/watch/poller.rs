@@ -14,9 +14,12 @@ use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
 use super::book::BookStore;
-use super::events::{LongRebalance, OddTimestamps, TopicChange, TopicChanged};
+use super::events::{
+    LongRebalance, OddTimestamps, ReadFailed, ReadReason, TopicChange, TopicChanged,
+};
 use super::first_unread::FirstUnreadFetcher;
 use super::reads::ClusterReads;
+use super::retention::RetentionCache;
 use super::round::{RoundMemory, observe_cluster};
 use super::view::{ClusterView, Rebalance, WatchCounters, WatchView};
 use crate::clock::now_millis;
@@ -47,6 +50,7 @@ pub fn spawn_poller(
     let timeout = config.watch.request_timeout;
     let mut reads = ClusterReads::new(&client_config(settings), timeout)?;
     let mut fetcher = FirstUnreadFetcher::new(reads.base(), timeout.min(FIRST_UNREAD_TIMEOUT))?;
+    let mut retention = RetentionCache::new(reads.base(), timeout)?;
     let handle = std::thread::Builder::new()
         .name(format!("watch-{cluster}"))
         .spawn(move || {
@@ -67,6 +71,7 @@ pub fn spawn_poller(
                     now: now_millis(),
                     groups,
                 };
+                read_retention(&cluster, &round, &mut retention, &view);
                 judge(&cluster, &round, &view, &book, &publish);
                 let left = interval.saturating_sub(started.elapsed());
                 sleep_unless_stopped(left, &stop);
@@ -193,6 +198,30 @@ fn follow_rebalances(
         }
         goes_on
     });
+}
+
+/// Refreshes the retention of the round's topics when due; a failed read keeps the last
+/// values, and is logged and counted.
+fn read_retention(cluster: &str, round: &Round, cache: &mut RetentionCache, view: &WatchView) {
+    let Some(cluster_view) = view.cluster(cluster) else {
+        return;
+    };
+    let topics = round
+        .groups
+        .iter()
+        .flat_map(|g| &g.partitions)
+        .map(|p| p.topic.clone())
+        .collect();
+    match cache.refresh(topics, Instant::now()) {
+        Ok(known) => *cluster_view.retention.lock() = known.clone(),
+        Err(error) => ReadFailed {
+            cluster,
+            operation: "retention",
+            reason: ReadReason::of_kafka(&error),
+            error: &error,
+        }
+        .emit(&view.counters),
+    }
 }
 
 /// Sleeps `total` in short steps, returning early once `stop` is set.

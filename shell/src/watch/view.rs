@@ -1,10 +1,10 @@
 //! What the running watch shows outside: each cluster's latest report, the evaluators (for
 //! history), recent incidents, counters and readiness. Pollers write it; HTTP only reads it.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use cairn_core::watch::{Evaluator, GroupHistory, Incident, Phase, RoundReport};
+use cairn_core::watch::{Evaluator, GroupHistory, Incident, Phase, Retention, RoundReport};
 use parking_lot::Mutex;
 
 /// Incidents `/api/incidents` keeps, newest first.
@@ -22,6 +22,8 @@ pub struct ClusterView {
     pub rounds: AtomicU64,
     /// Groups seen rebalancing: since when, and whether it was reported as long.
     pub rebalancing: Mutex<BTreeMap<String, Rebalance>>,
+    /// The retention of the topics watched groups read, as last read.
+    pub retention: Mutex<HashMap<String, Retention>>,
 }
 
 /// A rebalance in progress, as the rounds saw it.
@@ -36,6 +38,8 @@ pub struct WatchView {
     pub clusters: Vec<ClusterView>,
     recent: Mutex<VecDeque<Incident>>,
     pub counters: WatchCounters,
+    /// `[watch] partition_metrics`: export lag per partition too.
+    pub partition_metrics: bool,
 }
 
 /// Counters of the watch, by their bounded labels.
@@ -91,10 +95,12 @@ impl WatchView {
                     ready: AtomicBool::new(false),
                     rounds: AtomicU64::new(0),
                     rebalancing: Mutex::new(BTreeMap::new()),
+                    retention: Mutex::new(HashMap::new()),
                 })
                 .collect(),
             recent: Mutex::new(VecDeque::new()),
             counters: WatchCounters::default(),
+            partition_metrics: false,
         }
     }
 

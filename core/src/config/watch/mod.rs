@@ -44,6 +44,8 @@ pub struct WatchSection {
     /// Per Kafka request of the watch.
     pub request_timeout: Duration,
     pub history_points: usize,
+    /// Export lag per partition on `/metrics` too (one series per group and partition).
+    pub partition_metrics: bool,
     /// Per-group settings, in file order; every entry that selects a group applies, later
     /// entries over earlier ones.
     pub groups: Vec<GroupOverride>,

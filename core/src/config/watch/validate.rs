@@ -115,6 +115,7 @@ pub(in crate::config) fn section(
         max_lag,
         request_timeout,
         history_points,
+        partition_metrics: raw.partition_metrics,
         groups,
         incidents_topic,
         webhooks,

@@ -369,6 +369,31 @@ pub const WATCH_LAG_SECONDS: MetricDef = MetricDef {
     labels: &["cluster", "group"],
     ..WATCH_GAUGE
 };
+/// Absent while unknown, and for groups whose topics never delete by age.
+pub const WATCH_RETENTION_HEADROOM: MetricDef = MetricDef {
+    name: "cairn_watch_retention_headroom_seconds",
+    help: "Topic retention minus the age of the oldest unread record, the smallest over the group's partitions.",
+    unit: Unit::Seconds,
+    recorded_in: Unit::Seconds,
+    labels: &["cluster", "group"],
+    ..WATCH_GAUGE
+};
+/// Only with `[watch] partition_metrics = true`; absent while unknown.
+pub const WATCH_PARTITION_LAG_RECORDS: MetricDef = MetricDef {
+    name: "cairn_watch_partition_lag_records",
+    help: "Records of one partition the group has not read yet.",
+    labels: &["cluster", "group", "topic", "partition"],
+    ..WATCH_GAUGE
+};
+/// Only with `[watch] partition_metrics = true`; absent while unknown.
+pub const WATCH_PARTITION_LAG_SECONDS: MetricDef = MetricDef {
+    name: "cairn_watch_partition_lag_seconds",
+    help: "Age of the oldest record of one partition the group has not read yet.",
+    unit: Unit::Seconds,
+    recorded_in: Unit::Seconds,
+    labels: &["cluster", "group", "topic", "partition"],
+    ..WATCH_GAUGE
+};
 /// One sample per state name; 1 for the group's state, 0 for the others.
 pub const WATCH_GROUP_STATE: MetricDef = MetricDef {
     name: "cairn_watch_group_state",
@@ -393,7 +418,7 @@ pub const WATCH_ROUNDS: MetricDef = MetricDef {
     labels: &["cluster"],
     ..WATCH_COUNTER
 };
-/// Label `operation`: `groups`, `metadata`, `committed`, `watermarks` or `first_unread`;
+/// Label `operation`: `groups`, `metadata`, `committed`, `watermarks`, `first_unread` or `retention`;
 /// `reason`: `coordinator_loading`, `coordinator_unavailable`, `authorization`, `timeout`,
 /// `unknown_topic`, `broker_down` or `other`.
 pub const WATCH_READ_ERRORS: MetricDef = MetricDef {
@@ -514,6 +539,9 @@ pub const ALL: &[&MetricDef] = &[
     &TRACER_SAMPLED_OUT,
     &WATCH_LAG_RECORDS,
     &WATCH_LAG_SECONDS,
+    &WATCH_RETENTION_HEADROOM,
+    &WATCH_PARTITION_LAG_RECORDS,
+    &WATCH_PARTITION_LAG_SECONDS,
     &WATCH_GROUP_STATE,
     &WATCH_LAST_COMMIT_AGE,
     &WATCH_ROUNDS,

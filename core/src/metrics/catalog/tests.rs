@@ -6,7 +6,7 @@ use crate::metrics::exposition::{is_label_name, is_metric_name};
 /// The label names any family may carry: each one's values come from the config or from a
 /// fixed list, so the number of series stays bounded. `state` is one of `ConsumerState`'s
 /// names; `group` under `cairn watch` is one the config selects on a cluster.
-const BOUNDED_LABELS: [&str; 11] = [
+const BOUNDED_LABELS: &[&str] = &[
     "stream",
     "app",
     "group",
@@ -18,6 +18,8 @@ const BOUNDED_LABELS: [&str; 11] = [
     "operation",
     "state",
     "change",
+    "topic",
+    "partition",
 ];
 
 #[test]

@@ -2,6 +2,7 @@
 //! Kafka partitions that the harness reads the way the shell will.
 
 mod end_table;
+mod headroom;
 mod incidents;
 mod lag;
 mod props;
