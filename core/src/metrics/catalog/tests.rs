@@ -6,7 +6,7 @@ use crate::metrics::exposition::{is_label_name, is_metric_name};
 /// The label names any family may carry: each one's values come from the config or from a
 /// fixed list, so the number of series stays bounded. `state` is one of `ConsumerState`'s
 /// names; `group` under `cairn watch` is one the config selects on a cluster.
-const BOUNDED_LABELS: [&str; 10] = [
+const BOUNDED_LABELS: [&str; 13] = [
     "stream",
     "app",
     "group",
@@ -17,6 +17,10 @@ const BOUNDED_LABELS: [&str; 10] = [
     "from",
     "operation",
     "state",
+    // The first responder's: its three actions, four outcomes and six failure causes.
+    "action",
+    "outcome",
+    "cause",
 ];
 
 #[test]
@@ -102,8 +106,12 @@ fn every_family_is_counted_by_one_part() {
     let shell = counted_by(Source::Shell).count();
     let tracer = counted_by(Source::Tracer).count();
     let watch = counted_by(Source::Watch).count();
+    let respond = counted_by(Source::Respond).count();
     assert_eq!((detector, shell, tracer, watch), (15, 14, 5, 10));
-    assert_eq!(detector + shell + tracer + watch, ALL.len());
+    assert_eq!(respond, 3);
+    assert_eq!(detector + shell + tracer + watch + respond, ALL.len());
+    let respond_prefix = format!("{PREFIX}respond_");
+    assert!(counted_by(Source::Respond).all(|d| d.name.starts_with(&respond_prefix)));
     let watch_prefix = format!("{PREFIX}watch_");
     assert!(counted_by(Source::Watch).all(|d| d.name.starts_with(&watch_prefix)));
     let tracer_prefix = format!("{PREFIX}tracer_");
