@@ -9,9 +9,11 @@
 //! Layout:
 //! - [`policy`]: the per-group state machine ([`Responder`]) and its stored state.
 //! - [`record`]: the audit record of each action (`schemas/action.schema.json`).
+//! - [`template`]: an HTTP action's body template and a command's environment.
 
 pub mod policy;
 pub mod record;
+pub mod template;
 
 pub use policy::{Decision, GroupPolicy, IncidentRef, Reason, Responder, StateError};
 pub use record::{ActionKind, ActionRecord, Outcome, Via};

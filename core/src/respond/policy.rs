@@ -91,6 +91,9 @@ pub struct Decision {
     pub at: Millis,
 }
 
+/// (cluster, group).
+type GroupKey = (String, String);
+
 /// What the responder remembers of one group.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct GroupMemory {
@@ -315,7 +318,7 @@ impl Responder {
         if format != STATE_FORMAT {
             return Err(StateError::Format { found: format });
         }
-        let (entries, _): (Vec<((String, String), GroupMemory)>, usize) =
+        let (entries, _): (Vec<(GroupKey, GroupMemory)>, usize) =
             bincode::serde::decode_from_slice(rest, bincode_config())
                 .map_err(|e| StateError::Decode(e.to_string()))?;
         self.memory = entries

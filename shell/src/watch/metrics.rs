@@ -4,9 +4,10 @@
 use std::sync::atomic::Ordering;
 
 use cairn_core::metrics::catalog::{
-    WATCH_GROUP_STATE, WATCH_INCIDENTS_CLOSED, WATCH_INCIDENTS_OPENED, WATCH_LAG_RECORDS,
-    WATCH_LAG_SECONDS, WATCH_LAST_COMMIT_AGE, WATCH_ODD_TIMESTAMPS, WATCH_READ_ERRORS,
-    WATCH_ROUNDS, WATCH_WEBHOOK_FAILURES,
+    RESPOND_ACTION_FAILURES, RESPOND_ACTIONS, RESPOND_AUDIT_FAILURES, WATCH_GROUP_STATE,
+    WATCH_INCIDENTS_CLOSED, WATCH_INCIDENTS_OPENED, WATCH_LAG_RECORDS, WATCH_LAG_SECONDS,
+    WATCH_LAST_COMMIT_AGE, WATCH_ODD_TIMESTAMPS, WATCH_READ_ERRORS, WATCH_ROUNDS,
+    WATCH_WEBHOOK_FAILURES,
 };
 use cairn_core::metrics::exposition::Exposition;
 use cairn_core::watch::ConsumerState;
@@ -64,5 +65,33 @@ pub fn render(view: &WatchView) -> String {
         &[],
         counters.webhook_failures.load(Ordering::Relaxed),
     );
+    render_respond(&mut out, view);
     out.render()
+}
+
+/// The first responder's families.
+fn render_respond(out: &mut Exposition, view: &WatchView) {
+    let log = &view.actions;
+    for ((cluster, group, action, outcome), value) in log.actions.lock().iter() {
+        let labels = [
+            ("cluster", cluster.as_str()),
+            ("group", group.as_str()),
+            ("action", action),
+            ("outcome", outcome),
+        ];
+        out.counter(&RESPOND_ACTIONS, &labels, *value);
+    }
+    for ((cluster, group, cause), value) in log.failures.lock().iter() {
+        let labels = [
+            ("cluster", cluster.as_str()),
+            ("group", group.as_str()),
+            ("cause", cause),
+        ];
+        out.counter(&RESPOND_ACTION_FAILURES, &labels, *value);
+    }
+    out.counter(
+        &RESPOND_AUDIT_FAILURES,
+        &[],
+        log.audit_failures.load(Ordering::Relaxed),
+    );
 }

@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use cairn_core::watch::{Evaluator, GroupHistory, Incident, Phase, RoundReport};
 use parking_lot::Mutex;
 
+use super::respond::log::ActionLog;
+
 /// Incidents `/api/incidents` keeps, newest first.
 pub const RECENT_INCIDENTS: usize = 1_000;
 
@@ -27,6 +29,8 @@ pub struct WatchView {
     pub clusters: Vec<ClusterView>,
     recent: Mutex<VecDeque<Incident>>,
     pub counters: WatchCounters,
+    /// What the first responder did, for `/api/actions` and `/metrics`.
+    pub actions: ActionLog,
 }
 
 /// Counters of the watch, by their bounded labels.
@@ -69,6 +73,7 @@ impl WatchView {
                 .collect(),
             recent: Mutex::new(VecDeque::new()),
             counters: WatchCounters::default(),
+            actions: ActionLog::default(),
         }
     }
 

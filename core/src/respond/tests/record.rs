@@ -88,3 +88,33 @@ fn output_is_bounded_and_never_split_inside_a_character() {
         "invalid bytes become one mark each"
     );
 }
+
+#[test]
+fn a_body_template_gets_the_incident_and_a_command_its_environment() {
+    use crate::respond::Decision;
+    use crate::respond::template::{command_env, render_body};
+    let record = example();
+    let decision = Decision {
+        cluster: record.cluster.clone(),
+        group: record.group.clone(),
+        action: record.action,
+        reason: record.reason,
+        incident: record.incident,
+        at: record.at,
+    };
+    let body = render_body(
+        r#"{"svc":"{{group}}","on":"{{cluster}}","kind":"{{kind}}","since":{{since}},"opened":{{opened_at}},"incident":{{incident}},"keep":"{{other}}"}"#,
+        &decision,
+        r#"{"v":1}"#,
+    );
+    assert_eq!(
+        body,
+        r#"{"svc":"orders-sink","on":"a","kind":"stuck","since":1763800005000,"opened":1763800185000,"incident":{"v":1},"keep":"{{other}}"}"#
+    );
+    let env = command_env(&decision, "{}");
+    let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    assert_eq!(get("CAIRN_GROUP"), Some("orders-sink"));
+    assert_eq!(get("CAIRN_OPENED_AT"), Some("1763800185000"));
+    assert_eq!(get("CAIRN_ACTION"), Some("relaunch"));
+    assert_eq!(get("CAIRN_INCIDENT"), Some("{}"));
+}

@@ -2,6 +2,7 @@
 //! `/metrics`, the incident store and the webhooks make of them.
 
 mod publish;
+mod respond;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -56,7 +56,7 @@ async fn every_webhook_gets_the_record_and_a_refusing_one_is_counted_once() {
     let (bad_url, mut bad) = receiver(StatusCode::INTERNAL_SERVER_ERROR).await;
     let view = Arc::new(WatchView::new(vec![("c".into(), Evaluator::new())]));
     let (sender, task) =
-        spawn_publisher(&config(&[&good_url, &bad_url]), view.clone()).expect("a publisher");
+        spawn_publisher(&config(&[&good_url, &bad_url]), view.clone(), None).expect("a publisher");
 
     let mut fixture = Fixture::new();
     fixture.stall(1_000_000, 100, 6);
