@@ -398,7 +398,7 @@ async fn a_watch_killed_right_after_it_relaunched_does_not_relaunch_again() {
     let restored = actions(&restarted).await;
     assert_eq!(
         restored,
-        [relaunch.clone()],
+        std::slice::from_ref(&relaunch),
         "the record came back from the store"
     );
     let escalation = wait_action(&restarted, verify + TIMEOUT, "the escalation", |a| {
