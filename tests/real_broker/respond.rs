@@ -6,7 +6,11 @@
 //!   same run gets one notice and never a relaunch. The actions topic, `/api/actions` and
 //!   `/metrics` agree;
 //! - the watch killed with SIGKILL right after it relaunched, and started again on its store,
-//!   runs nothing a second time and escalates the still-stuck group once `verify_within` passes.
+//!   runs nothing a second time and escalates the still-stuck group once `verify_within` passes;
+//! - two responders in one process, as two instances would be, one active and one standby by
+//!   their injected active flags: when the standby becomes active it learns from the actions
+//!   topic what the other did, relaunches nothing again, and escalates what it must. (The
+//!   election that sets the flags in `cairn watch` is not part of this test.)
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -423,4 +427,208 @@ async fn a_watch_killed_right_after_it_relaunched_does_not_relaunch_again() {
         "the command ran once"
     );
     restarted.terminate(EXIT_TIMEOUT).await;
+}
+
+/// Waits until `log` holds `count` records.
+async fn wait_log(
+    log: &cairn_shell::watch::respond::log::ActionLog,
+    count: usize,
+    within: Duration,
+) -> Vec<ActionRecord> {
+    let deadline = Instant::now() + within;
+    loop {
+        let mut records = log.recent(100);
+        if records.len() >= count {
+            records.reverse();
+            return records;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "expected {count} actions within {within:?}: {records:?}"
+        );
+        tokio::time::sleep(LOOK_EVERY).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_that_becomes_active_repeats_nothing_the_active_one_did() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use cairn_core::config::WatchConfig;
+    use cairn_core::watch::incident::{Evidence, OpenIncident};
+    use cairn_core::watch::{Evaluator, GroupState, Incident, IncidentKind, Phase};
+    use cairn_shell::watch::book::BookStore;
+    use cairn_shell::watch::respond::{ActiveFlag, OpenIncidents, spawn_responder};
+    use cairn_shell::watch::view::WatchView;
+    use std::sync::Mutex;
+
+    let kafka = TestKafka::real(Sharing::Shared).await;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let suffix = rand_suffix().to_lowercase();
+    let actions_topic = format!("respond-failover-actions-{suffix}");
+    kafka.create_topic(&actions_topic, 1).await;
+    let ran = dir.path().join("relaunches");
+    let verify = Duration::from_secs(5);
+    let text = format!(
+        r#"[clusters.{CLUSTER}]
+bootstrap = "{bootstrap}"
+[http]
+listen = "127.0.0.1:0"
+[watch]
+window = "10s"
+poll_interval = "1s"
+[respond]
+actions_topic = "{CLUSTER}/{actions_topic}"
+[[respond.groups]]
+cluster = "{CLUSTER}"
+group = "sink"
+stateless = true
+command = ["sh", "-c", "echo $CAIRN_OPENED_AT >> {ran}"]
+verify_within = "5s"
+[[respond.groups]]
+cluster = "{CLUSTER}"
+group = "ledger"
+stateless = false
+"#,
+        bootstrap = kafka.bootstrap,
+        ran = ran.display()
+    );
+    let config = WatchConfig::from_toml_str(&text).expect("a valid config");
+    // What both instances' watches see open.
+    let book: Arc<Mutex<Vec<OpenIncident>>> = Arc::new(Mutex::new(Vec::new()));
+    let start = |name: &str, active: &Arc<AtomicBool>| {
+        let store = BookStore::open(&dir.path().join(name)).expect("a store");
+        let view = Arc::new(WatchView::new(vec![(CLUSTER.into(), Evaluator::new())]));
+        let flag = active.clone();
+        let active: ActiveFlag = Arc::new(move || flag.load(Ordering::Relaxed));
+        let shared = book.clone();
+        let open: OpenIncidents = Arc::new(move || shared.lock().expect("the book").clone());
+        let responder = spawn_responder(&config, store.db(), open, view.clone(), active)
+            .expect("starts")
+            .expect("groups are configured");
+        (responder, view, store)
+    };
+    let a_active = Arc::new(AtomicBool::new(true));
+    let b_active = Arc::new(AtomicBool::new(false));
+    let (a, a_view, _a_store) = start("a", &a_active);
+    let (b, b_view, _b_store) = start("b", &b_active);
+
+    let record = |group: &str, phase, opened_at: i64| Incident {
+        phase,
+        kind: IncidentKind::Stuck,
+        cluster: CLUSTER.into(),
+        group: group.into(),
+        since: opened_at - 10_000,
+        at: opened_at,
+        evidence: Evidence {
+            group_state: GroupState::Stable,
+            members: Some(1),
+            partitions: Vec::new(),
+            gone: Vec::new(),
+        },
+    };
+    let opened_at = now_millis();
+    for group in ["sink", "ledger"] {
+        book.lock().expect("the book").push(OpenIncident {
+            cluster: CLUSTER.into(),
+            group: group.into(),
+            kind: IncidentKind::Stuck,
+            since: opened_at - 10_000,
+            opened_at,
+            partitions: Vec::new(),
+        });
+        for responder in [&a, &b] {
+            responder
+                .incidents
+                .send(record(group, Phase::Open, opened_at))
+                .await
+                .expect("queued");
+        }
+    }
+    let by_a = wait_log(&a_view.actions, 2, TIMEOUT).await;
+    let kinds = |records: &[ActionRecord]| -> Vec<(String, ActionKind)> {
+        records
+            .iter()
+            .map(|r| (r.group.clone(), r.action))
+            .collect()
+    };
+    let mut got = kinds(&by_a);
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("ledger".to_owned(), ActionKind::Notify),
+            ("sink".to_owned(), ActionKind::Relaunch)
+        ]
+    );
+    assert!(
+        b_view.actions.recent(10).is_empty(),
+        "the standby acts on nothing"
+    );
+
+    // The active instance steps down, the standby takes over.
+    a_active.store(false, Ordering::Relaxed);
+    b_active.store(true, Ordering::Relaxed);
+    let by_b = wait_log(&b_view.actions, 1, verify + TIMEOUT).await;
+    assert_eq!(
+        (by_b[0].group.as_str(), by_b[0].action, by_b[0].reason),
+        ("sink", ActionKind::Escalate, Reason::StillStuck),
+        "{by_b:?}"
+    );
+    let relaunch = by_a
+        .iter()
+        .find(|r| r.action == ActionKind::Relaunch)
+        .expect("the relaunch");
+    let verify_ms = i64::try_from(verify.as_millis()).expect("fits");
+    assert!(by_b[0].at >= relaunch.at + verify_ms, "{by_b:?}");
+
+    // The group recovers and is stuck again within suppress_for of A's relaunch.
+    book.lock().expect("the book").retain(|o| o.group != "sink");
+    for responder in [&a, &b] {
+        responder
+            .incidents
+            .send(record("sink", Phase::Close, now_millis()))
+            .await
+            .expect("queued");
+    }
+    let again = now_millis();
+    book.lock().expect("the book").push(OpenIncident {
+        cluster: CLUSTER.into(),
+        group: "sink".into(),
+        kind: IncidentKind::Stuck,
+        since: again - 10_000,
+        opened_at: again,
+        partitions: Vec::new(),
+    });
+    for responder in [&a, &b] {
+        responder
+            .incidents
+            .send(record("sink", Phase::Open, again))
+            .await
+            .expect("queued");
+    }
+    let by_b = wait_log(&b_view.actions, 2, TIMEOUT).await;
+    assert_eq!(
+        (by_b[1].action, by_b[1].reason),
+        (ActionKind::Escalate, Reason::StuckAgain),
+        "{by_b:?}"
+    );
+    tokio::time::sleep(2 * POLL).await;
+    assert_eq!(
+        a_view.actions.recent(10).len(),
+        2,
+        "the inactive one did nothing more"
+    );
+    assert_eq!(
+        b_view.actions.recent(10).len(),
+        2,
+        "{:?}",
+        b_view.actions.recent(10)
+    );
+    let lines = std::fs::read_to_string(&ran).expect("the relaunch ran");
+    assert_eq!(lines.lines().count(), 1, "one relaunch in all: {lines}");
+    drop((a.incidents, b.incidents));
+    a.task.await.expect("a ends");
+    b.task.await.expect("b ends");
 }

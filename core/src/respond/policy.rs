@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::record::ActionKind;
+use super::record::{ActionKind, ActionRecord};
 use crate::model::Millis;
 use crate::watch::incident::OpenIncident;
 use crate::watch::{Incident, IncidentKind, Phase};
@@ -246,6 +246,42 @@ impl Responder {
             decisions.extend(self.opened(&incident.cluster, &incident.group, reference, now));
         }
         decisions
+    }
+
+    /// What an instance did, read back from the actions topic (in the topic's order): brings
+    /// the memory in line so that an instance that becomes active repeats none of it. Only
+    /// ever moves the memory forward, so records already known change nothing.
+    pub fn learn(&mut self, record: &ActionRecord) {
+        let key = (record.cluster.clone(), record.group.clone());
+        let Some(policy) = self.policies.get(&key).copied() else {
+            return;
+        };
+        let memory = self.memory.entry(key).or_default();
+        let opened_at = record.incident.opened_at;
+        if memory.handled.is_some_and(|h| h > opened_at) {
+            // About an incident older than the one already handled: nothing to learn.
+            return;
+        }
+        memory.handled = Some(opened_at);
+        match record.action {
+            ActionKind::Notify => {}
+            ActionKind::Relaunch => {
+                memory.last_relaunch =
+                    Some(memory.last_relaunch.map_or(record.at, |l| l.max(record.at)));
+                if memory.escalated != Some(opened_at) {
+                    memory.verify = Some((
+                        opened_at,
+                        record.at.saturating_add(millis(policy.verify_within)),
+                    ));
+                }
+            }
+            ActionKind::Escalate => {
+                memory.escalated = Some(opened_at);
+                if memory.verify.is_some_and(|(o, _)| o == opened_at) {
+                    memory.verify = None;
+                }
+            }
+        }
     }
 
     fn opened(

@@ -98,9 +98,10 @@ pub fn run_until(
     let active = respond::always_active();
     let (publish, publisher, responder) = {
         let _guard = runtime.enter();
-        let open = book.lock().book.open().to_vec();
         let db = book.lock().store.db();
-        let responder = respond::spawn_responder(&config, db, &open, view.clone(), active)
+        let shared = book.clone();
+        let open: respond::OpenIncidents = Arc::new(move || shared.lock().book.open().to_vec());
+        let responder = respond::spawn_responder(&config, db, open, view.clone(), active)
             .context("starting the responder")?;
         let (publish, publisher) = publish::spawn_publisher(
             &config,

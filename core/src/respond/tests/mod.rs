@@ -279,3 +279,86 @@ fn a_group_removed_from_the_config_is_forgotten_on_restore() {
     restarted.restore(&r.to_bytes()).expect("restores");
     assert_eq!(restarted, responder(&[("sink", true)]));
 }
+
+/// The record an instance would publish for `decision`.
+fn record_of(decision: &Decision) -> crate::respond::ActionRecord {
+    crate::respond::ActionRecord {
+        v: 1,
+        action: decision.action,
+        cluster: decision.cluster.clone(),
+        group: decision.group.clone(),
+        at: decision.at,
+        reason: decision.reason,
+        incident: decision.incident,
+        outcome: crate::respond::Outcome::Ok,
+        via: crate::respond::Via::Command,
+        exit_code: Some(0),
+        http_status: None,
+        duration_ms: 10,
+        output: String::new(),
+        output_truncated: false,
+        error: None,
+    }
+}
+
+#[test]
+fn an_instance_that_learns_what_another_did_repeats_none_of_it() {
+    let mut acting = responder(&[("sink", true), ("ledger", false)]);
+    let mut records = Vec::new();
+    for d in open(&mut acting, "sink", 1_000_000) {
+        records.push(record_of(&d));
+    }
+    for d in open(&mut acting, "ledger", 1_000_500) {
+        records.push(record_of(&d));
+    }
+    let mut standby = responder(&[("sink", true), ("ledger", false)]);
+    for record in &records {
+        standby.learn(record);
+        standby.learn(record); // read twice: changes nothing more
+    }
+    let book = [
+        OpenIncident {
+            cluster: CLUSTER.into(),
+            group: "sink".into(),
+            kind: IncidentKind::Stuck,
+            since: 990_000,
+            opened_at: 1_000_000,
+            partitions: Vec::new(),
+        },
+        OpenIncident {
+            cluster: CLUSTER.into(),
+            group: "ledger".into(),
+            kind: IncidentKind::Stuck,
+            since: 990_500,
+            opened_at: 1_000_500,
+            partitions: Vec::new(),
+        },
+    ];
+    assert!(
+        standby.resume(&book, 1_010_000).is_empty(),
+        "nothing acted on twice"
+    );
+    // The relaunch's verification carried over, and so did its suppression.
+    assert_eq!(
+        actions(&standby.on_tick(1_000_000 + VERIFY)),
+        [(ActionKind::Escalate, Reason::StillStuck)]
+    );
+    close(&mut standby, "sink", 1_000_000 + VERIFY + 1);
+    assert_eq!(
+        actions(&open(&mut standby, "sink", 1_000_000 + VERIFY + 60_000)),
+        [(ActionKind::Escalate, Reason::StuckAgain)]
+    );
+}
+
+#[test]
+fn a_learnt_escalation_is_not_escalated_again() {
+    let mut acting = responder(&[("sink", true)]);
+    let relaunch = open(&mut acting, "sink", 1_000_000).remove(0);
+    let escalation = acting.on_tick(1_000_000 + VERIFY).remove(0);
+    let mut standby = responder(&[("sink", true)]);
+    standby.learn(&record_of(&relaunch));
+    standby.learn(&record_of(&escalation));
+    // An older record read late changes nothing.
+    standby.learn(&record_of(&relaunch));
+    assert!(standby.on_tick(1_000_000 + 2 * VERIFY).is_empty());
+}

@@ -7,6 +7,7 @@
 //! leaves incidents to the active one.
 
 pub mod execute;
+pub mod history;
 pub mod log;
 
 use std::collections::BTreeMap;
@@ -22,10 +23,12 @@ use cairn_core::watch::incident::{
     Evidence, OpenIncident, PartitionEvidence, encode as encode_incident,
 };
 use cairn_core::watch::{ConsumerState, GroupState, Incident, Phase};
+use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::sync::mpsc;
 
 use self::execute::{Finished, call_http, post_webhooks, run_command};
+use self::history::read_actions;
 use self::log::RespondStore;
 use super::view::WatchView;
 use crate::clock::now_millis;
@@ -33,6 +36,9 @@ use crate::kafka::client::client_config;
 
 /// Whether this instance acts: the election's answer, or always when there is none.
 pub type ActiveFlag = Arc<dyn Fn() -> bool + Send + Sync>;
+
+/// The watch's open incidents now (its incident book), read when the responder becomes active.
+pub type OpenIncidents = Arc<dyn Fn() -> Vec<OpenIncident> + Send + Sync>;
 
 /// The flag of a watch that runs alone.
 pub fn always_active() -> ActiveFlag {
@@ -45,6 +51,8 @@ const QUEUE: usize = 10_000;
 const TICK: Duration = Duration::from_millis(500);
 /// How long actions still running at shutdown may take to finish and be audited.
 const DRAIN: Duration = Duration::from_secs(10);
+/// How long reading the actions topic back may take when the instance becomes active.
+const HISTORY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A running responder: where incident records go, and its task.
 pub struct ResponderHandle {
@@ -53,12 +61,14 @@ pub struct ResponderHandle {
 }
 
 /// Starts the responder if `[[respond.groups]]` has entries; call inside the runtime.
-/// `open` is the watch's stored book: incidents open before a restart that were never acted
-/// on are acted on now.
+///
+/// Each time the instance becomes active (at start, when it is), the responder first learns
+/// what was done from the actions topic (if configured: another instance may have acted), then
+/// reconciles with the watch's open incidents (`book`): one never acted on is acted on now.
 pub fn spawn_responder(
     config: &WatchConfig,
     db: sled::Db,
-    open: &[OpenIncident],
+    book: OpenIncidents,
     view: Arc<WatchView>,
     active: ActiveFlag,
 ) -> anyhow::Result<Option<ResponderHandle>> {
@@ -96,6 +106,12 @@ pub fn spawn_responder(
         }
         None => None,
     };
+    let history = respond.actions_topic.as_ref().map(|location| {
+        let cluster = config
+            .cluster(&location.cluster)
+            .expect("the config validates that actions_topic names a declared cluster");
+        (client_config(cluster), location.topic.clone())
+    });
     let actions: GroupActions = respond
         .groups
         .iter()
@@ -115,12 +131,14 @@ pub fn spawn_responder(
         actions: Arc::new(actions),
         webhooks: Arc::new(respond.webhooks.clone()),
         topic: Arc::new(topic),
+        history,
+        book,
+        was_active: false,
         http: reqwest::Client::new(),
         open: BTreeMap::new(),
         in_flight: 0,
     };
-    let open = open.to_vec();
-    let handle = tokio::spawn(async move { task.run(receiver, open).await });
+    let handle = tokio::spawn(async move { task.run(receiver).await });
     Ok(Some(ResponderHandle {
         incidents: sender,
         task: handle,
@@ -140,6 +158,11 @@ struct Task {
     actions: Arc<GroupActions>,
     webhooks: Arc<Vec<cairn_core::config::Webhook>>,
     topic: Arc<Option<(FutureProducer, String)>>,
+    /// Where the actions topic is read back from when this instance becomes active.
+    history: Option<(ClientConfig, String)>,
+    book: OpenIncidents,
+    /// Whether the instance was active at the last look.
+    was_active: bool,
     http: reqwest::Client,
     /// The open record of each group's open incident: what a command gets on stdin.
     open: BTreeMap<(String, String), Incident>,
@@ -149,17 +172,9 @@ struct Task {
 type Done = (Decision, Finished);
 
 impl Task {
-    async fn run(&mut self, mut incidents: mpsc::Receiver<Incident>, book: Vec<OpenIncident>) {
+    async fn run(&mut self, mut incidents: mpsc::Receiver<Incident>) {
         let (done_tx, mut done_rx) = mpsc::channel::<Done>(QUEUE);
-        for incident in &book {
-            let record = from_book(incident);
-            self.open
-                .insert((record.cluster.clone(), record.group.clone()), record);
-        }
-        if (self.active)() {
-            let decisions = self.core.resume(&book, now_millis());
-            self.dispatch(decisions, &done_tx).await;
-        }
+        self.is_active(&done_tx).await;
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -169,7 +184,7 @@ impl Task {
                     self.on_incident(incident, &done_tx).await;
                 }
                 _ = tick.tick() => {
-                    if (self.active)() {
+                    if self.is_active(&done_tx).await {
                         let decisions = self.core.on_tick(now_millis());
                         self.dispatch(decisions, &done_tx).await;
                     }
@@ -206,10 +221,54 @@ impl Task {
                 self.open.remove(&key);
             }
         }
-        if !(self.active)() {
+        if !self.is_active(done).await {
             return;
         }
         let decisions = self.core.on_incident(&incident, now_millis());
+        self.dispatch(decisions, done).await;
+    }
+
+    /// Whether this instance acts now; on becoming active, catches up first.
+    async fn is_active(&mut self, done: &mpsc::Sender<Done>) -> bool {
+        let active = (self.active)();
+        if active && !self.was_active {
+            self.activate(done).await;
+        }
+        self.was_active = active;
+        active
+    }
+
+    /// Learns what was done from the actions topic, then acts on open incidents nobody
+    /// acted on.
+    async fn activate(&mut self, done: &mpsc::Sender<Done>) {
+        if let Some((client, topic)) = self.history.clone() {
+            let read =
+                tokio::task::spawn_blocking(move || read_actions(client, &topic, HISTORY_TIMEOUT))
+                    .await;
+            match read {
+                Ok(Ok(records)) => {
+                    tracing::info!(
+                        records = records.len(),
+                        "responder learnt the actions topic"
+                    );
+                    for record in &records {
+                        self.core.learn(record);
+                    }
+                }
+                Ok(Err(err)) => {
+                    tracing::warn!(error = %err, "actions topic not read back: acting on this instance's own memory")
+                }
+                Err(err) => tracing::error!(error = %err, "reading the actions topic panicked"),
+            }
+        }
+        let book = (self.book)();
+        for incident in &book {
+            let record = from_book(incident);
+            self.open
+                .entry((record.cluster.clone(), record.group.clone()))
+                .or_insert(record);
+        }
+        let decisions = self.core.resume(&book, now_millis());
         self.dispatch(decisions, done).await;
     }
 

@@ -194,6 +194,10 @@ async fn an_http_action_sends_its_body_and_an_error_status_is_a_failure() {
 
 const GROUP: &str = "g";
 
+fn no_book() -> crate::watch::respond::OpenIncidents {
+    Arc::new(Vec::new)
+}
+
 fn responder_config(dir: &Path, hook: &str) -> WatchConfig {
     let log = dir.join("relaunches");
     let text = format!(
@@ -263,9 +267,15 @@ async fn the_responder_acts_once_per_incident_and_not_again_after_a_restart() {
     let config = responder_config(dir.path(), &hook);
     let db = sled::open(dir.path().join("store")).expect("sled");
     let view = Arc::new(WatchView::new(vec![("c".into(), Evaluator::new())]));
-    let responder = spawn_responder(&config, db.clone(), &[], view.clone(), always_active())
-        .expect("starts")
-        .expect("groups are configured");
+    let responder = spawn_responder(
+        &config,
+        db.clone(),
+        no_book(),
+        view.clone(),
+        always_active(),
+    )
+    .expect("starts")
+    .expect("groups are configured");
     let opened_at = 1_763_800_000_000;
     let open = open_record(GROUP, opened_at);
     responder
@@ -327,9 +337,15 @@ async fn the_responder_acts_once_per_incident_and_not_again_after_a_restart() {
         opened_at,
         partitions: Vec::new(),
     }];
-    let restarted = spawn_responder(&config, db, &book, view.clone(), always_active())
-        .expect("starts")
-        .expect("groups are configured");
+    let restarted = spawn_responder(
+        &config,
+        db,
+        Arc::new(move || book.to_vec()),
+        view.clone(),
+        always_active(),
+    )
+    .expect("starts")
+    .expect("groups are configured");
     assert_eq!(
         view.actions.recent(100).len(),
         3,
@@ -355,7 +371,7 @@ async fn an_inactive_instance_acts_on_nothing() {
     let db = sled::open(dir.path().join("store")).expect("sled");
     let view = Arc::new(WatchView::new(vec![("c".into(), Evaluator::new())]));
     let passive: crate::watch::respond::ActiveFlag = Arc::new(|| false);
-    let responder = spawn_responder(&config, db, &[], view.clone(), passive)
+    let responder = spawn_responder(&config, db, no_book(), view.clone(), passive)
         .expect("starts")
         .expect("groups are configured");
     responder
