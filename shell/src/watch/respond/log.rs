@@ -114,8 +114,9 @@ impl RespondStore {
         Ok(())
     }
 
-    /// Appends a record, dropping the oldest beyond [`RECENT_ACTIONS`].
-    pub fn append(&self, record: &ActionRecord) -> Result<(), sled::Error> {
+    /// Appends a record durably (before it is shown), dropping the oldest beyond
+    /// [`RECENT_ACTIONS`].
+    pub async fn append(&self, record: &ActionRecord) -> Result<(), sled::Error> {
         let id = self.db.generate_id()?;
         self.actions.insert(id.to_be_bytes(), encode(record))?;
         while self.actions.len() > RECENT_ACTIONS {
@@ -123,6 +124,7 @@ impl RespondStore {
                 break;
             }
         }
+        self.actions.flush_async().await?;
         Ok(())
     }
 

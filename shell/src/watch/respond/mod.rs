@@ -356,7 +356,7 @@ impl Task {
                 "responder action done"
             );
         }
-        if let Err(err) = self.store.append(&record) {
+        if let Err(err) = self.store.append(&record).await {
             self.view.actions.audit_failed();
             tracing::error!(error = %err, "action record not stored");
         }
