@@ -50,6 +50,12 @@ pub enum Command {
         /// repeat for several clusters.
         #[arg(long = "bootstrap", value_name = "CLUSTER=SERVERS", value_parser = parse_bootstrap)]
         bootstraps: Vec<(String, String)>,
+        /// A directory to control the readers through while they run (created if missing):
+        /// creating `<app>.hang` makes that app stop reading and committing (a stuck
+        /// consumer); creating `<app>.relaunch` relaunches it (it rejoins its group and
+        /// carries on), as a responder's action would. Each file is removed once obeyed.
+        #[arg(long, value_name = "DIR")]
+        control: Option<PathBuf>,
     },
     /// Compare verdicts with a ground truth and print precision, recall, false alarms,
     /// detection delay and duplicates, per stream and overall. Exits non-zero, naming the
@@ -131,6 +137,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             scenario,
             out,
             bootstraps,
+            control,
         } => {
             init_logging();
             let loaded = cairn_sim::simulate::Scenario::load(&scenario)?;
@@ -138,6 +145,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 out,
                 bootstraps: bootstraps.into_iter().collect(),
                 skip_topic_creation: false,
+                control,
             };
             let report = cairn_sim::simulate::run(&loaded, &options)?;
             println!("{}", report.summary());

@@ -17,6 +17,8 @@
 //! - [`sampling`]: consistent sampling by a hash of the message id, the same at every hop.
 //! - [`watch`]: the core of `cairn watch`: per consumer group and partition a state (ok,
 //!   lagging, stuck, expired, ...) with its evidence and lag in time, and incidents.
+//! - [`respond`]: the first responder's policy (relaunch once, then escalate) and its audit
+//!   record.
 
 pub mod config;
 pub mod detector;
@@ -24,6 +26,7 @@ pub mod lineage;
 pub mod metrics;
 pub mod model;
 pub mod offsets;
+pub mod respond;
 pub mod sampling;
 pub mod trace;
 pub mod verdict;

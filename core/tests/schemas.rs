@@ -2,11 +2,16 @@
 //! These tests keep the two from drifting apart: the schemas are valid draft 2020-12 with a
 //! description on every field, they accept and reject the examples they should, and the trace
 //! decoder agrees with the trace schema on every example either can judge. The incident
-//! schema is checked against records the watch core really makes.
+//! schema is checked against records the watch core really makes, the action schema against
+//! records built from the responder core's real decisions.
 
 use std::path::PathBuf;
 
 use cairn_core::model::{Evidence, HopRef, MessageRef, Millis, Reason, Verdict, VerdictKind};
+use cairn_core::respond::record::{self as action, ActionRecord};
+use cairn_core::respond::{
+    ActionKind, GroupPolicy, Outcome, Reason as ActionReason, Responder, Via,
+};
 use cairn_core::watch::incident::{
     self, Incident, IncidentKind, PartitionEvidence, PartitionRef, Phase,
 };
@@ -41,6 +46,7 @@ fn every_schema_is_valid_draft_2020_12() {
         "trace.schema.json",
         "verdict.schema.json",
         "incident.schema.json",
+        "action.schema.json",
     ] {
         let schema = schema(name);
         if let Err(err) = jsonschema::draft202012::meta::validate(&schema) {
@@ -82,6 +88,7 @@ fn every_field_has_a_description() {
         ("trace.schema.json", 10),
         ("verdict.schema.json", 10),
         ("incident.schema.json", 8),
+        ("action.schema.json", 15),
     ] {
         let schema = schema(name);
         assert!(
@@ -675,6 +682,184 @@ fn incident_schema_and_decoder_reject_the_invalid_examples() {
         );
         assert!(
             incident::decode(text.as_bytes()).is_err(),
+            "decoder accepted {what}: {text}"
+        );
+    }
+}
+
+// ---- responder actions ----
+
+/// Records of every action, reason and outcome the responder core decides, as the shell
+/// would write them.
+fn real_actions() -> Vec<ActionRecord> {
+    use std::time::Duration;
+    let policy = |stateless| GroupPolicy {
+        stateless,
+        suppress_for: Duration::from_secs(3600),
+        verify_within: Duration::from_secs(180),
+    };
+    let mut responder = Responder::new([
+        (("a".to_owned(), "sink".to_owned()), policy(true)),
+        (("a".to_owned(), "ledger".to_owned()), policy(false)),
+    ]);
+    let incident = |group: &str, phase, at| Incident {
+        phase,
+        kind: IncidentKind::Stuck,
+        cluster: "a".into(),
+        group: group.into(),
+        since: at - 180_000,
+        at,
+        evidence: incident::Evidence {
+            group_state: GroupState::Stable,
+            members: Some(1),
+            partitions: Vec::new(),
+            gone: Vec::new(),
+        },
+    };
+    let t: Millis = 1_763_800_185_000;
+    let mut decisions = Vec::new();
+    let relaunch = responder.on_incident(&incident("sink", Phase::Open, t), t);
+    decisions.extend(relaunch.clone());
+    decisions.extend(responder.on_failed(&relaunch[0], t + 30_000));
+    decisions
+        .extend(responder.on_incident(&incident("sink", Phase::Close, t + 60_000), t + 60_000));
+    decisions
+        .extend(responder.on_incident(&incident("sink", Phase::Open, t + 600_000), t + 600_000));
+    decisions.extend(responder.on_incident(&incident("ledger", Phase::Open, t), t));
+    let reasons: Vec<(ActionKind, ActionReason)> =
+        decisions.iter().map(|d| (d.action, d.reason)).collect();
+    assert_eq!(
+        reasons,
+        [
+            (ActionKind::Relaunch, ActionReason::IncidentOpened),
+            (ActionKind::Escalate, ActionReason::ActionFailed),
+            (ActionKind::Escalate, ActionReason::StuckAgain),
+            (ActionKind::Notify, ActionReason::Stateful),
+        ]
+    );
+    let mut records = Vec::new();
+    for d in &decisions {
+        for (outcome, via, exit_code, http_status, error) in [
+            (Outcome::Ok, Via::Command, Some(0), None, None),
+            (
+                Outcome::Failed,
+                Via::Command,
+                Some(3),
+                None,
+                Some("exit status 3".to_owned()),
+            ),
+            (
+                Outcome::TimedOut,
+                Via::Command,
+                None,
+                None,
+                Some("killed after 30s".to_owned()),
+            ),
+            (Outcome::Ok, Via::Http, None, Some(204), None),
+            (
+                Outcome::Failed,
+                Via::Http,
+                None,
+                Some(503),
+                Some("status 503".to_owned()),
+            ),
+            (Outcome::Ok, Via::Webhook, None, None, None),
+            (Outcome::Recorded, Via::None, None, None, None),
+        ] {
+            let (output, output_truncated) = action::bounded_output("é".repeat(3000).as_bytes());
+            records.push(ActionRecord {
+                v: action::VERSION,
+                action: d.action,
+                cluster: d.cluster.clone(),
+                group: d.group.clone(),
+                at: d.at,
+                reason: d.reason,
+                incident: d.incident,
+                outcome,
+                via,
+                exit_code,
+                http_status,
+                duration_ms: 1_250,
+                output,
+                output_truncated,
+                error,
+            });
+        }
+    }
+    records
+}
+
+#[test]
+fn every_action_record_the_responder_makes_validates() {
+    let validator = validator("action.schema.json");
+    let records = real_actions();
+    assert_eq!(records.len(), 4 * 7);
+    for record in &records {
+        let text = String::from_utf8(action::encode(record)).expect("utf-8");
+        let errors: Vec<String> = validator
+            .iter_errors(&parse(&text))
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{text}: {errors:?}");
+        assert_eq!(action::decode(text.as_bytes()).as_ref(), Ok(record));
+    }
+}
+
+#[test]
+fn action_schema_and_decoder_reject_the_invalid_examples() {
+    let validator = validator("action.schema.json");
+    let mut record = real_actions().remove(0);
+    record.output = "done".into();
+    record.output_truncated = false;
+    let ok = String::from_utf8(action::encode(&record)).expect("utf-8");
+    assert!(validator.is_valid(&parse(&ok)), "{ok}");
+    let invalid = [
+        ("version 2", ok.replace(r#""v":1"#, r#""v":2"#)),
+        (
+            "unknown action",
+            ok.replace(r#""action":"relaunch""#, r#""action":"restart""#),
+        ),
+        (
+            "unknown outcome",
+            ok.replace(r#""outcome":"ok""#, r#""outcome":"fine""#),
+        ),
+        (
+            "unknown reason",
+            ok.replace(r#""reason":"incident_opened""#, r#""reason":"bored""#),
+        ),
+        (
+            "empty cluster",
+            ok.replace(r#""cluster":"a""#, r#""cluster":"""#),
+        ),
+        ("missing at", ok.replace(r#""at":"#, r#""when":"#)),
+        (
+            "negative duration",
+            ok.replace(r#""duration_ms":1250"#, r#""duration_ms":-1"#),
+        ),
+        (
+            "string exit code",
+            ok.replace(r#""exit_code":0"#, r#""exit_code":"0""#),
+        ),
+        (
+            "unknown incident kind",
+            ok.replace(r#""kind":"stuck""#, r#""kind":"slow""#),
+        ),
+        (
+            "long output",
+            ok.replace(
+                r#""output":"done""#,
+                &format!(r#""output":"{}""#, "x".repeat(4097)),
+            ),
+        ),
+    ];
+    for (what, text) in invalid {
+        assert_ne!(text, ok, "{what}: the example did not change");
+        assert!(
+            !validator.is_valid(&parse(&text)),
+            "schema accepted {what}: {text}"
+        );
+        assert!(
+            action::decode(text.as_bytes()).is_err(),
             "decoder accepted {what}: {text}"
         );
     }

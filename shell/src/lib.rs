@@ -17,7 +17,8 @@
 //! - [`events`]: what the job reports about itself, each event logged and counted together.
 //! - [`http`]: the HTTP face: `/metrics` (Prometheus), `/api/...` (JSON), `/healthz`, `/readyz`.
 //! - [`watch`]: the `cairn watch` job: a poller per cluster reads every watched consumer group,
-//!   the core judges it, incidents are stored in sled and published; HTTP shows the reports.
+//!   the core judges it, incidents are stored in sled and published; HTTP shows the reports;
+//!   its first responder (`watch::respond`) relaunches, notifies and escalates on incidents.
 //! - [`clock`]: the wall clock (the core takes time as an argument).
 
 pub use cairn_core as core;

@@ -25,6 +25,66 @@ pub struct WatchToml {
     request_timeout: Option<Duration>,
     incidents_topic: Option<String>,
     partition_metrics: bool,
+    actions_topic: Option<String>,
+    respond: Vec<RespondToml>,
+}
+
+/// One `[[respond.groups]]` entry; unset durations keep cairn's defaults.
+#[derive(Clone, Debug)]
+pub struct RespondToml {
+    pub cluster: String,
+    pub group: String,
+    pub stateless: bool,
+    /// The relaunch command (argv); none for a stateful group.
+    pub command: Option<Vec<String>>,
+    pub suppress_for: Option<Duration>,
+    pub verify_within: Option<Duration>,
+    pub timeout: Option<Duration>,
+}
+
+impl RespondToml {
+    /// A stateless group relaunched by `command`.
+    pub fn stateless(cluster: &str, group: &str, command: &[&str]) -> RespondToml {
+        RespondToml {
+            cluster: cluster.to_owned(),
+            group: group.to_owned(),
+            stateless: true,
+            command: Some(command.iter().map(|c| (*c).to_owned()).collect()),
+            suppress_for: None,
+            verify_within: None,
+            timeout: None,
+        }
+    }
+
+    /// A stateful group: notified, never relaunched.
+    pub fn stateful(cluster: &str, group: &str) -> RespondToml {
+        RespondToml {
+            stateless: false,
+            command: None,
+            ..RespondToml::stateless(cluster, group, &[])
+        }
+    }
+
+    fn table(&self) -> Table {
+        let mut t = Table::new();
+        t.insert("cluster".into(), Value::String(self.cluster.clone()));
+        t.insert("group".into(), Value::String(self.group.clone()));
+        t.insert("stateless".into(), Value::Boolean(self.stateless));
+        if let Some(command) = &self.command {
+            let argv = command.iter().cloned().map(Value::String).collect();
+            t.insert("command".into(), Value::Array(argv));
+        }
+        for (key, value) in [
+            ("suppress_for", self.suppress_for),
+            ("verify_within", self.verify_within),
+            ("timeout", self.timeout),
+        ] {
+            if let Some(value) = value {
+                t.insert(key.into(), Value::String(format_duration(value)));
+            }
+        }
+        t
+    }
 }
 
 impl WatchToml {
@@ -37,12 +97,26 @@ impl WatchToml {
             request_timeout: None,
             incidents_topic: None,
             partition_metrics: false,
+            actions_topic: None,
+            respond: Vec::new(),
         }
     }
 
     /// `[watch] partition_metrics = true`: lag gauges per partition too.
     pub fn partition_metrics(mut self) -> WatchToml {
         self.partition_metrics = true;
+        self
+    }
+
+    /// A `[[respond.groups]]` entry.
+    pub fn respond(mut self, entry: RespondToml) -> WatchToml {
+        self.respond.push(entry);
+        self
+    }
+
+    /// `[respond] actions_topic` as `<cluster>/<topic>`.
+    pub fn actions_topic(mut self, location: &str) -> WatchToml {
+        self.actions_topic = Some(location.to_owned());
         self
     }
 
@@ -109,6 +183,19 @@ impl WatchToml {
             watch.insert("partition_metrics".into(), Value::Boolean(true));
         }
         root.insert("watch".into(), Value::Table(watch));
+        if !self.respond.is_empty() || self.actions_topic.is_some() {
+            let mut respond = Table::new();
+            if let Some(topic) = &self.actions_topic {
+                respond.insert("actions_topic".into(), Value::String(topic.clone()));
+            }
+            let groups = self
+                .respond
+                .iter()
+                .map(|g| Value::Table(g.table()))
+                .collect();
+            respond.insert("groups".into(), Value::Array(groups));
+            root.insert("respond".into(), Value::Table(respond));
+        }
         toml::to_string(&root).expect("a TOML table always serializes")
     }
 }

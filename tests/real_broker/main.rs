@@ -1,8 +1,10 @@
 //! The tests that prove something only on a real Kafka broker: `cairn detect` end to end
 //! (a pipeline with exact truth, its own backlog, kill -9, a graceful restart, a rebalance, a
 //! broker restart, readiness that waits for the offsets oracle), `cairn simulate` with every fault watched by `cairn detect`, and the faults
-//! the mock cluster cannot play, and `cairn watch` (stuck, idle, restart, expired; scenarios 3-5: a half-speed consumer,
-//! transactions, a compacted topic; faults: topics grown, deleted and recreated, timestamps).
+//! the mock cluster cannot play, `cairn watch` (stuck, idle, restart, expired; scenarios 3-5: a
+//! half-speed consumer, transactions, a compacted topic; faults: topics grown, deleted and
+//! recreated, timestamps; retention headroom), and its first responder (relaunch once,
+//! escalate, notify, no second relaunch after a kill -9).
 //!
 //! Built only with the root package's `real-broker` feature, so a plain `cargo test` leaves it
 //! out; `deploy/test-all.sh` starts a broker and runs it. Without `CAIRN_TEST_BROKERS` every test
@@ -18,6 +20,7 @@ mod detect_pipeline;
 mod detect_readiness;
 mod detect_rebalance;
 mod detect_restart;
+mod respond;
 mod simulate;
 mod simulate_detect;
 mod watch;

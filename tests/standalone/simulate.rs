@@ -68,6 +68,7 @@ crash_after = 40
             &SimulateOptions {
                 out: out.clone(),
                 skip_topic_creation: true,
+                control: None,
                 ..Default::default()
             },
         )

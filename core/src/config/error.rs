@@ -176,4 +176,41 @@ pub enum ConfigError {
         found: String,
         expected: &'static str,
     },
+    /// A key that must be given.
+    #[error("{place}: missing, expected {expected}")]
+    Missing {
+        place: String,
+        expected: &'static str,
+    },
+    /// A key that must be `<cluster>/<topic>`.
+    #[error("{place} = {found:?} is not a location, expected \"<cluster>/<topic>\"")]
+    NotALocation { place: String, found: String },
+    /// A `[[respond.groups]]` entry whose action keys do not fit together.
+    #[error("{place}: {problem}")]
+    RespondAction {
+        place: String,
+        problem: &'static str,
+    },
+    /// Two `[[respond.groups]]` entries for one group.
+    #[error(
+        "{place}: group `{group}` on cluster `{cluster}` already has an entry, expected one entry per group"
+    )]
+    DuplicateRespondGroup {
+        place: String,
+        cluster: String,
+        group: String,
+    },
+    /// A responder entry for a group the watch never opens incidents for.
+    #[error(
+        "{place}: group `{group}` on cluster `{cluster}` {why}, so the responder would never act on it"
+    )]
+    UnwatchedRespondGroup {
+        place: String,
+        cluster: String,
+        group: String,
+        why: &'static str,
+    },
+    /// An HTTP method that is not one cairn sends.
+    #[error("{place}: {found:?}, expected one of GET, POST, PUT, PATCH, DELETE")]
+    BadMethod { place: String, found: String },
 }

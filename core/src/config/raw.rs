@@ -32,6 +32,8 @@ pub(super) struct RawConfig {
     pub streams: Vec<RawStream>,
     /// `cairn watch`'s section: `cairn detect` validates it and leaves it alone.
     pub watch: Option<RawWatch>,
+    /// The first responder of `cairn watch`: validated, and otherwise left alone by detect.
+    pub respond: Option<RawRespond>,
 }
 
 /// The file as `cairn watch` reads it: the same top-level keys as [`RawConfig`], but only
@@ -62,6 +64,8 @@ pub(super) struct RawWatchFile {
     pub streams: Vec<RawStream>,
     #[serde(default)]
     pub watch: RawWatch,
+    #[serde(default)]
+    pub respond: RawRespond,
 }
 
 /// `[watch]`: which groups `cairn watch` follows, how patient it is, where incidents go.
@@ -111,6 +115,37 @@ pub(super) struct RawWebhook {
     pub url: String,
     #[serde(default)]
     pub headers: InFileOrder<String>,
+    #[serde(default, deserialize_with = "super::duration::deserialize_option")]
+    pub timeout: Option<Duration>,
+}
+
+/// `[respond]`: the first responder `cairn watch` runs on incidents.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRespond {
+    pub actions_topic: Option<String>,
+    #[serde(default)]
+    pub webhooks: Vec<RawWebhook>,
+    #[serde(default)]
+    pub groups: Vec<RawRespondGroup>,
+}
+
+/// `[[respond.groups]]`: how one consumer group's incidents are acted on.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRespondGroup {
+    pub cluster: Option<String>,
+    pub group: Option<String>,
+    pub stateless: Option<bool>,
+    pub command: Option<Vec<String>>,
+    pub url: Option<String>,
+    pub method: Option<String>,
+    pub headers: Option<InFileOrder<String>>,
+    pub body: Option<String>,
+    #[serde(default, deserialize_with = "super::duration::deserialize_option")]
+    pub suppress_for: Option<Duration>,
+    #[serde(default, deserialize_with = "super::duration::deserialize_option")]
+    pub verify_within: Option<Duration>,
     #[serde(default, deserialize_with = "super::duration::deserialize_option")]
     pub timeout: Option<Duration>,
 }

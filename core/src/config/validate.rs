@@ -10,6 +10,7 @@ use super::raw::{RawApp, RawConfig, RawHttp, RawMalformedPolicy, RawStream, RawT
 use super::{
     AppConfig, ClusterConfig, Config, ControlPlaneConfig, DetectorConfig, HttpConfig, Location,
     MalformedPolicy, OracleConfig, OutputConfig, StoreConfig, StreamConfig, Timing, TracingConfig,
+    WatchedGroup,
 };
 
 /// Client settings cairn derives from other keys, and where to set them instead.
@@ -83,13 +84,24 @@ pub(super) fn config(raw: RawConfig) -> Result<Config, ConfigError> {
         }),
     };
     // `cairn watch` reads this section; a file serving both jobs must be valid for both.
-    if let Some(watch) = raw.watch {
-        super::watch::section(watch, &clusters)?;
-    }
+    let watch = super::watch::section(raw.watch.unwrap_or_default(), &clusters)?;
     if raw.streams.is_empty() && control_plane.is_none() {
         return Err(ConfigError::NoStreams);
     }
     let streams = streams(raw.streams, &clusters, &timing, oracle.poll_interval)?;
+    if let Some(respond) = raw.respond {
+        let lineage: Vec<WatchedGroup> = streams
+            .iter()
+            .flat_map(|s| &s.apps)
+            .filter_map(|app| {
+                Some(WatchedGroup {
+                    cluster: app.reads.as_ref()?.cluster.clone(),
+                    group: app.group.clone()?,
+                })
+            })
+            .collect();
+        super::respond::section(respond, &clusters, &watch, &lineage)?;
+    }
     Ok(Config {
         clusters,
         tracing,

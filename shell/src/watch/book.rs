@@ -41,6 +41,11 @@ impl BookStore {
         })
     }
 
+    /// The database, for the other parts of the watch that keep state in it (the responder).
+    pub fn db(&self) -> sled::Db {
+        self.db.clone()
+    }
+
     /// The stored book, or an empty one when there is none yet.
     pub fn load(&mut self) -> Result<IncidentBook, BookStoreError> {
         match self.db.get(BOOK_KEY).map_err(BookStoreError::Read)? {

@@ -7,6 +7,7 @@
 //! | `GET /api/consumers/{cluster}/{group}` | the group's `GroupReport`; 404 naming it when unknown |
 //! | `GET /api/consumers/{cluster}/{group}/history` | the recent points of each of its partitions |
 //! | `GET /api/incidents?limit=` | recent incident records, newest first, as published |
+//! | `GET /api/actions?limit=` | the first responder's recent action records, newest first |
 //! | `GET /metrics` | the `cairn_watch_*` families |
 //! | `GET /healthz` | 200 `ok` while the process serves |
 //! | `GET /readyz` | 200 once every cluster completed a round, else 503 naming the others |
@@ -25,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 
 use super::metrics;
+use super::respond::log::RECENT_ACTIONS;
 use super::view::{RECENT_INCIDENTS, WatchView};
 
 /// Incident records `/api/incidents` returns when no `limit` is given.
@@ -38,6 +40,7 @@ pub fn router(view: Arc<WatchView>) -> Router {
         .route("/api/consumers/{cluster}/{group}", get(consumer))
         .route("/api/consumers/{cluster}/{group}/history", get(history))
         .route("/api/incidents", get(incidents))
+        .route("/api/actions", get(actions))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(view)
@@ -131,6 +134,20 @@ async fn incidents(
         .filter_map(|incident| serde_json::from_slice(&encode(incident)).ok())
         .collect();
     json(StatusCode::OK, &records)
+}
+
+/// Action records `/api/actions` returns when no `limit` is given.
+pub const DEFAULT_ACTIONS_LIMIT: usize = 100;
+
+async fn actions(
+    State(view): State<Arc<WatchView>>,
+    Query(params): Query<IncidentsParams>,
+) -> Response {
+    let limit = params
+        .limit
+        .unwrap_or(DEFAULT_ACTIONS_LIMIT)
+        .min(RECENT_ACTIONS);
+    json(StatusCode::OK, &view.actions.recent(limit))
 }
 
 async fn healthz() -> &'static str {

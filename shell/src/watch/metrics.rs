@@ -4,8 +4,9 @@
 use std::sync::atomic::Ordering;
 
 use cairn_core::metrics::catalog::{
-    WATCH_GROUP_STATE, WATCH_INCIDENTS_CLOSED, WATCH_INCIDENTS_OPENED, WATCH_LAG_RECORDS,
-    WATCH_LAG_SECONDS, WATCH_LAST_COMMIT_AGE, WATCH_LONG_REBALANCES, WATCH_ODD_TIMESTAMPS,
+    RESPOND_ACTION_FAILURES, RESPOND_ACTIONS, RESPOND_AUDIT_FAILURES, WATCH_GROUP_STATE,
+    WATCH_INCIDENTS_CLOSED, WATCH_INCIDENTS_OPENED, WATCH_LAG_RECORDS, WATCH_LAG_SECONDS,
+    WATCH_LAST_COMMIT_AGE, WATCH_LONG_REBALANCES, WATCH_ODD_TIMESTAMPS,
     WATCH_PARTITION_LAG_RECORDS, WATCH_PARTITION_LAG_SECONDS, WATCH_READ_ERRORS,
     WATCH_RETENTION_HEADROOM, WATCH_ROUNDS, WATCH_TOPIC_CHANGES, WATCH_WEBHOOK_FAILURES,
 };
@@ -85,6 +86,7 @@ pub fn render(view: &WatchView) -> String {
         &[],
         counters.webhook_failures.load(Ordering::Relaxed),
     );
+    render_respond(&mut out, view);
     out.render()
 }
 
@@ -105,4 +107,31 @@ fn partition_lags(out: &mut Exposition, cluster: &str, group: &GroupReport) {
             out.gauge(&WATCH_PARTITION_LAG_SECONDS, &labels, lag);
         }
     }
+}
+
+/// The first responder's families.
+fn render_respond(out: &mut Exposition, view: &WatchView) {
+    let log = &view.actions;
+    for ((cluster, group, action, outcome), value) in log.actions.lock().iter() {
+        let labels = [
+            ("cluster", cluster.as_str()),
+            ("group", group.as_str()),
+            ("action", action),
+            ("outcome", outcome),
+        ];
+        out.counter(&RESPOND_ACTIONS, &labels, *value);
+    }
+    for ((cluster, group, cause), value) in log.failures.lock().iter() {
+        let labels = [
+            ("cluster", cluster.as_str()),
+            ("group", group.as_str()),
+            ("cause", cause),
+        ];
+        out.counter(&RESPOND_ACTION_FAILURES, &labels, *value);
+    }
+    out.counter(
+        &RESPOND_AUDIT_FAILURES,
+        &[],
+        log.audit_failures.load(Ordering::Relaxed),
+    );
 }

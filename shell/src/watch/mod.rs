@@ -11,7 +11,8 @@
 //! - [`round`]: the reads of a round assembled into the core's observations.
 //! - [`poller`]: the thread per cluster: read, judge, record, hand incidents on.
 //! - [`book`]: the incident book in sled, restored at start.
-//! - [`publish`]: the incidents topic and the webhooks.
+//! - [`publish`]: the incidents topic and the webhooks; hands each record to the responder.
+//! - [`respond`]: the first responder: relaunch, notify, escalate, each action audited.
 //! - [`view`]: what the pollers publish for HTTP: reports, incidents, counters, readiness.
 //! - [`events`]: what the watch logs and counts about itself.
 //! - [`metrics`]: the `cairn_watch_*` families for `/metrics`.
@@ -25,6 +26,7 @@ pub mod metrics;
 pub mod poller;
 pub mod publish;
 pub mod reads;
+pub mod respond;
 pub mod retention;
 pub mod round;
 pub mod view;
@@ -52,6 +54,9 @@ pub const DEFAULT_STORE: &str = "cairn-watch-data";
 
 /// How long the incident records still queued at shutdown may take to go out.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the responder may take after that to audit the actions it started (it gives
+/// them 10 s itself).
+const RESPONDER_DRAIN_TIMEOUT: Duration = Duration::from_secs(12);
 
 /// Runs the watch until SIGTERM/SIGINT, keeping its incident book in `store`.
 pub fn run(config: WatchConfig, store: PathBuf) -> anyhow::Result<()> {
@@ -93,10 +98,22 @@ pub fn run_until(
         .build()
         .context("starting the async runtime")?;
     let stop = Arc::new(AtomicBool::new(false));
-    let (publish, publisher) = {
+    // Until several instances elect one, this instance is the active one.
+    let active = respond::always_active();
+    let (publish, publisher, responder) = {
         let _guard = runtime.enter();
-        publish::spawn_publisher(&config, view.clone())
-            .context("creating the incidents producer")?
+        let db = book.lock().store.db();
+        let shared = book.clone();
+        let open: respond::OpenIncidents = Arc::new(move || shared.lock().book.open().to_vec());
+        let responder = respond::spawn_responder(&config, db, open, view.clone(), active)
+            .context("starting the responder")?;
+        let (publish, publisher) = publish::spawn_publisher(
+            &config,
+            view.clone(),
+            responder.as_ref().map(|r| r.incidents.clone()),
+        )
+        .context("creating the incidents producer")?;
+        (publish, publisher, responder.map(|r| r.task))
     };
     let mut pollers = Vec::new();
     for cluster in &config.clusters {
@@ -136,6 +153,14 @@ pub fn run_until(
             .is_err()
         {
             tracing::warn!("incident records still queued at shutdown were not all published");
+        }
+        // The publisher held the responder's only sender: it ends once its actions are audited.
+        if let Some(responder) = responder {
+            match tokio::time::timeout(RESPONDER_DRAIN_TIMEOUT, responder).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => tracing::error!("the responder task panicked"),
+                Err(_) => tracing::warn!("the responder did not finish its actions at shutdown"),
+            }
         }
     });
     served

@@ -31,10 +31,12 @@ struct TopicSink {
     topic: String,
 }
 
-/// Starts the publisher task; returns the sender the pollers hand records to.
+/// Starts the publisher task; returns the sender the pollers hand records to. Each record
+/// is handed on to `respond` (the first responder), when there is one, before it goes out.
 pub fn spawn_publisher(
     config: &WatchConfig,
     view: Arc<WatchView>,
+    respond: Option<mpsc::Sender<Incident>>,
 ) -> Result<(mpsc::Sender<Incident>, tokio::task::JoinHandle<()>), KafkaError> {
     let sink = match &config.watch.incidents_topic {
         Some(location) => {
@@ -57,6 +59,11 @@ pub fn spawn_publisher(
     let (sender, mut receiver) = mpsc::channel::<Incident>(PUBLISH_QUEUE);
     let task = tokio::spawn(async move {
         while let Some(incident) = receiver.recv().await {
+            if let Some(respond) = &respond
+                && let Err(err) = respond.try_send(incident.clone())
+            {
+                tracing::error!(cluster = incident.cluster, group = incident.group, error = %err, "incident not handed to the responder: its queue is full or closed");
+            }
             let payload = encode(&incident);
             for hook in &webhooks {
                 tokio::spawn(post(

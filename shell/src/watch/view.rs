@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use cairn_core::watch::{Evaluator, GroupHistory, Incident, Phase, Retention, RoundReport};
 use parking_lot::Mutex;
 
+use super::respond::log::ActionLog;
+
 /// Incidents `/api/incidents` keeps, newest first.
 pub const RECENT_INCIDENTS: usize = 1_000;
 
@@ -40,6 +42,8 @@ pub struct WatchView {
     pub counters: WatchCounters,
     /// `[watch] partition_metrics`: export lag per partition too.
     pub partition_metrics: bool,
+    /// What the first responder did, for `/api/actions` and `/metrics`.
+    pub actions: ActionLog,
 }
 
 /// Counters of the watch, by their bounded labels.
@@ -101,6 +105,7 @@ impl WatchView {
             recent: Mutex::new(VecDeque::new()),
             counters: WatchCounters::default(),
             partition_metrics: false,
+            actions: ActionLog::default(),
         }
     }
 

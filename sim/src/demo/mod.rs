@@ -73,6 +73,7 @@ fn simulate(dir: &Path, config_text: &str) -> anyhow::Result<Simulated> {
             out: dir.join("simulate"),
             // Created on the mock beforehand: it answers no CreateTopics.
             skip_topic_creation: true,
+            control: None,
             ..Default::default()
         },
     )

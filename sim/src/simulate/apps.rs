@@ -7,6 +7,7 @@
 //! [`COMMIT_INTERVAL`]. That makes a crash (drop the consumer without committing) redeliver.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -44,7 +45,51 @@ pub struct AppRun {
     pub produced: Arc<AtomicU64>,
     /// While set, producers write nothing new (the leader kill bounds the doomed writes).
     pub hold: Arc<AtomicBool>,
+    /// Readers: the files through which they are hung and relaunched from outside.
+    pub control: Option<Control>,
 }
+
+/// How a reader is controlled from outside while it runs, through two files of a directory:
+/// `<app>.hang` (stop reading and committing, as a stuck consumer does: the member stays in
+/// its group, never polled) and `<app>.relaunch` (leave the group and join it again from the
+/// committed offsets, as a restarted process does; this also ends a hang). Each file is removed
+/// once obeyed, so a responder's relaunch command can be `touch <dir>/<app>.relaunch`.
+#[derive(Clone, Debug)]
+pub struct Control {
+    hang: PathBuf,
+    relaunch: PathBuf,
+}
+
+impl Control {
+    pub fn new(dir: &Path, app: &str) -> Control {
+        Control {
+            hang: dir.join(format!("{app}.hang")),
+            relaunch: dir.join(format!("{app}.relaunch")),
+        }
+    }
+
+    fn hang_asked(&self) -> bool {
+        self.hang.exists()
+    }
+
+    /// Whether a relaunch was asked; if so, it (and any hang) is taken as done.
+    fn take_relaunch(&self) -> bool {
+        if !self.relaunch.exists() {
+            return false;
+        }
+        for file in [&self.relaunch, &self.hang] {
+            if let Err(err) = std::fs::remove_file(file)
+                && err.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(file = %file.display(), error = %err, "control file not removed");
+            }
+        }
+        true
+    }
+}
+
+/// How often a reader looks at its control files.
+const CONTROL_EVERY: Duration = Duration::from_millis(100);
 
 impl AppRun {
     fn cluster(&self, name: &str) -> anyhow::Result<ClientConfig> {
@@ -185,6 +230,7 @@ struct Triggers {
     stalled: bool,
     intruded: bool,
     reset: bool,
+    hung: bool,
 }
 
 /// How one membership of the reader's group ended.
@@ -197,6 +243,10 @@ enum Next {
     Stall(Duration),
     /// Leave the group, move its offsets to the log end, and start again.
     ResetToEnd,
+    /// Stop reading and committing, still a member, until relaunched.
+    Hang,
+    /// Leave the group and join it again (asked through the control files).
+    Relaunch,
 }
 
 type Intruders = Vec<std::thread::JoinHandle<anyhow::Result<()>>>;
@@ -239,6 +289,19 @@ pub fn run_reader(run: AppRun) -> anyhow::Result<()> {
                     &reader.group,
                     &reader.reads.topic,
                 )?;
+            }
+            Next::Relaunch => {
+                tracing::info!(app = %reader.run.app.app, "relaunched");
+                drop(consumer);
+            }
+            Next::Hang => {
+                tracing::info!(app = %reader.run.app.app, "hung until relaunched");
+                if !reader.hang_until_relaunched() {
+                    // Stopped while hung: the run ends with this group behind, as it should.
+                    break;
+                }
+                tracing::info!(app = %reader.run.app.app, "relaunched");
+                drop(consumer);
             }
             Next::Finish => {
                 reader.settle(&mut progress.pending)?;
@@ -329,7 +392,18 @@ impl Reader {
         intruders: &mut Intruders,
     ) -> anyhow::Result<Next> {
         let mut idle = false;
+        let mut looked = Instant::now();
         while !(idle && self.run.stop.load(Ordering::Relaxed)) {
+            if looked.elapsed() >= CONTROL_EVERY {
+                looked = Instant::now();
+                if let Some(next) = self.control_asks() {
+                    // What is done is committed first: a hang loses nothing, a relaunch
+                    // repeats nothing.
+                    self.settle(&mut progress.pending)?;
+                    progress.commit(consumer, &self.reads.topic);
+                    return Ok(next);
+                }
+            }
             let Some(message) = consumer.poll(POLL) else {
                 idle = true;
                 self.on_idle(consumer, progress)?;
@@ -353,6 +427,36 @@ impl Reader {
             self.handle(consumer, progress, &message)?;
         }
         Ok(Next::Finish)
+    }
+
+    /// A relaunch or a hang asked through the control files, if any.
+    fn control_asks(&self) -> Option<Next> {
+        let control = self.run.control.as_ref()?;
+        if control.take_relaunch() {
+            Some(Next::Relaunch)
+        } else if control.hang_asked() {
+            Some(Next::Hang)
+        } else {
+            None
+        }
+    }
+
+    /// Waits, reading nothing, until a relaunch is asked (true) or the run stops (false).
+    fn hang_until_relaunched(&self) -> bool {
+        loop {
+            if self
+                .run
+                .control
+                .as_ref()
+                .is_some_and(Control::take_relaunch)
+            {
+                return true;
+            }
+            if self.run.stop.load(Ordering::Relaxed) {
+                return false;
+            }
+            std::thread::sleep(CONTROL_EVERY);
+        }
     }
 
     /// Nothing to read: every write is settled and what is done is committed.
@@ -403,6 +507,10 @@ impl Reader {
                 progress.commit(consumer, topic);
                 Some(Next::ResetToEnd)
             }
+            Fault::Hang => {
+                progress.commit(consumer, topic);
+                Some(Next::Hang)
+            }
         })
     }
 
@@ -442,6 +550,7 @@ enum Fault {
     Stall(Duration),
     Intruder(Window),
     Reset,
+    Hang,
 }
 
 fn fault_due(run: &AppRun, t: &mut Triggers) -> Option<Fault> {
@@ -465,6 +574,10 @@ fn fault_due(run: &AppRun, t: &mut Triggers) -> Option<Fault> {
     {
         t.consumed -= 1;
         return Some(Fault::Stall(stall.duration));
+    }
+    if at(faults.hang_after, &mut t.hung) {
+        t.consumed -= 1;
+        return Some(Fault::Hang);
     }
     if let Some(window) = faults.intruder
         && at(Some(window.after), &mut t.intruded)

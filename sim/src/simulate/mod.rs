@@ -18,6 +18,8 @@
 //! - `crash_after` (stop without committing, restart): the messages processed since the
 //!   last commit are read again: `duplicated` at the read hop (and written twice below).
 //! - `stall` (lags, then catches up): `delivered`; never lost.
+//! - `hang_after` or a `<app>.hang` control file (stops reading and committing until
+//!   relaunched through `<app>.relaunch`, see [`apps::Control`]): `delivered` once relaunched.
 //! - `intruder` (an untraced consumer shares the group, commits what it took): the app's read
 //!   hop `lost`/`committed_past` for exactly the messages the app never read.
 //! - `offset_reset_after` (group moved to the log end): the jumped-over messages
@@ -63,6 +65,9 @@ pub struct SimulateOptions {
     /// Leave topic creation to the caller (librdkafka's mock cluster has no CreateTopics:
     /// create [`topics_to_create`] with `MockCluster::create_topic` first).
     pub skip_topic_creation: bool,
+    /// A directory through which the readers are controlled from outside (see
+    /// [`apps::Control`]): `<app>.hang` makes the app hang, `<app>.relaunch` relaunches it.
+    pub control: Option<PathBuf>,
 }
 
 /// A topic the run needs: (cluster name, topic, partitions), the tracing topic first.
@@ -160,8 +165,17 @@ pub fn run(scenario: &Scenario, options: &SimulateOptions) -> anyhow::Result<Sim
     let readers = Readers::of(scenario);
     let observer = start_observer(scenario, &clusters, &readers.partitions)
         .context("starting the offsets observer")?;
-    let apps =
-        start_apps(scenario, &clusters, &ledger_dir, &prefix).context("starting the apps")?;
+    if let Some(dir) = &options.control {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let apps = start_apps(
+        scenario,
+        &clusters,
+        &ledger_dir,
+        &prefix,
+        options.control.as_deref(),
+    )
+    .context("starting the apps")?;
 
     let ended = play_and_drain(scenario, &clusters, observer, &readers, apps);
     anyhow::ensure!(
@@ -312,6 +326,7 @@ fn start_apps(
     clusters: &Clusters,
     ledger_dir: &Path,
     prefix: &str,
+    control: Option<&Path>,
 ) -> anyhow::Result<Apps> {
     let stream = &scenario.stream;
     let tracing = &scenario.config.tracing;
@@ -356,6 +371,7 @@ fn start_apps(
             stop: Arc::clone(&apps.stop),
             produced: Arc::clone(&apps.produced),
             hold: Arc::clone(&apps.hold),
+            control: control.map(|dir| apps::Control::new(dir, &app.app)),
         };
         let thread = std::thread::Builder::new().name(format!("app-{}", app.app));
         if app.reads.is_some() {

@@ -8,9 +8,11 @@
 //! one `cairn detect` watches them all.
 //!
 //! [`fan_out`] holds the smaller pieces the in-process simulate tests share: a fan-out
-//! pipeline's cairn.toml and questions asked of a truth.
+//! pipeline's cairn.toml and questions asked of a truth. [`running`] is one `cairn simulate`
+//! process a test drives through its control directory (hang and relaunch a reader).
 
 pub mod fan_out;
+pub mod running;
 
 use std::fmt::Write as _;
 use std::fs;

@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use regex::Regex;
 
-pub(super) use self::validate::section;
+pub(super) use self::validate::{check_headers, section, webhook_at};
 use super::error::ConfigError;
 use super::raw::RawWatchFile;
-use super::{ClusterConfig, HttpConfig, Location};
+use super::{ClusterConfig, HttpConfig, Location, RespondSection};
 use crate::watch::GroupSettings;
 
 /// A validated configuration for `cairn watch`. Built by [`WatchConfig::from_toml_str`] (or `load`).
@@ -29,6 +29,8 @@ pub struct WatchConfig {
     /// The groups that read a location in `[[streams]]`: always watched, whatever
     /// `include` and `exclude` say. In file order, without repeats.
     pub lineage_groups: Vec<WatchedGroup>,
+    /// The first responder: empty when the file has no `[respond]`.
+    pub respond: RespondSection,
 }
 
 /// The validated `[watch]` section.

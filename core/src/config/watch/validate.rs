@@ -29,7 +29,7 @@ pub(in crate::config) fn watch_config(raw: RawWatchFile) -> Result<WatchConfig, 
     let defaults = timing("[timing]", &raw.timing, Timing::default(), poll_interval)?;
     let streams = streams(raw.streams, &clusters, &defaults, poll_interval)?;
     let mut seen = HashSet::new();
-    let lineage_groups = streams
+    let lineage_groups: Vec<WatchedGroup> = streams
         .iter()
         .flat_map(|s| &s.apps)
         .filter_map(|app| {
@@ -41,11 +41,13 @@ pub(in crate::config) fn watch_config(raw: RawWatchFile) -> Result<WatchConfig, 
         })
         .filter(|g| seen.insert(g.clone()))
         .collect();
+    let respond = crate::config::respond::section(raw.respond, &clusters, &watch, &lineage_groups)?;
     Ok(WatchConfig {
         clusters,
         http,
         watch,
         lineage_groups,
+        respond,
     })
 }
 
@@ -225,29 +227,21 @@ fn group_override(
 }
 
 fn webhook(number: usize, raw: RawWebhook) -> Result<Webhook, ConfigError> {
-    let place = format!("[[watch.webhooks]] #{number}");
+    webhook_at(format!("[[watch.webhooks]] #{number}"), raw)
+}
+
+/// A webhook entry whose errors name `place` (shared with `[[respond.webhooks]]`).
+pub(in crate::config) fn webhook_at(
+    place: String,
+    raw: RawWebhook,
+) -> Result<Webhook, ConfigError> {
     if !is_http_url(&raw.url) {
         return Err(ConfigError::BadUrl {
             place: format!("{place} url"),
             found: raw.url,
         });
     }
-    for (name, value) in &raw.headers.0 {
-        let problem = if name.is_empty() || !name.bytes().all(is_token_byte) {
-            Some("not a header name, expected letters, digits and !#$%&'*+-.^_`|~")
-        } else if value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
-            Some("the value holds a line break or NUL, which would split the request")
-        } else {
-            None
-        };
-        if let Some(problem) = problem {
-            return Err(ConfigError::BadHeader {
-                place: format!("{place} headers"),
-                name: name.clone(),
-                problem,
-            });
-        }
-    }
+    check_headers(&format!("{place} headers"), &raw.headers.0)?;
     Ok(Webhook {
         url: raw.url,
         headers: raw.headers.0,
@@ -259,7 +253,31 @@ fn webhook(number: usize, raw: RawWebhook) -> Result<Webhook, ConfigError> {
     })
 }
 
+/// Headers that can be sent as written: valid names, no line breaks in values.
+pub(in crate::config) fn check_headers(
+    place: &str,
+    headers: &[(String, String)],
+) -> Result<(), ConfigError> {
+    for (name, value) in headers {
+        let problem = if name.is_empty() || !name.bytes().all(is_token_byte) {
+            Some("not a header name, expected letters, digits and !#$%&'*+-.^_`|~")
+        } else if value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+            Some("the value holds a line break or NUL, which would split the request")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(ConfigError::BadHeader {
+                place: place.to_owned(),
+                name: name.clone(),
+                problem,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// RFC 9110's `tchar`: what a header name is made of.
-fn is_token_byte(b: u8) -> bool {
+pub(in crate::config) fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }

@@ -78,6 +78,8 @@ pub enum Source {
     Tracer,
     /// `cairn watch`: consumer groups judged by the watch core, and the shell around it.
     Watch,
+    /// The first responder `cairn watch` runs on its incidents.
+    Respond,
 }
 
 /// One metric family.
@@ -467,6 +469,36 @@ pub const WATCH_LONG_REBALANCES: MetricDef = MetricDef {
     ..WATCH_COUNTER
 };
 
+// The first responder of `cairn watch`. `group` is bounded by `[[respond.groups]]`; `action`,
+// `outcome` and `cause` take fixed lists.
+
+const RESPOND_COUNTER: MetricDef = MetricDef {
+    source: Source::Respond,
+    ..COUNTER
+};
+/// Labels `action`: `relaunch`, `notify`, `escalate`; `outcome`: `ok`, `failed`, `timed_out`,
+/// `recorded`.
+pub const RESPOND_ACTIONS: MetricDef = MetricDef {
+    name: "cairn_respond_actions_total",
+    help: "Actions the first responder took, by what it did and how it ended.",
+    labels: &["cluster", "group", "action", "outcome"],
+    ..RESPOND_COUNTER
+};
+/// Label `cause`: `exit` (non-zero exit), `timeout` (killed or abandoned), `spawn` (could not
+/// start), `status` (an HTTP error status), `transport` (no HTTP answer), `webhook` (a
+/// webhook refused a notice or an escalation after every retry).
+pub const RESPOND_ACTION_FAILURES: MetricDef = MetricDef {
+    name: "cairn_respond_action_failures_total",
+    help: "Actions of the first responder that failed or hung; a failed relaunch is escalated, never retried.",
+    labels: &["cluster", "group", "cause"],
+    ..RESPOND_COUNTER
+};
+pub const RESPOND_AUDIT_FAILURES: MetricDef = MetricDef {
+    name: "cairn_respond_audit_failures_total",
+    help: "Audit records the actions topic or the store did not take (they stay in /api/actions and the log).",
+    ..RESPOND_COUNTER
+};
+
 // The tracer's families, labelled with the tracer's own app and stream.
 
 pub const TRACER_EMITTED: MetricDef = MetricDef {
@@ -552,6 +584,9 @@ pub const ALL: &[&MetricDef] = &[
     &WATCH_ODD_TIMESTAMPS,
     &WATCH_TOPIC_CHANGES,
     &WATCH_LONG_REBALANCES,
+    &RESPOND_ACTIONS,
+    &RESPOND_ACTION_FAILURES,
+    &RESPOND_AUDIT_FAILURES,
 ];
 
 /// The family called `name`, if cairn has one.

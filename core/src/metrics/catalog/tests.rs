@@ -20,6 +20,10 @@ const BOUNDED_LABELS: &[&str] = &[
     "change",
     "topic",
     "partition",
+    // The first responder's: its three actions, four outcomes and six failure causes.
+    "action",
+    "outcome",
+    "cause",
 ];
 
 #[test]
@@ -105,8 +109,15 @@ fn every_family_is_counted_by_one_part() {
     let shell = counted_by(Source::Shell).count();
     let tracer = counted_by(Source::Tracer).count();
     let watch = counted_by(Source::Watch).count();
-    assert!([detector, shell, tracer, watch].iter().all(|&n| n > 0));
-    assert_eq!(detector + shell + tracer + watch, ALL.len());
+    let respond = counted_by(Source::Respond).count();
+    assert!(
+        [detector, shell, tracer, watch, respond]
+            .iter()
+            .all(|&n| n > 0)
+    );
+    assert_eq!(detector + shell + tracer + watch + respond, ALL.len());
+    let respond_prefix = format!("{PREFIX}respond_");
+    assert!(counted_by(Source::Respond).all(|d| d.name.starts_with(&respond_prefix)));
     let watch_prefix = format!("{PREFIX}watch_");
     assert!(counted_by(Source::Watch).all(|d| d.name.starts_with(&watch_prefix)));
     let tracer_prefix = format!("{PREFIX}tracer_");

@@ -3,6 +3,7 @@
 
 mod faults;
 mod publish;
+mod respond;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -85,6 +85,7 @@ struct RawFaults {
     stall: Option<RawWindow>,
     intruder: Option<RawWindow>,
     offset_reset_after: Option<u64>,
+    hang_after: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -168,6 +169,9 @@ pub struct Faults {
     pub intruder: Option<Window>,
     /// Readers: after this many messages, the group's offsets are moved to the log end.
     pub offset_reset_after: Option<u64>,
+    /// Readers: after this many messages, stop reading and committing (still a member) until
+    /// relaunched through `cairn simulate --control` (a stuck consumer for `cairn watch`).
+    pub hang_after: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -469,10 +473,11 @@ fn check_keys_fit_role(app: &AppConfig, role: &Role, raw: &RawApp) -> Result<(),
         || f.crash_after.is_some()
         || f.stall.is_some()
         || f.intruder.is_some()
-        || f.offset_reset_after.is_some();
+        || f.offset_reset_after.is_some()
+        || f.hang_after.is_some();
     only(
         !role.reader && reader_only,
-        "faults (skip_share, crash_after, stall, intruder, offset_reset_after)",
+        "faults (skip_share, crash_after, stall, intruder, offset_reset_after, hang_after)",
         "apps that read",
     )
 }
@@ -496,6 +501,7 @@ fn faults(key: &impl Fn(&str) -> String, f: RawFaults) -> Result<Faults, Scenari
         stall: window("faults.stall", f.stall)?,
         intruder: window("faults.intruder", f.intruder)?,
         offset_reset_after: f.offset_reset_after,
+        hang_after: f.hang_after,
     })
 }
 

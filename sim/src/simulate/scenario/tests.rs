@@ -63,6 +63,12 @@ fn the_committed_example_is_valid() {
 }
 
 #[test]
+fn a_reader_may_hang_until_relaunched() {
+    let scenario = parse("[apps.sink.faults]\nhang_after = 25\n").unwrap();
+    assert_eq!(scenario.apps["sink"].faults.hang_after, Some(25));
+}
+
+#[test]
 fn defaults_fill_what_is_left_out() {
     let scenario = parse("").unwrap();
     assert_eq!(scenario.stream.name, "orders");
@@ -111,6 +117,10 @@ fn mistakes_name_their_key() {
         ),
         (
             "[apps.api.faults]\nskip_share = 0.1\n",
+            "only apps that read",
+        ),
+        (
+            "[apps.api.faults]\nhang_after = 10\n",
             "only apps that read",
         ),
         (
