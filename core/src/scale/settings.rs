@@ -1,0 +1,47 @@
+//! One group's advisor knobs, resolved from a `[[scale.groups]]` entry.
+
+use std::time::Duration;
+
+use crate::model::Millis;
+
+/// How one group is sized. Built by the config loader (which refuses impossible values);
+/// tests build it directly.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ScaleSettings {
+    /// The backlog must be gone this long after the recommendation is applied.
+    pub target: Duration,
+    /// What applying a recommendation costs: time in which new instances start and the group
+    /// rebalances, and nothing is consumed.
+    pub relaunch: Duration,
+    pub min_instances: u32,
+    /// Never recommended above this, nor above the group's partition count.
+    pub max_instances: u32,
+    /// The traffic series the fit reads: samples older than this are dropped.
+    pub history: Duration,
+    /// The quadratic fit's error (see [`super::Fit::error`]) above which the linear one is used.
+    pub error_limit: f64,
+    /// A changed recommendation waits this long after the previous change.
+    pub cooldown: Duration,
+    /// Rate points needed in the history before anything is recommended.
+    pub min_samples: usize,
+    /// The newest usable sample must be younger than this (the watch passes two polls).
+    pub stale_after: Duration,
+}
+
+impl ScaleSettings {
+    pub const DEFAULT_HISTORY: Duration = Duration::from_secs(30 * 60);
+    pub const DEFAULT_ERROR_LIMIT: f64 = 0.25;
+    pub const DEFAULT_MIN_SAMPLES: usize = 10;
+    pub const DEFAULT_MIN_INSTANCES: u32 = 1;
+    /// Fewer points than this cannot judge a quadratic by leave-one-out with any confidence.
+    pub const LEAST_MIN_SAMPLES: usize = 5;
+
+    pub(super) fn ms(d: Duration) -> Millis {
+        i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// The time left to consume in once a recommendation is applied, in seconds.
+    pub fn working_seconds(&self) -> f64 {
+        (self.target.as_secs_f64() - self.relaunch.as_secs_f64()).max(f64::MIN_POSITIVE)
+    }
+}
