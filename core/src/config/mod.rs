@@ -6,11 +6,13 @@
 //!
 //! Layout: [`raw`] mirrors the file, [`validate`] turns it into the types here,
 //! [`duration`] reads `"10s"`-style durations, [`error`] says what went wrong, and
-//! `watch` holds `cairn watch`'s own loader and its `[watch]` section.
+//! `watch` holds `cairn watch`'s own loader and its `[watch]` section,
+//! `scale` the autoscaling advisor's `[scale]` section (which `cairn watch` runs).
 
 mod duration;
 mod error;
 mod raw;
+mod scale;
 mod validate;
 mod watch;
 
@@ -19,6 +21,7 @@ use std::time::Duration;
 
 pub use self::duration::{DurationError, format_duration, parse_duration};
 pub use self::error::ConfigError;
+pub use self::scale::{ScaleGroup, ScaleSection};
 pub use self::watch::{
     GroupOverride, GroupPattern, GroupSelector, WatchConfig, WatchSection, WatchedGroup, Webhook,
 };

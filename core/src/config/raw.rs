@@ -32,6 +32,8 @@ pub(super) struct RawConfig {
     pub streams: Vec<RawStream>,
     /// `cairn watch`'s section: `cairn detect` validates it and leaves it alone.
     pub watch: Option<RawWatch>,
+    /// The autoscaling advisor's groups (run by `cairn watch`); validated, then left alone.
+    pub scale: Option<super::scale::RawScale>,
 }
 
 /// The file as `cairn watch` reads it: the same top-level keys as [`RawConfig`], but only
@@ -62,6 +64,8 @@ pub(super) struct RawWatchFile {
     pub streams: Vec<RawStream>,
     #[serde(default)]
     pub watch: RawWatch,
+    #[serde(default)]
+    pub scale: super::scale::RawScale,
 }
 
 /// `[watch]`: which groups `cairn watch` follows, how patient it is, where incidents go.

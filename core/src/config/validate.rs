@@ -84,7 +84,13 @@ pub(super) fn config(raw: RawConfig) -> Result<Config, ConfigError> {
     };
     // `cairn watch` reads this section; a file serving both jobs must be valid for both.
     if let Some(watch) = raw.watch {
-        super::watch::section(watch, &clusters)?;
+        let section = super::watch::section(watch, &clusters)?;
+        if let Some(scale) = raw.scale {
+            super::scale::section(scale, &clusters, section.poll_interval, &|_, _| true)?;
+        }
+    } else if let Some(scale) = raw.scale {
+        let poll = crate::watch::GroupSettings::DEFAULT_POLL_INTERVAL;
+        super::scale::section(scale, &clusters, poll, &|_, _| true)?;
     }
     if raw.streams.is_empty() && control_plane.is_none() {
         return Err(ConfigError::NoStreams);

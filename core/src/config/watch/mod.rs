@@ -16,7 +16,7 @@ use regex::Regex;
 pub(super) use self::validate::section;
 use super::error::ConfigError;
 use super::raw::RawWatchFile;
-use super::{ClusterConfig, HttpConfig, Location};
+use super::{ClusterConfig, HttpConfig, Location, ScaleSection};
 use crate::watch::GroupSettings;
 
 /// A validated configuration for `cairn watch`. Built by [`WatchConfig::from_toml_str`] (or `load`).
@@ -29,6 +29,8 @@ pub struct WatchConfig {
     /// The groups that read a location in `[[streams]]`: always watched, whatever
     /// `include` and `exclude` say. In file order, without repeats.
     pub lineage_groups: Vec<WatchedGroup>,
+    /// The autoscaling advisor's groups (`[scale]`); empty when it advises on none.
+    pub scale: ScaleSection,
 }
 
 /// The validated `[watch]` section.
