@@ -33,6 +33,31 @@ pub struct Advice {
     pub samples: usize,
 }
 
+impl Advice {
+    /// The advice on a group the watch did not list at `at`: nothing to go on.
+    pub fn not_seen(cluster: &str, group: &str, at: Millis) -> Advice {
+        Advice {
+            cluster: cluster.to_owned(),
+            group: group.to_owned(),
+            at,
+            recommendation: None,
+            computed: None,
+            reason: Reason::NotSeen,
+            detail: "the watch has not seen the group on its cluster: no members and no commits, \
+                     or [watch] does not follow it"
+                .into(),
+            fit: None,
+            forecast: None,
+            lag_records: None,
+            members: None,
+            per_instance_rate: None,
+            required_rate: None,
+            partitions: 0,
+            samples: 0,
+        }
+    }
+}
+
 /// Why the advice is what it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -52,6 +77,8 @@ pub enum Reason {
     RateUnknown,
     /// The group consumed nothing while it lagged: more instances would not help (stuck?).
     NotConsuming,
+    /// The watch has not listed the group on its cluster this round.
+    NotSeen,
 }
 
 impl Reason {
@@ -64,6 +91,7 @@ impl Reason {
             Reason::LagUnknown => "lag_unknown",
             Reason::RateUnknown => "rate_unknown",
             Reason::NotConsuming => "not_consuming",
+            Reason::NotSeen => "not_seen",
         }
     }
 }

@@ -14,6 +14,7 @@
 //! - [`view`]: what the pollers publish for HTTP: reports, incidents, counters, readiness.
 //! - [`events`]: what the watch logs and counts about itself.
 //! - [`metrics`]: the `cairn_watch_*` families for `/metrics`.
+//! - [`scale`]: the autoscaling advisor, fed each judged round.
 //! - [`http`]: the endpoints.
 
 pub mod book;
@@ -25,6 +26,7 @@ pub mod poller;
 pub mod publish;
 pub mod reads;
 pub mod round;
+pub mod scale;
 pub mod view;
 
 #[cfg(test)]

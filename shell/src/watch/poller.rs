@@ -16,6 +16,7 @@ use super::book::BookStore;
 use super::first_unread::FirstUnreadFetcher;
 use super::reads::ClusterReads;
 use super::round::{RoundMemory, observe_cluster};
+use super::scale;
 use super::view::{WatchCounters, WatchView};
 use crate::clock::now_millis;
 use crate::kafka::client::client_config;
@@ -66,6 +67,11 @@ pub fn spawn_poller(
                     groups,
                 };
                 judge(&cluster, &round, &view, &book, &publish);
+                if let Some(cluster_view) = view.cluster(&cluster)
+                    && let Some(report) = cluster_view.latest.lock().as_ref()
+                {
+                    scale::advise(&config, cluster_view, report, &view.counters);
+                }
                 let left = interval.saturating_sub(started.elapsed());
                 sleep_unless_stopped(left, &stop);
             }

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use cairn_core::scale::{Advice, Planner};
 use cairn_core::watch::{Evaluator, GroupHistory, Incident, Phase, RoundReport};
 use parking_lot::Mutex;
 
@@ -20,6 +21,10 @@ pub struct ClusterView {
     /// Set once the first round completed.
     pub ready: AtomicBool,
     pub rounds: AtomicU64,
+    /// The autoscaling advisor's memory of this cluster's `[[scale.groups]]`.
+    pub planner: Mutex<Planner>,
+    /// Its latest advice, one per `[[scale.groups]]` entry of this cluster, in file order.
+    pub scale: Mutex<Vec<Advice>>,
 }
 
 /// Everything the pollers publish, for HTTP and `/metrics`.
@@ -40,6 +45,8 @@ pub struct WatchCounters {
     /// (cluster, `missing` | `future`) → first unread records with odd timestamps.
     pub odd_timestamps: Mutex<BTreeMap<(String, &'static str), u64>>,
     pub webhook_failures: AtomicU64,
+    /// (cluster, group) → the advisor's forecasts clamped to 0.
+    pub clamped_forecasts: Mutex<BTreeMap<(String, String), u64>>,
 }
 
 impl WatchCounters {
@@ -50,6 +57,18 @@ impl WatchCounters {
         n: u64,
     ) {
         *map.lock().entry((cluster.to_owned(), label)).or_default() += n;
+    }
+
+    /// Adds `n` to a counter kept per (cluster, group).
+    pub fn add_group(
+        map: &Mutex<BTreeMap<(String, String), u64>>,
+        cluster: &str,
+        group: &str,
+        n: u64,
+    ) {
+        *map.lock()
+            .entry((cluster.to_owned(), group.to_owned()))
+            .or_default() += n;
     }
 }
 
@@ -65,6 +84,8 @@ impl WatchView {
                     latest: Mutex::new(None),
                     ready: AtomicBool::new(false),
                     rounds: AtomicU64::new(0),
+                    planner: Mutex::new(Planner::new()),
+                    scale: Mutex::new(Vec::new()),
                 })
                 .collect(),
             recent: Mutex::new(VecDeque::new()),

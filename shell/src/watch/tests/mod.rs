@@ -2,6 +2,7 @@
 //! `/metrics`, the incident store and the webhooks make of them.
 
 mod publish;
+mod scale;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,8 +23,8 @@ use super::http::router;
 use super::poller::{SharedBook, judge};
 use super::view::WatchView;
 
-const CLUSTER: &str = "c";
-const GROUP: &str = "g";
+pub(super) const CLUSTER: &str = "c";
+pub(super) const GROUP: &str = "g";
 
 /// A group on one partition with `committed` and a log end of `end`, read at `now`.
 fn round(now: i64, committed: i64, end: i64) -> Round {
@@ -57,7 +58,7 @@ fn round(now: i64, committed: i64, end: i64) -> Round {
 }
 
 /// A read made at `now`.
-fn at<T>(now: i64, value: T) -> Option<Observed<T>> {
+pub(super) fn at<T>(now: i64, value: T) -> Option<Observed<T>> {
     Some(Observed {
         value,
         read_at: now,
@@ -65,10 +66,10 @@ fn at<T>(now: i64, value: T) -> Option<Observed<T>> {
 }
 
 pub(super) struct Fixture {
-    view: Arc<WatchView>,
-    book: Mutex<SharedBook>,
+    pub(super) view: Arc<WatchView>,
+    pub(super) book: Mutex<SharedBook>,
     pub(super) sent: mpsc::Receiver<Incident>,
-    publish: mpsc::Sender<Incident>,
+    pub(super) publish: mpsc::Sender<Incident>,
     _dir: tempfile::TempDir,
 }
 
@@ -95,7 +96,7 @@ impl Fixture {
         }
     }
 
-    async fn get(&self, path: &str) -> (StatusCode, String) {
+    pub(super) async fn get(&self, path: &str) -> (StatusCode, String) {
         let response = router(self.view.clone())
             .oneshot(Request::get(path).body(Body::empty()).expect("a request"))
             .await
