@@ -102,7 +102,7 @@ pub struct FitReport {
     pub kind: FitKind,
     /// rate(t) = c0 + c1·t (+ c2·t²), t in seconds from now, records/s.
     pub coefficients: Vec<f64>,
-    /// The chosen fit's leave-one-out error, as a share of the mean rate.
+    /// The chosen fit's forecast error (see `Fit::error`), as a share of the mean rate.
     pub error: f64,
     /// When `kind` is linear: the quadratic's error that exceeded the limit (null when the
     /// quadratic could not be fitted at all).

@@ -12,7 +12,7 @@
 //! Layout:
 //! - [`settings`]: one group's knobs.
 //! - [`sample`]: one round of one group, summed over its partitions.
-//! - [`fit`]: least-squares fits and the leave-one-out error that picks one.
+//! - [`fit`]: least-squares fits and the forecast error that picks one.
 //! - [`forecast`]: the records a fit expects over the horizon, negative rates clamped.
 //! - [`planner`]: the per-group memory, the sizing and the cooldown.
 //! - [`advice`]: what a round concludes, in `/api/scale`'s JSON shape.

@@ -134,7 +134,7 @@ impl GroupTrack {
             return; // an unknown log end is a gap; staleness catches a long one
         };
         if let Some(prev) = self.samples.back().copied() {
-            if sample.at <= prev.at {
+            if sample.at - prev.at < settings.min_spacing_ms().max(1) {
                 return;
             }
             if prev.log_end.is_some_and(|p| end < p) {
@@ -195,7 +195,7 @@ impl GroupTrack {
             return Err((Reason::Stale, "no log end read yet".into()));
         };
         let age = sample.at - newest.at;
-        if age > ScaleSettings::ms(settings.stale_after) {
+        if age > settings.stale_after_ms() {
             return Err((
                 Reason::Stale,
                 format!("the newest log end is {:.1} s old", age as f64 / 1000.0),
@@ -222,14 +222,15 @@ impl GroupTrack {
                 ),
             ));
         }
-        let Some(chosen) = choose(&points, settings.error_limit) else {
+        let horizon = settings.target.as_secs_f64();
+        let Some(chosen) = choose(&points, settings.error_limit, horizon) else {
             return Err((
                 Reason::TooFewSamples,
                 "the rate points do not spread enough in time to fit".into(),
             ));
         };
         advice.fit = Some(FitReport::new(&chosen.fit, chosen.rejected_quadratic_error));
-        let predicted: Forecast = forecast(&chosen.fit, settings.target.as_secs_f64());
+        let predicted: Forecast = forecast(&chosen.fit, horizon);
         advice.forecast = Some(predicted);
         let Some(lag) = sample.lag_records else {
             return Err((Reason::LagUnknown, "the group's lag is unknown".into()));

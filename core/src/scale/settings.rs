@@ -24,8 +24,10 @@ pub struct ScaleSettings {
     pub cooldown: Duration,
     /// Rate points needed in the history before anything is recommended.
     pub min_samples: usize,
-    /// The newest usable sample must be younger than this (the watch passes two polls).
-    pub stale_after: Duration,
+    /// How often the watch polls (`[watch] poll_interval`): the newest usable sample must be
+    /// younger than two polls, and a sample less than half a poll after the one before is
+    /// skipped.
+    pub poll_interval: Duration,
 }
 
 impl ScaleSettings {
@@ -33,11 +35,23 @@ impl ScaleSettings {
     pub const DEFAULT_ERROR_LIMIT: f64 = 0.25;
     pub const DEFAULT_MIN_SAMPLES: usize = 10;
     pub const DEFAULT_MIN_INSTANCES: u32 = 1;
-    /// Fewer points than this cannot judge a quadratic by leave-one-out with any confidence.
+    /// Fewer points than this leave too few to fit on and to forecast for a fair error.
     pub const LEAST_MIN_SAMPLES: usize = 5;
 
     pub(super) fn ms(d: Duration) -> Millis {
         i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// Data older than two polls is stale.
+    pub fn stale_after_ms(&self) -> Millis {
+        Self::ms(self.poll_interval).saturating_mul(2)
+    }
+
+    /// A round stamps its samples when it ends, so two rounds can end much closer together
+    /// than a poll (a slow round followed by a quick one); the rate between them is mostly
+    /// timing noise. Samples closer than half a poll to the previous one are skipped.
+    pub fn min_spacing_ms(&self) -> Millis {
+        Self::ms(self.poll_interval) / 2
     }
 
     /// The time left to consume in once a recommendation is applied, in seconds.

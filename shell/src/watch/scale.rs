@@ -5,14 +5,16 @@
 
 use cairn_core::config::WatchConfig;
 use cairn_core::scale::{Advice, ScaleSample};
-use cairn_core::watch::RoundReport;
+use cairn_core::watch::{Round, RoundReport};
 
 use super::view::{ClusterView, WatchCounters};
 
-/// Advises on every group of `cluster_view`'s cluster that `[scale]` names.
+/// Advises on every group of `cluster_view`'s cluster that `[scale]` names, from the round
+/// the watch read and the report it made of it.
 pub fn advise(
     config: &WatchConfig,
     cluster_view: &ClusterView,
+    round: &Round,
     report: &RoundReport,
     counters: &WatchCounters,
 ) {
@@ -29,12 +31,19 @@ pub fn advise(
     let mut planner = cluster_view.planner.lock();
     let advice: Vec<Advice> = entries
         .iter()
-        .map(|entry| match report.group(cluster, &entry.group) {
-            Some(group) => {
-                let sample = ScaleSample::from_report(report.now, group);
+        .map(|entry| {
+            let observed = round
+                .groups
+                .iter()
+                .find(|g| g.cluster == cluster && g.group == entry.group);
+            (entry, observed, report.group(cluster, &entry.group))
+        })
+        .map(|(entry, observed, judged)| match (observed, judged) {
+            (Some(observed), Some(group)) => {
+                let sample = ScaleSample::from_round(report.now, observed, group);
                 planner.observe(cluster, &entry.group, &entry.settings, sample)
             }
-            None => Advice::not_seen(cluster, &entry.group, report.now),
+            _ => Advice::not_seen(cluster, &entry.group, report.now),
         })
         .collect();
     drop(planner);

@@ -42,7 +42,7 @@ fn defaults_fill_what_is_left_out() {
     assert_eq!(s.history, ScaleSettings::DEFAULT_HISTORY);
     assert_eq!(s.error_limit, ScaleSettings::DEFAULT_ERROR_LIMIT);
     assert_eq!(s.min_samples, ScaleSettings::DEFAULT_MIN_SAMPLES);
-    assert_eq!(s.stale_after, Duration::from_secs(10), "two polls of 5 s");
+    assert_eq!(s.poll_interval, Duration::from_secs(5), "[watch]'s");
     assert!(config.scale.group("main", "other").is_none());
 }
 

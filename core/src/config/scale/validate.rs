@@ -91,7 +91,7 @@ fn group(
         raw.min_samples,
         ScaleSettings::DEFAULT_MIN_SAMPLES as u32,
         ScaleSettings::LEAST_MIN_SAMPLES as u32,
-        "at least 5 rate points (a quadratic and its leave-one-out error need them)",
+        "at least 5 rate points (a quadratic fitted on the older ones must forecast the newer)",
     )? as usize;
     let history = positive(
         &format!("{place} history"),
@@ -144,7 +144,7 @@ fn group(
             error_limit,
             cooldown,
             min_samples,
-            stale_after: poll_interval.saturating_mul(2),
+            poll_interval,
         },
     })
 }

@@ -21,7 +21,7 @@ pub(super) fn settings() -> ScaleSettings {
         error_limit: ScaleSettings::DEFAULT_ERROR_LIMIT,
         cooldown: Duration::from_secs(10),
         min_samples: 10,
-        stale_after: Duration::from_secs(10),
+        poll_interval: Duration::from_secs(1),
     }
 }
 

@@ -152,3 +152,19 @@ fn a_log_end_that_goes_back_starts_the_series_again() {
     assert_eq!(advice.reason, Reason::TooFewSamples);
     assert_eq!(advice.samples, 0);
 }
+
+/// A slow round followed at once by a quick one: the two samples are 25 ms apart, and the
+/// rate between them would be mostly timing noise. The second is skipped.
+#[test]
+fn a_sample_too_close_to_the_previous_one_is_skipped() {
+    let mut planner = Planner::new();
+    let before = lagging_group(&mut planner, 20);
+    let close = sample(38.025, 20_000 + 38_000 + 500, 22_800, 2);
+    let advice = planner.observe("a", "g", &settings(), close);
+    assert_eq!(advice.samples, before.samples, "{advice:?}");
+    let rate_now = advice.forecast.unwrap().rate_now;
+    assert!(
+        (rate_now - 1000.0).abs() < 1.0,
+        "no burst of 20000 records/s: {rate_now}"
+    );
+}

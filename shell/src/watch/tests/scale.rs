@@ -61,17 +61,24 @@ fn round(second: i64) -> Round {
 async fn a_lagging_group_gets_a_recommendation_served_and_exported() {
     let fixture = Fixture::new();
     let config = config();
+    let rounds: Vec<Round> = (0..12).map(round).collect();
     for second in 0..12 {
         judge(
             CLUSTER,
-            &round(second),
+            &rounds[second as usize],
             &fixture.view,
             &fixture.book,
             &fixture.publish,
         );
         let cluster = &fixture.view.clusters[0];
         let report = cluster.latest.lock().clone().expect("a report");
-        advise(&config, cluster, &report, &fixture.view.counters);
+        advise(
+            &config,
+            cluster,
+            &rounds[second as usize],
+            &report,
+            &fixture.view.counters,
+        );
     }
     let (status, body) = fixture.get("/api/scale").await;
     assert_eq!(status, axum::http::StatusCode::OK);
