@@ -168,3 +168,49 @@ fn a_sample_too_close_to_the_previous_one_is_skipped() {
         "no burst of 20000 records/s: {rate_now}"
     );
 }
+
+/// A sample is stamped with the time its log ends were read, not the round's end, and takes
+/// its sums from the judged report.
+#[test]
+fn a_sample_from_a_round_is_stamped_with_its_log_end_reads() {
+    use crate::watch::{
+        Evaluator, GroupObservation, GroupSettings, GroupState, GroupStatus, Observed,
+        PartitionObservation, Round,
+    };
+    let now = super::T0;
+    fn read<T>(value: T, read_at: i64) -> Option<Observed<T>> {
+        Some(Observed { value, read_at })
+    }
+    let partition = |p: i32, committed: i64, end: i64| PartitionObservation {
+        topic: "t".into(),
+        partition: p,
+        committed: read(Some(committed), now - 900),
+        log_start: read(0, now - 700),
+        log_end: read(end, now - 700 + i64::from(p)),
+        first_unread: None,
+    };
+    let round = Round {
+        now,
+        groups: vec![GroupObservation {
+            cluster: "a".into(),
+            group: "g".into(),
+            settings: GroupSettings::default(),
+            status: read(
+                GroupStatus {
+                    state: GroupState::Stable,
+                    members: 3,
+                },
+                now - 950,
+            ),
+            partitions: vec![partition(0, 10, 50), partition(1, 20, 70)],
+        }],
+    };
+    let report = Evaluator::new().evaluate(&round);
+    let sample = ScaleSample::from_round(now, &round.groups[0], &report.groups[0]);
+    assert_eq!(sample.at, now - 699, "the latest log-end read");
+    assert_eq!((sample.log_end, sample.committed), (Some(120), Some(30)));
+    assert_eq!(
+        (sample.lag_records, sample.members, sample.partitions),
+        (Some(90), Some(3), 2)
+    );
+}
