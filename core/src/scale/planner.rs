@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use super::advice::{Advice, FitReport, Reason};
 use super::fit::choose;
-use super::forecast::{Forecast, forecast};
+use super::forecast::forecast;
 use super::sample::ScaleSample;
 use super::settings::ScaleSettings;
 use crate::model::Millis;
@@ -32,7 +32,7 @@ struct GroupTrack {
     last: Option<(u32, Millis)>,
 }
 
-/// The instances that clear `lag` plus `incoming` within the target, before clamping.
+/// The rate, records/s, that consumes `lag` plus `incoming` in the time left after a relaunch.
 pub fn required(settings: &ScaleSettings, incoming: f64, lag: f64) -> f64 {
     (incoming + lag) / settings.working_seconds()
 }
@@ -108,19 +108,14 @@ impl Planner {
             samples: track.samples.len().saturating_sub(1),
         };
         match track.plan(settings, sample, &mut advice) {
-            Ok(n) => {
-                if advice.forecast.is_some_and(|f| f.clamped) {
-                    self.clamped += 1;
-                }
-                track.hold_or_change(settings, sample.at, n, &mut advice);
-            }
+            Ok(n) => track.hold_or_change(settings, sample.at, n, &mut advice),
             Err((reason, detail)) => {
-                if advice.forecast.is_some_and(|f| f.clamped) {
-                    self.clamped += 1;
-                }
                 advice.reason = reason;
                 advice.detail = detail;
             }
+        }
+        if advice.forecast.is_some_and(|f| f.clamped) {
+            self.clamped += 1;
         }
         advice
     }
@@ -230,7 +225,7 @@ impl GroupTrack {
             ));
         };
         advice.fit = Some(FitReport::new(&chosen.fit, chosen.rejected_quadratic_error));
-        let predicted: Forecast = forecast(&chosen.fit, horizon);
+        let predicted = forecast(&chosen.fit, horizon);
         advice.forecast = Some(predicted);
         let Some(lag) = sample.lag_records else {
             return Err((Reason::LagUnknown, "the group's lag is unknown".into()));
