@@ -43,8 +43,8 @@ impl Advice {
             recommendation: None,
             computed: None,
             reason: Reason::NotSeen,
-            detail: "the watch has not seen the group on its cluster: no members and no commits, \
-                     or [watch] does not follow it"
+            detail: "the watch has not listed the group on its cluster: it has no members and no \
+                     committed offsets yet"
                 .into(),
             fit: None,
             forecast: None,
