@@ -35,6 +35,8 @@ impl ScaleSettings {
     pub const DEFAULT_ERROR_LIMIT: f64 = 0.25;
     pub const DEFAULT_MIN_SAMPLES: usize = 10;
     pub const DEFAULT_MIN_INSTANCES: u32 = 1;
+    /// The history window holds at most this many polls: it is kept and fitted every round.
+    pub const MOST_HISTORY_POLLS: u32 = 10_000;
     /// Fewer points than this leave too few to fit on and to forecast for a fair error.
     pub const LEAST_MIN_SAMPLES: usize = 5;
 

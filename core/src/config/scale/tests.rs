@@ -109,6 +109,10 @@ fn every_refusal_names_the_key() {
             &["#1", "history", "poll_interval"],
         ),
         (
+            "target = \"1m\"\nrelaunch = \"5s\"\nhistory = \"30d\"\n",
+            &["#1", "history", "10000 ×"],
+        ),
+        (
             "target = \"1m\"\nrelaunch = \"5s\"\ntarget_time = \"1m\"\n",
             &["unknown field", "target_time"],
         ),

@@ -110,6 +110,18 @@ fn group(
             larger_value: history,
         });
     }
+    // The window is kept in memory and fitted every round: bound it.
+    let most = poll_interval.saturating_mul(ScaleSettings::MOST_HISTORY_POLLS);
+    if history > most {
+        return Err(ConfigError::DurationOrder {
+            scope: place.to_owned(),
+            smaller: "history",
+            smaller_value: history,
+            relation: "at most",
+            larger: "10000 × [watch] poll_interval",
+            larger_value: most,
+        });
+    }
     let error_limit = raw
         .error_limit
         .unwrap_or(ScaleSettings::DEFAULT_ERROR_LIMIT);
