@@ -14,6 +14,8 @@
 //! - [`detector`]: per-message state, timers, the decision rule, duplicates, latency.
 //! - [`metrics`]: the catalog of every metric family, the detector's counters and latency
 //!   histograms, and the Prometheus text writer the shell and the tracer share.
+//! - [`scale`]: the autoscaling advisor: a traffic forecast (quadratic, else linear least
+//!   squares) and the instances that clear a group's backlog within a target time.
 //! - [`sampling`]: consistent sampling by a hash of the message id, the same at every hop.
 //! - [`watch`]: the core of `cairn watch`: per consumer group and partition a state (ok,
 //!   lagging, stuck, expired, ...) with its evidence and lag in time, and incidents.
@@ -28,6 +30,7 @@ pub mod model;
 pub mod offsets;
 pub mod respond;
 pub mod sampling;
+pub mod scale;
 pub mod trace;
 pub mod verdict;
 pub mod watch;

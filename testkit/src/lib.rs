@@ -6,6 +6,7 @@
 //!   librdkafka's in-process mock cluster; topics, and `populate` with exact positions.
 //! - [`cluster`]: the three-node cluster of the fault tests (`CAIRN_TEST_CLUSTER_BROKERS`, or a
 //!   three-broker mock), with a node killed and brought back.
+//! - [`load`]: traffic on a rate schedule and group members of a capped speed.
 //! - [`names`]: random topic, group and id suffixes, so that tests never share state.
 //! - [`config`]: a typed builder for the text of a `cairn.toml`.
 //! - [`instance`]: one detector's directory and `cairn.toml`, with a free HTTP port.
@@ -31,6 +32,7 @@ pub mod config;
 pub mod detect;
 pub mod instance;
 pub mod kafka;
+pub mod load;
 pub mod metric;
 pub mod names;
 pub mod process;

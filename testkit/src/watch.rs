@@ -27,6 +27,7 @@ pub struct WatchToml {
     partition_metrics: bool,
     actions_topic: Option<String>,
     respond: Vec<RespondToml>,
+    scale_groups: Vec<ScaleGroupToml>,
 }
 
 /// One `[[respond.groups]]` entry; unset durations keep cairn's defaults.
@@ -87,6 +88,67 @@ impl RespondToml {
     }
 }
 
+/// One `[[scale.groups]]` entry: the advisor's knobs for one group; unset ones keep cairn's defaults.
+#[derive(Clone, Debug)]
+pub struct ScaleGroupToml {
+    pub cluster: String,
+    pub group: String,
+    pub target: Duration,
+    pub relaunch: Duration,
+    pub min_instances: Option<u32>,
+    pub max_instances: Option<u32>,
+    pub history: Option<Duration>,
+    pub error_limit: Option<f64>,
+    pub cooldown: Option<Duration>,
+    pub min_samples: Option<u32>,
+}
+
+impl ScaleGroupToml {
+    pub fn new(cluster: &str, group: &str, target: Duration, relaunch: Duration) -> Self {
+        ScaleGroupToml {
+            cluster: cluster.to_owned(),
+            group: group.to_owned(),
+            target,
+            relaunch,
+            min_instances: None,
+            max_instances: None,
+            history: None,
+            error_limit: None,
+            cooldown: None,
+            min_samples: None,
+        }
+    }
+
+    fn table(&self) -> Table {
+        let mut table = Table::new();
+        table.insert("cluster".into(), Value::String(self.cluster.clone()));
+        table.insert("group".into(), Value::String(self.group.clone()));
+        for (key, value) in [
+            ("target", Some(self.target)),
+            ("relaunch", Some(self.relaunch)),
+            ("history", self.history),
+            ("cooldown", self.cooldown),
+        ] {
+            if let Some(value) = value {
+                table.insert(key.into(), Value::String(format_duration(value)));
+            }
+        }
+        for (key, value) in [
+            ("min_instances", self.min_instances),
+            ("max_instances", self.max_instances),
+            ("min_samples", self.min_samples),
+        ] {
+            if let Some(value) = value {
+                table.insert(key.into(), Value::Integer(i64::from(value)));
+            }
+        }
+        if let Some(limit) = self.error_limit {
+            table.insert("error_limit".into(), Value::Float(limit));
+        }
+        table
+    }
+}
+
 impl WatchToml {
     pub fn new(cluster: ClusterToml) -> WatchToml {
         WatchToml {
@@ -99,7 +161,14 @@ impl WatchToml {
             partition_metrics: false,
             actions_topic: None,
             respond: Vec::new(),
+            scale_groups: Vec::new(),
         }
+    }
+
+    /// Adds a `[[scale.groups]]` entry.
+    pub fn scale_group(mut self, entry: ScaleGroupToml) -> WatchToml {
+        self.scale_groups.push(entry);
+        self
     }
 
     /// `[watch] partition_metrics = true`: lag gauges per partition too.
@@ -195,6 +264,16 @@ impl WatchToml {
                 .collect();
             respond.insert("groups".into(), Value::Array(groups));
             root.insert("respond".into(), Value::Table(respond));
+        }
+        if !self.scale_groups.is_empty() {
+            let groups = self
+                .scale_groups
+                .iter()
+                .map(|g| Value::Table(g.table()))
+                .collect();
+            let mut scale = Table::new();
+            scale.insert("groups".into(), Value::Array(groups));
+            root.insert("scale".into(), Value::Table(scale));
         }
         toml::to_string(&root).expect("a TOML table always serializes")
     }

@@ -21,6 +21,7 @@ mod detect_readiness;
 mod detect_rebalance;
 mod detect_restart;
 mod respond;
+mod scale;
 mod simulate;
 mod simulate_detect;
 mod watch;

@@ -7,12 +7,14 @@
 //! Layout: [`raw`] mirrors the file, [`validate`] turns it into the types here,
 //! [`duration`] reads `"10s"`-style durations, [`error`] says what went wrong, and
 //! `watch` holds `cairn watch`'s own loader and its `[watch]` section, `respond` its `[respond]`
-//! section (the first responder).
+//! section (the first responder), `scale` the autoscaling advisor's `[scale]` section (which
+//! `cairn watch` runs too).
 
 mod duration;
 mod error;
 mod raw;
 mod respond;
+mod scale;
 mod validate;
 mod watch;
 
@@ -22,6 +24,7 @@ use std::time::Duration;
 pub use self::duration::{DurationError, format_duration, parse_duration};
 pub use self::error::ConfigError;
 pub use self::respond::{RespondAction, RespondGroup, RespondSection};
+pub use self::scale::{ScaleGroup, ScaleSection};
 pub use self::watch::{
     GroupOverride, GroupPattern, GroupSelector, WatchConfig, WatchSection, WatchedGroup, Webhook,
 };

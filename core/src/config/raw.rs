@@ -34,6 +34,8 @@ pub(super) struct RawConfig {
     pub watch: Option<RawWatch>,
     /// The first responder of `cairn watch`: validated, and otherwise left alone by detect.
     pub respond: Option<RawRespond>,
+    /// The autoscaling advisor's groups (run by `cairn watch`); validated, then left alone.
+    pub scale: Option<super::scale::RawScale>,
 }
 
 /// The file as `cairn watch` reads it: the same top-level keys as [`RawConfig`], but only
@@ -66,6 +68,8 @@ pub(super) struct RawWatchFile {
     pub watch: RawWatch,
     #[serde(default)]
     pub respond: RawRespond,
+    #[serde(default)]
+    pub scale: super::scale::RawScale,
 }
 
 /// `[watch]`: which groups `cairn watch` follows, how patient it is, where incidents go.

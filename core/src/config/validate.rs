@@ -85,6 +85,9 @@ pub(super) fn config(raw: RawConfig) -> Result<Config, ConfigError> {
     };
     // `cairn watch` reads this section; a file serving both jobs must be valid for both.
     let watch = super::watch::section(raw.watch.unwrap_or_default(), &clusters)?;
+    if let Some(scale) = raw.scale {
+        super::scale::section(scale, &clusters, watch.poll_interval, &|_, _| true)?;
+    }
     if raw.streams.is_empty() && control_plane.is_none() {
         return Err(ConfigError::NoStreams);
     }

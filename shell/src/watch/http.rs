@@ -8,6 +8,8 @@
 //! | `GET /api/consumers/{cluster}/{group}/history` | the recent points of each of its partitions |
 //! | `GET /api/incidents?limit=` | recent incident records, newest first, as published |
 //! | `GET /api/actions?limit=` | the first responder's recent action records, newest first |
+//! | `GET /api/scale` | the autoscaling advisor's latest advice on every `[[scale.groups]]` group |
+//! | `GET /api/scale/{cluster}/{group}` | one group's advice; 404 naming it when not advised on |
 //! | `GET /metrics` | the `cairn_watch_*` families |
 //! | `GET /healthz` | 200 `ok` while the process serves |
 //! | `GET /readyz` | 200 once every cluster completed a round, else 503 naming the others |
@@ -41,6 +43,8 @@ pub fn router(view: Arc<WatchView>) -> Router {
         .route("/api/consumers/{cluster}/{group}/history", get(history))
         .route("/api/incidents", get(incidents))
         .route("/api/actions", get(actions))
+        .route("/api/scale", get(scale_all))
+        .route("/api/scale/{cluster}/{group}", get(scale_one))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(view)
@@ -112,6 +116,30 @@ async fn history(
     match view.history(&cluster, &group) {
         Some(history) => json(StatusCode::OK, &history),
         None => not_found(format!("no watched group `{group}` on cluster `{cluster}`")),
+    }
+}
+
+async fn scale_all(State(view): State<Arc<WatchView>>) -> Response {
+    let advice: Vec<_> = view
+        .clusters
+        .iter()
+        .flat_map(|c| c.scale.lock().clone())
+        .collect();
+    json(StatusCode::OK, &advice)
+}
+
+async fn scale_one(
+    State(view): State<Arc<WatchView>>,
+    Path((cluster, group)): Path<(String, String)>,
+) -> Response {
+    let advice = view
+        .cluster(&cluster)
+        .and_then(|c| c.scale.lock().iter().find(|a| a.group == group).cloned());
+    match advice {
+        Some(advice) => json(StatusCode::OK, &advice),
+        None => not_found(format!(
+            "no advice on group `{group}` of cluster `{cluster}`: not in [[scale.groups]], or no round yet"
+        )),
     }
 }
 

@@ -16,6 +16,7 @@
 //! - [`view`]: what the pollers publish for HTTP: reports, incidents, counters, readiness.
 //! - [`events`]: what the watch logs and counts about itself.
 //! - [`metrics`]: the `cairn_watch_*` families for `/metrics`.
+//! - [`scale`]: the autoscaling advisor, fed each judged round.
 //! - [`http`]: the endpoints.
 
 pub mod book;
@@ -29,6 +30,7 @@ pub mod reads;
 pub mod respond;
 pub mod retention;
 pub mod round;
+pub mod scale;
 pub mod view;
 
 #[cfg(test)]

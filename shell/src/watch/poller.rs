@@ -21,6 +21,7 @@ use super::first_unread::FirstUnreadFetcher;
 use super::reads::ClusterReads;
 use super::retention::RetentionCache;
 use super::round::{RoundMemory, observe_cluster};
+use super::scale;
 use super::view::{ClusterView, Rebalance, WatchCounters, WatchView};
 use crate::clock::now_millis;
 use crate::kafka::client::client_config;
@@ -73,6 +74,11 @@ pub fn spawn_poller(
                 };
                 read_retention(&cluster, &round, &mut retention, &view);
                 judge(&cluster, &round, &view, &book, &publish);
+                if let Some(cluster_view) = view.cluster(&cluster)
+                    && let Some(report) = cluster_view.latest.lock().as_ref()
+                {
+                    scale::advise(&config, cluster_view, &round, report, &view.counters);
+                }
                 let left = interval.saturating_sub(started.elapsed());
                 sleep_unless_stopped(left, &stop);
             }

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use cairn_core::scale::{Advice, Planner};
 use cairn_core::watch::{Evaluator, GroupHistory, Incident, Phase, Retention, RoundReport};
 use parking_lot::Mutex;
 
@@ -26,6 +27,10 @@ pub struct ClusterView {
     pub rebalancing: Mutex<BTreeMap<String, Rebalance>>,
     /// The retention of the topics watched groups read, as last read.
     pub retention: Mutex<HashMap<String, Retention>>,
+    /// The autoscaling advisor's memory of this cluster's `[[scale.groups]]`.
+    pub planner: Mutex<Planner>,
+    /// Its latest advice, one per `[[scale.groups]]` entry of this cluster, in file order.
+    pub scale: Mutex<Vec<Advice>>,
 }
 
 /// A rebalance in progress, as the rounds saw it.
@@ -61,6 +66,8 @@ pub struct WatchCounters {
     /// (cluster, `missing` | `future`) → first unread records with odd timestamps.
     pub odd_timestamps: Mutex<BTreeMap<(String, &'static str), u64>>,
     pub webhook_failures: AtomicU64,
+    /// (cluster, group) → the advisor's forecasts clamped to 0.
+    pub clamped_forecasts: Mutex<BTreeMap<(String, String), u64>>,
 }
 
 impl WatchCounters {
@@ -84,6 +91,18 @@ impl WatchCounters {
             .entry((cluster.to_owned(), first, second))
             .or_default() += n;
     }
+
+    /// Adds `n` to a counter kept per (cluster, group).
+    pub fn add_group(
+        map: &Mutex<BTreeMap<(String, String), u64>>,
+        cluster: &str,
+        group: &str,
+        n: u64,
+    ) {
+        *map.lock()
+            .entry((cluster.to_owned(), group.to_owned()))
+            .or_default() += n;
+    }
 }
 
 impl WatchView {
@@ -100,6 +119,8 @@ impl WatchView {
                     rounds: AtomicU64::new(0),
                     rebalancing: Mutex::new(BTreeMap::new()),
                     retention: Mutex::new(HashMap::new()),
+                    planner: Mutex::new(Planner::new()),
+                    scale: Mutex::new(Vec::new()),
                 })
                 .collect(),
             recent: Mutex::new(VecDeque::new()),

@@ -16,7 +16,7 @@ use regex::Regex;
 pub(super) use self::validate::{check_headers, section, webhook_at};
 use super::error::ConfigError;
 use super::raw::RawWatchFile;
-use super::{ClusterConfig, HttpConfig, Location, RespondSection};
+use super::{ClusterConfig, HttpConfig, Location, RespondSection, ScaleSection};
 use crate::watch::GroupSettings;
 
 /// A validated configuration for `cairn watch`. Built by [`WatchConfig::from_toml_str`] (or `load`).
@@ -31,6 +31,8 @@ pub struct WatchConfig {
     pub lineage_groups: Vec<WatchedGroup>,
     /// The first responder: empty when the file has no `[respond]`.
     pub respond: RespondSection,
+    /// The autoscaling advisor's groups (`[scale]`); empty when it advises on none.
+    pub scale: ScaleSection,
 }
 
 /// The validated `[watch]` section.

@@ -42,13 +42,21 @@ pub(in crate::config) fn watch_config(raw: RawWatchFile) -> Result<WatchConfig, 
         .filter(|g| seen.insert(g.clone()))
         .collect();
     let respond = crate::config::respond::section(raw.respond, &clusters, &watch, &lineage_groups)?;
-    Ok(WatchConfig {
+    let mut config = WatchConfig {
         clusters,
         http,
         watch,
         lineage_groups,
         respond,
-    })
+        scale: Default::default(),
+    };
+    config.scale = crate::config::scale::section(
+        raw.scale,
+        &config.clusters,
+        config.watch.poll_interval,
+        &|cluster, group| config.watches(cluster, group),
+    )?;
+    Ok(config)
 }
 
 /// Validates `[watch]` against already validated clusters. Shared with `cairn detect`'s

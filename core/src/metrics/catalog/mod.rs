@@ -499,6 +499,23 @@ pub const RESPOND_AUDIT_FAILURES: MetricDef = MetricDef {
     ..RESPOND_COUNTER
 };
 
+// The autoscaling advisor's families (run by `cairn watch`). `group` is bounded by the
+// `[[scale.groups]]` entries.
+
+/// Absent while nothing can be recommended (`/api/scale` says why).
+pub const SCALE_RECOMMENDED_INSTANCES: MetricDef = MetricDef {
+    name: "cairn_watch_scale_recommended_instances",
+    help: "Instances the autoscaling advisor recommends for the group, to clear its backlog within the target.",
+    labels: &["cluster", "group"],
+    ..WATCH_GAUGE
+};
+pub const SCALE_CLAMPED_FORECASTS: MetricDef = MetricDef {
+    name: "cairn_watch_scale_clamped_forecasts_total",
+    help: "Traffic forecasts that went negative or NaN over the horizon and were clamped to 0.",
+    labels: &["cluster", "group"],
+    ..WATCH_COUNTER
+};
+
 // The tracer's families, labelled with the tracer's own app and stream.
 
 pub const TRACER_EMITTED: MetricDef = MetricDef {
@@ -587,6 +604,8 @@ pub const ALL: &[&MetricDef] = &[
     &RESPOND_ACTIONS,
     &RESPOND_ACTION_FAILURES,
     &RESPOND_AUDIT_FAILURES,
+    &SCALE_RECOMMENDED_INSTANCES,
+    &SCALE_CLAMPED_FORECASTS,
 ];
 
 /// The family called `name`, if cairn has one.

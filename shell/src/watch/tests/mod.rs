@@ -4,6 +4,7 @@
 mod faults;
 mod publish;
 mod respond;
+mod scale;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,8 +25,8 @@ use super::http::router;
 use super::poller::{SharedBook, judge};
 use super::view::WatchView;
 
-const CLUSTER: &str = "c";
-const GROUP: &str = "g";
+pub(super) const CLUSTER: &str = "c";
+pub(super) const GROUP: &str = "g";
 
 /// A group on one partition with `committed` and a log end of `end`, read at `now`.
 fn round(now: i64, committed: i64, end: i64) -> Round {
@@ -59,7 +60,7 @@ fn round(now: i64, committed: i64, end: i64) -> Round {
 }
 
 /// A read made at `now`.
-fn at<T>(now: i64, value: T) -> Option<Observed<T>> {
+pub(super) fn at<T>(now: i64, value: T) -> Option<Observed<T>> {
     Some(Observed {
         value,
         read_at: now,
@@ -97,7 +98,7 @@ impl Fixture {
         }
     }
 
-    async fn get(&self, path: &str) -> (StatusCode, String) {
+    pub(super) async fn get(&self, path: &str) -> (StatusCode, String) {
         let response = router(self.view.clone())
             .oneshot(Request::get(path).body(Body::empty()).expect("a request"))
             .await
