@@ -390,12 +390,25 @@ impl Pipeline {
         let consumer = &self.committers[from];
         tokio::task::block_in_place(|| {
             consumer.assign(&list).expect("assign");
-            consumer
-                .commit(&list, CommitMode::Sync)
-                .unwrap_or_else(|err| panic!("commit {} on {topic}: {err}", stage.app()));
+            // Like a real app, retry a commit the broker refuses for now (its coordinator is
+            // still loading after a restart, or moved): only one that keeps failing is a failure.
+            let deadline = std::time::Instant::now() + COMMIT_RETRY_FOR;
+            loop {
+                match consumer.commit(&list, CommitMode::Sync) {
+                    Ok(()) => break,
+                    Err(err) if std::time::Instant::now() < deadline => {
+                        eprintln!("commit {} on {topic} failed, retrying: {err}", stage.app());
+                        std::thread::sleep(std::time::Duration::from_millis(500));
+                    }
+                    Err(err) => panic!("commit {} on {topic}: {err}", stage.app()),
+                }
+            }
         });
     }
 }
+
+/// How long a refused commit of the pipeline's apps is tried again.
+const COMMIT_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The ids of a batch, in order.
 pub fn ids(batch: &[(String, Fate)]) -> Vec<String> {
