@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use cairn_core::config::MalformedPolicy;
 use cairn_core::metrics::Metrics;
+use cairn_core::model::Gap;
 use cairn_core::trace::TraceError;
 use rdkafka::error::KafkaError;
 
@@ -185,6 +186,33 @@ impl MalformedTrace<'_> {
                 "malformed trace record; stopping the job (on_malformed = \"fail\")"
             ),
         }
+    }
+}
+
+/// A tracer's gap report arrived. The core counts it (`cairn_dropped_traces_reported_total`,
+/// then `cairn_unknown_total` for what it covers); one line per report, from its copy 0 (the
+/// other copies, one per tracing partition, say the same).
+pub struct TracerGap<'a> {
+    pub gap: &'a Gap,
+}
+
+impl TracerGap<'_> {
+    pub fn emit(&self) {
+        let gap = self.gap;
+        if gap.copy != 0 {
+            return;
+        }
+        tracing::info!(
+            stream = %gap.stream,
+            app = %gap.app,
+            group = gap.group.as_deref().unwrap_or(""),
+            location = %gap.location,
+            partition = gap.partition,
+            dropped = gap.dropped.as_str(),
+            count = gap.count,
+            ranges = gap.ranges.len(),
+            "a tracer reported traces it dropped; what they cover is unknown, not lost"
+        );
     }
 }
 

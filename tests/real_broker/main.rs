@@ -19,6 +19,7 @@ mod detect_rebalance;
 mod detect_restart;
 mod simulate;
 mod simulate_detect;
+mod tracer_outage;
 mod watch;
 
 use std::path::Path;
