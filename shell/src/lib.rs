@@ -19,6 +19,7 @@
 //! - [`watch`]: the `cairn watch` job: a poller per cluster reads every watched consumer group,
 //!   the core judges it, incidents are stored in sled and published; HTTP shows the reports.
 //! - [`clock`]: the wall clock (the core takes time as an argument).
+//! - [`log_limit`]: per-kind rate limits for log lines that hostile input can repeat.
 
 pub use cairn_core as core;
 
@@ -27,6 +28,7 @@ pub mod detect;
 pub mod events;
 pub mod http;
 pub mod kafka;
+pub mod log_limit;
 pub mod observe;
 pub mod oracle;
 pub mod readiness;

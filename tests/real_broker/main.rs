@@ -17,6 +17,7 @@ mod detect_pipeline;
 mod detect_readiness;
 mod detect_rebalance;
 mod detect_restart;
+mod logs;
 mod simulate;
 mod simulate_detect;
 mod tracer_outage;

@@ -269,6 +269,7 @@ impl Worker {
     fn tick(&mut self) {
         let view = self.board.view();
         let now = now_millis();
+        crate::events::report_skipped_malformed(now);
         for owned in self.partitions.values_mut().filter(|owned| owned.at_end) {
             // Many timers come due at once after a backlog: check only as many as keep the
             // next checkpoint bounded; the rest wait for the ticks after it.
