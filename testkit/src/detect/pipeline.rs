@@ -390,9 +390,14 @@ impl Pipeline {
         let consumer = &self.committers[from];
         tokio::task::block_in_place(|| {
             consumer.assign(&list).expect("assign");
-            consumer
-                .commit(&list, CommitMode::Sync)
-                .unwrap_or_else(|err| panic!("commit {} on {topic}: {err}", stage.app()));
+            // Right after a broker restart the group coordinator may not be loaded yet: an
+            // app would retry its commit, and so does this one, for a while.
+            let mut attempts = 0;
+            while let Err(err) = consumer.commit(&list, CommitMode::Sync) {
+                attempts += 1;
+                assert!(attempts < 30, "commit {} on {topic}: {err}", stage.app());
+                std::thread::sleep(std::time::Duration::from_millis(500));
+            }
         });
     }
 }
