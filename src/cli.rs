@@ -13,6 +13,17 @@ use clap::{Args, Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// How log lines on stderr are written: `text` (human lines; colours only when stderr is a
+    /// terminal) or `json` (one JSON object per line, for log shippers).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "CAIRN_LOG_FORMAT")]
+    pub log_format: LogFormat,
+}
+
+/// The `--log-format` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -120,6 +131,7 @@ pub enum CliError {
 
 /// Runs one subcommand to completion.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let init_logging = || init_logging(cli.log_format);
     match cli.command {
         Command::Detect { config } => {
             init_logging();
@@ -202,12 +214,19 @@ fn score(args: ScoreArgs) -> anyhow::Result<()> {
     }
 }
 
-/// Structured logs on stderr; `RUST_LOG` overrides the default level (info).
-fn init_logging() {
+/// Structured logs on stderr; `RUST_LOG` overrides the default level (info). No ANSI colour
+/// codes unless stderr is a terminal: a file or a log shipper gets plain text (or JSON).
+fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+        LogFormat::Json => builder.json().with_ansi(false).try_init(),
+    };
 }

@@ -152,3 +152,41 @@ impl VerdictSink for Vec<Verdict> {
         self.push(verdict);
     }
 }
+
+/// A tracer's report of traces it dropped (its queue was full, or the tracing cluster did not
+/// take them in time): `count` traces of kind `dropped` by `app` (as `group`) at
+/// `location`/`partition`, at the offsets of `ranges`, stamped between `from_ts` and `to_ts`
+/// by the emitter's clock. The detector turns an expectation such a gap covers into "unknown
+/// at this hop", never a lost verdict.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gap {
+    pub stream: String,
+    pub app: String,
+    /// The consumer group, for gaps of `received` and `filtered` traces.
+    pub group: Option<String>,
+    /// `<cluster>/<topic>`.
+    pub location: String,
+    pub partition: i32,
+    /// The kind of the traces dropped.
+    pub dropped: Kind,
+    /// Inclusive offset ranges, ascending and disjoint.
+    pub ranges: Vec<(i64, i64)>,
+    /// How many traces were dropped (a redelivered offset can be dropped twice).
+    pub count: u64,
+    pub from_ts: Millis,
+    pub to_ts: Millis,
+    /// A tracer writes one copy of a report to every partition of the tracing topic (the
+    /// detector is sharded by partition); copies are numbered `0..copies`, and only copy 0
+    /// counts the dropped traces, so totals over partitions are exact.
+    pub copy: u32,
+    pub copies: u32,
+}
+
+impl Gap {
+    /// Whether `offset` falls in one of the gap's ranges.
+    pub fn covers(&self, offset: i64) -> bool {
+        // Ranges are ascending and disjoint: the last range starting at or before `offset`.
+        let i = self.ranges.partition_point(|&(first, _)| first <= offset);
+        i > 0 && self.ranges[i - 1].1 >= offset
+    }
+}

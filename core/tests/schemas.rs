@@ -85,7 +85,7 @@ fn property_schemas<'a>(value: &'a Value, pointer: String, out: &mut Vec<(String
 #[test]
 fn every_field_has_a_description() {
     for (name, top_level_fields) in [
-        ("trace.schema.json", 10),
+        ("trace.schema.json", 17),
         ("verdict.schema.json", 10),
         ("incident.schema.json", 8),
         ("action.schema.json", 15),
@@ -861,6 +861,76 @@ fn action_schema_and_decoder_reject_the_invalid_examples() {
         assert!(
             action::decode(text.as_bytes()).is_err(),
             "decoder accepted {what}: {text}"
+        );
+    }
+}
+
+// ---- gap records (on the tracing topic, in trace.schema.json) ----
+
+const GAP: &str = r#"{"v":1,"kind":"gap","stream":"s","app":"sink","group":"g","location":"c/t","partition":2,"dropped":"received","ranges":[[3,5],[9,9]],"count":4,"from_ts":10,"to_ts":20,"copy":0,"copies":3,"ts":20}"#;
+
+#[test]
+fn gap_records_validate_and_round_trip() {
+    let validator = validator("trace.schema.json");
+    assert!(validator.is_valid(&parse(GAP)));
+    let Ok(trace::Record::Gap(gap)) = trace::decode_record(GAP.as_bytes()) else {
+        panic!("the example gap decodes as a gap");
+    };
+    let encoded = trace::gap::encode(&gap);
+    assert!(validator.is_valid(&parse(std::str::from_utf8(&encoded).unwrap())));
+    assert_eq!(
+        trace::decode_record(&encoded),
+        Ok(trace::Record::Gap(gap)),
+        "encode then decode is the identity"
+    );
+    assert_eq!(
+        trace::decode(GAP.as_bytes()),
+        Err(trace::TraceError::GapNotTrace),
+        "the trace-only decoder names what it found"
+    );
+}
+
+#[test]
+fn gap_schema_and_decoder_reject_the_invalid_examples() {
+    let validator = validator("trace.schema.json");
+    let invalid = [
+        ("no ranges", GAP.replace(r#""ranges":[[3,5],[9,9]],"#, "")),
+        ("empty ranges", GAP.replace(r#"[[3,5],[9,9]]"#, "[]")),
+        ("a range of three", GAP.replace("[9,9]", "[9,9,9]")),
+        ("negative offset", GAP.replace("[3,5]", "[-3,5]")),
+        (
+            "received gap without group",
+            GAP.replace(r#""group":"g","#, ""),
+        ),
+        (
+            "unknown dropped kind",
+            GAP.replace(r#""dropped":"received""#, r#""dropped":"gap""#),
+        ),
+        ("zero count", GAP.replace(r#""count":4"#, r#""count":0"#)),
+        ("no from_ts", GAP.replace(r#""from_ts":10,"#, "")),
+        ("copies zero", GAP.replace(r#""copies":3"#, r#""copies":0"#)),
+    ];
+    for (what, text) in invalid {
+        assert_ne!(text, GAP, "{what}: the example did not change");
+        assert!(
+            !validator.is_valid(&parse(&text)),
+            "schema accepted {what}: {text}"
+        );
+        assert!(
+            trace::decode_record(text.as_bytes()).is_err(),
+            "decoder accepted {what}: {text}"
+        );
+    }
+    // Beyond the schema: ranges out of order, a range backwards, a copy past the copies.
+    for text in [
+        GAP.replace("[[3,5],[9,9]]", "[[9,9],[3,5]]"),
+        GAP.replace("[3,5]", "[5,3]"),
+        GAP.replace(r#""copy":0"#, r#""copy":3"#),
+    ] {
+        assert!(validator.is_valid(&parse(&text)), "{text}");
+        assert!(
+            trace::decode_record(text.as_bytes()).is_err(),
+            "decoder accepted {text}"
         );
     }
 }

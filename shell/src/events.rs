@@ -11,9 +11,11 @@ use std::time::Duration;
 
 use cairn_core::config::MalformedPolicy;
 use cairn_core::metrics::Metrics;
+use cairn_core::model::{Gap, Millis};
 use cairn_core::trace::TraceError;
 use rdkafka::error::KafkaError;
 
+use crate::log_limit::{Admit, LogLimiter};
 use crate::observe::ShellCounters;
 
 /// A checkpoint (or one attempt of its transaction) failed; nothing is committed past it.
@@ -179,8 +181,36 @@ impl SessionRestarted<'_> {
     }
 }
 
+/// Malformed-trace log lines per kind and interval before the rest are only counted.
+pub const MALFORMED_LINES_PER_INTERVAL: u32 = 5;
+/// The interval of [`MALFORMED_LINES_PER_INTERVAL`].
+pub const MALFORMED_LOG_INTERVAL_MS: i64 = 10_000;
+
+/// One limiter for every worker: a storm is one storm, whichever partitions it hits.
+static MALFORMED_LOG: std::sync::LazyLock<parking_lot::Mutex<LogLimiter>> =
+    std::sync::LazyLock::new(|| {
+        parking_lot::Mutex::new(LogLimiter::new(
+            MALFORMED_LOG_INTERVAL_MS,
+            MALFORMED_LINES_PER_INTERVAL,
+        ))
+    });
+
+/// Writes the "N more skipped" line of every kind whose storm has quieted (workers call it
+/// on their ticks).
+pub fn report_skipped_malformed(now: Millis) {
+    for (kind, skipped) in MALFORMED_LOG.lock().due_summaries(now) {
+        tracing::warn!(
+            kind,
+            skipped,
+            interval_ms = MALFORMED_LOG_INTERVAL_MS,
+            "{skipped} more malformed trace records of this kind skipped without a log line (all counted in cairn_traces_malformed_total)"
+        );
+    }
+}
+
 /// A tracing record that is not a valid trace. It is counted by the core's metrics of the
-/// partition's detector, under the error's fixed kind.
+/// partition's detector, under the error's fixed kind, every time; its log line is rate
+/// limited per kind ([`MALFORMED_LINES_PER_INTERVAL`] per [`MALFORMED_LOG_INTERVAL_MS`]).
 pub struct MalformedTrace<'a> {
     pub partition: i32,
     pub offset: i64,
@@ -190,15 +220,28 @@ pub struct MalformedTrace<'a> {
 
 impl MalformedTrace<'_> {
     pub fn emit(&self, metrics: &mut Metrics) {
-        metrics.count_malformed(self.error.kind_label());
+        self.emit_at(metrics, crate::clock::now_millis());
+    }
+
+    /// [`MalformedTrace::emit`] at detector time `now`.
+    pub fn emit_at(&self, metrics: &mut Metrics, now: Millis) {
+        let kind = self.error.kind_label();
+        metrics.count_malformed(kind);
         let (partition, offset, error) = (self.partition, self.offset, self.error);
         match self.policy {
-            MalformedPolicy::Skip => tracing::warn!(
-                partition,
-                offset,
-                %error,
-                "skipped a malformed trace record"
-            ),
+            MalformedPolicy::Skip => {
+                let Admit::Log { skipped } = MALFORMED_LOG.lock().admit(kind, now) else {
+                    return;
+                };
+                if skipped > 0 {
+                    tracing::warn!(
+                        kind,
+                        skipped,
+                        "{skipped} more malformed trace records of this kind were skipped without a log line"
+                    );
+                }
+                tracing::warn!(partition, offset, %error, "skipped a malformed trace record");
+            }
             MalformedPolicy::Fail => tracing::error!(
                 partition,
                 offset,
@@ -206,6 +249,33 @@ impl MalformedTrace<'_> {
                 "malformed trace record; stopping the job (on_malformed = \"fail\")"
             ),
         }
+    }
+}
+
+/// A tracer's gap report arrived. The core counts it (`cairn_dropped_traces_reported_total`,
+/// then `cairn_unknown_total` for what it covers); one line per report, from its copy 0 (the
+/// other copies, one per tracing partition, say the same).
+pub struct TracerGap<'a> {
+    pub gap: &'a Gap,
+}
+
+impl TracerGap<'_> {
+    pub fn emit(&self) {
+        let gap = self.gap;
+        if gap.copy != 0 {
+            return;
+        }
+        tracing::info!(
+            stream = %gap.stream,
+            app = %gap.app,
+            group = gap.group.as_deref().unwrap_or(""),
+            location = %gap.location,
+            partition = gap.partition,
+            dropped = gap.dropped.as_str(),
+            count = gap.count,
+            ranges = gap.ranges.len(),
+            "a tracer reported traces it dropped; what they cover is unknown, not lost"
+        );
     }
 }
 
@@ -284,5 +354,30 @@ mod tests {
         }
         assert_eq!(metrics.malformed(error.kind_label()), 2);
         assert_eq!(metrics.malformed(&error.to_string()), 0);
+    }
+
+    #[test]
+    fn every_malformed_record_is_counted_though_few_are_logged() {
+        let mut metrics = Metrics::default();
+        let error = TraceError::NotAnObject { found: "a number" };
+        for n in 0..1_000 {
+            MalformedTrace {
+                partition: 0,
+                offset: n,
+                error: &error,
+                policy: MalformedPolicy::Skip,
+            }
+            .emit_at(&mut metrics, 42);
+        }
+        assert_eq!(
+            metrics.total(
+                cairn_core::metrics::catalog::TRACES_MALFORMED.name,
+                Some("not_an_object")
+            ),
+            1_000
+        );
+        // The shared limiter let at most its allowance through in this window.
+        let next = MALFORMED_LOG.lock().admit("not_an_object", 42);
+        assert_eq!(next, Admit::Skip);
     }
 }

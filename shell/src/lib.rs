@@ -20,6 +20,7 @@
 //!   the core judges it, incidents are stored in sled and published; HTTP shows the reports;
 //!   its first responder (`watch::respond`) relaunches, notifies and escalates on incidents.
 //! - [`clock`]: the wall clock (the core takes time as an argument).
+//! - [`log_limit`]: per-kind rate limits for log lines that hostile input can repeat.
 
 pub use cairn_core as core;
 
@@ -28,6 +29,7 @@ pub mod detect;
 pub mod events;
 pub mod http;
 pub mod kafka;
+pub mod log_limit;
 pub mod observe;
 pub mod oracle;
 pub mod readiness;

@@ -217,17 +217,11 @@ impl Store {
             .metadata()
             .map_err(snapshot_io(partition, "read the length"))?
             .len();
-        Ok(SnapshotReader {
-            source: FrameSource {
-                partition,
-                input: BufReader::with_capacity(1 << 20, file),
-                remaining,
-                hasher: crc32fast::Hasher::new(),
-            },
-            key: Vec::new(),
-            state: Vec::new(),
-            count: 0,
-        })
+        Ok(SnapshotReader::over(
+            partition,
+            Box::new(BufReader::with_capacity(1 << 20, file)),
+            remaining,
+        ))
     }
 
     /// Forgets a tracing partition's local snapshot and its checkpoint.
@@ -321,6 +315,27 @@ pub struct SnapshotReader {
 }
 
 impl SnapshotReader {
+    /// Reads a snapshot held in memory, as [`Store::read_snapshot`] reads one from its file:
+    /// for tests and fuzzing of the format.
+    pub fn from_bytes(partition: i32, bytes: Vec<u8>) -> SnapshotReader {
+        let remaining = bytes.len() as u64;
+        SnapshotReader::over(partition, Box::new(std::io::Cursor::new(bytes)), remaining)
+    }
+
+    fn over(partition: i32, input: Box<dyn Read + Send>, remaining: u64) -> SnapshotReader {
+        SnapshotReader {
+            source: FrameSource {
+                partition,
+                input,
+                remaining,
+                hasher: crc32fast::Hasher::new(),
+            },
+            key: Vec::new(),
+            state: Vec::new(),
+            count: 0,
+        }
+    }
+
     /// The next (key, state), or `None` once the trailer checked out.
     pub fn next_entry(&mut self) -> Result<Option<(&str, &[u8])>, StoreError> {
         let key_len = self.source.read_u32()?;
@@ -358,7 +373,7 @@ impl SnapshotReader {
 /// The file under a [`SnapshotReader`]: hashes the frames and knows how much of it is left.
 struct FrameSource {
     partition: i32,
-    input: BufReader<File>,
+    input: Box<dyn Read + Send>,
     /// Bytes of the file not read yet; no length read from the file may ask for more.
     remaining: u64,
     hasher: crc32fast::Hasher,
@@ -507,6 +522,29 @@ mod tests {
             store.read_checkpoint(1).expect("read"),
             Some(checkpoint(3, "a:2"))
         );
+    }
+
+    #[test]
+    fn a_snapshot_in_memory_reads_as_its_file_does() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let states: [(&str, &[u8]); 2] = [("s\0a", b"1"), ("s\0b", b"")];
+        store
+            .write_snapshot(4, &checkpoint(1, "t"), put_all(&states))
+            .expect("snapshot");
+        let bytes = std::fs::read(store.snapshot_path(4)).expect("the file");
+        let mut reader = SnapshotReader::from_bytes(4, bytes.clone());
+        let mut from_memory = Vec::new();
+        while let Some((key, state)) = reader.next_entry().expect("readable") {
+            from_memory.push((key.to_owned(), state.to_vec()));
+        }
+        assert_eq!(from_memory, read_all(&store, 4).expect("read"));
+        let mut cut = SnapshotReader::from_bytes(4, bytes[..bytes.len() - 1].to_vec());
+        let mut outcome = cut.next_entry().map(|e| e.is_some());
+        while let Ok(true) = outcome {
+            outcome = cut.next_entry().map(|e| e.is_some());
+        }
+        assert!(outcome.is_err(), "a cut snapshot is refused in memory too");
     }
 
     #[test]

@@ -210,3 +210,65 @@ pub fn kafka_sh(args: &[&str]) {
         args.join(" ")
     );
 }
+
+/// A second single-node broker of `kafka.sh`, with its own ports and state directory, for a
+/// test that needs a cluster it can stop while the first keeps running (a tracing cluster apart
+/// from the data cluster). Its port is `CAIRN_TEST_SECOND_KAFKA_PORT`, default
+/// `CAIRN_KAFKA_PORT + 2` (9094 without either), and its controller listens on the next port;
+/// its data lives under `target/kafka-second/`.
+#[derive(Clone, Debug)]
+pub struct SecondBroker {
+    pub port: u16,
+    state: PathBuf,
+}
+
+/// The variable that sets [`SecondBroker`]'s port.
+pub const SECOND_BROKER_PORT_ENV: &str = "CAIRN_TEST_SECOND_KAFKA_PORT";
+
+impl SecondBroker {
+    pub fn from_env() -> SecondBroker {
+        let port_of = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u16>().ok());
+        let port = port_of(SECOND_BROKER_PORT_ENV)
+            .or_else(|| port_of("CAIRN_KAFKA_PORT").map(|p| p + 2))
+            .unwrap_or(9094);
+        let state = kafka_sh_path()
+            .parent()
+            .and_then(Path::parent)
+            .and_then(Path::parent)
+            .expect("kafka.sh lives in deploy/kafka of the repository")
+            .join("target/kafka-second");
+        SecondBroker { port, state }
+    }
+
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// A [`TestKafka`] on this broker (no hold on the first broker).
+    pub fn kafka(&self) -> TestKafka {
+        TestKafka {
+            bootstrap: self.bootstrap(),
+            mock: None,
+            _shared: None,
+            _exclusive: None,
+        }
+    }
+
+    /// Runs `kafka.sh <command>` against this broker (`start`, `stop`; both safe to repeat).
+    pub fn run(&self, command: &str) {
+        let script = kafka_sh_path();
+        let status = Command::new(&script)
+            .arg(command)
+            .env("CAIRN_KAFKA_PORT", self.port.to_string())
+            .env("CAIRN_KAFKA_CONTROLLER_PORT", (self.port + 1).to_string())
+            .env("CAIRN_KAFKA_STATE", &self.state)
+            .env("CAIRN_KAFKA_HEAP", "-Xms128m -Xmx512m")
+            .status()
+            .unwrap_or_else(|err| panic!("run {}: {err}", script.display()));
+        assert!(
+            status.success(),
+            "kafka.sh {command} (second broker on port {}) failed: {status}",
+            self.port
+        );
+    }
+}

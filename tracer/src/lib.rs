@@ -7,6 +7,11 @@
 //! the trace is dropped and counted, never the caller blocked. librdkafka reconnects by itself,
 //! so traces flow again when the cluster comes back. Counters: [`TracerStats`].
 //!
+//! What it drops, it remembers (app, group, location, partition, offsets; [`drops`]): once
+//! the tracing cluster answers again, a background thread writes a gap record
+//! ([`cairn_core::trace::gap`]) to every partition of the tracing topic, so the detector
+//! concludes "unknown at this hop" for those messages instead of declaring them lost.
+//!
 //! ```no_run
 //! # fn demo() -> Result<(), cairn_tracer::TracerError> {
 //! use cairn_tracer::{Tracer, TracerConfig};
@@ -18,19 +23,22 @@
 //!
 //! Call [`Tracer::flush`] before the app exits: dropping the last clone discards what is queued.
 
+mod drops;
 mod stats;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use cairn_core::model::{Kind, Trace};
 use cairn_core::sampling::is_sampled;
+use cairn_core::trace::{self as wire, Record};
 use rdkafka::ClientConfig;
 use rdkafka::Message;
 use rdkafka::client::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 
+use self::drops::DropLog;
 use self::stats::Counters;
 pub use self::stats::TracerStats;
 
@@ -96,29 +104,83 @@ pub struct Tracer {
 
 struct Inner {
     producer: ThreadedProducer<TracerContext>,
-    counters: Arc<Counters>,
+    shared: Arc<Shared>,
     topic: String,
     stream: String,
     app: String,
     sample_rate: f64,
 }
 
-/// Counts delivery reports; runs on the producer's poll thread.
+/// What the caller's threads, the delivery callback and the gap reporter share.
+#[derive(Default)]
+struct Shared {
+    counters: Counters,
+    /// Traces dropped and not yet reported.
+    drops: Mutex<DropLog>,
+    /// Gap record copies that could not be delivered: (partition, payload), sent again as
+    /// they are, so that every partition gets each copy once.
+    resend: Mutex<Vec<(i32, Vec<u8>)>>,
+}
+
+/// The delivery opaque of a trace.
+const TRACE: usize = 0;
+/// The delivery opaque of a gap record copy.
+const GAP: usize = 1;
+
+/// How often the reporter looks for drops to report.
+const GAP_REPORT_INTERVAL: Duration = Duration::from_millis(500);
+/// How long the reporter waits for the tracing cluster to answer before trying later.
+const REACHABLE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Counts delivery reports and remembers what failed; runs on the producer's poll thread.
 struct TracerContext {
-    counters: Arc<Counters>,
+    shared: Arc<Shared>,
 }
 
 impl ClientContext for TracerContext {}
 
 impl ProducerContext for TracerContext {
-    type DeliveryOpaque = ();
+    type DeliveryOpaque = usize;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        match result {
-            Ok(_) => Counters::add(&self.counters.delivered),
-            Err(_) => Counters::add(&self.counters.failed),
+    fn delivery(&self, result: &DeliveryResult<'_>, what: usize) {
+        let counters = &self.shared.counters;
+        match (result, what) {
+            (Ok(_), TRACE) => Counters::add(&counters.delivered),
+            (Ok(message), _) => {
+                Counters::add(&counters.gap_records);
+                if let Some(Ok(Record::Gap(gap))) = message.payload().map(wire::decode_record)
+                    && gap.copy == 0
+                {
+                    counters.add_reported(gap.count);
+                }
+            }
+            (Err((_, message)), TRACE) => {
+                Counters::add(&counters.failed);
+                // Our own encoding: it decodes. Remember where the trace was, to report it.
+                if let Some(Ok(Record::Trace(t))) = message.payload().map(wire::decode_record) {
+                    lock(&self.shared.drops).record(
+                        t.kind,
+                        t.group.as_deref(),
+                        &t.location,
+                        (t.partition, t.offset),
+                        t.ts,
+                    );
+                }
+            }
+            (Err((_, message)), _) => {
+                let payload = message.payload().unwrap_or_default().to_vec();
+                lock(&self.shared.resend).push((message.partition(), payload));
+            }
         }
     }
+}
+
+/// A poisoned lock only means another thread panicked while holding it; the data (counts,
+/// ranges) is still whole, so go on with it rather than lose drops.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Tracer {
@@ -153,7 +215,7 @@ impl Tracer {
                 return Err(bad(field, value.clone(), "a non-empty value"));
             }
         }
-        let counters = Arc::new(Counters::default());
+        let shared = Arc::new(Shared::default());
         let mut client = ClientConfig::new();
         client
             .set("bootstrap.servers", &config.bootstrap)
@@ -183,19 +245,19 @@ impl Tracer {
         }
         let producer = client
             .create_with_context(TracerContext {
-                counters: Arc::clone(&counters),
+                shared: Arc::clone(&shared),
             })
             .map_err(|err| TracerError::Client(Box::new(err)))?;
-        Ok(Tracer {
-            inner: Arc::new(Inner {
-                producer,
-                counters,
-                topic: config.topic,
-                stream: config.stream,
-                app: config.app,
-                sample_rate: config.sample_rate,
-            }),
-        })
+        let inner = Arc::new(Inner {
+            producer,
+            shared,
+            topic: config.topic,
+            stream: config.stream,
+            app: config.app,
+            sample_rate: config.sample_rate,
+        });
+        spawn_gap_reporter(Arc::downgrade(&inner));
+        Ok(Tracer { inner })
     }
 
     /// The app wrote message `id` at `location` (`<cluster>/<topic>`), `partition`, `offset`,
@@ -246,7 +308,7 @@ impl Tracer {
 
     /// The counters so far.
     pub fn stats(&self) -> TracerStats {
-        self.inner.counters.snapshot()
+        self.inner.shared.counters.snapshot()
     }
 
     /// The counters as Prometheus text (the catalog's `TRACER_*` families), labelled with this
@@ -256,9 +318,11 @@ impl Tracer {
             .to_prometheus(&self.inner.app, &self.inner.stream)
     }
 
-    /// Waits up to `timeout` for queued traces to be delivered (or to fail). Returns whether
-    /// the queue drained. Call it before the app exits.
+    /// Reports pending drops (gap records) if the tracing cluster answers, then waits up to
+    /// `timeout` for queued records to be delivered (or to fail). Returns whether the queue
+    /// drained. Call it before the app exits.
     pub fn flush(&self, timeout: Duration) -> bool {
+        self.inner.report_drops();
         self.inner.producer.flush(timeout).is_ok() && self.inner.producer.in_flight_count() == 0
     }
 
@@ -272,8 +336,9 @@ impl Tracer {
         offset: i64,
     ) {
         let inner = &*self.inner;
+        let counters = &inner.shared.counters;
         if !is_sampled(id, inner.sample_rate) {
-            Counters::add(&inner.counters.sampled_out);
+            Counters::add(&counters.sampled_out);
             return;
         }
         let trace = Trace {
@@ -288,17 +353,95 @@ impl Tracer {
             ts: now_millis(),
         };
         let payload = cairn_core::trace::encode(&trace);
-        let record = BaseRecord::to(&inner.topic).key(id).payload(&payload);
-        match inner.producer.send(record) {
-            Ok(()) => Counters::add(&inner.counters.emitted),
+        let record = BaseRecord::with_opaque_to(&inner.topic, TRACE)
+            .key(id)
+            .payload(&payload);
+        let refused = match inner.producer.send(record) {
+            Ok(()) => {
+                Counters::add(&counters.emitted);
+                return;
+            }
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                Counters::add(&inner.counters.dropped_queue_full);
+                Counters::add(&counters.dropped_queue_full);
+                None
             }
             Err((err, _)) => {
-                Counters::add(&inner.counters.failed);
-                tracing::debug!(error = %err, app = %inner.app, "trace refused at enqueue");
+                Counters::add(&counters.failed);
+                Some(err)
+            }
+        };
+        lock(&inner.shared.drops).record(kind, group, location, (partition, offset), trace.ts);
+        if let Some(err) = refused {
+            tracing::debug!(error = %err, app = %inner.app, "trace refused at enqueue");
+        }
+    }
+}
+
+impl Inner {
+    /// Writes what was dropped as gap records, one copy to every partition of the tracing
+    /// topic, if the tracing cluster answers; else leaves it for the next try. Copies that
+    /// failed before are sent again as they were.
+    fn report_drops(&self) {
+        let nothing_to_do =
+            lock(&self.shared.drops).is_empty() && lock(&self.shared.resend).is_empty();
+        if nothing_to_do {
+            return;
+        }
+        // Asking for the topic's partitions is also the check that the cluster answers.
+        let partitions = match self
+            .producer
+            .client()
+            .fetch_metadata(Some(&self.topic), REACHABLE_TIMEOUT)
+        {
+            Ok(metadata) => metadata
+                .topics()
+                .first()
+                .map_or(0, |topic| topic.partitions().len()),
+            Err(_) => return,
+        };
+        let Ok(copies) = u32::try_from(partitions) else {
+            return;
+        };
+        if copies == 0 {
+            return;
+        }
+        let mut outgoing = std::mem::take(&mut *lock(&self.shared.resend));
+        let gaps = lock(&self.shared.drops).take(&self.stream, &self.app);
+        for mut gap in gaps {
+            gap.copies = copies;
+            for copy in 0..copies {
+                gap.copy = copy;
+                outgoing.push((copy as i32, wire::gap::encode(&gap)));
             }
         }
+        let key = format!("gap:{}", self.app);
+        for (partition, payload) in outgoing {
+            let record = BaseRecord::with_opaque_to(&self.topic, GAP)
+                .partition(partition)
+                .key(&key)
+                .payload(&payload);
+            if self.producer.send(record).is_err() {
+                lock(&self.shared.resend).push((partition, payload));
+            }
+        }
+    }
+}
+
+/// The reporter thread: reports drops every [`GAP_REPORT_INTERVAL`] until the last clone of
+/// the tracer is gone.
+fn spawn_gap_reporter(inner: Weak<Inner>) {
+    let spawned = std::thread::Builder::new()
+        .name("cairn-tracer-gaps".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(GAP_REPORT_INTERVAL);
+                let Some(inner) = inner.upgrade() else { return };
+                inner.report_drops();
+            }
+        });
+    if let Err(err) = spawned {
+        // The tracer still traces; drops are then reported only by `flush`.
+        tracing::warn!(error = %err, "could not start the tracer's gap reporter thread");
     }
 }
 

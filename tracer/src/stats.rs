@@ -20,17 +20,23 @@ pub struct TracerStats {
     pub failed: u64,
     /// Calls for messages that the stream's sample rate leaves untraced.
     pub sampled_out: u64,
+    /// Gap record copies the tracing cluster acknowledged (one per tracing partition per report).
+    pub gap_records: u64,
+    /// Dropped traces (queue full or failed) that delivered gap records reported.
+    pub drops_reported: u64,
 }
 
 impl TracerStats {
     /// Each counter with the catalog family it is exported as.
-    pub fn families(&self) -> [(&'static MetricDef, u64); 5] {
+    pub fn families(&self) -> [(&'static MetricDef, u64); 7] {
         [
             (&catalog::TRACER_EMITTED, self.emitted),
             (&catalog::TRACER_DELIVERED, self.delivered),
             (&catalog::TRACER_DROPPED_QUEUE_FULL, self.dropped_queue_full),
             (&catalog::TRACER_FAILED, self.failed),
             (&catalog::TRACER_SAMPLED_OUT, self.sampled_out),
+            (&catalog::TRACER_GAP_RECORDS, self.gap_records),
+            (&catalog::TRACER_DROPS_REPORTED, self.drops_reported),
         ]
     }
 
@@ -52,11 +58,17 @@ pub(super) struct Counters {
     pub dropped_queue_full: AtomicU64,
     pub failed: AtomicU64,
     pub sampled_out: AtomicU64,
+    pub gap_records: AtomicU64,
+    pub drops_reported: AtomicU64,
 }
 
 impl Counters {
     pub fn add(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn add_reported(&self, count: u64) {
+        self.drops_reported.fetch_add(count, Ordering::Relaxed);
     }
 
     pub fn snapshot(&self) -> TracerStats {
@@ -66,6 +78,8 @@ impl Counters {
             dropped_queue_full: self.dropped_queue_full.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
             sampled_out: self.sampled_out.load(Ordering::Relaxed),
+            gap_records: self.gap_records.load(Ordering::Relaxed),
+            drops_reported: self.drops_reported.load(Ordering::Relaxed),
         }
     }
 }
@@ -84,6 +98,8 @@ mod tests {
             dropped_queue_full: 1,
             failed: 1,
             sampled_out: 7,
+            gap_records: 2,
+            drops_reported: 1,
         };
         let text = stats.to_prometheus("api", "play\"back");
         let sample = |def: &MetricDef, value| {
@@ -105,7 +121,9 @@ mod tests {
         assert!(text.contains(&sample(&catalog::TRACER_SAMPLED_OUT, 7)));
         let delivered = catalog::TRACER_DELIVERED.name;
         assert!(text.contains(&format!("# TYPE {delivered} counter\n")));
-        assert_eq!(text.lines().count(), 15, "HELP, TYPE and one sample each");
+        assert!(text.contains(&sample(&catalog::TRACER_GAP_RECORDS, 2)));
+        assert!(text.contains(&sample(&catalog::TRACER_DROPS_REPORTED, 1)));
+        assert_eq!(text.lines().count(), 21, "HELP, TYPE and one sample each");
     }
 
     #[test]

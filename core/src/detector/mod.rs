@@ -5,13 +5,17 @@
 //! - [`Detector::on_trace`] records a trace (duplicates, hop latency, retractions);
 //! - [`Detector::on_tick`] runs the timers that are due: the decision rule, stuck
 //!   messages, and dropping settled messages once their dedup window has passed;
+//! - [`Detector::on_gap`] takes a tracer's report of traces it dropped: what it covers is
+//!   concluded "unknown at this hop", never lost; [`Detector::input_resumed`] holds verdicts
+//!   for a confirmation delay after the shell's input was interrupted;
 //! - [`Detector::drain_changes`] / [`Detector::restore`] move per-message state to and
 //!   from the shell's store, so a restart neither loses nor repeats a verdict.
 //!
 //! Layout: `state` holds the compact rows and slots, `timers` the deadline lists,
 //! `ingest` what a trace changes, `rules` the decision rule, `verdicts` the records and
-//! their idempotency bits, `persist` the stored form.
+//! their idempotency bits, `persist` the stored form, `gaps` the tracers' gap reports.
 
+mod gaps;
 mod ingest;
 mod persist;
 mod rules;
@@ -27,10 +31,12 @@ pub use persist::{
 
 use crate::lineage::{Lineage, StreamId};
 use crate::metrics::Metrics;
-use crate::model::{Millis, Trace, VerdictSink};
+use crate::model::{Gap, Kind, Millis, Trace, VerdictSink};
 use crate::offsets::OffsetsView;
+use gaps::{GapEntry, GapTable};
 use rules::Next;
 use state::{MessageTable, Shape};
+use verdicts::Expectation;
 
 /// A message whose state changed (or that was dropped) since the last drain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,6 +52,10 @@ pub struct Detector {
     lineage: Arc<Lineage>,
     /// One table per stream, in lineage order.
     tables: Vec<MessageTable>,
+    /// The tracers' gap reports, one table per stream, in lineage order.
+    gaps: Vec<GapTable>,
+    /// Detector time the shell's input last resumed after an interruption.
+    resumed_at: Option<Millis>,
     metrics: Metrics,
     encoded: Vec<u8>,
 }
@@ -63,7 +73,7 @@ impl Detector {
     }
 
     fn build(lineage: Arc<Lineage>, track_changes: bool) -> Self {
-        let tables = lineage
+        let tables: Vec<MessageTable> = lineage
             .streams()
             .iter()
             .map(|plan| {
@@ -76,8 +86,10 @@ impl Detector {
             .collect();
         Detector {
             metrics: Metrics::for_lineage(&lineage),
+            gaps: tables.iter().map(|_| GapTable::default()).collect(),
             lineage,
             tables,
+            resumed_at: None,
             encoded: Vec::new(),
         }
     }
@@ -117,6 +129,89 @@ impl Detector {
         }
     }
 
+    /// Records a tracer's report of traces it dropped. Every message held whose open
+    /// expectation the report covers is concluded "unknown at this hop" now; the report is
+    /// kept (for `max_wait` + `dedup_window`) for messages whose traces come later. A report
+    /// the lineage cannot place is counted like a trace it cannot place.
+    pub fn on_gap(&mut self, gap: &Gap, now: Millis) {
+        let first = gap.ranges.first().map_or(0, |r| r.0);
+        let probe = Trace {
+            id: "".into(),
+            stream: gap.stream.as_str().into(),
+            kind: gap.dropped,
+            location: gap.location.as_str().into(),
+            partition: gap.partition,
+            offset: first,
+            app: gap.app.as_str().into(),
+            group: gap.group.as_deref().map(Into::into),
+            ts: gap.to_ts,
+        };
+        let resolved = match self.lineage.resolve(&probe) {
+            Ok(resolved) => resolved,
+            Err(reason) => {
+                self.metrics.count_rejected(reason);
+                return;
+            }
+        };
+        let sid = usize::from(resolved.stream.0);
+        let (Some(plan), Some(table), Some(gaps), Some(metrics)) = (
+            self.lineage.streams().get(sid),
+            self.tables.get_mut(sid),
+            self.gaps.get_mut(sid),
+            self.metrics.stream(resolved.stream),
+        ) else {
+            return;
+        };
+        if gap.copy == 0 {
+            metrics.count_tracer_dropped(gap.count);
+        }
+        let app = plan.app(resolved.app);
+        let expectation = match gap.dropped {
+            Kind::Received | Kind::Filtered => Expectation::Reception,
+            // Only a processor's `sent` is expected by the rule (its write downstream).
+            Kind::Sent if app.reads.is_some() => Expectation::Write,
+            Kind::Sent => return,
+        };
+        let Some(slot) = app.slot else { return };
+        let t = plan.timing;
+        gaps.add(
+            GapEntry {
+                slot,
+                expectation,
+                partition: gap.partition,
+                ranges: gap.ranges.clone(),
+                from_ts: gap.from_ts,
+                to_ts: gap.to_ts,
+                expires_at: now
+                    .saturating_add(t.max_wait)
+                    .saturating_add(t.dedup_window),
+            },
+            now,
+        );
+        let rows: Vec<u32> = table.rows().collect();
+        for row in rows {
+            let mut msg = table.message(row);
+            let open = rules::open_expectation(&msg, slot, app) == Some(expectation);
+            if open && rules::covered_by_gap(gaps, plan, &msg, slot, app, expectation) {
+                rules::mark_unknown(&mut msg, slot, app, expectation, metrics);
+                table.mark_dirty(row);
+            }
+        }
+    }
+
+    /// The shell's input resumed at `now` after an interruption (the tracing cluster was
+    /// unreachable, or partitions were just assigned): no lost verdict is emitted before
+    /// each stream's confirmation delay has passed from `now`, so that traces and gap
+    /// reports the emitters held back meanwhile can arrive first.
+    pub fn input_resumed(&mut self, now: Millis) {
+        self.resumed_at = Some(now);
+    }
+
+    /// Gap reports held, over all streams.
+    pub fn gap_reports_held(&self) -> usize {
+        self.gaps.iter().map(GapTable::len).sum()
+    }
+
     /// Runs every timer due at or before `now`, in deadline order, against `offsets`.
     pub fn on_tick(
         &mut self,
@@ -139,11 +234,18 @@ impl Detector {
     ) -> bool {
         let mut checked = 0usize;
         for (sid, table) in self.tables.iter_mut().enumerate() {
-            let (Some(plan), Some(metrics)) = (
+            let (Some(plan), Some(metrics), Some(gaps)) = (
                 self.lineage.streams().get(sid),
                 self.metrics.stream(StreamId(sid as u16)),
+                self.gaps.get(sid),
             ) else {
                 continue;
+            };
+            let context = rules::Context {
+                gaps,
+                hold_until: self.resumed_at.map_or(Millis::MIN, |at| {
+                    at.saturating_add(plan.timing.confirmation_delay)
+                }),
             };
             while let Some(mut due) = table.timers.pop_due(now) {
                 while let Some(row) = table.timers.take(&mut due) {
@@ -152,7 +254,8 @@ impl Detector {
                     }
                     checked += 1;
                     let mut msg = table.message(row);
-                    let next = rules::evaluate(plan, &mut msg, now, offsets, metrics, sink);
+                    let next =
+                        rules::evaluate(plan, &mut msg, now, offsets, &context, metrics, sink);
                     let changed = msg.changed();
                     match next {
                         Next::At(at) => {

@@ -17,7 +17,15 @@
 //! (doubling up to `backoff_max`); at `max_wait` the message is reported stuck instead.
 //! A message with nothing open lingers for `dedup_window` (to count late duplicates and
 //! retract a wrong verdict), then is dropped.
+//!
+//! A lost condition on an expectation that a tracer's gap report covers ([`super::gaps`])
+//! concludes "unknown at this hop" instead: the trace was dropped by the tracer, so the
+//! offsets cannot tell a loss from a trace that never reached cairn. And no verdict is
+//! emitted before `confirmation_delay` has passed since the detector's input resumed
+//! (`hold_until`): traces and gap reports that emitters held back while the tracing cluster
+//! was away must have had the chance to arrive.
 
+use super::gaps::GapTable;
 use super::state::{Message, app_flags, loc_flags, status};
 use super::verdicts::{Expectation, emit};
 use crate::lineage::{AppIx, LocIx, PlanApp, StreamPlan, TimingMs};
@@ -137,9 +145,11 @@ pub(crate) fn open_expectation(msg: &Message<'_>, slot: u8, app: &PlanApp) -> Op
     let s = msg.app(slot);
     let passed_on = passed_on(msg, app);
     if !s.has(app_flags::READ) && !passed_on {
-        return (!s.has(app_flags::RX_LOST)).then_some(Expectation::Reception);
+        let concluded = s.has(app_flags::RX_LOST | app_flags::RX_UNKNOWN);
+        return (!concluded).then_some(Expectation::Reception);
     }
-    let settled = passed_on || s.has(app_flags::FILTERED | app_flags::APP_LOST);
+    let settled =
+        passed_on || s.has(app_flags::FILTERED | app_flags::APP_LOST | app_flags::APP_UNKNOWN);
     (app.writes.is_some() && !settled).then_some(Expectation::Write)
 }
 
@@ -156,12 +166,82 @@ fn backoff_delay(t: &TimingMs, n: u8) -> Millis {
         .min(t.backoff_max)
 }
 
+/// Whether a tracer's gap report covers reader `slot`'s `expectation` of `msg`.
+pub(crate) fn covered_by_gap(
+    gaps: &GapTable,
+    plan: &StreamPlan,
+    msg: &Message<'_>,
+    slot: u8,
+    app: &PlanApp,
+    expectation: Expectation,
+) -> bool {
+    if gaps.is_empty() {
+        return false;
+    }
+    match expectation {
+        Expectation::Reception => {
+            let Some(read) = app.reads else { return false };
+            let at = msg.loc(read);
+            at.has(loc_flags::POSITION)
+                && gaps
+                    .iter()
+                    .any(|g| g.covers_reception(slot, at.partition, at.offset))
+        }
+        Expectation::Write => {
+            let s = msg.app(slot);
+            if !s.has(app_flags::RECEIVED) {
+                return false;
+            }
+            let received_ts = msg.anchor().saturating_add(i64::from(s.recv_dts));
+            let slack = plan.timing.confirmation_delay;
+            gaps.iter()
+                .any(|g| g.covers_write(slot, received_ts, slack))
+        }
+    }
+}
+
+/// Concludes reader `slot`'s `expectation` as unknown at its hop (a tracer dropped the trace).
+pub(crate) fn mark_unknown(
+    msg: &mut Message<'_>,
+    slot: u8,
+    app: &PlanApp,
+    expectation: Expectation,
+    metrics: &mut StreamMetrics,
+) {
+    let mut s = msg.app(slot);
+    let (flag, clear, hop) = match expectation {
+        Expectation::Reception => (
+            app_flags::RX_UNKNOWN,
+            app_flags::RX_CONFIRMING,
+            app.read_hop,
+        ),
+        Expectation::Write => (
+            app_flags::APP_UNKNOWN,
+            app_flags::APP_CONFIRMING,
+            app.write_hop,
+        ),
+    };
+    s.flags = (s.flags & !clear) | flag;
+    msg.set_app(slot, s);
+    if let Some(hop) = hop {
+        metrics.hop(hop).count_unknown();
+    }
+}
+
+/// What a check reads besides the message and the offsets.
+pub(crate) struct Context<'a> {
+    pub gaps: &'a GapTable,
+    /// No verdict before this detector time (the input resumed recently).
+    pub hold_until: Millis,
+}
+
 /// Checks every open expectation of `msg` and says when to look again.
 pub(crate) fn evaluate(
     plan: &StreamPlan,
     msg: &mut Message<'_>,
     now: Millis,
     offsets: &impl OffsetsView,
+    context: &Context<'_>,
     metrics: &mut StreamMetrics,
     sink: &mut impl VerdictSink,
 ) -> Next {
@@ -173,6 +253,7 @@ pub(crate) fn evaluate(
         plan,
         now,
         offsets,
+        context,
         metrics: &mut *metrics,
         sink,
     }
@@ -194,6 +275,7 @@ struct Evaluation<'a, O, S> {
     plan: &'a StreamPlan,
     now: Millis,
     offsets: &'a O,
+    context: &'a Context<'a>,
     metrics: &'a mut StreamMetrics,
     sink: &'a mut S,
 }
@@ -237,8 +319,23 @@ impl<O: OffsetsView, S: VerdictSink> Evaluation<'_, O, S> {
                 app_flags::APP_LOST,
             ),
         };
+        if matches!(check, Check::Lost(..))
+            && covered_by_gap(self.context.gaps, plan, msg, slot, app, expectation)
+        {
+            mark_unknown(msg, slot, app, expectation, self.metrics);
+            return Open::default();
+        }
         let mut s = msg.app(slot);
         match check {
+            Check::Lost(..) if self.now < self.context.hold_until => {
+                // Held: it starts (or stays) confirming, and is judged again after the delay.
+                s.flags |= confirming_flag;
+                msg.set_app(slot, s);
+                Open {
+                    waiting: false,
+                    confirming: true,
+                }
+            }
             Check::Wait => {
                 s.flags &= !confirming_flag;
                 msg.set_app(slot, s);
@@ -369,7 +466,8 @@ fn is_clean(plan: &StreamPlan, msg: &Message<'_>) -> bool {
         let s = msg.app(slot as u8);
         let open_loss = (s.has(app_flags::RX_LOST) && !s.has(app_flags::RX_RETRACTED))
             || (s.has(app_flags::APP_LOST) && !s.has(app_flags::APP_RETRACTED));
-        !open_loss && open_expectation(msg, slot as u8, plan.app(app_ix)).is_none()
+        let unknown = s.has(app_flags::RX_UNKNOWN | app_flags::APP_UNKNOWN);
+        !open_loss && !unknown && open_expectation(msg, slot as u8, plan.app(app_ix)).is_none()
     })
 }
 

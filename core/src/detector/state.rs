@@ -57,6 +57,10 @@ pub(crate) mod app_flags {
     pub const APP_RETRACTED: u16 = 1 << 9;
     /// This slot's expectation was outstanding when the message was given up on.
     pub const STUCK: u16 = 1 << 10;
+    /// The app's tracer reported dropping its `received` (a gap record): unknown, not lost.
+    pub const RX_UNKNOWN: u16 = 1 << 11;
+    /// The app's tracer reported dropping its `sent` downstream: unknown, not lost.
+    pub const APP_UNKNOWN: u16 = 1 << 12;
     /// Any trace proving the app read the message.
     pub const READ: u16 = RECEIVED | FILTERED | WROTE;
 }

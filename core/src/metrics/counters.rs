@@ -52,6 +52,7 @@ pub struct HopMetrics {
     retracted: u64,
     stuck: u64,
     trace_gaps: u64,
+    unknown: u64,
     clock_skew: u64,
     /// Read hops only.
     latency: Option<Histogram<u64>>,
@@ -68,6 +69,7 @@ impl HopMetrics {
             retracted: 0,
             stuck: 0,
             trace_gaps: 0,
+            unknown: 0,
             clock_skew: 0,
             latency: (role == HopRole::Read).then(new_histogram),
         }
@@ -133,6 +135,15 @@ impl HopMetrics {
         self.stuck += 1;
     }
 
+    /// See [`catalog::UNKNOWN`](super::catalog::UNKNOWN).
+    pub fn unknown(&self) -> u64 {
+        self.unknown
+    }
+
+    pub(crate) fn count_unknown(&mut self) {
+        self.unknown += 1;
+    }
+
     pub(crate) fn count_trace_gap(&mut self) {
         self.trace_gaps += 1;
     }
@@ -156,6 +167,7 @@ impl HopMetrics {
         self.retracted += other.retracted;
         self.stuck += other.stuck;
         self.trace_gaps += other.trace_gaps;
+        self.unknown += other.unknown;
         self.clock_skew += other.clock_skew;
         match (&mut self.latency, &other.latency) {
             (Some(dst), Some(src)) => merge_histogram(dst, src),
@@ -173,6 +185,7 @@ pub struct StreamMetrics {
     messages_complete: u64,
     messages_in_memory: u64,
     end_to_end_clock_skew: u64,
+    tracer_dropped: u64,
     end_to_end: Histogram<u64>,
     hops: Vec<HopMetrics>,
     spare: Option<Box<HopMetrics>>,
@@ -187,6 +200,7 @@ impl StreamMetrics {
             messages_complete: 0,
             messages_in_memory: 0,
             end_to_end_clock_skew: 0,
+            tracer_dropped: 0,
             end_to_end: new_histogram(),
             hops,
             spare: None,
@@ -211,6 +225,15 @@ impl StreamMetrics {
     /// See [`catalog::END_TO_END_CLOCK_SKEW`](super::catalog::END_TO_END_CLOCK_SKEW).
     pub fn end_to_end_clock_skew(&self) -> u64 {
         self.end_to_end_clock_skew
+    }
+
+    /// See [`catalog::DROPPED_TRACES_REPORTED`](super::catalog::DROPPED_TRACES_REPORTED).
+    pub fn tracer_dropped(&self) -> u64 {
+        self.tracer_dropped
+    }
+
+    pub(crate) fn count_tracer_dropped(&mut self, count: u64) {
+        self.tracer_dropped = self.tracer_dropped.saturating_add(count);
     }
 
     /// See [`catalog::END_TO_END_LATENCY`](super::catalog::END_TO_END_LATENCY).
@@ -278,6 +301,7 @@ impl StreamMetrics {
             self.messages_in_memory += other.messages_in_memory;
         }
         self.end_to_end_clock_skew += other.end_to_end_clock_skew;
+        self.tracer_dropped += other.tracer_dropped;
         merge_histogram(&mut self.end_to_end, &other.end_to_end);
         for hop in &other.hops {
             match self

@@ -231,6 +231,7 @@ fn stream_samples<'a>(s: &'a StreamMetrics, out: &mut Vec<Sample<'a>>) {
         (&catalog::MESSAGES_COMPLETE, s.messages_complete()),
         (&catalog::MESSAGES_IN_MEMORY, s.messages_in_memory()),
         (&catalog::END_TO_END_CLOCK_SKEW, s.end_to_end_clock_skew()),
+        (&catalog::DROPPED_TRACES_REPORTED, s.tracer_dropped()),
     ] {
         out.push(Sample {
             def,
@@ -264,6 +265,7 @@ fn hop_samples<'a>(stream: &'a str, h: &'a HopMetrics, out: &mut Vec<Sample<'a>>
         (&catalog::RETRACTED, h.retracted()),
         (&catalog::STUCK, h.stuck()),
         (&catalog::TRACE_GAPS, h.trace_gaps()),
+        (&catalog::UNKNOWN, h.unknown()),
         (&catalog::CLOCK_SKEW, h.clock_skew()),
     ] {
         out.push(sample(def, None, value));

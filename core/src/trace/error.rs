@@ -46,6 +46,12 @@ pub enum TraceError {
     /// A `received` or `filtered` trace without the consumer group that read the message.
     #[error("`group`: required for a `{}` trace (the consumer group that read the message)", kind.as_str())]
     GroupRequired { kind: Kind },
+    /// A gap record (`"kind":"gap"`) that is not well formed.
+    #[error("gap record: {detail}")]
+    BadGap { detail: String },
+    /// A gap record where only a trace is accepted (see `trace::decode_record`).
+    #[error("`kind`: \"gap\" is a gap record, not a trace")]
+    GapNotTrace,
     /// `v` is not a version this decoder understands.
     #[error("`v`: unsupported version {found}, expected 1")]
     UnsupportedVersion { found: i64 },
@@ -55,7 +61,10 @@ impl TraceError {
     /// The field the error is about, if it is about one field.
     pub fn field(&self) -> Option<&'static str> {
         match self {
-            TraceError::NotJson { .. } | TraceError::NotAnObject { .. } => None,
+            TraceError::NotJson { .. }
+            | TraceError::NotAnObject { .. }
+            | TraceError::BadGap { .. } => None,
+            TraceError::GapNotTrace => Some("kind"),
             TraceError::Missing { field }
             | TraceError::Duplicate { field }
             | TraceError::WrongType { field, .. }
@@ -86,11 +95,13 @@ impl TraceError {
             TraceError::UnknownKind { .. } => "unknown_kind",
             TraceError::GroupRequired { .. } => "group_required",
             TraceError::UnsupportedVersion { .. } => "unsupported_version",
+            TraceError::BadGap { .. } => "bad_gap",
+            TraceError::GapNotTrace => "gap_not_trace",
         }
     }
 
     /// Every label [`kind_label`](Self::kind_label) can return, to pre-register metric series.
-    pub const LABELS: [&'static str; 13] = [
+    pub const LABELS: [&'static str; 15] = [
         "not_json",
         "not_an_object",
         "missing_field",
@@ -104,5 +115,7 @@ impl TraceError {
         "unknown_kind",
         "group_required",
         "unsupported_version",
+        "bad_gap",
+        "gap_not_trace",
     ];
 }

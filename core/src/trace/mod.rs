@@ -14,8 +14,12 @@
 //! - `group` is required for `received` and `filtered` (both are reads by a consumer
 //!   group); it is kept when present on `sent`. `null` means absent.
 //! - Unknown fields are ignored, so emitters can add fields without breaking cairn.
+//!
+//! The tracing topic also carries gap records (`"kind":"gap"`, [`gap`]): a tracer's report of
+//! the traces it dropped. [`decode_record`] reads either; [`decode`] reads traces only.
 
 mod error;
+pub mod gap;
 mod wire;
 
 use std::borrow::Cow;
@@ -24,7 +28,7 @@ use serde::Serialize;
 
 pub use self::error::TraceError;
 use self::wire::{RawTrace, TopLevel, Value};
-use crate::model::{Kind, Trace};
+use crate::model::{Gap, Kind, Trace};
 
 /// The version of the trace record this module reads and writes.
 pub const VERSION: i64 = 1;
@@ -32,9 +36,33 @@ pub const VERSION: i64 = 1;
 /// The longest message id the contract allows, in bytes of UTF-8.
 pub const MAX_ID_BYTES: usize = 256;
 
+/// Most offset ranges one gap record may carry (a tracer splits longer reports), so a hostile
+/// record cannot make the detector hold unbounded memory.
+pub const MAX_GAP_RANGES: usize = 4096;
+
+/// One record of the tracing topic: a trace, or a tracer's gap report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Record<'a> {
+    Trace(Trace<'a>),
+    Gap(Gap),
+}
+
+/// Decodes one record of the tracing topic, trace or gap.
+pub fn decode_record(bytes: &[u8]) -> Result<Record<'_>, TraceError> {
+    match wire::parse(bytes) {
+        Ok(TopLevel::Object(raw)) if raw.is_gap() => gap::decode(bytes).map(Record::Gap),
+        Ok(TopLevel::Object(raw)) => validate(raw).map(Record::Trace),
+        Ok(TopLevel::Other(found)) => Err(TraceError::NotAnObject { found }),
+        Err(err) => Err(TraceError::NotJson {
+            detail: err.to_string(),
+        }),
+    }
+}
+
 /// Decodes one trace record. Strings borrow from `bytes` unless they hold JSON escapes.
 pub fn decode(bytes: &[u8]) -> Result<Trace<'_>, TraceError> {
     match wire::parse(bytes) {
+        Ok(TopLevel::Object(raw)) if raw.is_gap() => Err(TraceError::GapNotTrace),
         Ok(TopLevel::Object(raw)) => validate(raw),
         Ok(TopLevel::Other(found)) => Err(TraceError::NotAnObject { found }),
         Err(err) => Err(TraceError::NotJson {

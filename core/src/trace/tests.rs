@@ -494,6 +494,10 @@ fn every_label_is_listed_and_fit_for_a_metric() {
             kind: Kind::Received,
         },
         TraceError::UnsupportedVersion { found: 2 },
+        TraceError::BadGap {
+            detail: String::new(),
+        },
+        TraceError::GapNotTrace,
     ];
     let labels: Vec<_> = samples.iter().map(TraceError::kind_label).collect();
     assert_eq!(labels, TraceError::LABELS);

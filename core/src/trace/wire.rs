@@ -147,6 +147,11 @@ enum Field {
 }
 
 impl<'a> RawTrace<'a> {
+    /// Whether the record says it is a gap report (`"kind":"gap"`, see `trace::gap`).
+    pub(super) fn is_gap(&self) -> bool {
+        matches!(&self.kind, Some(Value::Str(k)) if k == super::gap::GAP_KIND)
+    }
+
     /// The wire name and storage of a known field.
     fn slot(&mut self, field: Field) -> Option<(&'static str, &mut Option<Value<'a>>)> {
         Some(match field {

@@ -133,7 +133,12 @@ impl TracingConsumer {
                 Some(Err(KafkaError::PartitionEOF(partition))) => {
                     state.pipeline.lock().dispatcher.reached_end(partition);
                 }
-                Some(Err(error)) => ConsumerError { error: &error }.emit(shell),
+                Some(Err(error)) => {
+                    ConsumerError { error: &error }.emit(shell);
+                    if loses_the_cluster(&error) {
+                        state.pipeline.lock().dispatcher.interrupted();
+                    }
+                }
                 None => state.pipeline.lock().dispatcher.flush(),
             }
             if last_checkpoint.elapsed() >= interval {
@@ -201,6 +206,16 @@ impl TracingConsumer {
         }
         result
     }
+}
+
+/// Whether a consumer error means the tracing cluster may be unreachable: what the workers
+/// hold may then miss traces that tracers are still holding back.
+fn loses_the_cluster(error: &KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as Code;
+    matches!(
+        error.rdkafka_error_code(),
+        Some(Code::BrokerTransportFailure | Code::AllBrokersDown | Code::Resolve)
+    )
 }
 
 /// The tracing cluster's settings with what this consumer needs on top.

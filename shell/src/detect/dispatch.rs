@@ -61,6 +61,15 @@ impl Dispatcher {
         let _ = self.workers[w].send(WorkerMsg::ReachedEnd { partition });
     }
 
+    /// Tells every worker, after the records read so far, that the consumer lost the tracing
+    /// cluster (see [`WorkerMsg::Interrupted`]).
+    pub fn interrupted(&mut self) {
+        self.flush();
+        for worker in &self.workers {
+            let _ = worker.send(WorkerMsg::Interrupted);
+        }
+    }
+
     /// Hands a restored partition to its worker.
     pub fn assign(&self, partition: i32, restored: Restored) {
         let next_offset = match restored.next_offset {

@@ -16,7 +16,7 @@ use cairn_core::model::Verdict;
 use cairn_core::trace;
 
 use crate::clock::now_millis;
-use crate::events::MalformedTrace;
+use crate::events::{MalformedTrace, TracerGap};
 use crate::oracle::OffsetsBoard;
 
 /// Most changed states a partition gathers for one checkpoint through its timers (about
@@ -57,6 +57,10 @@ pub enum WorkerMsg {
     ReachedEnd {
         partition: i32,
     },
+    /// The consumer lost the tracing cluster: no partition counts as read to its end until
+    /// it reaches the end again, and verdicts wait a confirmation delay after that (traces
+    /// and gap reports that tracers held back must come first).
+    Interrupted,
     /// Give up partitions: reply with their final checkpoints, then drop them.
     Revoke {
         partitions: Vec<i32>,
@@ -94,6 +98,9 @@ struct Owned {
     /// confirmation delay only covers traces in flight, not a backlog of the detector's own
     /// (after a restart, or under more load than it keeps up with).
     at_end: bool,
+    /// Whether the detector was told its input resumed since the partition was assigned or
+    /// the consumer was last interrupted.
+    resumed: bool,
 }
 
 pub struct Worker {
@@ -149,12 +156,23 @@ impl Worker {
                             next_offset,
                             verdicts: Vec::new(),
                             at_end: false,
+                            resumed: false,
                         },
                     );
                 }
                 Ok(WorkerMsg::ReachedEnd { partition }) => {
                     if let Some(owned) = self.partitions.get_mut(&partition) {
                         owned.at_end = true;
+                        if !owned.resumed {
+                            owned.detector.input_resumed(now_millis());
+                            owned.resumed = true;
+                        }
+                    }
+                }
+                Ok(WorkerMsg::Interrupted) => {
+                    for owned in self.partitions.values_mut() {
+                        owned.at_end = false;
+                        owned.resumed = false;
                     }
                 }
                 Ok(WorkerMsg::Revoke { partitions, reply }) => {
@@ -219,8 +237,14 @@ impl Worker {
                 continue; // already in the restored state
             }
             owned.next_offset = record.offset + 1;
-            match trace::decode(&record.payload) {
-                Ok(decoded) => owned.detector.on_trace(&decoded, now, &mut owned.verdicts),
+            match trace::decode_record(&record.payload) {
+                Ok(trace::Record::Trace(decoded)) => {
+                    owned.detector.on_trace(&decoded, now, &mut owned.verdicts)
+                }
+                Ok(trace::Record::Gap(gap)) => {
+                    TracerGap { gap: &gap }.emit();
+                    owned.detector.on_gap(&gap, now);
+                }
                 Err(err) => {
                     MalformedTrace {
                         partition: record.partition,
@@ -245,6 +269,7 @@ impl Worker {
     fn tick(&mut self) {
         let view = self.board.view();
         let now = now_millis();
+        crate::events::report_skipped_malformed(now);
         for owned in self.partitions.values_mut().filter(|owned| owned.at_end) {
             // Many timers come due at once after a backlog: check only as many as keep the
             // next checkpoint bounded; the rest wait for the ticks after it.

@@ -85,6 +85,10 @@ struct StreamView<'a> {
     retracted: u64,
     stuck: u64,
     trace_gaps: u64,
+    /// Expected traces a tracer reported dropping (gap records): unknown, never lost.
+    unknown: u64,
+    /// Traces the tracers reported dropping, from their gap records.
+    tracer_dropped: u64,
     /// Messages lost for good over messages seen: `(lost.total − retracted) / seen`, 0 when
     /// nothing was seen.
     loss_rate: f64,
@@ -127,6 +131,8 @@ struct HopView<'a> {
     retracted: u64,
     stuck: u64,
     trace_gaps: u64,
+    /// Expected traces at this hop that a tracer reported dropping: unknown, never lost.
+    unknown: u64,
     latency: LatencyView,
 }
 
@@ -171,6 +177,8 @@ fn stream_view(s: &StreamMetrics) -> StreamView<'_> {
         retracted,
         stuck: s.hops().iter().map(HopMetrics::stuck).sum(),
         trace_gaps: s.hops().iter().map(HopMetrics::trace_gaps).sum(),
+        unknown: s.hops().iter().map(HopMetrics::unknown).sum(),
+        tracer_dropped: s.tracer_dropped(),
         end_to_end: latency_view(Some(s.end_to_end()), s.end_to_end_clock_skew()),
         hops,
     }
@@ -199,6 +207,7 @@ fn hop_view(h: &HopMetrics) -> HopView<'_> {
         retracted: h.retracted(),
         stuck: h.stuck(),
         trace_gaps: h.trace_gaps(),
+        unknown: h.unknown(),
         latency: latency_view(h.latency(), h.clock_skew()),
     }
 }

@@ -1,6 +1,7 @@
 //! Unit tests of the detector, one file per job, around a small harness.
 
 mod duplicates_latency;
+mod gaps;
 mod persistence;
 mod rules;
 

@@ -233,6 +233,19 @@ pub const TRACE_GAPS: MetricDef = MetricDef {
     labels: &["stream", "app", "group", "location"],
     ..COUNTER
 };
+/// What a tracer's gap record covered (issue 13, part 2).
+pub const UNKNOWN: MetricDef = MetricDef {
+    name: "cairn_unknown_total",
+    help: "Expected traces a tracer reported dropping (a gap record covered them): unknown at this hop, never declared lost.",
+    labels: &["stream", "app", "group", "location"],
+    ..COUNTER
+};
+pub const DROPPED_TRACES_REPORTED: MetricDef = MetricDef {
+    name: "cairn_dropped_traces_reported_total",
+    help: "Traces the tracers reported dropping, summed from their gap records.",
+    labels: &["stream"],
+    ..COUNTER
+};
 pub const CLOCK_SKEW: MetricDef = MetricDef {
     name: "cairn_clock_skew_total",
     help: "Hop latencies that came out negative (clock skew) and were clamped to 0.",
@@ -542,6 +555,18 @@ pub const TRACER_FAILED: MetricDef = MetricDef {
     labels: &["app", "stream"],
     ..TRACER_COUNTER
 };
+pub const TRACER_GAP_RECORDS: MetricDef = MetricDef {
+    name: "cairn_tracer_gap_records_total",
+    help: "Gap record copies delivered: reports of dropped traces, one copy per tracing partition.",
+    labels: &["app", "stream"],
+    ..TRACER_COUNTER
+};
+pub const TRACER_DROPS_REPORTED: MetricDef = MetricDef {
+    name: "cairn_tracer_drops_reported_total",
+    help: "Dropped traces that delivered gap records reported to the detector.",
+    labels: &["app", "stream"],
+    ..TRACER_COUNTER
+};
 pub const TRACER_SAMPLED_OUT: MetricDef = MetricDef {
     name: "cairn_tracer_sampled_out_total",
     help: "Messages not traced because of the stream's sample rate.",
@@ -562,6 +587,8 @@ pub const ALL: &[&MetricDef] = &[
     &DUPLICATES,
     &RETRACTED,
     &STUCK,
+    &UNKNOWN,
+    &DROPPED_TRACES_REPORTED,
     &TRACE_GAPS,
     &CLOCK_SKEW,
     &HOP_LATENCY,
@@ -586,6 +613,8 @@ pub const ALL: &[&MetricDef] = &[
     &TRACER_DROPPED_QUEUE_FULL,
     &TRACER_FAILED,
     &TRACER_SAMPLED_OUT,
+    &TRACER_GAP_RECORDS,
+    &TRACER_DROPS_REPORTED,
     &WATCH_LAG_RECORDS,
     &WATCH_LAG_SECONDS,
     &WATCH_RETENTION_HEADROOM,

@@ -65,6 +65,10 @@ fn assert_stream_counts_rates_and_end_to_end(s: &Value) {
     assert_eq!(s["retracted"], 1);
     assert_eq!(s["stuck"], 1);
     assert_eq!(s["trace_gaps"], 1);
+    assert_eq!(
+        (&s["unknown"], &s["tracer_dropped"]),
+        (&json!(0), &json!(0))
+    );
     assert_eq!(s["loss_rate"], 0.25, "(3 lost − 1 retracted) / 8 seen");
     assert_eq!(s["duplicate_rate"], 0.125);
     // 15, 35, 35, 7 000 and 9 000 ms; HDR reports the top of the value's bucket (9 000 → 9 023).
@@ -87,6 +91,7 @@ fn assert_hop_counts_and_latencies(s: &Value) {
             "retracted": 1,
             "stuck": 1,
             "trace_gaps": 0,
+            "unknown": 0,
             // 12, 12, 12, 300 and 9 000 ms.
             "latency": {"count": 5, "p50_ms": 12, "p99_ms": 9_023, "clock_skew": 0},
         })
@@ -130,6 +135,7 @@ fn assert_idle_stream_is_all_zeros(idle: &Value) {
             "retracted": 0,
             "stuck": 0,
             "trace_gaps": 0,
+            "unknown": 0,
             "latency": no_latency,
         })
     };
@@ -145,6 +151,8 @@ fn assert_idle_stream_is_all_zeros(idle: &Value) {
             "retracted": 0,
             "stuck": 0,
             "trace_gaps": 0,
+            "unknown": 0,
+            "tracer_dropped": 0,
             "loss_rate": 0.0,
             "duplicate_rate": 0.0,
             "end_to_end": no_latency,
