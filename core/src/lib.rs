@@ -15,9 +15,12 @@
 //! - [`metrics`]: the catalog of every metric family, the detector's counters and latency
 //!   histograms, and the Prometheus text writer the shell and the tracer share.
 //! - [`sampling`]: consistent sampling by a hash of the message id, the same at every hop.
+//! - [`canary`]: the core of `cairn canary`: heartbeat sequence accounting (lost, duplicated,
+//!   reordered), per-broker availability and latency, and where the canary topic needs partitions.
 //! - [`watch`]: the core of `cairn watch`: per consumer group and partition a state (ok,
 //!   lagging, stuck, expired, ...) with its evidence and lag in time, and incidents.
 
+pub mod canary;
 pub mod config;
 pub mod detector;
 pub mod lineage;

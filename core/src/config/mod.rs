@@ -8,6 +8,7 @@
 //! [`duration`] reads `"10s"`-style durations, [`error`] says what went wrong, and
 //! `watch` holds `cairn watch`'s own loader and its `[watch]` section.
 
+mod canary;
 mod duration;
 mod error;
 mod raw;
@@ -17,6 +18,7 @@ mod watch;
 use std::path::Path;
 use std::time::Duration;
 
+pub use self::canary::{CanaryAcks, CanaryConfig, CanarySection};
 pub use self::duration::{DurationError, format_duration, parse_duration};
 pub use self::error::ConfigError;
 pub use self::watch::{

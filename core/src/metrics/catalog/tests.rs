@@ -6,7 +6,7 @@ use crate::metrics::exposition::{is_label_name, is_metric_name};
 /// The label names any family may carry: each one's values come from the config or from a
 /// fixed list, so the number of series stays bounded. `state` is one of `ConsumerState`'s
 /// names; `group` under `cairn watch` is one the config selects on a cluster.
-const BOUNDED_LABELS: [&str; 10] = [
+const BOUNDED_LABELS: [&str; 11] = [
     "stream",
     "app",
     "group",
@@ -17,6 +17,7 @@ const BOUNDED_LABELS: [&str; 10] = [
     "from",
     "operation",
     "state",
+    "broker",
 ];
 
 #[test]
@@ -102,8 +103,14 @@ fn every_family_is_counted_by_one_part() {
     let shell = counted_by(Source::Shell).count();
     let tracer = counted_by(Source::Tracer).count();
     let watch = counted_by(Source::Watch).count();
-    assert_eq!((detector, shell, tracer, watch), (15, 14, 5, 10));
-    assert_eq!(detector + shell + tracer + watch, ALL.len());
+    let canary = counted_by(Source::Canary).count();
+    assert_eq!(
+        (detector, shell, tracer, watch, canary),
+        (15, 14, 5, 10, 14)
+    );
+    assert_eq!(detector + shell + tracer + watch + canary, ALL.len());
+    let canary_prefix = format!("{PREFIX}canary_");
+    assert!(counted_by(Source::Canary).all(|d| d.name.starts_with(&canary_prefix)));
     let watch_prefix = format!("{PREFIX}watch_");
     assert!(counted_by(Source::Watch).all(|d| d.name.starts_with(&watch_prefix)));
     let tracer_prefix = format!("{PREFIX}tracer_");

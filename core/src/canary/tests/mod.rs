@@ -1,0 +1,4 @@
+mod cluster;
+mod heartbeat;
+mod ledger;
+mod placement;
