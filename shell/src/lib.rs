@@ -18,10 +18,13 @@
 //! - [`http`]: the HTTP face: `/metrics` (Prometheus), `/api/...` (JSON), `/healthz`, `/readyz`.
 //! - [`watch`]: the `cairn watch` job: a poller per cluster reads every watched consumer group,
 //!   the core judges it, incidents are stored in sled and published; HTTP shows the reports.
+//! - [`canary`]: the `cairn canary` job: per cluster a manager (topic placement, metadata,
+//!   judgement), a direct-assign consumer and a paced producer of heartbeats; HTTP shows the reports.
 //! - [`clock`]: the wall clock (the core takes time as an argument).
 
 pub use cairn_core as core;
 
+pub mod canary;
 pub mod clock;
 pub mod detect;
 pub mod events;

@@ -4,6 +4,8 @@
 //! Layout:
 //! - [`kafka`]: the broker a test runs on: the real one named by `CAIRN_TEST_BROKERS`, or
 //!   librdkafka's in-process mock cluster; topics, and `populate` with exact positions.
+//! - [`canary`]: a `cairn canary` instance: its `cairn.toml` (`[canary]`), its process and its
+//!   `/api/canary` answer, typed.
 //! - [`cluster`]: the three-node cluster of the fault tests (`CAIRN_TEST_CLUSTER_BROKERS`, or a
 //!   three-broker mock), with a node killed and brought back.
 //! - [`names`]: random topic, group and id suffixes, so that tests never share state.
@@ -26,6 +28,7 @@
 //! The path of the `cairn` binary is always given by the caller: integration tests and benches
 //! of the root package have it as `env!("CARGO_BIN_EXE_cairn")`.
 
+pub mod canary;
 pub mod cluster;
 pub mod config;
 pub mod detect;

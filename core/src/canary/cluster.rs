@@ -144,6 +144,18 @@ impl CanaryCluster {
         Some((seq, leader))
     }
 
+    /// Takes back the sequence [`send`](Self::send) just drew: the client refused it.
+    pub fn cancel(&mut self, partition: i32, seq: u64) {
+        let Some(state) = self.partitions.get_mut(&partition) else {
+            return;
+        };
+        let leader = state.ledger.leader_of(seq).unwrap_or(state.leader);
+        if state.ledger.cancel(seq) {
+            let broker = self.broker(leader);
+            broker.counts.produced = broker.counts.produced.saturating_sub(1);
+        }
+    }
+
     /// The attempt number of a re-send of `seq`, if it awaits one.
     pub fn resend(&mut self, partition: i32, seq: u64) -> Option<u32> {
         let state = self.partitions.get_mut(&partition)?;

@@ -186,6 +186,21 @@ impl Ledger {
         seq
     }
 
+    /// Takes back the last sequence drawn, when the client refused it before sending.
+    pub fn cancel(&mut self, seq: u64) -> bool {
+        let untouched = self
+            .open
+            .get(&seq)
+            .is_some_and(|s| s.in_flight == 1 && s.acked.is_none() && s.read == 0);
+        if seq + 1 != self.next || !untouched {
+            return false;
+        }
+        self.open.remove(&seq);
+        self.next -= 1;
+        self.counts.produced -= 1;
+        true
+    }
+
     /// The attempt number of a re-send of `seq`, if it awaits one.
     pub fn resend(&mut self, seq: u64) -> Option<u32> {
         let entry = self.open.get_mut(&seq)?;

@@ -3,14 +3,30 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::ledger::Loss;
 use crate::model::Millis;
 
+/// The answer of `/api/canary`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CanaryAnswer {
+    pub run: String,
+    pub instance: String,
+    pub clusters: Vec<ClusterReport>,
+    /// Every cluster's brokers, each naming its cluster.
+    pub brokers: Vec<BrokerReport>,
+}
+
+/// The answer of `/api/brokers`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BrokersAnswer {
+    pub brokers: Vec<BrokerReport>,
+}
+
 /// One cluster's heartbeat accounting. Totals are over the run (and over every generation of
 /// the canary topic, if it was recreated).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ClusterReport {
     pub cluster: String,
     pub topic: String,
@@ -50,7 +66,7 @@ pub struct ClusterReport {
 }
 
 /// End-to-end latency of first sends, in milliseconds (HDR, 1%).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct LatencySummary {
     pub count: u64,
     pub p50: u64,
@@ -59,7 +75,7 @@ pub struct LatencySummary {
 }
 
 /// A sequence declared lost.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LostSequence {
     pub partition: i32,
     pub sequence: u64,
@@ -83,7 +99,7 @@ impl LostSequence {
 }
 
 /// One broker of a cluster, as the canary sees it.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct BrokerReport {
     pub cluster: String,
     pub id: i32,
@@ -107,7 +123,7 @@ pub struct BrokerReport {
 }
 
 /// One canary partition.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PartitionReport {
     pub partition: i32,
     /// -1 while it has no leader.

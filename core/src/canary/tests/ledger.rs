@@ -188,3 +188,14 @@ fn unknown_sequences_are_unexpected_and_lost_ones_read_later_are_late() {
     assert_eq!(l.read(0, 0, 0), Reading::Late);
     assert_eq!(l.counts().late, 1);
 }
+
+#[test]
+fn a_sequence_refused_before_sending_is_taken_back() {
+    let mut l = Ledger::new();
+    let s = l.send(1);
+    assert!(l.cancel(s));
+    assert_eq!(l.send(1), s, "the same number is drawn again");
+    assert_eq!(l.counts().produced, 1);
+    l.acknowledged(s, 0, 0);
+    assert!(!l.cancel(s), "an acknowledged sequence stays");
+}
