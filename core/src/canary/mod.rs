@@ -8,11 +8,14 @@
 //! - [`availability`]: the share of good outcomes over a sliding window.
 //! - [`cluster`]: one cluster's ledgers, leaders and per-broker counts, latency and
 //!   availability; its reports.
+//! - [`consistency`]: each broker's metadata against the others' and the KRaft quorum, with grace;
+//!   `metadata_mismatch` incidents.
 //! - [`placement`]: which partitions the canary topic needs so every broker leads one.
 //! - [`report`]: the JSON shapes of `/api/canary` and `/api/brokers`.
 
 pub mod availability;
 pub mod cluster;
+pub mod consistency;
 pub mod heartbeat;
 pub mod ledger;
 pub mod placement;
