@@ -138,13 +138,12 @@ pub fn compare(round: &MetadataRound, previous_hw: Option<i64>) -> BTreeMap<i32,
         if reference_brokers.as_ref().is_some_and(|r| *r != m.brokers) {
             d.broker_list = Some(m.brokers.iter().copied().collect());
         }
-        if let (Some(q), Some(hw)) = (&round.quorum, previous_hw) {
-            if let Some(progress) = q.replicas.get(&id) {
-                if progress.log_end_offset < hw {
-                    d.log_end_offset = Some(progress.log_end_offset);
-                    d.high_watermark = Some(hw);
-                }
-            }
+        let progress = round.quorum.as_ref().and_then(|q| q.replicas.get(&id));
+        if let (Some(progress), Some(hw)) = (progress, previous_hw)
+            && progress.log_end_offset < hw
+        {
+            d.log_end_offset = Some(progress.log_end_offset);
+            d.high_watermark = Some(hw);
         }
         if !d.is_empty() {
             out.insert(id, d);
@@ -234,16 +233,10 @@ impl MetadataJudge {
                     }
                 }
                 None => {
-                    if let Some(held) = self.held.remove(&id) {
-                        if held.open {
-                            out.push(self.record(
-                                Phase::Close,
-                                id,
-                                held.since,
-                                round.at,
-                                held.last,
-                            ));
-                        }
+                    if let Some(held) = self.held.remove(&id)
+                        && held.open
+                    {
+                        out.push(self.record(Phase::Close, id, held.since, round.at, held.last));
                     }
                 }
             }
