@@ -12,7 +12,9 @@ use hdrhistogram::Histogram;
 use super::availability::Availability;
 use super::heartbeat::Heartbeat;
 use super::ledger::{Counts, Judgement, Ledger, Reading};
-use super::report::{BrokerReport, ClusterReport, LatencySummary, LostSequence, PartitionReport};
+use super::report::{
+    BrokerReport, ClusterReport, LatencySummary, LostSequence, PartitionReport, QuorumSummary,
+};
 use crate::metrics::catalog::MetricDef;
 use crate::metrics::exposition::HistogramValue;
 use crate::metrics::histogram::{exported, new_histogram, record_latency};
@@ -66,6 +68,7 @@ pub struct CanaryCluster {
     clock_skew: u64,
     topic_changes: BTreeMap<String, u64>,
     inconsistent: BTreeSet<i32>,
+    quorum: Option<QuorumSummary>,
 }
 
 impl CanaryCluster {
@@ -84,6 +87,7 @@ impl CanaryCluster {
             clock_skew: 0,
             topic_changes: BTreeMap::new(),
             inconsistent: BTreeSet::new(),
+            quorum: None,
         }
     }
 
@@ -242,6 +246,11 @@ impl CanaryCluster {
         }
     }
 
+    /// The quorum as the last consistency check read it.
+    pub fn set_quorum(&mut self, quorum: QuorumSummary) {
+        self.quorum = Some(quorum);
+    }
+
     /// Brokers whose metadata disagrees with the quorum's now.
     pub fn set_inconsistent(&mut self, brokers: BTreeSet<i32>) {
         self.inconsistent = brokers;
@@ -375,6 +384,7 @@ impl CanaryCluster {
             lost_sequences: self.lost_recent.iter().copied().collect(),
             brokers,
             partitions,
+            quorum: self.quorum.clone(),
         }
     }
 

@@ -63,6 +63,21 @@ pub struct ClusterReport {
     pub lost_sequences: Vec<LostSequence>,
     pub brokers: Vec<BrokerReport>,
     pub partitions: Vec<PartitionReport>,
+    /// The KRaft metadata log's quorum at the last consistency check; null before one answered.
+    #[serde(default)]
+    pub quorum: Option<QuorumSummary>,
+}
+
+/// DescribeQuorum's answer, in short.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct QuorumSummary {
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub high_watermark: i64,
+    /// (node id, metadata log end offset) of every voter and observer.
+    pub replicas: Vec<(i32, i64)>,
+    /// When it was read (ms since the epoch).
+    pub at: Millis,
 }
 
 /// End-to-end latency of first sends, in milliseconds (HDR, 1%).

@@ -5,6 +5,7 @@
 //! | --- | --- |
 //! | `GET /api/canary` | every cluster's report (counts, lost sequences, availability, latency, brokers, partitions), and every broker |
 //! | `GET /api/brokers` | every broker of every cluster: availability, metadata consistency, what it leads |
+//! | `GET /api/incidents` | recent `metadata_mismatch` incident records, newest first |
 //! | `GET /metrics` | the `cairn_canary_*` families |
 //! | `GET /healthz` | 200 `ok` while the process serves |
 //! | `GET /readyz` | 200 once every cluster's topic is in place and its consumer holds the partitions, else 503 naming the others |
@@ -18,6 +19,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use cairn_core::canary::consistency::MismatchIncident;
 use cairn_core::canary::report::{BrokersAnswer, CanaryAnswer, ClusterReport};
 use cairn_core::metrics::exposition;
 use serde::Serialize;
@@ -31,6 +33,7 @@ pub fn router(view: Arc<CanaryView>) -> Router {
         .route("/metrics", get(render_metrics))
         .route("/api/canary", get(canary))
         .route("/api/brokers", get(brokers))
+        .route("/api/incidents", get(incidents))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(view)
@@ -83,6 +86,21 @@ async fn canary(State(view): State<Arc<CanaryView>>) -> Response {
 async fn brokers(State(view): State<Arc<CanaryView>>) -> Response {
     let brokers = reports(&view).into_iter().flat_map(|c| c.brokers).collect();
     json(&BrokersAnswer { brokers })
+}
+
+#[derive(Serialize)]
+struct IncidentsAnswer {
+    incidents: Vec<MismatchIncident>,
+}
+
+async fn incidents(State(view): State<Arc<CanaryView>>) -> Response {
+    let mut incidents: Vec<MismatchIncident> = view
+        .clusters
+        .iter()
+        .flat_map(|slot| slot.incidents.lock().iter().cloned().collect::<Vec<_>>())
+        .collect();
+    incidents.sort_by_key(|i| std::cmp::Reverse(i.at));
+    json(&IncidentsAnswer { incidents })
 }
 
 async fn render_metrics(State(view): State<Arc<CanaryView>>) -> impl IntoResponse {

@@ -10,20 +10,25 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use cairn_core::canary::consistency::{MetadataJudge, MetadataRound};
 use cairn_core::canary::placement::{TopicPlan, plan};
+use cairn_core::canary::report::QuorumSummary;
 use cairn_core::config::{CanarySection, ClusterConfig};
 use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::types::RDKafkaRespErr;
 
-use super::events;
 use super::view::{ClusterSlot, StartAt, Wanted};
+use super::{events, wire};
 use crate::clock::now_millis;
 use crate::kafka::client::{client_config, set_default};
 
 /// How often the core judges and the report is refreshed.
 pub const TICK: Duration = Duration::from_secs(1);
+
+/// The most a per-broker request of the consistency check may take.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long a topic this run created may stay missing from the metadata.
 const CREATE_PROPAGATION: Duration = Duration::from_secs(10);
@@ -55,6 +60,10 @@ pub fn spawn_manager(
         .enable_all()
         .build()?;
     let section = section.clone();
+    let judge = MetadataJudge::new(
+        &slot.name,
+        i64::try_from(section.grace.as_millis()).unwrap_or(i64::MAX),
+    );
     let handle = std::thread::Builder::new()
         .name(format!("canary-manage-{}", slot.name))
         .spawn(move || {
@@ -68,6 +77,9 @@ pub fn spawn_manager(
                 existed: false,
                 created_at: None,
                 last_managed: None,
+                judge,
+                last_checked: None,
+                addresses: Vec::new(),
             };
             while !stop.load(Ordering::Acquire) {
                 let started = Instant::now();
@@ -104,13 +116,27 @@ struct Manager {
     /// metadata, and is not "deleted underneath" meanwhile.
     created_at: Option<Instant>,
     last_managed: Option<Instant>,
+    judge: MetadataJudge,
+    last_checked: Option<Instant>,
+    /// The brokers of the latest metadata, for the per-broker requests.
+    addresses: Vec<(i32, String)>,
 }
 
 impl Manager {
     fn round(&mut self) {
         match self.read_metadata() {
-            Ok(metadata) => self.apply(metadata),
+            Ok(metadata) => {
+                self.addresses.clone_from(&metadata.brokers);
+                self.apply(metadata);
+            }
             Err(err) => self.slot.error("metadata", &err),
+        }
+        let check_due = self
+            .last_checked
+            .is_none_or(|at| at.elapsed() >= self.section.metadata_interval);
+        if check_due && !self.addresses.is_empty() {
+            self.last_checked = Some(Instant::now());
+            self.check_consistency();
         }
         let now = now_millis();
         let mut core = self.slot.core.lock();
@@ -264,6 +290,78 @@ impl Manager {
             partitions: total,
         }
         .emit();
+    }
+
+    /// Asks every broker for its own metadata and the quorum for its state, and judges them.
+    fn check_consistency(&mut self) {
+        let timeout = self.section.request_timeout.min(CHECK_TIMEOUT);
+        let addresses = self.addresses.clone();
+        let (answers, quorum) = self.runtime.block_on(async {
+            let mut asks = tokio::task::JoinSet::new();
+            for (id, addr) in addresses.clone() {
+                asks.spawn(async move { (id, wire::broker_metadata(&addr, timeout).await) });
+            }
+            let mut answers = Vec::new();
+            while let Some(Ok(answer)) = asks.join_next().await {
+                answers.push(answer);
+            }
+            let mut quorum = Err(None);
+            for (_, addr) in &addresses {
+                match wire::describe_quorum(addr, timeout).await {
+                    Ok(q) => {
+                        quorum = Ok(q);
+                        break;
+                    }
+                    Err(err) => quorum = Err(Some(err)),
+                }
+            }
+            (answers, quorum)
+        });
+        let mut round = MetadataRound {
+            at: now_millis(),
+            ..MetadataRound::default()
+        };
+        for (id, answer) in answers {
+            match answer {
+                Ok(metadata) => {
+                    round.brokers.insert(id, Some(metadata));
+                }
+                Err(err) => {
+                    self.slot.error("broker_metadata", &err);
+                    round.brokers.insert(id, None);
+                }
+            }
+        }
+        match quorum {
+            Ok(q) => round.quorum = Some(q),
+            Err(Some(err)) => self.slot.error("describe_quorum", &err),
+            Err(None) => {}
+        }
+        let incidents = self.judge.round(&round);
+        {
+            let mut core = self.slot.core.lock();
+            core.set_inconsistent(self.judge.inconsistent());
+            if let Some(q) = &round.quorum {
+                core.set_quorum(QuorumSummary {
+                    leader: q.leader,
+                    leader_epoch: q.leader_epoch,
+                    high_watermark: q.high_watermark,
+                    replicas: q
+                        .replicas
+                        .iter()
+                        .map(|(id, r)| (*id, r.log_end_offset))
+                        .collect(),
+                    at: round.at,
+                });
+            }
+        }
+        for incident in incidents {
+            events::MetadataMismatch {
+                incident: &incident,
+            }
+            .emit();
+            self.slot.incident(incident);
+        }
     }
 
     fn options(&self) -> AdminOptions {

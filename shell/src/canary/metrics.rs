@@ -3,9 +3,9 @@
 
 use cairn_core::metrics::catalog::{
     CANARY_ACKNOWLEDGED, CANARY_CLOCK_SKEW, CANARY_CONSUME_AVAILABILITY, CANARY_CONSUMED,
-    CANARY_DUPLICATED, CANARY_ERRORS, CANARY_LATENCY, CANARY_LOST, CANARY_METADATA_CONSISTENT,
-    CANARY_PRODUCE_AVAILABILITY, CANARY_PRODUCED, CANARY_SEND_FAILURES, CANARY_SKIPPED,
-    CANARY_TOPIC_CHANGES,
+    CANARY_DUPLICATED, CANARY_ERRORS, CANARY_INCIDENTS_OPENED, CANARY_LATENCY, CANARY_LOST,
+    CANARY_METADATA_CONSISTENT, CANARY_PRODUCE_AVAILABILITY, CANARY_PRODUCED, CANARY_SEND_FAILURES,
+    CANARY_SKIPPED, CANARY_TOPIC_CHANGES,
 };
 use cairn_core::metrics::exposition::Exposition;
 
@@ -66,6 +66,10 @@ pub fn render(view: &CanaryView) -> String {
                 &[("cluster", cluster), ("broker", id.as_str())],
                 &histogram,
             );
+        }
+        for (kind, n) in slot.opened.lock().iter() {
+            let labels = [("cluster", cluster), ("kind", *kind)];
+            out.counter(&CANARY_INCIDENTS_OPENED, &labels, *n);
         }
         for (operation, n) in slot.errors.lock().iter() {
             out.counter(

@@ -20,6 +20,7 @@ pub mod manage;
 pub mod metrics;
 pub mod produce;
 pub mod view;
+pub mod wire;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -5,6 +5,9 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use std::collections::VecDeque;
+
+use cairn_core::canary::consistency::MismatchIncident;
 use cairn_core::canary::report::ClusterReport;
 use cairn_core::canary::{CanaryCluster, CanarySettings};
 use parking_lot::Mutex;
@@ -40,7 +43,14 @@ pub struct ClusterSlot {
     pub errors: Mutex<BTreeMap<&'static str, u64>>,
     /// Set once the topic is in place and the consumer holds its partitions.
     pub ready: AtomicBool,
+    /// Recent `metadata_mismatch` records, newest last.
+    pub incidents: Mutex<VecDeque<MismatchIncident>>,
+    /// (kind) → incidents opened.
+    pub opened: Mutex<BTreeMap<&'static str, u64>>,
 }
+
+/// Incident records each cluster keeps for `/api/incidents`.
+pub const RECENT_INCIDENTS: usize = 1_000;
 
 impl ClusterSlot {
     pub fn new(settings: CanarySettings) -> ClusterSlot {
@@ -53,6 +63,20 @@ impl ClusterSlot {
             sendable: Mutex::new(Vec::new()),
             errors: Mutex::new(BTreeMap::new()),
             ready: AtomicBool::new(false),
+            incidents: Mutex::new(VecDeque::new()),
+            opened: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Keeps an incident record for `/api/incidents` and counts an open one.
+    pub fn incident(&self, incident: MismatchIncident) {
+        if incident.incident == cairn_core::watch::incident::Phase::Open {
+            *self.opened.lock().entry("metadata_mismatch").or_default() += 1;
+        }
+        let mut recent = self.incidents.lock();
+        recent.push_back(incident);
+        while recent.len() > RECENT_INCIDENTS {
+            recent.pop_front();
         }
     }
 

@@ -526,13 +526,22 @@ pub const CANARY_TOPIC_CHANGES: MetricDef = MetricDef {
     labels: &["cluster", "kind"],
     ..CANARY_COUNTER
 };
-/// Label `operation`: `metadata`, `create`, `extend`, `produce` or `consume`.
+/// Label `operation`: `metadata`, `create`, `extend`, `produce`, `consume`, `broker_metadata`
+/// or `describe_quorum`.
 pub const CANARY_ERRORS: MetricDef = MetricDef {
     name: "cairn_canary_errors_total",
     help: "Failed Kafka operations of the canary, by operation; it keeps going.",
     labels: &["cluster", "operation"],
     ..CANARY_COUNTER
 };
+/// Label `kind`: `metadata_mismatch`.
+pub const CANARY_INCIDENTS_OPENED: MetricDef = MetricDef {
+    name: "cairn_canary_incidents_opened_total",
+    help: "Incidents the canary opened, by kind.",
+    labels: &["cluster", "kind"],
+    ..CANARY_COUNTER
+};
+
 // The tracer's families, labelled with the tracer's own app and stream.
 
 pub const TRACER_EMITTED: MetricDef = MetricDef {
@@ -567,7 +576,7 @@ pub const TRACER_SAMPLED_OUT: MetricDef = MetricDef {
 };
 
 /// Every family, grouped by [`Source`].
-pub const ALL: [&MetricDef; 58] = [
+pub const ALL: [&MetricDef; 59] = [
     &TRACES_REJECTED,
     &TRACES_MALFORMED,
     &MESSAGES_SEEN,
@@ -626,6 +635,7 @@ pub const ALL: [&MetricDef; 58] = [
     &CANARY_CLOCK_SKEW,
     &CANARY_TOPIC_CHANGES,
     &CANARY_ERRORS,
+    &CANARY_INCIDENTS_OPENED,
 ];
 
 /// The family called `name`, if cairn has one.
