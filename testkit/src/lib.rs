@@ -13,6 +13,7 @@
 //! - [`instance`]: one detector's directory and `cairn.toml`, with a free HTTP port.
 //! - [`process`]: a handle on a running `cairn detect`: logs in files, `/readyz`, `/metrics`,
 //!   SIGTERM, SIGKILL, memory.
+//! - [`proxy`]: a loopback TCP proxy whose links a test cuts and heals.
 //! - [`prom`]: a scrape of `/metrics`, read with the parser `cairn score` uses.
 //! - [`metric`]: the metric names tests look for, in one place.
 //! - [`trace`]: a trace record with defaults and chained setters, and its wire bytes.
@@ -38,6 +39,7 @@ pub mod metric;
 pub mod names;
 pub mod process;
 pub mod prom;
+pub mod proxy;
 pub mod simulate;
 pub mod trace;
 pub mod watch;

@@ -4,6 +4,9 @@
 //! watermark of the previous round, for longer than `grace`, gets a `metadata_mismatch`
 //! incident; it closes when the broker agrees again.
 //!
+//! A broker that answers but is missing from the reference broker list disagrees too: the
+//! controllers fenced it (its heartbeats stopped reaching them) while it still serves clients.
+//!
 //! The reference for a partition is the view with the highest leader epoch (the newest the
 //! quorum has published), ties decided by the most common view; the reference broker list is
 //! the most common one. A broker that did not answer is not judged (that is availability).
@@ -78,6 +81,10 @@ pub struct Disagreement {
     /// Its broker list, when it differs from the reference list.
     pub broker_list: Option<Vec<i32>>,
     pub reference_broker_list: Vec<i32>,
+    /// It answers clients, but the reference broker list leaves it out: the controllers have
+    /// fenced it (it stopped reaching them) or never registered it.
+    #[serde(default)]
+    pub unlisted: bool,
     /// Its metadata log end offset, when behind the quorum's previous high watermark.
     pub log_end_offset: Option<i64>,
     pub high_watermark: Option<i64>,
@@ -87,6 +94,7 @@ impl Disagreement {
     fn is_empty(&self) -> bool {
         self.partitions_differing == 0
             && self.broker_list.is_none()
+            && !self.unlisted
             && self.log_end_offset.is_none()
     }
 }
@@ -138,6 +146,7 @@ pub fn compare(round: &MetadataRound, previous_hw: Option<i64>) -> BTreeMap<i32,
         if reference_brokers.as_ref().is_some_and(|r| *r != m.brokers) {
             d.broker_list = Some(m.brokers.iter().copied().collect());
         }
+        d.unlisted = reference_brokers.as_ref().is_some_and(|r| !r.contains(&id));
         let progress = round.quorum.as_ref().and_then(|q| q.replicas.get(&id));
         if let (Some(progress), Some(hw)) = (progress, previous_hw)
             && progress.log_end_offset < hw

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use cairn_core::canary::consistency::{MetadataJudge, MetadataRound};
+use cairn_core::canary::consistency::{MetadataJudge, MetadataRound, QuorumState};
 use cairn_core::canary::placement::{TopicPlan, plan};
 use cairn_core::canary::report::QuorumSummary;
 use cairn_core::config::{CanarySection, ClusterConfig};
@@ -79,7 +79,7 @@ pub fn spawn_manager(
                 last_managed: None,
                 judge,
                 last_checked: None,
-                addresses: Vec::new(),
+                addresses: BTreeMap::new(),
             };
             while !stop.load(Ordering::Acquire) {
                 let started = Instant::now();
@@ -118,15 +118,16 @@ struct Manager {
     last_managed: Option<Instant>,
     judge: MetadataJudge,
     last_checked: Option<Instant>,
-    /// The brokers of the latest metadata, for the per-broker requests.
-    addresses: Vec<(i32, String)>,
+    /// Every broker seen in the metadata since the start, for the per-broker requests: a
+    /// broker the controllers fenced drops out of the metadata but may still serve clients.
+    addresses: BTreeMap<i32, String>,
 }
 
 impl Manager {
     fn round(&mut self) {
         match self.read_metadata() {
             Ok(metadata) => {
-                self.addresses.clone_from(&metadata.brokers);
+                self.addresses.extend(metadata.brokers.iter().cloned());
                 self.apply(metadata);
             }
             Err(err) => self.slot.error("metadata", &err),
@@ -294,8 +295,17 @@ impl Manager {
 
     /// Asks every broker for its own metadata and the quorum for its state, and judges them.
     fn check_consistency(&mut self) {
-        let timeout = self.section.request_timeout.min(CHECK_TIMEOUT);
-        let addresses = self.addresses.clone();
+        // A round never takes longer than the interval, whatever a silent broker does.
+        let timeout = self
+            .section
+            .request_timeout
+            .min(CHECK_TIMEOUT)
+            .min(self.section.metadata_interval);
+        let addresses: Vec<(i32, String)> = self
+            .addresses
+            .iter()
+            .map(|(id, a)| (*id, a.clone()))
+            .collect();
         let (answers, quorum) = self.runtime.block_on(async {
             let mut asks = tokio::task::JoinSet::new();
             for (id, addr) in addresses.clone() {
@@ -305,14 +315,21 @@ impl Manager {
             while let Some(Ok(answer)) = asks.join_next().await {
                 answers.push(answer);
             }
-            let mut quorum = Err(None);
-            for (_, addr) in &addresses {
-                match wire::describe_quorum(addr, timeout).await {
-                    Ok(q) => {
-                        quorum = Ok(q);
-                        break;
-                    }
-                    Err(err) => quorum = Err(Some(err)),
+            // A broker cut off from the quorum may answer late or from its stale view: ask
+            // every broker at once, keep the newest answer (highest epoch, then high watermark).
+            let mut asks = tokio::task::JoinSet::new();
+            for (_, addr) in addresses.clone() {
+                asks.spawn(async move { wire::describe_quorum(&addr, timeout).await });
+            }
+            let mut quorum: Result<QuorumState, Option<wire::WireError>> = Err(None);
+            while let Some(Ok(answer)) = asks.join_next().await {
+                match (answer, &quorum) {
+                    (Ok(q), Ok(best))
+                        if (q.leader_epoch, q.high_watermark)
+                            <= (best.leader_epoch, best.high_watermark) => {}
+                    (Ok(q), _) => quorum = Ok(q),
+                    (Err(err), Err(_)) => quorum = Err(Some(err)),
+                    (Err(_), Ok(_)) => {}
                 }
             }
             (answers, quorum)
@@ -336,6 +353,16 @@ impl Manager {
             Ok(q) => round.quorum = Some(q),
             Err(Some(err)) => self.slot.error("describe_quorum", &err),
             Err(None) => {}
+        }
+        for (id, answer) in &round.brokers {
+            if let Some(m) = answer {
+                tracing::debug!(cluster = %self.slot.name, broker = id, brokers = ?m.brokers,
+                    partitions = m.partitions.len(), "broker metadata");
+            }
+        }
+        if let Some(q) = &round.quorum {
+            tracing::debug!(cluster = %self.slot.name, leader = q.leader, epoch = q.leader_epoch,
+                hw = q.high_watermark, replicas = ?q.replicas, "quorum");
         }
         let incidents = self.judge.round(&round);
         {

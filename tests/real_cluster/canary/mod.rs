@@ -4,6 +4,7 @@
 
 mod faults;
 mod node_loss;
+mod partition;
 mod placement;
 mod restarts;
 mod steady;

@@ -83,6 +83,20 @@ fn the_broker_with_an_old_epoch_a_stale_list_and_a_lagging_log_is_the_one_that_d
 }
 
 #[test]
+fn a_fenced_broker_that_still_answers_is_unlisted_even_with_the_same_views() {
+    let v = view(1, 2, &[1, 2]);
+    let round = MetadataRound {
+        at: 0,
+        brokers: (1..=3).map(|id| (id, broker(&[1, 2], v.clone()))).collect(),
+        quorum: None,
+    };
+    let d = compare(&round, None);
+    assert_eq!(d.keys().copied().collect::<Vec<_>>(), vec![3]);
+    assert!(d[&3].unlisted);
+    assert_eq!(d[&3].broker_list, None);
+}
+
+#[test]
 fn a_mismatch_opens_after_grace_and_closes_when_the_broker_agrees_again() {
     let mut judge = MetadataJudge::new("local", 30_000);
     assert!(judge.round(&healthy_round(0)).is_empty());
