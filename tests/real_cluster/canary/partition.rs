@@ -116,19 +116,11 @@ async fn canary_flags_a_broker_cut_off_from_the_controllers() {
         proxy: proxy_base,
     };
     let started = Instant::now();
-    let status = {
-        let (state, b, p) = (cluster.state.clone(), cluster.brokers, cluster.proxy);
-        tokio::task::spawn_blocking(move || {
-            OwnCluster {
-                state,
-                brokers: b,
-                proxy: p,
-            }
-            .run_keep("cluster-start")
-        })
+    // kafka.sh blocks until the nodes answer; the proxy's tasks must keep running meanwhile.
+    let (state, b, p) = (cluster.state.clone(), cluster.brokers, cluster.proxy);
+    let status = tokio::task::spawn_blocking(move || kafka_sh(&state, b, p, "cluster-start"))
         .await
-        .expect("kafka.sh ran")
-    };
+        .expect("kafka.sh ran");
     assert!(status.success(), "the proxied cluster did not start");
     eprintln!("proxied cluster up after {:?}", started.elapsed());
 
