@@ -85,3 +85,35 @@ fn the_watch_loader_accepts_and_checks_a_canary_section() {
     assert!(err.contains("[canary] grace"), "{err}");
     let _ = Config::from_toml_str; // detect's loader validates the same section
 }
+
+#[test]
+fn the_example_file_serves_the_canary_and_documents_every_key() {
+    const EXAMPLE: &str = include_str!("../../../../schemas/cairn.example.toml");
+    let config = CanaryConfig::from_toml_str(EXAMPLE).unwrap();
+    let c = &config.canary;
+    assert_eq!(config.clusters.len(), 2);
+    assert_eq!(c.instance.as_deref(), Some("canary-east-1"));
+    assert_eq!(c.topic_config.len(), 1);
+    // Every key of the section appears in the example.
+    for key in [
+        "clusters",
+        "topic",
+        "replication",
+        "acks",
+        "rate",
+        "instance",
+        "management_interval",
+        "metadata_interval",
+        "grace",
+        "send_timeout",
+        "consume_timeout",
+        "availability_window",
+        "lost_sequences_kept",
+        "request_timeout",
+        "[canary.topic_config]",
+    ] {
+        assert!(EXAMPLE.contains(key), "the example does not show {key}");
+    }
+    Config::from_toml_str(EXAMPLE).unwrap();
+    WatchConfig::from_toml_str(EXAMPLE).unwrap();
+}
