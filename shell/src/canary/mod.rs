@@ -22,6 +22,9 @@ pub mod produce;
 pub mod view;
 pub mod wire;
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
