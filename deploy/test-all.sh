@@ -44,6 +44,6 @@ cluster=$("$kafka" bootstrap cluster)
 env -u CAIRN_TEST_BROKERS CAIRN_TEST_CLUSTER_BROKERS="$cluster" \
     cargo test -p cairn --test standalone --locked -- kafka_cluster::
 env -u CAIRN_TEST_BROKERS CAIRN_TEST_CLUSTER_BROKERS="$cluster" \
-    cargo test -p cairn --all-features --test real_cluster --locked
+    cargo test -p cairn --all-features --test real_cluster --locked -- --test-threads=1
 
 step "all tests passed"

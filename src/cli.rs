@@ -48,6 +48,17 @@ pub enum Command {
         #[arg(long, default_value = cairn_shell::watch::DEFAULT_STORE)]
         store: PathBuf,
     },
+    /// Send heartbeats through every broker of the declared clusters and match what is read
+    /// back exactly: per partition and broker produced, acknowledged, consumed, lost sequence
+    /// numbers, duplicates, reorders, latency and availability. Keeps a canary topic with a
+    /// partition led by every broker ([canary] topic), and serves /api/canary, /api/brokers
+    /// and /metrics on [http] listen. See docs/canary.md.
+    Canary {
+        /// Path to cairn.toml; only [clusters], [http] and [canary] are needed
+        /// (see schemas/cairn.example.toml).
+        #[arg(long, short, env = "CAIRN_CONFIG")]
+        config: PathBuf,
+    },
     /// Run a traced pipeline with injected faults against Kafka and write its ground truth.
     Simulate {
         /// Scenario file describing the pipeline, rates and faults
@@ -144,6 +155,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let loaded = cairn_core::config::WatchConfig::load(&config)
                 .with_context(|| format!("loading {}", config.display()))?;
             cairn_shell::watch::run(loaded, store)
+        }
+        Command::Canary { config } => {
+            init_logging();
+            let loaded = cairn_core::config::CanaryConfig::load(&config)
+                .with_context(|| format!("loading {}", config.display()))?;
+            cairn_shell::canary::run(loaded)
         }
         Command::Simulate {
             scenario,

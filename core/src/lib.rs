@@ -17,11 +17,14 @@
 //! - [`scale`]: the autoscaling advisor: a traffic forecast (quadratic, else linear least
 //!   squares) and the instances that clear a group's backlog within a target time.
 //! - [`sampling`]: consistent sampling by a hash of the message id, the same at every hop.
+//! - [`canary`]: the core of `cairn canary`: heartbeat sequence accounting (lost, duplicated,
+//!   reordered), per-broker availability and latency, and where the canary topic needs partitions.
 //! - [`watch`]: the core of `cairn watch`: per consumer group and partition a state (ok,
 //!   lagging, stuck, expired, ...) with its evidence and lag in time, and incidents.
 //! - [`respond`]: the first responder's policy (relaunch once, then escalate) and its audit
 //!   record.
 
+pub mod canary;
 pub mod config;
 pub mod detector;
 pub mod lineage;

@@ -87,7 +87,7 @@ fn every_field_has_a_description() {
     for (name, top_level_fields) in [
         ("trace.schema.json", 17),
         ("verdict.schema.json", 10),
-        ("incident.schema.json", 8),
+        ("incident.schema.json", 9),
         ("action.schema.json", 15),
     ] {
         let schema = schema(name);
@@ -933,4 +933,73 @@ fn gap_schema_and_decoder_reject_the_invalid_examples() {
             "decoder accepted {text}"
         );
     }
+}
+// ---- canary incidents (kind metadata_mismatch) ----
+
+fn mismatch_incidents() -> Vec<cairn_core::canary::consistency::MismatchIncident> {
+    use cairn_core::canary::consistency::{
+        BrokerMetadata, MetadataJudge, MetadataRound, PartitionView,
+    };
+    use std::collections::BTreeMap;
+    let view = |leader: i32, epoch: i32, isr: &[i32]| PartitionView {
+        leader,
+        leader_epoch: epoch,
+        isr: isr.to_vec(),
+    };
+    let answer = |brokers: &[i32], v: PartitionView| {
+        Some(BrokerMetadata {
+            brokers: brokers.iter().copied().collect(),
+            partitions: BTreeMap::from([(("t".to_owned(), 0), v)]),
+        })
+    };
+    // Split: brokers 1 and 2 have fenced broker 3, which still serves an old view. Healed:
+    // every broker lists all three and agrees.
+    let round = |at: Millis, split: bool| {
+        let listed: &[i32] = if split { &[1, 2] } else { &[1, 2, 3] };
+        MetadataRound {
+            at,
+            brokers: BTreeMap::from([
+                (1, answer(listed, view(1, 2, &[1, 2]))),
+                (2, answer(listed, view(1, 2, &[1, 2]))),
+                (
+                    3,
+                    if split {
+                        answer(&[1, 2, 3], view(3, 1, &[1, 2, 3]))
+                    } else {
+                        answer(listed, view(1, 2, &[1, 2]))
+                    },
+                ),
+            ]),
+            quorum: None,
+        }
+    };
+    let mut judge = MetadataJudge::new("local", 1_000);
+    let mut out = judge.round(&round(0, true));
+    out.extend(judge.round(&round(2_000, true)));
+    out.extend(judge.round(&round(3_000, false)));
+    out
+}
+
+#[test]
+fn every_metadata_mismatch_incident_validates_and_needs_its_broker() {
+    let validator = validator("incident.schema.json");
+    let records = mismatch_incidents();
+    assert_eq!(records.len(), 2, "an open and a close");
+    for record in &records {
+        let value = serde_json::to_value(record).expect("serializes");
+        assert!(validator.is_valid(&value), "{value}");
+        let mut without_broker = value.clone();
+        without_broker.as_object_mut().unwrap().remove("broker");
+        assert!(
+            !validator.is_valid(&without_broker),
+            "a mismatch names its broker"
+        );
+    }
+    let watch = String::from_utf8(incident::encode(&real_incidents()[0])).expect("utf-8");
+    let no_group = watch.replace(r#""group":"g","#, "");
+    assert_ne!(no_group, watch);
+    assert!(
+        !validator.is_valid(&parse(&no_group)),
+        "a watch kind names its group"
+    );
 }

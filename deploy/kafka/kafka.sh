@@ -16,6 +16,10 @@
 # single node; CAIRN_KAFKA_CLUSTER_PORT (19092) for the cluster's brokers, whose controllers listen
 # 100 above. Data and logs live under target/kafka/. Every command is safe to repeat.
 #
+# With CAIRN_KAFKA_QUORUM_PROXY_PORT=P set, node N reaches controller M through 127.0.0.1:P+10*N+M
+# instead of directly, so a test that runs a TCP proxy there can cut one node off from the
+# controllers while its broker still serves clients (cairn canary's metadata-consistency test).
+#
 # The cluster's nodes drop a follower from the ISR after CAIRN_KAFKA_REPLICA_LAG_MS (3000) without
 # catching up (Kafka's default is 30 s), so fault tests can make a follower stale in seconds.
 set -euo pipefail
@@ -111,7 +115,7 @@ start_node() {
     write_properties "$dir" "$id" "$bport" "$cport" "$voters" "$rf"
     if [[ ! -f "$dir/data/meta.properties" ]]; then
         java -cp "$lib/*" -Dlog4j2.configurationFile="$here/log4j2.yaml" -Dkafka.logs.dir="$dir/logs" \
-            kafka.tools.StorageTool format --cluster-id "$(cluster_id "$dir/..")" \
+            kafka.tools.StorageTool format --cluster-id="$(cluster_id "$dir/..")" \
             --config "$dir/server.properties" >"$dir/logs/format.log" 2>&1 \
             || { cat "$dir/logs/format.log" >&2; die "formatting node $id failed (log: $dir/logs/format.log)"; }
     fi
@@ -123,7 +127,8 @@ start_node() {
     say "node $id starting (pid $!, 127.0.0.1:$bport, logs: $dir/logs)"
 }
 
-# One cluster id per data folder, made on first start.
+# One cluster id per data folder, made on first start. It may begin with "-", so it is passed
+# as --cluster-id=ID, never as a separate argument.
 cluster_id() {
     local f="$1/cluster-id"
     [[ -f "$f" ]] || python3 -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))' >"$f"
@@ -164,9 +169,18 @@ cluster_voters() {
     echo "1@127.0.0.1:$((cluster_port + 100)),2@127.0.0.1:$((cluster_port + 101)),3@127.0.0.1:$((cluster_port + 102))"
 }
 cluster_bootstrap() { echo "127.0.0.1:$cluster_port,127.0.0.1:$((cluster_port + 1)),127.0.0.1:$((cluster_port + 2))"; }
+# The voters as node N reaches them: directly, or through the quorum proxy's ports.
+node_voters() {
+    local n=$1 proxy="${CAIRN_KAFKA_QUORUM_PROXY_PORT:-}"
+    if [[ -z "$proxy" ]]; then
+        cluster_voters
+        return
+    fi
+    echo "1@127.0.0.1:$((proxy + 10 * n + 1)),2@127.0.0.1:$((proxy + 10 * n + 2)),3@127.0.0.1:$((proxy + 10 * n + 3))"
+}
 start_cluster_node() {
     local n=$1
-    start_node "$(cluster_dir "$n")" "$n" "$((cluster_port + n - 1))" "$((cluster_port + 99 + n))" "$(cluster_voters)" 3
+    start_node "$(cluster_dir "$n")" "$n" "$((cluster_port + n - 1))" "$((cluster_port + 99 + n))" "$(node_voters "$n")" 3
 }
 node_arg() {
     [[ "${1:-}" =~ ^[123]$ ]] || die "expected a node number 1, 2 or 3, got '${1:-}'"

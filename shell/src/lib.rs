@@ -19,11 +19,14 @@
 //! - [`watch`]: the `cairn watch` job: a poller per cluster reads every watched consumer group,
 //!   the core judges it, incidents are stored in sled and published; HTTP shows the reports;
 //!   its first responder (`watch::respond`) relaunches, notifies and escalates on incidents.
+//! - [`canary`]: the `cairn canary` job: per cluster a manager (topic placement, metadata,
+//!   judgement), a direct-assign consumer and a paced producer of heartbeats; HTTP shows the reports.
 //! - [`clock`]: the wall clock (the core takes time as an argument).
 //! - [`log_limit`]: per-kind rate limits for log lines that hostile input can repeat.
 
 pub use cairn_core as core;
 
+pub mod canary;
 pub mod clock;
 pub mod detect;
 pub mod events;

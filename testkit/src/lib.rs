@@ -4,6 +4,8 @@
 //! Layout:
 //! - [`kafka`]: the broker a test runs on: the real one named by `CAIRN_TEST_BROKERS`, or
 //!   librdkafka's in-process mock cluster; topics, and `populate` with exact positions.
+//! - [`canary`]: a `cairn canary` instance: its `cairn.toml` (`[canary]`), its process and its
+//!   `/api/canary` answer, typed.
 //! - [`cluster`]: the three-node cluster of the fault tests (`CAIRN_TEST_CLUSTER_BROKERS`, or a
 //!   three-broker mock), with a node killed and brought back.
 //! - [`load`]: traffic on a rate schedule and group members of a capped speed.
@@ -12,6 +14,7 @@
 //! - [`instance`]: one detector's directory and `cairn.toml`, with a free HTTP port.
 //! - [`process`]: a handle on a running `cairn detect`: logs in files, `/readyz`, `/metrics`,
 //!   SIGTERM, SIGKILL, memory.
+//! - [`proxy`]: a loopback TCP proxy whose links a test cuts and heals.
 //! - [`prom`]: a scrape of `/metrics`, read with the parser `cairn score` uses.
 //! - [`metric`]: the metric names tests look for, in one place.
 //! - [`trace`]: a trace record with defaults and chained setters, and its wire bytes.
@@ -27,6 +30,7 @@
 //! The path of the `cairn` binary is always given by the caller: integration tests and benches
 //! of the root package have it as `env!("CARGO_BIN_EXE_cairn")`.
 
+pub mod canary;
 pub mod cluster;
 pub mod config;
 pub mod detect;
@@ -37,6 +41,7 @@ pub mod metric;
 pub mod names;
 pub mod process;
 pub mod prom;
+pub mod proxy;
 pub mod simulate;
 pub mod trace;
 pub mod watch;

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use parking_lot::Mutex;
 use tempfile::TempDir;
 
+use crate::canary::{CanaryInstance, CanaryToml};
 use crate::config::CairnToml;
 use crate::instance::Instance;
 use crate::process::{DetectProcess, tail};
@@ -84,6 +85,23 @@ impl Workdir {
 
     /// Starts `cairn watch` for `instance`; its logs are reported if the test fails.
     pub fn spawn_watch(&self, instance: &WatchInstance) -> DetectProcess {
+        let run = self.spawned.fetch_add(1, Ordering::Relaxed) + 1;
+        let process = instance.spawn(&self.cairn, run);
+        let mut logs = self.logs.lock();
+        logs.push(process.stdout_path.clone());
+        logs.push(process.stderr_path.clone());
+        process
+    }
+}
+
+impl Workdir {
+    /// A `cairn canary` instance in `<dir>/<name>` with `config` (see [`CanaryInstance::write`]).
+    pub fn canary_instance(&self, name: &str, config: &CanaryToml) -> CanaryInstance {
+        CanaryInstance::write(self.path(), name, config)
+    }
+
+    /// Starts `cairn canary` for `instance`; its logs are reported if the test fails.
+    pub fn spawn_canary(&self, instance: &CanaryInstance) -> DetectProcess {
         let run = self.spawned.fetch_add(1, Ordering::Relaxed) + 1;
         let process = instance.spawn(&self.cairn, run);
         let mut logs = self.logs.lock();

@@ -2,9 +2,11 @@
 //!
 //! Built only with the root package's `real-cluster` feature, so a plain `cargo test` leaves it
 //! out; `deploy/test-all.sh` starts the cluster and runs it. Without
-//! `CAIRN_TEST_CLUSTER_BROKERS` every test fails, naming the variable. (`kafka_cluster`, which
+//! `CAIRN_TEST_CLUSTER_BROKERS` every test fails, naming the variable. Run it with
+//! `--test-threads=1` (as `deploy/test-all.sh` does): its tests kill nodes of the one cluster. (`kafka_cluster`, which
 //! means something on a three-broker mock too, is in the `standalone` binary.)
 
+mod canary;
 mod simulate_broker_loss;
 mod watch_broker_loss;
 

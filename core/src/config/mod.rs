@@ -10,6 +10,7 @@
 //! section (the first responder), `scale` the autoscaling advisor's `[scale]` section (which
 //! `cairn watch` runs too).
 
+mod canary;
 mod duration;
 mod error;
 mod raw;
@@ -21,6 +22,7 @@ mod watch;
 use std::path::Path;
 use std::time::Duration;
 
+pub use self::canary::{CanaryAcks, CanaryConfig, CanarySection};
 pub use self::duration::{DurationError, format_duration, parse_duration};
 pub use self::error::ConfigError;
 pub use self::respond::{RespondAction, RespondGroup, RespondSection};

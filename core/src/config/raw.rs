@@ -36,6 +36,8 @@ pub(super) struct RawConfig {
     pub respond: Option<RawRespond>,
     /// The autoscaling advisor's groups (run by `cairn watch`); validated, then left alone.
     pub scale: Option<super::scale::RawScale>,
+    /// `cairn canary`'s section: validated, left alone.
+    pub canary: Option<RawCanary>,
 }
 
 /// The file as `cairn watch` reads it: the same top-level keys as [`RawConfig`], but only
@@ -70,6 +72,72 @@ pub(super) struct RawWatchFile {
     pub respond: RawRespond,
     #[serde(default)]
     pub scale: super::scale::RawScale,
+    /// `cairn canary`'s section: validated, left alone.
+    pub canary: Option<RawCanary>,
+}
+
+/// The file as `cairn canary` reads it: only `[clusters]`, `[http]` and `[canary]` matter;
+/// the other jobs' sections are accepted (and checked for unknown keys) so one file serves all.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCanaryFile {
+    #[serde(default)]
+    pub clusters: InFileOrder<RawCluster>,
+    #[allow(dead_code)] // read by `cairn detect`
+    pub tracing: Option<RawTracing>,
+    #[allow(dead_code)] // read by `cairn detect`
+    pub output: Option<RawOutput>,
+    #[allow(dead_code)] // read by `cairn detect`
+    pub timing: Option<RawTiming>,
+    #[allow(dead_code)] // read by `cairn detect`
+    pub detector: Option<RawDetector>,
+    #[allow(dead_code)] // read by `cairn detect`
+    pub oracle: Option<RawOracle>,
+    #[serde(default)]
+    pub http: RawHttp,
+    #[allow(dead_code)] // read by `cairn detect`
+    pub store: Option<RawStore>,
+    #[allow(dead_code)] // read by `cairn detect`
+    pub control_plane: Option<RawControlPlane>,
+    #[allow(dead_code)] // read by `cairn detect` and `cairn watch`
+    pub streams: Option<Vec<RawStream>>,
+    #[allow(dead_code)] // read by `cairn watch`
+    pub watch: Option<RawWatch>,
+    #[allow(dead_code)] // read by `cairn watch`
+    pub respond: Option<RawRespond>,
+    #[allow(dead_code)] // read by `cairn watch`
+    pub scale: Option<super::scale::RawScale>,
+    #[serde(default)]
+    pub canary: RawCanary,
+}
+
+/// `[canary]`: the heartbeat topic, its pace and patience, and the metadata check.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCanary {
+    pub clusters: Option<Vec<String>>,
+    pub topic: Option<String>,
+    pub replication: Option<usize>,
+    #[serde(default)]
+    pub topic_config: InFileOrder<String>,
+    pub acks: Option<String>,
+    pub rate: Option<u32>,
+    pub instance: Option<String>,
+    #[serde(default, deserialize_with = "super::duration::deserialize_option")]
+    pub management_interval: Option<Duration>,
+    #[serde(default, deserialize_with = "super::duration::deserialize_option")]
+    pub metadata_interval: Option<Duration>,
+    #[serde(default, deserialize_with = "super::duration::deserialize_option")]
+    pub grace: Option<Duration>,
+    #[serde(default, deserialize_with = "super::duration::deserialize_option")]
+    pub send_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "super::duration::deserialize_option")]
+    pub consume_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "super::duration::deserialize_option")]
+    pub availability_window: Option<Duration>,
+    pub lost_sequences_kept: Option<usize>,
+    #[serde(default, deserialize_with = "super::duration::deserialize_option")]
+    pub request_timeout: Option<Duration>,
 }
 
 /// `[watch]`: which groups `cairn watch` follows, how patient it is, where incidents go.
@@ -269,7 +337,7 @@ pub(super) struct RawApp {
 }
 
 /// A TOML table read as a list of entries in the order the deserializer yields them.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(super) struct InFileOrder<V>(pub Vec<(String, V)>);
 
 impl<V> Default for InFileOrder<V> {

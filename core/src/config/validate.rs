@@ -88,6 +88,10 @@ pub(super) fn config(raw: RawConfig) -> Result<Config, ConfigError> {
     if let Some(scale) = raw.scale {
         super::scale::section(scale, &clusters, watch.poll_interval, &|_, _| true)?;
     }
+    // Likewise `cairn canary`'s section.
+    if let Some(canary) = raw.canary {
+        super::canary::section(canary, &clusters)?;
+    }
     if raw.streams.is_empty() && control_plane.is_none() {
         return Err(ConfigError::NoStreams);
     }
@@ -471,7 +475,7 @@ pub(super) fn non_empty(
     Ok(value)
 }
 
-fn topic(place: &str, value: String) -> Result<String, ConfigError> {
+pub(super) fn topic(place: &str, value: String) -> Result<String, ConfigError> {
     if is_topic_name(&value) {
         Ok(value)
     } else {

@@ -11,7 +11,7 @@ pub const HISTOGRAM_MAX_MS: u64 = 7 * 24 * 3_600_000;
 /// Two significant digits: 1% resolution at a few kilobytes per histogram.
 const HISTOGRAM_SIGFIG: u8 = 2;
 
-pub(super) fn new_histogram() -> Histogram<u64> {
+pub(crate) fn new_histogram() -> Histogram<u64> {
     // Constant bounds that `histogram_bounds_are_valid` checks: this cannot fail at run time.
     Histogram::new_with_bounds(1, HISTOGRAM_MAX_MS, HISTOGRAM_SIGFIG)
         .expect("constant histogram bounds are valid")
@@ -27,7 +27,7 @@ pub(super) fn merge_histogram(dst: &mut Histogram<u64>, src: &Histogram<u64>) {
 }
 
 /// Records a latency, clamping a negative one (clock skew) to 0; says whether it clamped.
-pub(super) fn record_latency(histogram: &mut Histogram<u64>, millis: i64) -> bool {
+pub(crate) fn record_latency(histogram: &mut Histogram<u64>, millis: i64) -> bool {
     histogram.saturating_record(u64::try_from(millis).unwrap_or(0));
     millis < 0
 }

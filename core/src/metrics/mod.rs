@@ -15,7 +15,7 @@
 pub mod catalog;
 mod counters;
 pub mod exposition;
-mod histogram;
+pub(crate) mod histogram;
 
 #[cfg(test)]
 mod tests;

@@ -19,6 +19,10 @@ pub(in crate::config) fn watch_config(raw: RawWatchFile) -> Result<WatchConfig, 
     let clusters = clusters(raw.clusters.0)?;
     let http = http(raw.http)?;
     let watch = section(raw.watch, &clusters)?;
+    // A file serving `cairn canary` too must be valid for it.
+    if let Some(canary) = raw.canary {
+        crate::config::canary::section(canary, &clusters)?;
+    }
     // `[[streams]]` is optional here, but when present it is the same lineage `cairn detect`
     // runs, validated by the same rules (which read `[timing]` and `[oracle]`).
     let poll_interval = positive(

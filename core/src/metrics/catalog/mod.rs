@@ -80,6 +80,8 @@ pub enum Source {
     Watch,
     /// The first responder `cairn watch` runs on its incidents.
     Respond,
+    /// `cairn canary`: heartbeats through every broker and the metadata check.
+    Canary,
 }
 
 /// One metric family.
@@ -529,6 +531,124 @@ pub const SCALE_CLAMPED_FORECASTS: MetricDef = MetricDef {
     ..WATCH_COUNTER
 };
 
+// `cairn canary`'s families. `broker` is a broker id of the cluster (bounded by its size).
+
+const CANARY_COUNTER: MetricDef = MetricDef {
+    source: Source::Canary,
+    ..COUNTER
+};
+const CANARY_GAUGE: MetricDef = MetricDef {
+    source: Source::Canary,
+    ..GAUGE
+};
+/// Canary latencies are a few milliseconds on a healthy cluster: finer low buckets.
+pub const CANARY_LATENCY_BUCKETS_MS: [u64; 16] = [
+    1, 2, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 300_000,
+];
+pub const CANARY_PRODUCED: MetricDef = MetricDef {
+    name: "cairn_canary_produced_total",
+    help: "Heartbeats sent (first sends), by the partition leader they went through.",
+    labels: &["cluster", "broker"],
+    ..CANARY_COUNTER
+};
+pub const CANARY_ACKNOWLEDGED: MetricDef = MetricDef {
+    name: "cairn_canary_acknowledged_total",
+    help: "Heartbeats the cluster acknowledged, by the leader they were sent through.",
+    labels: &["cluster", "broker"],
+    ..CANARY_COUNTER
+};
+pub const CANARY_SEND_FAILURES: MetricDef = MetricDef {
+    name: "cairn_canary_send_failures_total",
+    help: "Heartbeat sends not acknowledged within the send timeout, by the leader they were sent through.",
+    labels: &["cluster", "broker"],
+    ..CANARY_COUNTER
+};
+pub const CANARY_CONSUMED: MetricDef = MetricDef {
+    name: "cairn_canary_consumed_total",
+    help: "Distinct heartbeats read back, by the partition's leader.",
+    labels: &["cluster", "broker"],
+    ..CANARY_COUNTER
+};
+pub const CANARY_LOST: MetricDef = MetricDef {
+    name: "cairn_canary_lost_total",
+    help: "Acknowledged heartbeats the consumer passed without reading, by the leader they were sent through.",
+    labels: &["cluster", "broker"],
+    ..CANARY_COUNTER
+};
+pub const CANARY_DUPLICATED: MetricDef = MetricDef {
+    name: "cairn_canary_duplicated_total",
+    help: "Heartbeats read again under the same attempt, by the partition's leader.",
+    labels: &["cluster", "broker"],
+    ..CANARY_COUNTER
+};
+pub const CANARY_PRODUCE_AVAILABILITY: MetricDef = MetricDef {
+    name: "cairn_canary_produce_availability",
+    help: "Share of heartbeat sends acknowledged over the availability window, by leader; 0 while the broker is gone.",
+    unit: Unit::Flag,
+    recorded_in: Unit::Flag,
+    labels: &["cluster", "broker"],
+    ..CANARY_GAUGE
+};
+pub const CANARY_CONSUME_AVAILABILITY: MetricDef = MetricDef {
+    name: "cairn_canary_consume_availability",
+    help: "Share of ticks over the availability window in which the broker's canary partitions had nothing overdue or lost.",
+    unit: Unit::Flag,
+    recorded_in: Unit::Flag,
+    labels: &["cluster", "broker"],
+    ..CANARY_GAUGE
+};
+pub const CANARY_LATENCY: MetricDef = MetricDef {
+    name: "cairn_canary_latency_seconds",
+    help: "Heartbeat end-to-end latency (read time - produced_at) of first sends, by the partition's leader.",
+    labels: &["cluster", "broker"],
+    buckets: &CANARY_LATENCY_BUCKETS_MS,
+    source: Source::Canary,
+    ..LATENCY
+};
+pub const CANARY_METADATA_CONSISTENT: MetricDef = MetricDef {
+    name: "cairn_canary_metadata_consistent",
+    help: "1 while the broker's metadata agrees with the quorum's (within grace), else 0.",
+    unit: Unit::Flag,
+    recorded_in: Unit::Flag,
+    labels: &["cluster", "broker"],
+    ..CANARY_GAUGE
+};
+/// Label `reason`: `other_run`, `unknown_partition`, `empty`, `invalid` or `version`.
+pub const CANARY_SKIPPED: MetricDef = MetricDef {
+    name: "cairn_canary_skipped_records_total",
+    help: "Records on the canary topic that were not this run's heartbeats, skipped, by reason.",
+    labels: &["cluster", "reason"],
+    ..CANARY_COUNTER
+};
+pub const CANARY_CLOCK_SKEW: MetricDef = MetricDef {
+    name: "cairn_canary_clock_skew_total",
+    help: "Heartbeat latencies that came out negative (clock skew) and were clamped to 0.",
+    labels: &["cluster"],
+    ..CANARY_COUNTER
+};
+/// Label `kind`: `created`, `extended` or `recreated`.
+pub const CANARY_TOPIC_CHANGES: MetricDef = MetricDef {
+    name: "cairn_canary_topic_changes_total",
+    help: "Changes the canary made to its topic, by kind.",
+    labels: &["cluster", "kind"],
+    ..CANARY_COUNTER
+};
+/// Label `operation`: `metadata`, `create`, `extend`, `produce`, `consume`, `broker_metadata`
+/// or `describe_quorum`.
+pub const CANARY_ERRORS: MetricDef = MetricDef {
+    name: "cairn_canary_errors_total",
+    help: "Failed Kafka operations of the canary, by operation; it keeps going.",
+    labels: &["cluster", "operation"],
+    ..CANARY_COUNTER
+};
+/// Label `kind`: `metadata_mismatch`.
+pub const CANARY_INCIDENTS_OPENED: MetricDef = MetricDef {
+    name: "cairn_canary_incidents_opened_total",
+    help: "Incidents the canary opened, by kind.",
+    labels: &["cluster", "kind"],
+    ..CANARY_COUNTER
+};
+
 // The tracer's families, labelled with the tracer's own app and stream.
 
 pub const TRACER_EMITTED: MetricDef = MetricDef {
@@ -635,6 +755,21 @@ pub const ALL: &[&MetricDef] = &[
     &RESPOND_AUDIT_FAILURES,
     &SCALE_RECOMMENDED_INSTANCES,
     &SCALE_CLAMPED_FORECASTS,
+    &CANARY_PRODUCED,
+    &CANARY_ACKNOWLEDGED,
+    &CANARY_SEND_FAILURES,
+    &CANARY_CONSUMED,
+    &CANARY_LOST,
+    &CANARY_DUPLICATED,
+    &CANARY_PRODUCE_AVAILABILITY,
+    &CANARY_CONSUME_AVAILABILITY,
+    &CANARY_LATENCY,
+    &CANARY_METADATA_CONSISTENT,
+    &CANARY_SKIPPED,
+    &CANARY_CLOCK_SKEW,
+    &CANARY_TOPIC_CHANGES,
+    &CANARY_ERRORS,
+    &CANARY_INCIDENTS_OPENED,
 ];
 
 /// The family called `name`, if cairn has one.

@@ -24,6 +24,7 @@ const BOUNDED_LABELS: &[&str] = &[
     "action",
     "outcome",
     "cause",
+    "broker",
 ];
 
 #[test]
@@ -110,14 +111,20 @@ fn every_family_is_counted_by_one_part() {
     let tracer = counted_by(Source::Tracer).count();
     let watch = counted_by(Source::Watch).count();
     let respond = counted_by(Source::Respond).count();
+    let canary = counted_by(Source::Canary).count();
     assert!(
-        [detector, shell, tracer, watch, respond]
+        [detector, shell, tracer, watch, respond, canary]
             .iter()
             .all(|&n| n > 0)
     );
-    assert_eq!(detector + shell + tracer + watch + respond, ALL.len());
+    assert_eq!(
+        detector + shell + tracer + watch + respond + canary,
+        ALL.len()
+    );
     let respond_prefix = format!("{PREFIX}respond_");
     assert!(counted_by(Source::Respond).all(|d| d.name.starts_with(&respond_prefix)));
+    let canary_prefix = format!("{PREFIX}canary_");
+    assert!(counted_by(Source::Canary).all(|d| d.name.starts_with(&canary_prefix)));
     let watch_prefix = format!("{PREFIX}watch_");
     assert!(counted_by(Source::Watch).all(|d| d.name.starts_with(&watch_prefix)));
     let tracer_prefix = format!("{PREFIX}tracer_");

@@ -1,0 +1,5 @@
+mod cluster;
+mod consistency;
+mod heartbeat;
+mod ledger;
+mod placement;

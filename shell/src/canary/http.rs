@@ -1,0 +1,136 @@
+//! The HTTP face of `cairn canary`, after `crate::http`'s conventions: it only reads the
+//! [`CanaryView`].
+//!
+//! | endpoint | answer |
+//! | --- | --- |
+//! | `GET /api/canary` | every cluster's report (counts, lost sequences, availability, latency, brokers, partitions), and every broker |
+//! | `GET /api/brokers` | every broker of every cluster: availability, metadata consistency, what it leads |
+//! | `GET /api/incidents` | recent `metadata_mismatch` incident records, newest first |
+//! | `GET /metrics` | the `cairn_canary_*` families |
+//! | `GET /healthz` | 200 `ok` while the process serves |
+//! | `GET /readyz` | 200 once every cluster's topic is in place and its consumer holds the partitions, else 503 naming the others |
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use cairn_core::canary::consistency::MismatchIncident;
+use cairn_core::canary::report::{BrokersAnswer, CanaryAnswer, ClusterReport};
+use cairn_core::metrics::exposition;
+use serde::Serialize;
+use tokio::net::TcpListener;
+
+use super::metrics;
+use super::view::CanaryView;
+
+pub fn router(view: Arc<CanaryView>) -> Router {
+    Router::new()
+        .route("/metrics", get(render_metrics))
+        .route("/api/canary", get(canary))
+        .route("/api/brokers", get(brokers))
+        .route("/api/incidents", get(incidents))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(view)
+}
+
+/// Serves [`router`] until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    view: Arc<CanaryView>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "http listening");
+    }
+    axum::serve(listener, router(view))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+fn reports(view: &CanaryView) -> Vec<ClusterReport> {
+    view.clusters
+        .iter()
+        .filter_map(|slot| slot.latest.lock().clone())
+        .collect()
+}
+
+fn json(value: &impl Serialize) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(body) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response(),
+        Err(err) => (StatusCode::INTERNAL_SERVER_ERROR, err.to_string()).into_response(),
+    }
+}
+
+async fn canary(State(view): State<Arc<CanaryView>>) -> Response {
+    let clusters = reports(&view);
+    let brokers = clusters.iter().flat_map(|c| c.brokers.clone()).collect();
+    json(&CanaryAnswer {
+        run: view.run.clone(),
+        instance: view.instance.clone(),
+        clusters,
+        brokers,
+    })
+}
+
+async fn brokers(State(view): State<Arc<CanaryView>>) -> Response {
+    let brokers = reports(&view).into_iter().flat_map(|c| c.brokers).collect();
+    json(&BrokersAnswer { brokers })
+}
+
+#[derive(Serialize)]
+struct IncidentsAnswer {
+    incidents: Vec<MismatchIncident>,
+}
+
+async fn incidents(State(view): State<Arc<CanaryView>>) -> Response {
+    let mut incidents: Vec<MismatchIncident> = view
+        .clusters
+        .iter()
+        .flat_map(|slot| slot.incidents.lock().iter().cloned().collect::<Vec<_>>())
+        .collect();
+    incidents.sort_by_key(|i| std::cmp::Reverse(i.at));
+    json(&IncidentsAnswer { incidents })
+}
+
+async fn render_metrics(State(view): State<Arc<CanaryView>>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, exposition::CONTENT_TYPE)],
+        metrics::render(&view),
+    )
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(view): State<Arc<CanaryView>>) -> Response {
+    let waiting: Vec<&str> = view
+        .clusters
+        .iter()
+        .filter(|s| !s.ready.load(Ordering::Acquire) || s.latest.lock().is_none())
+        .map(|s| s.name.as_str())
+        .collect();
+    if waiting.is_empty() {
+        (StatusCode::OK, "ready").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "waiting for the canary topic and consumer on: {}",
+                waiting.join(", ")
+            ),
+        )
+            .into_response()
+    }
+}

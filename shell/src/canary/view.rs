@@ -1,0 +1,101 @@
+//! What the running canary shares between its threads and shows outside: per cluster the
+//! core (fed by the producer's delivery callbacks, the consumer and the manager), the latest
+//! report, the partitions the consumer has taken and the producer may use, and error counts.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use std::collections::VecDeque;
+
+use cairn_core::canary::consistency::MismatchIncident;
+use cairn_core::canary::report::ClusterReport;
+use cairn_core::canary::{CanaryCluster, CanarySettings};
+use parking_lot::Mutex;
+
+/// Where the consumer must start a partition the manager found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartAt {
+    /// A partition that held records before this run: its current end.
+    End,
+    /// A partition the canary just created: its first offset.
+    Beginning,
+}
+
+/// The partitions the consumer should hold; `epoch` changes when the topic was recreated
+/// (everything is assigned again from the beginning).
+#[derive(Clone, Debug, Default)]
+pub struct Wanted {
+    pub epoch: u64,
+    pub partitions: BTreeMap<i32, StartAt>,
+}
+
+/// One cluster's side of the canary.
+pub struct ClusterSlot {
+    pub name: String,
+    pub core: Mutex<CanaryCluster>,
+    pub latest: Mutex<Option<ClusterReport>>,
+    /// Written by the manager, read by the consumer when `wanted_version` moved.
+    pub wanted: Mutex<Wanted>,
+    pub wanted_version: AtomicU64,
+    /// Partitions the consumer holds: only those are sent to.
+    pub sendable: Mutex<Vec<i32>>,
+    /// (operation) → failed Kafka operations.
+    pub errors: Mutex<BTreeMap<&'static str, u64>>,
+    /// Set once the topic is in place and the consumer holds its partitions.
+    pub ready: AtomicBool,
+    /// Recent `metadata_mismatch` records, newest last.
+    pub incidents: Mutex<VecDeque<MismatchIncident>>,
+    /// (kind) → incidents opened.
+    pub opened: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+/// Incident records each cluster keeps for `/api/incidents`.
+pub const RECENT_INCIDENTS: usize = 1_000;
+
+impl ClusterSlot {
+    pub fn new(settings: CanarySettings) -> ClusterSlot {
+        ClusterSlot {
+            name: settings.cluster.clone(),
+            core: Mutex::new(CanaryCluster::new(settings)),
+            latest: Mutex::new(None),
+            wanted: Mutex::new(Wanted::default()),
+            wanted_version: AtomicU64::new(0),
+            sendable: Mutex::new(Vec::new()),
+            errors: Mutex::new(BTreeMap::new()),
+            ready: AtomicBool::new(false),
+            incidents: Mutex::new(VecDeque::new()),
+            opened: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Keeps an incident record for `/api/incidents` and counts an open one.
+    pub fn incident(&self, incident: MismatchIncident) {
+        if incident.incident == cairn_core::watch::incident::Phase::Open {
+            *self.opened.lock().entry("metadata_mismatch").or_default() += 1;
+        }
+        let mut recent = self.incidents.lock();
+        recent.push_back(incident);
+        while recent.len() > RECENT_INCIDENTS {
+            recent.pop_front();
+        }
+    }
+
+    /// Counts a failed operation and logs it.
+    pub fn error(&self, operation: &'static str, error: &dyn std::fmt::Display) {
+        *self.errors.lock().entry(operation).or_default() += 1;
+        tracing::warn!(cluster = %self.name, operation, %error, "canary operation failed");
+    }
+
+    /// Replaces what the consumer should hold.
+    pub fn want(&self, wanted: Wanted) {
+        *self.wanted.lock() = wanted;
+        self.wanted_version.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// Everything HTTP reads.
+pub struct CanaryView {
+    pub run: String,
+    pub instance: String,
+    pub clusters: Vec<std::sync::Arc<ClusterSlot>>,
+}
