@@ -5,6 +5,7 @@ mod end_table;
 mod incidents;
 mod lag;
 mod props;
+mod reconcile;
 mod scenarios;
 mod states;
 mod stuck_clock;
