@@ -20,6 +20,7 @@ mod detect_restart;
 mod simulate;
 mod simulate_detect;
 mod watch;
+mod watch_failover;
 
 use std::path::Path;
 

@@ -20,7 +20,8 @@ use std::time::Duration;
 pub use self::duration::{DurationError, format_duration, parse_duration};
 pub use self::error::ConfigError;
 pub use self::watch::{
-    GroupOverride, GroupPattern, GroupSelector, WatchConfig, WatchSection, WatchedGroup, Webhook,
+    ElectionConfig, GroupOverride, GroupPattern, GroupSelector, WatchConfig, WatchSection,
+    WatchedGroup, Webhook,
 };
 
 /// A validated configuration. Built only by [`Config::from_toml_str`] (or `load`).

@@ -6,7 +6,8 @@
 //! | `GET /api/consumers` | every watched group's `GroupSummary`, cluster by cluster |
 //! | `GET /api/consumers/{cluster}/{group}` | the group's `GroupReport`; 404 naming it when unknown |
 //! | `GET /api/consumers/{cluster}/{group}/history` | the recent points of each of its partitions |
-//! | `GET /api/incidents?limit=` | recent incident records, newest first, as published |
+//! | `GET /api/incidents?limit=` | recent incident records this instance published, newest first |
+//! | `GET /api/watch` | this instance's role: `active` or `standby`, since when, why, its election |
 //! | `GET /metrics` | the `cairn_watch_*` families |
 //! | `GET /healthz` | 200 `ok` while the process serves |
 //! | `GET /readyz` | 200 once every cluster completed a round, else 503 naming the others |
@@ -38,6 +39,7 @@ pub fn router(view: Arc<WatchView>) -> Router {
         .route("/api/consumers/{cluster}/{group}", get(consumer))
         .route("/api/consumers/{cluster}/{group}/history", get(history))
         .route("/api/incidents", get(incidents))
+        .route("/api/watch", get(role))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(view)
@@ -131,6 +133,10 @@ async fn incidents(
         .filter_map(|incident| serde_json::from_slice(&encode(incident)).ok())
         .collect();
     json(StatusCode::OK, &records)
+}
+
+async fn role(State(view): State<Arc<WatchView>>) -> Response {
+    json(StatusCode::OK, &view.leader.status())
 }
 
 async fn healthz() -> &'static str {

@@ -4,9 +4,9 @@
 use std::sync::atomic::Ordering;
 
 use cairn_core::metrics::catalog::{
-    WATCH_GROUP_STATE, WATCH_INCIDENTS_CLOSED, WATCH_INCIDENTS_OPENED, WATCH_LAG_RECORDS,
-    WATCH_LAG_SECONDS, WATCH_LAST_COMMIT_AGE, WATCH_ODD_TIMESTAMPS, WATCH_READ_ERRORS,
-    WATCH_ROUNDS, WATCH_WEBHOOK_FAILURES,
+    WATCH_ACTIVE, WATCH_GROUP_STATE, WATCH_INCIDENTS_CLOSED, WATCH_INCIDENTS_OPENED,
+    WATCH_LAG_RECORDS, WATCH_LAG_SECONDS, WATCH_LAST_COMMIT_AGE, WATCH_ODD_TIMESTAMPS,
+    WATCH_READ_ERRORS, WATCH_ROLE_SINCE, WATCH_ROUNDS, WATCH_WEBHOOK_FAILURES,
 };
 use cairn_core::metrics::exposition::Exposition;
 use cairn_core::watch::ConsumerState;
@@ -64,5 +64,9 @@ pub fn render(view: &WatchView) -> String {
         &[],
         counters.webhook_failures.load(Ordering::Relaxed),
     );
+    let role = view.leader.status();
+    let active = if view.leader.is_active() { 1.0 } else { 0.0 };
+    out.gauge(&WATCH_ACTIVE, &[], active);
+    out.gauge(&WATCH_ROLE_SINCE, &[], role.since as f64 / 1_000.0);
     out.render()
 }

@@ -10,6 +10,8 @@
 //! - [`round`]: the reads of a round assembled into the core's observations.
 //! - [`poller`]: the thread per cluster: read, judge, record, hand incidents on.
 //! - [`book`]: the incident book in sled, restored at start.
+//! - [`leader`]: several instances elect the active one; [`leader::LeaderHandle::is_active`].
+//! - [`takeover`]: what a newly active instance does: fence, read the incidents topic, reconcile.
 //! - [`publish`]: the incidents topic and the webhooks.
 //! - [`view`]: what the pollers publish for HTTP: reports, incidents, counters, readiness.
 //! - [`events`]: what the watch logs and counts about itself.
@@ -20,11 +22,13 @@ pub mod book;
 pub mod events;
 pub mod first_unread;
 pub mod http;
+pub mod leader;
 pub mod metrics;
 pub mod poller;
 pub mod publish;
 pub mod reads;
 pub mod round;
+pub mod takeover;
 pub mod view;
 
 #[cfg(test)]
@@ -42,8 +46,12 @@ use parking_lot::Mutex;
 use tokio::net::TcpListener;
 
 use self::book::BookStore;
+use self::leader::{LeaderHandle, spawn_election};
 use self::poller::{SharedBook, spawn_poller};
+use self::publish::FencedSink;
+use self::takeover::IncidentsTakeover;
 use self::view::WatchView;
+use crate::kafka::client::client_config;
 
 /// Where the incident book is kept when no `--store` is given (relative to the working directory).
 pub const DEFAULT_STORE: &str = "cairn-watch-data";
@@ -76,11 +84,20 @@ pub fn run_until(
             (c.name.clone(), evaluator)
         })
         .collect();
-    let view = Arc::new(WatchView::new(evaluators));
+    let leader = match &config.watch.election {
+        Some(election) => LeaderHandle::elected_by(election),
+        None => LeaderHandle::single(),
+    };
+    let view = Arc::new(WatchView::new(evaluators).with_leader(leader.clone()));
     let book = Arc::new(Mutex::new(SharedBook {
         book,
         store: book_store,
     }));
+    let fenced = config
+        .watch
+        .election
+        .as_ref()
+        .map(|_| FencedSink::default());
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -91,8 +108,35 @@ pub fn run_until(
     let stop = Arc::new(AtomicBool::new(false));
     let (publish, publisher) = {
         let _guard = runtime.enter();
-        publish::spawn_publisher(&config, view.clone())
+        publish::spawn_publisher(&config, view.clone(), fenced.clone())
             .context("creating the incidents producer")?
+    };
+    let election_stop = Arc::new(AtomicBool::new(false));
+    let election = match (&config.watch.election, fenced) {
+        (Some(election), Some(sink)) => {
+            let cluster = config
+                .cluster(&election.control_topic.cluster)
+                .expect("the config validates that control_topic names a declared cluster");
+            let takeover = IncidentsTakeover {
+                config: config.clone(),
+                election: election.clone(),
+                book: book.clone(),
+                view: view.clone(),
+                sink,
+            };
+            Some(
+                spawn_election(
+                    election,
+                    client_config(cluster),
+                    config.watch.request_timeout,
+                    leader,
+                    Box::new(takeover),
+                    election_stop.clone(),
+                )
+                .context("starting the election of the active instance")?,
+            )
+        }
+        _ => None,
     };
     let mut pollers = Vec::new();
     for cluster in &config.clusters {
@@ -134,5 +178,13 @@ pub fn run_until(
             tracing::warn!("incident records still queued at shutdown were not all published");
         }
     });
+    // Last: the role is held while the queue drains; leaving the group then lets a standby
+    // take over at once.
+    election_stop.store(true, Ordering::Release);
+    if let Some(election) = election
+        && election.join().is_err()
+    {
+        tracing::error!("the watch election panicked");
+    }
     served
 }

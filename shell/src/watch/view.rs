@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use cairn_core::watch::{Evaluator, GroupHistory, Incident, Phase, RoundReport};
 use parking_lot::Mutex;
 
+use super::leader::LeaderHandle;
+
 /// Incidents `/api/incidents` keeps, newest first.
 pub const RECENT_INCIDENTS: usize = 1_000;
 
@@ -27,6 +29,8 @@ pub struct WatchView {
     pub clusters: Vec<ClusterView>,
     recent: Mutex<VecDeque<Incident>>,
     pub counters: WatchCounters,
+    /// Whether this instance acts (publishes); always active without an election.
+    pub leader: LeaderHandle,
 }
 
 /// Counters of the watch, by their bounded labels.
@@ -69,7 +73,14 @@ impl WatchView {
                 .collect(),
             recent: Mutex::new(VecDeque::new()),
             counters: WatchCounters::default(),
+            leader: LeaderHandle::single(),
         }
+    }
+
+    /// The same view for an instance whose role `leader` decides.
+    pub fn with_leader(mut self, leader: LeaderHandle) -> WatchView {
+        self.leader = leader;
+        self
     }
 
     pub fn cluster(&self, name: &str) -> Option<&ClusterView> {
@@ -91,7 +102,8 @@ impl WatchView {
         }
     }
 
-    /// Records incident records made on `cluster`: kept for `/api/incidents` and counted.
+    /// Records incident records the active instance made on `cluster`: kept for
+    /// `/api/incidents` and counted.
     pub fn record_incidents(&self, cluster: &str, incidents: &[Incident]) {
         for incident in incidents {
             let counter = match incident.phase {

@@ -421,6 +421,21 @@ pub const WATCH_ODD_TIMESTAMPS: MetricDef = MetricDef {
     labels: &["cluster", "kind"],
     ..WATCH_COUNTER
 };
+/// 1 on the active instance, 0 on a standby; always 1 without an election.
+pub const WATCH_ACTIVE: MetricDef = MetricDef {
+    name: "cairn_watch_active",
+    help: "1 while this cairn watch instance is the active one (it publishes incidents), 0 while it stands by.",
+    unit: Unit::Flag,
+    recorded_in: Unit::Flag,
+    ..WATCH_GAUGE
+};
+pub const WATCH_ROLE_SINCE: MetricDef = MetricDef {
+    name: "cairn_watch_role_since_timestamp_seconds",
+    help: "When this instance took its current role (active or standby), in seconds since the epoch.",
+    unit: Unit::Seconds,
+    recorded_in: Unit::Seconds,
+    ..WATCH_GAUGE
+};
 
 // The tracer's families, labelled with the tracer's own app and stream.
 
@@ -456,7 +471,7 @@ pub const TRACER_SAMPLED_OUT: MetricDef = MetricDef {
 };
 
 /// Every family, grouped by [`Source`].
-pub const ALL: [&MetricDef; 44] = [
+pub const ALL: [&MetricDef; 46] = [
     &TRACES_REJECTED,
     &TRACES_MALFORMED,
     &MESSAGES_SEEN,
@@ -501,6 +516,8 @@ pub const ALL: [&MetricDef; 44] = [
     &WATCH_INCIDENTS_CLOSED,
     &WATCH_WEBHOOK_FAILURES,
     &WATCH_ODD_TIMESTAMPS,
+    &WATCH_ACTIVE,
+    &WATCH_ROLE_SINCE,
 ];
 
 /// The family called `name`, if cairn has one.

@@ -102,7 +102,7 @@ fn every_family_is_counted_by_one_part() {
     let shell = counted_by(Source::Shell).count();
     let tracer = counted_by(Source::Tracer).count();
     let watch = counted_by(Source::Watch).count();
-    assert_eq!((detector, shell, tracer, watch), (15, 14, 5, 10));
+    assert_eq!((detector, shell, tracer, watch), (15, 14, 5, 12));
     assert_eq!(detector + shell + tracer + watch, ALL.len());
     let watch_prefix = format!("{PREFIX}watch_");
     assert!(counted_by(Source::Watch).all(|d| d.name.starts_with(&watch_prefix)));

@@ -60,7 +60,9 @@ fn an_open_both_sides_know_is_kept_and_closed_once_with_the_published_since() {
     let mut h = Harness::new();
     stuck_for_two_windows(&mut h);
     let open = published_open(&h);
-    let outcome = h.book.reconcile(&published(&[open.clone()]), everywhere);
+    let outcome = h
+        .book
+        .reconcile(&published(std::slice::from_ref(&open)), everywhere);
     assert_eq!(
         outcome,
         Reconciliation {
@@ -95,7 +97,9 @@ fn a_published_open_the_standby_never_saw_is_adopted_not_reopened() {
     h.parts = first.parts.clone();
     h.round();
     assert!(h.book.open().is_empty());
-    let outcome = h.book.reconcile(&published(&[open.clone()]), everywhere);
+    let outcome = h
+        .book
+        .reconcile(&published(std::slice::from_ref(&open)), everywhere);
     assert_eq!(outcome.adopted, 1);
     assert_eq!(h.book.open()[0].partitions[0].committed, Some(100));
     let before = h.incidents.len();
@@ -122,7 +126,9 @@ fn the_close_the_last_active_instance_did_not_publish_goes_out_at_the_next_round
     h.catch_up(0);
     h.poll_after(POLL);
     assert!(h.book.open().is_empty());
-    let outcome = h.book.reconcile(&published(&[open.clone()]), everywhere);
+    let outcome = h
+        .book
+        .reconcile(&published(std::slice::from_ref(&open)), everywhere);
     assert_eq!(outcome.adopted, 1);
     let before = h.incidents.len();
     h.poll_after(POLL);

@@ -1,6 +1,7 @@
 //! The watch's shell without Kafka: rounds judged as the poller judges them, then what HTTP,
 //! `/metrics`, the incident store and the webhooks make of them.
 
+mod leader;
 mod publish;
 
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use cairn_core::metrics::catalog;
 use cairn_core::watch::{
-    Evaluator, GroupObservation, GroupSettings, GroupState, GroupStatus, Incident, Observed,
+    Evaluator, GroupObservation, GroupSettings, GroupState, GroupStatus, Observed,
     PartitionObservation, Phase, Round,
 };
 use parking_lot::Mutex;
@@ -19,7 +20,9 @@ use tower::ServiceExt;
 
 use super::book::BookStore;
 use super::http::router;
+use super::leader::LeaderHandle;
 use super::poller::{SharedBook, judge};
+use super::publish::Outgoing;
 use super::view::WatchView;
 
 const CLUSTER: &str = "c";
@@ -67,19 +70,26 @@ fn at<T>(now: i64, value: T) -> Option<Observed<T>> {
 pub(super) struct Fixture {
     view: Arc<WatchView>,
     book: Mutex<SharedBook>,
-    pub(super) sent: mpsc::Receiver<Incident>,
-    publish: mpsc::Sender<Incident>,
+    pub(super) sent: mpsc::Receiver<Outgoing>,
+    publish: mpsc::Sender<Outgoing>,
     _dir: tempfile::TempDir,
 }
 
 impl Fixture {
     pub(super) fn new() -> Fixture {
+        Fixture::with_leader(LeaderHandle::single())
+    }
+
+    /// A fixture whose instance's role `leader` decides.
+    pub(super) fn with_leader(leader: LeaderHandle) -> Fixture {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let mut store = BookStore::open(&dir.path().join("store")).expect("open the store");
         let book = store.load().expect("an empty book");
         let (publish, sent) = mpsc::channel(16);
         Fixture {
-            view: Arc::new(WatchView::new(vec![(CLUSTER.into(), Evaluator::new())])),
+            view: Arc::new(
+                WatchView::new(vec![(CLUSTER.into(), Evaluator::new())]).with_leader(leader),
+            ),
             book: Mutex::new(SharedBook { book, store }),
             sent,
             publish,
@@ -143,6 +153,11 @@ async fn a_stalled_group_is_reported_stuck_and_its_incident_goes_out_once() {
     assert!(list[0].get("partitions").is_none(), "a summary: {list}");
 
     let sent = fixture.sent.try_recv().expect("an incident record");
+    assert_eq!(
+        sent.term, 1,
+        "the one term of an instance without an election"
+    );
+    let sent = sent.incident;
     assert_eq!((sent.phase, sent.since), (Phase::Open, 1_000_000));
     assert!(
         fixture.sent.try_recv().is_err(),

@@ -56,12 +56,13 @@ async fn every_webhook_gets_the_record_and_a_refusing_one_is_counted_once() {
     let (bad_url, mut bad) = receiver(StatusCode::INTERNAL_SERVER_ERROR).await;
     let view = Arc::new(WatchView::new(vec![("c".into(), Evaluator::new())]));
     let (sender, task) =
-        spawn_publisher(&config(&[&good_url, &bad_url]), view.clone()).expect("a publisher");
+        spawn_publisher(&config(&[&good_url, &bad_url]), view.clone(), None).expect("a publisher");
 
     let mut fixture = Fixture::new();
     fixture.stall(1_000_000, 100, 6);
-    let incident = fixture.sent.try_recv().expect("an incident record");
-    sender.send(incident.clone()).await.expect("queued");
+    let outgoing = fixture.sent.try_recv().expect("an incident record");
+    let incident = outgoing.incident.clone();
+    sender.send(outgoing).await.expect("queued");
 
     let (headers, body) = tokio::time::timeout(Duration::from_secs(5), good.recv())
         .await
