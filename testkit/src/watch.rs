@@ -6,13 +6,20 @@ use std::ffi::OsString;
 use std::fs;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cairn_core::config::{WatchConfig, format_duration};
+use cairn_core::watch::Incident;
+use cairn_core::watch::incident::decode;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use toml::{Table, Value};
 
 use crate::config::ClusterToml;
 use crate::instance::free_local_port;
+use crate::kafka::TIMEOUT;
 use crate::process::DetectProcess;
 
 /// The text of a `cairn.toml` for `cairn watch`; unset keys keep cairn's defaults.
@@ -24,6 +31,7 @@ pub struct WatchToml {
     poll_interval: Option<Duration>,
     request_timeout: Option<Duration>,
     incidents_topic: Option<String>,
+    control_session_timeout: Option<Duration>,
     partition_metrics: bool,
     actions_topic: Option<String>,
     respond: Vec<RespondToml>,
@@ -158,6 +166,7 @@ impl WatchToml {
             poll_interval: None,
             request_timeout: None,
             incidents_topic: None,
+            control_session_timeout: None,
             partition_metrics: false,
             actions_topic: None,
             respond: Vec::new(),
@@ -216,6 +225,13 @@ impl WatchToml {
         self
     }
 
+    /// `[watch] control_session_timeout`: how soon a standby takes over from a silent active
+    /// instance (the broker's minimum is 6 s).
+    pub fn control_session_timeout(mut self, value: Duration) -> WatchToml {
+        self.control_session_timeout = Some(value);
+        self
+    }
+
     /// The file with `[http] listen` set to `listen`.
     pub fn to_toml(&self, listen: SocketAddr) -> String {
         let mut root = Table::new();
@@ -240,6 +256,7 @@ impl WatchToml {
             ("window", self.window),
             ("poll_interval", self.poll_interval),
             ("request_timeout", self.request_timeout),
+            ("control_session_timeout", self.control_session_timeout),
         ] {
             if let Some(value) = value {
                 watch.insert(key.into(), Value::String(format_duration(value)));
@@ -322,4 +339,51 @@ impl WatchInstance {
         ];
         DetectProcess::spawn_args(cairn, &self.name, &self.dir, self.http, &args, run)
     }
+}
+
+/// Every incident record on `topic` (all partitions, `read_committed`: what a transaction of
+/// the watch committed), in partition then offset order, each with its key; a record that is
+/// not an incident fails the test.
+pub fn read_incidents(mut config: ClientConfig, topic: &str) -> Vec<(String, Incident)> {
+    let consumer: BaseConsumer = config
+        .set("group.id", "cairn-testkit-incidents-reader")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true")
+        .create()
+        .expect("create the incidents reader");
+    let metadata = consumer
+        .fetch_metadata(Some(topic), TIMEOUT)
+        .expect("metadata of the incidents topic");
+    let mut records = Vec::new();
+    for partition in metadata.topics()[0].partitions() {
+        let mut assignment = TopicPartitionList::new();
+        assignment
+            .add_partition_offset(topic, partition.id(), Offset::Beginning)
+            .expect("an offset");
+        consumer.assign(&assignment).expect("assign");
+        let deadline = Instant::now() + TIMEOUT;
+        // The end-of-partition event comes at the last stable offset.
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "incidents topic {topic} not read to its end"
+            );
+            match consumer.poll(Duration::from_millis(200)) {
+                Some(Ok(message)) => {
+                    let key =
+                        String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned();
+                    let incident =
+                        decode(message.payload().unwrap_or_default()).unwrap_or_else(|e| {
+                            panic!("not an incident record at {}: {e}", message.offset())
+                        });
+                    records.push((key, incident));
+                }
+                Some(Err(KafkaError::PartitionEOF(_))) => break,
+                Some(Err(err)) => panic!("reading the incidents topic {topic}: {err}"),
+                None => {}
+            }
+        }
+    }
+    records
 }

@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use cairn_core::watch::incident::decode;
 use cairn_core::watch::{Incident, Phase};
 use cairn_testkit::config::ClusterToml;
 use cairn_testkit::detect::{EXIT_TIMEOUT, READY_TIMEOUT};
@@ -20,11 +19,10 @@ use cairn_testkit::kafka::{Sharing, TestKafka, create_topics};
 use cairn_testkit::metric;
 use cairn_testkit::names::{rand_group, rand_topic};
 use cairn_testkit::process::DetectProcess;
-use cairn_testkit::watch::{WatchInstance, WatchToml};
+use cairn_testkit::watch::{WatchInstance, WatchToml, read_incidents};
 use cairn_testkit::workdir::Workdir;
 use rdkafka::admin::{NewTopic, TopicReplication};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::Value;
@@ -167,47 +165,21 @@ impl World {
             .expect("create the producer")
     }
 
-    /// Every incident record of this test's group on the incidents topic, in order.
+    /// Every incident record of this test's group on the incidents topic, in order (read to
+    /// its end under read_committed: the watch writes them in transactions).
     pub(crate) fn incidents(&self) -> Vec<Incident> {
-        let consumer: BaseConsumer = self
-            .kafka
-            .config()
-            .set("group.id", format!("{}-reader", self.group))
-            .set("enable.auto.commit", "false")
-            .set("enable.partition.eof", "true")
-            .create()
-            .expect("create the incidents reader");
-        let mut assignment = TopicPartitionList::new();
-        assignment
-            .add_partition_offset(&self.incidents_topic, 0, Offset::Beginning)
-            .expect("an offset");
-        consumer.assign(&assignment).expect("assign");
-        let (_, end) = consumer
-            .fetch_watermarks(&self.incidents_topic, 0, TIMEOUT)
-            .expect("watermarks");
-        let mut records = Vec::new();
-        let deadline = Instant::now() + TIMEOUT;
-        let mut next = 0;
-        while next < end {
-            assert!(
-                Instant::now() < deadline,
-                "incidents topic not read to {end}"
-            );
-            if let Some(Ok(message)) = consumer.poll(Duration::from_millis(200)) {
-                next = message.offset() + 1;
-                let incident =
-                    decode(message.payload().expect("a payload")).expect("an incident record");
+        read_incidents(self.kafka.config(), &self.incidents_topic)
+            .into_iter()
+            .map(|(key, incident)| {
                 assert_eq!(
-                    message.key(),
-                    Some(format!("{CLUSTER}/{}", incident.group).as_bytes()),
+                    key,
+                    format!("{CLUSTER}/{}", incident.group),
                     "keyed by <cluster>/<group>"
                 );
-                if incident.group == self.group {
-                    records.push(incident);
-                }
-            }
-        }
-        records
+                incident
+            })
+            .filter(|incident| incident.group == self.group)
+            .collect()
     }
 }
 

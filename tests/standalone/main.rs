@@ -18,6 +18,7 @@ mod score_cli;
 mod simulate;
 mod tracer;
 mod truth_schema;
+mod watch_standby;
 
 /// The `cairn` binary under test.
 const CAIRN: &str = env!("CARGO_BIN_EXE_cairn");

@@ -159,6 +159,9 @@ pub enum ConfigError {
         "[watch] incidents_topic = {found:?} is not a location, expected \"<cluster>/<topic>\""
     )]
     BadIncidentsTopic { found: String },
+    /// An election key of `[watch]` that cannot take effect as written.
+    #[error("[watch] {key}: {problem}")]
+    Election { key: &'static str, problem: String },
     /// A URL that must be http:// or https://.
     #[error("{place}: {found:?} is not a URL, expected an http:// or https:// URL")]
     BadUrl { place: String, found: String },

@@ -28,7 +28,8 @@ pub use self::error::ConfigError;
 pub use self::respond::{RespondAction, RespondGroup, RespondSection};
 pub use self::scale::{ScaleGroup, ScaleSection};
 pub use self::watch::{
-    GroupOverride, GroupPattern, GroupSelector, WatchConfig, WatchSection, WatchedGroup, Webhook,
+    ElectionConfig, GroupOverride, GroupPattern, GroupSelector, WatchConfig, WatchSection,
+    WatchedGroup, Webhook,
 };
 
 /// A validated configuration. Built only by [`Config::from_toml_str`] (or `load`).

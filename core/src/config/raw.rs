@@ -160,6 +160,12 @@ pub(super) struct RawWatch {
     #[serde(default)]
     pub partition_metrics: bool,
     pub incidents_topic: Option<String>,
+    /// Several instances elect one active instance (default: yes when `incidents_topic` is set).
+    pub election: Option<bool>,
+    pub control_topic: Option<String>,
+    pub control_group: Option<String>,
+    #[serde(default, deserialize_with = "super::duration::deserialize_option")]
+    pub control_session_timeout: Option<Duration>,
     #[serde(default)]
     pub groups: Vec<RawWatchGroup>,
     #[serde(default)]

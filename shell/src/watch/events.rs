@@ -230,3 +230,21 @@ impl PublishFailed<'_> {
         tracing::error!(cluster = self.cluster, group = self.group, error = %self.error, "incident record not published");
     }
 }
+
+/// An incident record left unpublished on purpose (this instance stopped acting).
+pub struct NotPublished<'a> {
+    pub incident: &'a cairn_core::watch::Incident,
+    pub reason: &'static str,
+}
+
+impl NotPublished<'_> {
+    pub fn emit(&self) {
+        tracing::info!(
+            cluster = self.incident.cluster,
+            group = self.incident.group,
+            phase = ?self.incident.phase,
+            reason = self.reason,
+            "incident record not published"
+        );
+    }
+}

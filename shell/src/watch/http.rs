@@ -6,10 +6,11 @@
 //! | `GET /api/consumers` | every watched group's `GroupSummary`, cluster by cluster |
 //! | `GET /api/consumers/{cluster}/{group}` | the group's `GroupReport`; 404 naming it when unknown |
 //! | `GET /api/consumers/{cluster}/{group}/history` | the recent points of each of its partitions |
-//! | `GET /api/incidents?limit=` | recent incident records, newest first, as published |
+//! | `GET /api/incidents?limit=` | recent incident records this instance published, newest first |
 //! | `GET /api/actions?limit=` | the first responder's recent action records, newest first |
 //! | `GET /api/scale` | the autoscaling advisor's latest advice on every `[[scale.groups]]` group |
 //! | `GET /api/scale/{cluster}/{group}` | one group's advice; 404 naming it when not advised on |
+//! | `GET /api/watch` | this instance's role: `active` or `standby`, since when, why, its election |
 //! | `GET /metrics` | the `cairn_watch_*` families |
 //! | `GET /healthz` | 200 `ok` while the process serves |
 //! | `GET /readyz` | 200 once every cluster completed a round, else 503 naming the others |
@@ -45,6 +46,7 @@ pub fn router(view: Arc<WatchView>) -> Router {
         .route("/api/actions", get(actions))
         .route("/api/scale", get(scale_all))
         .route("/api/scale/{cluster}/{group}", get(scale_one))
+        .route("/api/watch", get(role))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(view)
@@ -176,6 +178,10 @@ async fn actions(
         .unwrap_or(DEFAULT_ACTIONS_LIMIT)
         .min(RECENT_ACTIONS);
     json(StatusCode::OK, &view.actions.recent(limit))
+}
+
+async fn role(State(view): State<Arc<WatchView>>) -> Response {
+    json(StatusCode::OK, &view.leader.status())
 }
 
 async fn healthz() -> &'static str {

@@ -5,11 +5,11 @@ use std::sync::atomic::Ordering;
 
 use cairn_core::metrics::catalog::{
     RESPOND_ACTION_FAILURES, RESPOND_ACTIONS, RESPOND_AUDIT_FAILURES, SCALE_CLAMPED_FORECASTS,
-    SCALE_RECOMMENDED_INSTANCES, WATCH_GROUP_STATE, WATCH_INCIDENTS_CLOSED, WATCH_INCIDENTS_OPENED,
-    WATCH_LAG_RECORDS, WATCH_LAG_SECONDS, WATCH_LAST_COMMIT_AGE, WATCH_LONG_REBALANCES,
-    WATCH_ODD_TIMESTAMPS, WATCH_PARTITION_LAG_RECORDS, WATCH_PARTITION_LAG_SECONDS,
-    WATCH_READ_ERRORS, WATCH_RETENTION_HEADROOM, WATCH_ROUNDS, WATCH_TOPIC_CHANGES,
-    WATCH_WEBHOOK_FAILURES,
+    SCALE_RECOMMENDED_INSTANCES, WATCH_ACTIVE, WATCH_GROUP_STATE, WATCH_INCIDENTS_CLOSED,
+    WATCH_INCIDENTS_OPENED, WATCH_LAG_RECORDS, WATCH_LAG_SECONDS, WATCH_LAST_COMMIT_AGE,
+    WATCH_LONG_REBALANCES, WATCH_ODD_TIMESTAMPS, WATCH_PARTITION_LAG_RECORDS,
+    WATCH_PARTITION_LAG_SECONDS, WATCH_READ_ERRORS, WATCH_RETENTION_HEADROOM, WATCH_ROLE_SINCE,
+    WATCH_ROUNDS, WATCH_TOPIC_CHANGES, WATCH_WEBHOOK_FAILURES,
 };
 use cairn_core::metrics::exposition::Exposition;
 use cairn_core::watch::{ConsumerState, GroupReport, group_headroom};
@@ -101,6 +101,10 @@ pub fn render(view: &WatchView) -> String {
         counters.webhook_failures.load(Ordering::Relaxed),
     );
     render_respond(&mut out, view);
+    let role = view.leader.status();
+    let active = if view.leader.is_active() { 1.0 } else { 0.0 };
+    out.gauge(&WATCH_ACTIVE, &[], active);
+    out.gauge(&WATCH_ROLE_SINCE, &[], role.since as f64 / 1_000.0);
     out.render()
 }
 

@@ -11,6 +11,8 @@
 //! - [`round`]: the reads of a round assembled into the core's observations.
 //! - [`poller`]: the thread per cluster: read, judge, record, hand incidents on.
 //! - [`book`]: the incident book in sled, restored at start.
+//! - [`leader`]: several instances elect the active one; [`leader::LeaderHandle::is_active`].
+//! - [`takeover`]: what a newly active instance does: fence, read the incidents topic, reconcile.
 //! - [`publish`]: the incidents topic and the webhooks; hands each record to the responder.
 //! - [`respond`]: the first responder: relaunch, notify, escalate, each action audited.
 //! - [`view`]: what the pollers publish for HTTP: reports, incidents, counters, readiness.
@@ -23,6 +25,7 @@ pub mod book;
 pub mod events;
 pub mod first_unread;
 pub mod http;
+pub mod leader;
 pub mod metrics;
 pub mod poller;
 pub mod publish;
@@ -31,6 +34,7 @@ pub mod respond;
 pub mod retention;
 pub mod round;
 pub mod scale;
+pub mod takeover;
 pub mod view;
 
 #[cfg(test)]
@@ -48,8 +52,12 @@ use parking_lot::Mutex;
 use tokio::net::TcpListener;
 
 use self::book::BookStore;
+use self::leader::{LeaderHandle, spawn_election};
 use self::poller::{SharedBook, spawn_poller};
+use self::publish::FencedSink;
+use self::takeover::IncidentsTakeover;
 use self::view::WatchView;
+use crate::kafka::client::client_config;
 
 /// Where the incident book is kept when no `--store` is given (relative to the working directory).
 pub const DEFAULT_STORE: &str = "cairn-watch-data";
@@ -85,13 +93,22 @@ pub fn run_until(
             (c.name.clone(), evaluator)
         })
         .collect();
-    let mut view = WatchView::new(evaluators);
+    let leader = match &config.watch.election {
+        Some(election) => LeaderHandle::elected_by(election),
+        None => LeaderHandle::single(),
+    };
+    let mut view = WatchView::new(evaluators).with_leader(leader.clone());
     view.partition_metrics = config.watch.partition_metrics;
     let view = Arc::new(view);
     let book = Arc::new(Mutex::new(SharedBook {
         book,
         store: book_store,
     }));
+    let fenced = config
+        .watch
+        .election
+        .as_ref()
+        .map(|_| FencedSink::default());
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -100,8 +117,11 @@ pub fn run_until(
         .build()
         .context("starting the async runtime")?;
     let stop = Arc::new(AtomicBool::new(false));
-    // Until several instances elect one, this instance is the active one.
-    let active = respond::always_active();
+    // The responder acts only while this instance holds the active role.
+    let active: respond::ActiveFlag = {
+        let leader = leader.clone();
+        Arc::new(move || leader.is_active())
+    };
     let (publish, publisher, responder) = {
         let _guard = runtime.enter();
         let db = book.lock().store.db();
@@ -112,10 +132,38 @@ pub fn run_until(
         let (publish, publisher) = publish::spawn_publisher(
             &config,
             view.clone(),
+            fenced.clone(),
             responder.as_ref().map(|r| r.incidents.clone()),
         )
         .context("creating the incidents producer")?;
         (publish, publisher, responder.map(|r| r.task))
+    };
+    let election_stop = Arc::new(AtomicBool::new(false));
+    let election = match (&config.watch.election, fenced) {
+        (Some(election), Some(sink)) => {
+            let cluster = config
+                .cluster(&election.control_topic.cluster)
+                .expect("the config validates that control_topic names a declared cluster");
+            let takeover = IncidentsTakeover {
+                config: config.clone(),
+                election: election.clone(),
+                book: book.clone(),
+                view: view.clone(),
+                sink,
+            };
+            Some(
+                spawn_election(
+                    election,
+                    client_config(cluster),
+                    config.watch.request_timeout,
+                    leader,
+                    Box::new(takeover),
+                    election_stop.clone(),
+                )
+                .context("starting the election of the active instance")?,
+            )
+        }
+        _ => None,
     };
     let mut pollers = Vec::new();
     for cluster in &config.clusters {
@@ -165,5 +213,13 @@ pub fn run_until(
             }
         }
     });
+    // Last: the role is held while the queues drain; leaving the group then lets a standby
+    // take over at once.
+    election_stop.store(true, Ordering::Release);
+    if let Some(election) = election
+        && election.join().is_err()
+    {
+        tracing::error!("the watch election panicked");
+    }
     served
 }

@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use cairn_core::config::WatchConfig;
-use cairn_core::watch::{GroupState, Incident, IncidentBook, Round, RoundReport};
+use cairn_core::watch::{GroupState, IncidentBook, Round, RoundReport};
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
@@ -18,6 +18,7 @@ use super::events::{
     LongRebalance, OddTimestamps, ReadFailed, ReadReason, TopicChange, TopicChanged,
 };
 use super::first_unread::FirstUnreadFetcher;
+use super::publish::Outgoing;
 use super::reads::ClusterReads;
 use super::retention::RetentionCache;
 use super::round::{RoundMemory, observe_cluster};
@@ -42,7 +43,7 @@ pub fn spawn_poller(
     cluster: String,
     view: Arc<WatchView>,
     book: Arc<Mutex<SharedBook>>,
-    publish: mpsc::Sender<Incident>,
+    publish: mpsc::Sender<Outgoing>,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<JoinHandle<()>> {
     let settings = config
@@ -87,13 +88,15 @@ pub fn spawn_poller(
     Ok(handle)
 }
 
-/// Evaluates a round and passes on what it concluded.
+/// Evaluates a round and passes on what it concluded. Every instance keeps its book up to
+/// date; only the active one records and publishes the round's incident records, decided
+/// under the book's lock so that a takeover (which reconciles under it) falls between rounds.
 pub(super) fn judge(
     cluster: &str,
     round: &Round,
     view: &WatchView,
     book: &Mutex<SharedBook>,
-    publish: &mpsc::Sender<Incident>,
+    publish: &mpsc::Sender<Outgoing>,
 ) {
     let Some(cluster_view) = view.cluster(cluster) else {
         return;
@@ -107,18 +110,23 @@ pub(super) fn judge(
     .emit(&view.counters);
     logs_went_back(cluster, &report, &view.counters);
     follow_rebalances(cluster, cluster_view, &report, &view.counters);
-    let incidents = {
-        let mut shared = book.lock();
-        let incidents = shared.book.observe(&report);
-        let SharedBook { book, store } = &mut *shared;
-        if let Err(err) = store.save(book) {
-            tracing::error!(cluster, error = %err, "incident book not stored");
-        }
-        incidents
-    };
+    // The book stays locked until the round's records are queued: a takeover reconciling
+    // the book never sees records of a round half handed on.
+    let mut shared = book.lock();
+    let incidents = shared.book.observe(&report);
+    let SharedBook { book: kept, store } = &mut *shared;
+    if let Err(err) = store.save(kept) {
+        tracing::error!(cluster, error = %err, "incident book not stored");
+    }
     *cluster_view.latest.lock() = Some(report);
     cluster_view.rounds.fetch_add(1, Ordering::Relaxed);
     cluster_view.ready.store(true, Ordering::Release);
+    let Some(term) = view.leader.active_term() else {
+        for incident in &incidents {
+            tracing::debug!(cluster, group = incident.group, phase = ?incident.phase, "incident concluded on standby, not published");
+        }
+        return;
+    };
     view.record_incidents(cluster, &incidents);
     for incident in incidents {
         tracing::info!(
@@ -129,10 +137,11 @@ pub(super) fn judge(
             since = incident.since,
             "incident"
         );
-        if let Err(err) = publish.try_send(incident) {
+        if let Err(err) = publish.try_send(Outgoing { term, incident }) {
             tracing::error!(cluster, error = %err, "incident record dropped: the publish queue is full or closed");
         }
     }
+    drop(shared);
 }
 
 /// One event per topic whose partitions' logs went back this round.

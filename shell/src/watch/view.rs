@@ -8,6 +8,7 @@ use cairn_core::scale::{Advice, Planner};
 use cairn_core::watch::{Evaluator, GroupHistory, Incident, Phase, Retention, RoundReport};
 use parking_lot::Mutex;
 
+use super::leader::LeaderHandle;
 use super::respond::log::ActionLog;
 
 /// Incidents `/api/incidents` keeps, newest first.
@@ -49,6 +50,8 @@ pub struct WatchView {
     pub partition_metrics: bool,
     /// What the first responder did, for `/api/actions` and `/metrics`.
     pub actions: ActionLog,
+    /// Whether this instance acts (publishes); always active without an election.
+    pub leader: LeaderHandle,
 }
 
 /// Counters of the watch, by their bounded labels.
@@ -127,7 +130,14 @@ impl WatchView {
             counters: WatchCounters::default(),
             partition_metrics: false,
             actions: ActionLog::default(),
+            leader: LeaderHandle::single(),
         }
+    }
+
+    /// The same view for an instance whose role `leader` decides.
+    pub fn with_leader(mut self, leader: LeaderHandle) -> WatchView {
+        self.leader = leader;
+        self
     }
 
     pub fn cluster(&self, name: &str) -> Option<&ClusterView> {
@@ -149,7 +159,8 @@ impl WatchView {
         }
     }
 
-    /// Records incident records made on `cluster`: kept for `/api/incidents` and counted.
+    /// Records incident records the active instance made on `cluster`: kept for
+    /// `/api/incidents` and counted.
     pub fn record_incidents(&self, cluster: &str, incidents: &[Incident]) {
         for incident in incidents {
             let counter = match incident.phase {

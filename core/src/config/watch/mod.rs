@@ -6,6 +6,7 @@
 //! same `[watch]` section, so one file may serve both jobs. Group names are matched by
 //! regular expressions against the whole name. `schemas/cairn.example.toml` documents every key.
 
+mod election;
 mod validate;
 
 use std::path::Path;
@@ -57,6 +58,45 @@ pub struct WatchSection {
     pub incidents_topic: Option<Location>,
     /// Where incident records are POSTed, if anywhere.
     pub webhooks: Vec<Webhook>,
+    /// How several instances elect the one that publishes; `None`: this instance always acts.
+    pub election: Option<ElectionConfig>,
+}
+
+/// Several `cairn watch` instances on one config: the member of `control_group` that owns
+/// partition 0 of `control_topic` is the active instance; the others stand by.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ElectionConfig {
+    /// A one-partition topic that carries no records; its owner is the active instance.
+    pub control_topic: Location,
+    pub control_group: String,
+    /// How long the group's coordinator waits for a silent member before handing its role on,
+    /// and how long a member cut off from the coordinator keeps believing it is active.
+    pub session_timeout: Duration,
+}
+
+impl ElectionConfig {
+    /// Unless `control_session_timeout` says otherwise (the broker must allow it: its
+    /// `group.min.session.timeout.ms` is 6 s by default).
+    pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// `<incidents cluster>/<incidents topic>.control`.
+    pub fn default_control_topic(incidents: &Location) -> Location {
+        Location {
+            cluster: incidents.cluster.clone(),
+            topic: format!("{}.control", incidents.topic),
+        }
+    }
+
+    /// `cairn-watch.<incidents topic>`.
+    pub fn default_control_group(incidents: &Location) -> String {
+        format!("cairn-watch.{}", incidents.topic)
+    }
+
+    /// The transactional id of the active instance's incidents producer: one per control
+    /// group, so that a new active instance fences the producer of the one before it.
+    pub fn transactional_id(&self) -> String {
+        format!("{}.incidents", self.control_group)
+    }
 }
 
 /// A consumer group on a cluster.

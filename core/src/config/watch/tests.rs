@@ -364,3 +364,78 @@ fn every_mistake_names_its_key() {
         assert_says(&err, parts);
     }
 }
+
+#[test]
+fn an_incidents_topic_elects_one_active_instance_with_defaults_derived_from_it() {
+    let config = load(&watch_only(
+        "[watch]\nincidents_topic = \"edge/incidents\"\n",
+    ));
+    let election = config.watch.election.expect("on by default");
+    assert_eq!(election.control_topic.name(), "edge/incidents.control");
+    assert_eq!(election.control_group, "cairn-watch.incidents");
+    assert_eq!(election.session_timeout, Duration::from_secs(10));
+    assert_eq!(
+        election.transactional_id(),
+        "cairn-watch.incidents.incidents"
+    );
+
+    let config = load(&watch_only(
+        "[watch]\nincidents_topic = \"edge/incidents\"\ncontrol_topic = \"main/who-acts\"\n\
+         control_group = \"watchers\"\ncontrol_session_timeout = \"7s\"\n",
+    ));
+    let election = config.watch.election.expect("set");
+    assert_eq!(election.control_topic.name(), "main/who-acts");
+    assert_eq!(election.control_group, "watchers");
+    assert_eq!(election.session_timeout, Duration::from_secs(7));
+
+    let single = load(&watch_only(
+        "[watch]\nincidents_topic = \"edge/incidents\"\nelection = false\n",
+    ));
+    assert_eq!(single.watch.election, None, "one instance that always acts");
+    assert_eq!(
+        load(&watch_only("[watch]\n")).watch.election,
+        None,
+        "no incidents topic: single instance"
+    );
+}
+
+#[test]
+fn election_mistakes_name_their_key() {
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "[watch]\nelection = true\n",
+            &["[watch] election", "needs incidents_topic"],
+        ),
+        (
+            "[watch]\ncontrol_group = \"g\"\n",
+            &["[watch] control_group", "without incidents_topic"],
+        ),
+        (
+            "[watch]\nincidents_topic = \"main/i\"\nelection = false\ncontrol_topic = \"main/c\"\n",
+            &["[watch] control_topic", "election = false"],
+        ),
+        (
+            "[watch]\nincidents_topic = \"main/i\"\ncontrol_topic = \"c\"\n",
+            &["[watch] control_topic", "not a location"],
+        ),
+        (
+            "[watch]\nincidents_topic = \"main/i\"\ncontrol_topic = \"far/c\"\n",
+            &["[watch] control_topic", "`far` is not declared"],
+        ),
+        (
+            "[watch]\nincidents_topic = \"main/i\"\ncontrol_topic = \"main/i\"\n",
+            &["[watch] control_topic", "is the incidents topic"],
+        ),
+        (
+            "[watch]\nincidents_topic = \"main/i\"\ncontrol_group = \" \"\n",
+            &["[watch] control_group", "empty"],
+        ),
+        (
+            "[watch]\nincidents_topic = \"main/i\"\ncontrol_session_timeout = \"0s\"\n",
+            &["[watch] control_session_timeout: zero"],
+        ),
+    ];
+    for (watch, parts) in cases {
+        assert_says(&load_err(&watch_only(watch)), parts);
+    }
+}

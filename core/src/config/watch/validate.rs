@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use super::election::RawElection;
 use super::{
     GroupOverride, GroupPattern, GroupSelector, WatchConfig, WatchSection, WatchedGroup, Webhook,
 };
@@ -109,6 +110,16 @@ pub(in crate::config) fn section(
         Some(text) => Some(incidents_topic(text, clusters)?),
         None => None,
     };
+    let election = super::election::election(
+        RawElection {
+            election: raw.election,
+            control_topic: raw.control_topic,
+            control_group: raw.control_group,
+            control_session_timeout: raw.control_session_timeout,
+        },
+        incidents_topic.as_ref(),
+        clusters,
+    )?;
     let groups = raw
         .groups
         .into_iter()
@@ -133,6 +144,7 @@ pub(in crate::config) fn section(
         groups,
         incidents_topic,
         webhooks,
+        election,
     })
 }
 

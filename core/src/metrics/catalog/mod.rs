@@ -648,6 +648,21 @@ pub const CANARY_INCIDENTS_OPENED: MetricDef = MetricDef {
     labels: &["cluster", "kind"],
     ..CANARY_COUNTER
 };
+/// 1 on the active instance, 0 on a standby; always 1 without an election.
+pub const WATCH_ACTIVE: MetricDef = MetricDef {
+    name: "cairn_watch_active",
+    help: "1 while this cairn watch instance is the active one (it publishes incidents), 0 while it stands by.",
+    unit: Unit::Flag,
+    recorded_in: Unit::Flag,
+    ..WATCH_GAUGE
+};
+pub const WATCH_ROLE_SINCE: MetricDef = MetricDef {
+    name: "cairn_watch_role_since_timestamp_seconds",
+    help: "When this instance took its current role (active or standby), in seconds since the epoch.",
+    unit: Unit::Seconds,
+    recorded_in: Unit::Seconds,
+    ..WATCH_GAUGE
+};
 
 // The tracer's families, labelled with the tracer's own app and stream.
 
@@ -770,6 +785,8 @@ pub const ALL: &[&MetricDef] = &[
     &CANARY_TOPIC_CHANGES,
     &CANARY_ERRORS,
     &CANARY_INCIDENTS_OPENED,
+    &WATCH_ACTIVE,
+    &WATCH_ROLE_SINCE,
 ];
 
 /// The family called `name`, if cairn has one.

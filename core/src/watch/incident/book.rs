@@ -84,6 +84,16 @@ impl IncidentBook {
         &self.open
     }
 
+    /// Takes every open incident out of the book (for [`IncidentBook::reconcile`]).
+    pub(super) fn take_open(&mut self) -> Vec<OpenIncident> {
+        std::mem::take(&mut self.open)
+    }
+
+    /// Replaces the open incidents (for [`IncidentBook::reconcile`]).
+    pub(super) fn set_open(&mut self, open: Vec<OpenIncident>) {
+        self.open = open;
+    }
+
     /// Applies one round: returns the records to publish, opens first.
     pub fn observe(&mut self, round: &RoundReport) -> Vec<Incident> {
         let mut records = Vec::new();

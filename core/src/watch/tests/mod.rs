@@ -6,6 +6,7 @@ mod headroom;
 mod incidents;
 mod lag;
 mod props;
+mod reconcile;
 mod scenarios;
 mod states;
 mod stuck_clock;

@@ -2,6 +2,7 @@
 //! `/metrics`, the incident store and the webhooks make of them.
 
 mod faults;
+mod leader;
 mod publish;
 mod respond;
 mod scale;
@@ -13,7 +14,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use cairn_core::metrics::catalog;
 use cairn_core::watch::{
-    Evaluator, GroupObservation, GroupSettings, GroupState, GroupStatus, Incident, Observed,
+    Evaluator, GroupObservation, GroupSettings, GroupState, GroupStatus, Observed,
     PartitionObservation, Phase, Round,
 };
 use parking_lot::Mutex;
@@ -22,7 +23,9 @@ use tower::ServiceExt;
 
 use super::book::BookStore;
 use super::http::router;
+use super::leader::LeaderHandle;
 use super::poller::{SharedBook, judge};
+use super::publish::Outgoing;
 use super::view::WatchView;
 
 pub(super) const CLUSTER: &str = "c";
@@ -70,19 +73,26 @@ pub(super) fn at<T>(now: i64, value: T) -> Option<Observed<T>> {
 pub(super) struct Fixture {
     pub(super) view: Arc<WatchView>,
     pub(super) book: Mutex<SharedBook>,
-    pub(super) sent: mpsc::Receiver<Incident>,
-    pub(super) publish: mpsc::Sender<Incident>,
+    pub(super) sent: mpsc::Receiver<Outgoing>,
+    pub(super) publish: mpsc::Sender<Outgoing>,
     _dir: tempfile::TempDir,
 }
 
 impl Fixture {
     pub(super) fn new() -> Fixture {
+        Fixture::with_leader(LeaderHandle::single())
+    }
+
+    /// A fixture whose instance's role `leader` decides.
+    pub(super) fn with_leader(leader: LeaderHandle) -> Fixture {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let mut store = BookStore::open(&dir.path().join("store")).expect("open the store");
         let book = store.load().expect("an empty book");
         let (publish, sent) = mpsc::channel(16);
         Fixture {
-            view: Arc::new(WatchView::new(vec![(CLUSTER.into(), Evaluator::new())])),
+            view: Arc::new(
+                WatchView::new(vec![(CLUSTER.into(), Evaluator::new())]).with_leader(leader),
+            ),
             book: Mutex::new(SharedBook { book, store }),
             sent,
             publish,
@@ -146,6 +156,11 @@ async fn a_stalled_group_is_reported_stuck_and_its_incident_goes_out_once() {
     assert!(list[0].get("partitions").is_none(), "a summary: {list}");
 
     let sent = fixture.sent.try_recv().expect("an incident record");
+    assert_eq!(
+        sent.term, 1,
+        "the one term of an instance without an election"
+    );
+    let sent = sent.incident;
     assert_eq!((sent.phase, sent.since), (Phase::Open, 1_000_000));
     assert!(
         fixture.sent.try_recv().is_err(),

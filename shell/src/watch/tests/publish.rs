@@ -55,13 +55,14 @@ async fn every_webhook_gets_the_record_and_a_refusing_one_is_counted_once() {
     let (good_url, mut good) = receiver(StatusCode::OK).await;
     let (bad_url, mut bad) = receiver(StatusCode::INTERNAL_SERVER_ERROR).await;
     let view = Arc::new(WatchView::new(vec![("c".into(), Evaluator::new())]));
-    let (sender, task) =
-        spawn_publisher(&config(&[&good_url, &bad_url]), view.clone(), None).expect("a publisher");
+    let (sender, task) = spawn_publisher(&config(&[&good_url, &bad_url]), view.clone(), None, None)
+        .expect("a publisher");
 
     let mut fixture = Fixture::new();
     fixture.stall(1_000_000, 100, 6);
-    let incident = fixture.sent.try_recv().expect("an incident record");
-    sender.send(incident.clone()).await.expect("queued");
+    let outgoing = fixture.sent.try_recv().expect("an incident record");
+    let incident = outgoing.incident.clone();
+    sender.send(outgoing).await.expect("queued");
 
     let (headers, body) = tokio::time::timeout(Duration::from_secs(5), good.recv())
         .await
@@ -109,7 +110,7 @@ async fn an_https_webhook_is_spoken_to_in_tls() {
         listener.local_addr().expect("an address")
     );
     let view = Arc::new(WatchView::new(vec![("c".into(), Evaluator::new())]));
-    let (sender, _task) = spawn_publisher(&config(&[&url]), view, None).expect("a publisher");
+    let (sender, _task) = spawn_publisher(&config(&[&url]), view, None, None).expect("a publisher");
     let mut fixture = Fixture::new();
     fixture.stall(1_000_000, 100, 6);
     let incident = fixture.sent.try_recv().expect("an incident record");
@@ -149,8 +150,13 @@ async fn a_hanging_webhook_is_bounded_retried_counted_and_holds_nothing_else_up(
     let (hanging_url, accepted) = hanging_receiver().await;
     let (good_url, mut good) = receiver(StatusCode::OK).await;
     let view = Arc::new(WatchView::new(vec![("c".into(), Evaluator::new())]));
-    let (sender, task) = spawn_publisher(&config(&[&hanging_url, &good_url]), view.clone(), None)
-        .expect("a publisher");
+    let (sender, task) = spawn_publisher(
+        &config(&[&hanging_url, &good_url]),
+        view.clone(),
+        None,
+        None,
+    )
+    .expect("a publisher");
 
     let mut fixture = Fixture::new();
     fixture.stall(1_000_000, 100, 6);
