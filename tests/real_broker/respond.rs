@@ -11,6 +11,9 @@
 //!   their injected active flags: when the standby becomes active it learns from the actions
 //!   topic what the other did, relaunches nothing again, and escalates what it must. (The
 //!   election that sets the flags in `cairn watch` is not part of this test.)
+//! - two `cairn watch` processes that elect one active instance: the active one relaunches the
+//!   hung reader and is killed with SIGKILL right after; the standby takes over, learns the
+//!   relaunch from the actions topic, and never runs the command again.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -95,6 +98,12 @@ impl World {
 
     /// The watch of both readers' groups, with `respond` entries.
     fn watch(&self, respond: Vec<RespondToml>) -> WatchInstance {
+        self.workdir
+            .watch_instance("watch", self.watch_config(respond))
+    }
+
+    /// The config of [`World::watch`].
+    fn watch_config(&self, respond: Vec<RespondToml>) -> WatchToml {
         let mut config = WatchToml::new(ClusterToml::new(CLUSTER, &self.kafka.bootstrap))
             .include(&[&self.group("sink"), &self.group("ledger")])
             .window(WINDOW)
@@ -104,7 +113,7 @@ impl World {
         for entry in respond {
             config = config.respond(entry);
         }
-        self.workdir.watch_instance("watch", config)
+        config
     }
 
     async fn spawn_watch(&self, instance: &WatchInstance) -> DetectProcess {
@@ -631,4 +640,91 @@ stateless = false
     drop((a.incidents, b.incidents));
     a.task.await.expect("a ends");
     b.task.await.expect("b ends");
+}
+
+/// `/api/watch`'s `role` of an instance.
+async fn role(watch: &DetectProcess) -> String {
+    let body: Value = serde_json::from_str(&watch.get_ok("/api/watch").await).expect("JSON");
+    body["role"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_elected_instances_relaunch_once_though_the_acting_one_is_killed() {
+    const SESSION: Duration = Duration::from_secs(6);
+    let world = World::start("respond-two").await;
+    let sink = world.group("sink");
+    let incidents_topic = format!("respond-two-incidents-{}", world.suffix);
+    world.kafka.create_topic(&incidents_topic, 1).await;
+    let ran = world.workdir.path().join("relaunches");
+    let mut entry = RespondToml::stateless(
+        CLUSTER,
+        &sink,
+        &[
+            "sh",
+            "-c",
+            &format!("echo $CAIRN_OPENED_AT >> {}", ran.display()),
+        ],
+    );
+    let verify = Duration::from_secs(20);
+    entry.verify_within = Some(verify);
+    let config = world
+        .watch_config(vec![entry])
+        .incidents_topic(&format!("{CLUSTER}/{incidents_topic}"))
+        .control_session_timeout(SESSION);
+    let first = world.workdir.watch_instance("watch-a", config.clone());
+    let second = world.workdir.watch_instance("watch-b", config);
+    let a = world.spawn_watch(&first).await;
+    let b = world.spawn_watch(&second).await;
+    // One of the two holds the role before anything happens.
+    let deadline = Instant::now() + 4 * SESSION;
+    let (mut active, mut standby) = loop {
+        match (role(&a).await.as_str(), role(&b).await.as_str()) {
+            ("active", "standby") => break (a, b),
+            ("standby", "active") => break (b, a),
+            roles => assert!(
+                Instant::now() < deadline,
+                "no single active instance: {roles:?}"
+            ),
+        }
+        tokio::time::sleep(LOOK_EVERY).await;
+    };
+
+    let run = world.simulate();
+    wait_reading(&active, &sink).await;
+    run.hang("sink");
+    let relaunch = wait_action(&active, WINDOW * 3, "the relaunch", |a| {
+        a.action == ActionKind::Relaunch
+    })
+    .await;
+    assert_eq!(relaunch.outcome, Outcome::Ok, "{relaunch:?}");
+    active.kill9();
+
+    // The standby takes over once the dead instance's session has expired, learns the relaunch
+    // from the actions topic, and escalates the still-stuck group instead of relaunching it.
+    let escalation = wait_action(
+        &standby,
+        verify + 3 * SESSION + TIMEOUT,
+        "the escalation by the new active instance",
+        |a| a.action == ActionKind::Escalate,
+    )
+    .await;
+    assert_eq!(role(&standby).await, "active");
+    assert_eq!(escalation.incident, relaunch.incident, "{escalation:?}");
+    tokio::time::sleep(3 * POLL).await;
+    let listed = actions(&standby).await;
+    assert_eq!(count(&listed, &sink, ActionKind::Relaunch), 0, "{listed:?}");
+    let published = world.published_actions();
+    assert_eq!(
+        count(&published, &sink, ActionKind::Relaunch),
+        1,
+        "one relaunch on the actions topic: {published:?}"
+    );
+    let lines = std::fs::read_to_string(&ran).expect("the relaunch ran");
+    assert_eq!(
+        lines.lines().collect::<Vec<_>>(),
+        [relaunch.incident.opened_at.to_string()],
+        "the command ran once"
+    );
+    standby.terminate(EXIT_TIMEOUT).await;
+    drop(run);
 }

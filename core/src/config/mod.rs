@@ -26,7 +26,7 @@ pub use self::canary::{CanaryAcks, CanaryConfig, CanarySection};
 pub use self::duration::{DurationError, format_duration, parse_duration};
 pub use self::error::ConfigError;
 pub use self::respond::{RespondAction, RespondGroup, RespondSection};
-pub use self::scale::{ScaleGroup, ScaleSection};
+pub use self::scale::{ScaleGroup, ScaleHook, ScaleSection};
 pub use self::watch::{
     ElectionConfig, GroupOverride, GroupPattern, GroupSelector, WatchConfig, WatchSection,
     WatchedGroup, Webhook,

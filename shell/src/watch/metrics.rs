@@ -5,11 +5,12 @@ use std::sync::atomic::Ordering;
 
 use cairn_core::metrics::catalog::{
     RESPOND_ACTION_FAILURES, RESPOND_ACTIONS, RESPOND_AUDIT_FAILURES, SCALE_CLAMPED_FORECASTS,
-    SCALE_RECOMMENDED_INSTANCES, WATCH_ACTIVE, WATCH_GROUP_STATE, WATCH_INCIDENTS_CLOSED,
-    WATCH_INCIDENTS_OPENED, WATCH_LAG_RECORDS, WATCH_LAG_SECONDS, WATCH_LAST_COMMIT_AGE,
-    WATCH_LONG_REBALANCES, WATCH_ODD_TIMESTAMPS, WATCH_PARTITION_LAG_RECORDS,
-    WATCH_PARTITION_LAG_SECONDS, WATCH_READ_ERRORS, WATCH_RETENTION_HEADROOM, WATCH_ROLE_SINCE,
-    WATCH_ROUNDS, WATCH_TOPIC_CHANGES, WATCH_WEBHOOK_FAILURES,
+    SCALE_HOOK_RUNS, SCALE_RECOMMENDED_INSTANCES, WATCH_ACTIVE, WATCH_GROUP_STATE,
+    WATCH_INCIDENTS_CLOSED, WATCH_INCIDENTS_OPENED, WATCH_LAG_RECORDS, WATCH_LAG_SECONDS,
+    WATCH_LAST_COMMIT_AGE, WATCH_LONG_REBALANCES, WATCH_ODD_TIMESTAMPS,
+    WATCH_PARTITION_LAG_RECORDS, WATCH_PARTITION_LAG_SECONDS, WATCH_READ_ERRORS,
+    WATCH_RETENTION_HEADROOM, WATCH_ROLE_SINCE, WATCH_ROUNDS, WATCH_TOPIC_CHANGES,
+    WATCH_WEBHOOK_FAILURES,
 };
 use cairn_core::metrics::exposition::Exposition;
 use cairn_core::watch::{ConsumerState, GroupReport, group_headroom};
@@ -71,6 +72,14 @@ pub fn render(view: &WatchView) -> String {
     for ((cluster, group), value) in view.counters.clamped_forecasts.lock().iter() {
         let labels = [("cluster", cluster.as_str()), ("group", group.as_str())];
         out.counter(&SCALE_CLAMPED_FORECASTS, &labels, *value);
+    }
+    for ((cluster, group, outcome), value) in view.counters.scale_hooks.lock().iter() {
+        let labels = [
+            ("cluster", cluster.as_str()),
+            ("group", group.as_str()),
+            ("outcome", *outcome),
+        ];
+        out.counter(&SCALE_HOOK_RUNS, &labels, *value);
     }
     let counters = &view.counters;
     for ((cluster, operation, reason), value) in counters.read_errors.lock().iter() {

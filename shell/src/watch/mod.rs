@@ -116,6 +116,7 @@ pub fn run_until(
         .thread_name("cairn-watch-io")
         .build()
         .context("starting the async runtime")?;
+    let _ = view.io.set(runtime.handle().clone());
     let stop = Arc::new(AtomicBool::new(false));
     // The responder acts only while this instance holds the active role.
     let active: respond::ActiveFlag = {

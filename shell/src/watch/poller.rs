@@ -78,7 +78,7 @@ pub fn spawn_poller(
                 if let Some(cluster_view) = view.cluster(&cluster)
                     && let Some(report) = cluster_view.latest.lock().as_ref()
                 {
-                    scale::advise(&config, cluster_view, &round, report, &view.counters);
+                    scale::advise(&config, &view, cluster_view, &round, report);
                 }
                 let left = interval.saturating_sub(started.elapsed());
                 sleep_unless_stopped(left, &stop);

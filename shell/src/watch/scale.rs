@@ -1,23 +1,27 @@
 //! The autoscaling advisor inside the watch: after each judged round of a cluster, every
 //! `[[scale.groups]]` entry of that cluster gets its sample from the group's report and the
-//! planner's advice is kept for `/api/scale` and `/metrics`. It only advises; the action
-//! hook is not built yet (docs/scale.md).
+//! planner's advice is kept for `/api/scale` and `/metrics`. A group with an action hook
+//! (`command`) has it run, on the active instance only, each time its recommendation changes
+//! to a number (docs/scale.md).
 
-use cairn_core::config::WatchConfig;
+use cairn_core::config::{ScaleHook, WatchConfig};
+use cairn_core::respond::Outcome;
 use cairn_core::scale::{Advice, ScaleSample};
 use cairn_core::watch::{Round, RoundReport};
 
-use super::view::{ClusterView, WatchCounters};
+use super::respond::execute::run_command;
+use super::view::{ClusterView, WatchCounters, WatchView};
 
 /// Advises on every group of `cluster_view`'s cluster that `[scale]` names, from the round
 /// the watch read and the report it made of it.
 pub fn advise(
     config: &WatchConfig,
+    view: &WatchView,
     cluster_view: &ClusterView,
     round: &Round,
     report: &RoundReport,
-    counters: &WatchCounters,
 ) {
+    let counters = &view.counters;
     let cluster = cluster_view.name.as_str();
     let entries: Vec<_> = config
         .scale
@@ -66,7 +70,78 @@ pub fn advise(
                 detail = new.detail,
                 "scale recommendation changed"
             );
+            let hook = config
+                .scale
+                .group(cluster, &new.group)
+                .and_then(|g| g.hook.as_ref());
+            if let Some(hook) = hook
+                && hook_due(before, new.recommendation, view.leader.is_active())
+            {
+                spawn_hook(view, hook, new, before);
+            }
         }
     }
     *latest = advice;
+}
+
+/// Whether a change of recommendation from `before` to `now` runs the hook: only to a number
+/// (a recommendation that became unknown asks nothing of anyone), and only on the active
+/// instance, so several instances scale a group once.
+pub fn hook_due(before: Option<u32>, now: Option<u32>, active: bool) -> bool {
+    active && now.is_some() && before != now
+}
+
+/// Runs `hook` for `advice` on the watch's runtime: the advice as JSON on stdin and in
+/// `CAIRN_ADVICE`, with `CAIRN_CLUSTER`, `CAIRN_GROUP`, `CAIRN_RECOMMENDED` and
+/// `CAIRN_PREVIOUS` (empty when there was none). The evaluation never waits for it; how it
+/// ended is logged and counted.
+pub fn spawn_hook(view: &WatchView, hook: &ScaleHook, advice: &Advice, before: Option<u32>) {
+    let Some(io) = view.io.get() else {
+        tracing::warn!(
+            cluster = advice.cluster,
+            group = advice.group,
+            "scale action hook not run: the watch's runtime is not started"
+        );
+        return;
+    };
+    let json = serde_json::to_vec(advice).unwrap_or_default();
+    let env = vec![
+        (
+            "CAIRN_ADVICE".to_owned(),
+            String::from_utf8_lossy(&json).into_owned(),
+        ),
+        ("CAIRN_CLUSTER".to_owned(), advice.cluster.clone()),
+        ("CAIRN_GROUP".to_owned(), advice.group.clone()),
+        (
+            "CAIRN_RECOMMENDED".to_owned(),
+            advice
+                .recommendation
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
+        ),
+        (
+            "CAIRN_PREVIOUS".to_owned(),
+            before.map(|n| n.to_string()).unwrap_or_default(),
+        ),
+    ];
+    let (command, timeout) = (hook.command.clone(), hook.timeout);
+    let (cluster, group) = (advice.cluster.clone(), advice.group.clone());
+    let counters = view.counters.clone();
+    io.spawn(async move {
+        let finished = run_command(&command, &env, json, timeout).await;
+        let outcome = match finished.outcome {
+            Outcome::Ok | Outcome::Recorded => "ok",
+            Outcome::Failed => "failed",
+            Outcome::TimedOut => "timed_out",
+        };
+        *counters
+            .scale_hooks
+            .lock()
+            .entry((cluster.clone(), group.clone(), outcome))
+            .or_default() += 1;
+        match outcome {
+            "ok" => tracing::info!(cluster, group, exit_code = ?finished.exit_code, duration = ?finished.duration, "scale action hook ran"),
+            _ => tracing::warn!(cluster, group, outcome, exit_code = ?finished.exit_code, error = ?finished.error, output = finished.output, "scale action hook failed"),
+        }
+    });
 }

@@ -2,6 +2,7 @@
 //! history), recent incidents, counters and readiness. Pollers write it; HTTP only reads it.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use cairn_core::scale::{Advice, Planner};
@@ -45,9 +46,12 @@ pub struct Rebalance {
 pub struct WatchView {
     pub clusters: Vec<ClusterView>,
     recent: Mutex<VecDeque<Incident>>,
-    pub counters: WatchCounters,
+    /// Shared with side tasks (scale action hooks) that count after the round moved on.
+    pub counters: Arc<WatchCounters>,
     /// `[watch] partition_metrics`: export lag per partition too.
     pub partition_metrics: bool,
+    /// The runtime the watch's side tasks (scale action hooks) run on, once it is started.
+    pub io: std::sync::OnceLock<tokio::runtime::Handle>,
     /// What the first responder did, for `/api/actions` and `/metrics`.
     pub actions: ActionLog,
     /// Whether this instance acts (publishes); always active without an election.
@@ -71,6 +75,8 @@ pub struct WatchCounters {
     pub webhook_failures: AtomicU64,
     /// (cluster, group) → the advisor's forecasts clamped to 0.
     pub clamped_forecasts: Mutex<BTreeMap<(String, String), u64>>,
+    /// (cluster, group, outcome) → runs of a scale action hook.
+    pub scale_hooks: Mutex<BTreeMap<(String, String, &'static str), u64>>,
 }
 
 impl WatchCounters {
@@ -127,8 +133,9 @@ impl WatchView {
                 })
                 .collect(),
             recent: Mutex::new(VecDeque::new()),
-            counters: WatchCounters::default(),
+            counters: Arc::new(WatchCounters::default()),
             partition_metrics: false,
+            io: std::sync::OnceLock::new(),
             actions: ActionLog::default(),
             leader: LeaderHandle::single(),
         }

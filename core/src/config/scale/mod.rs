@@ -25,6 +25,20 @@ pub struct ScaleGroup {
     pub cluster: String,
     pub group: String,
     pub settings: ScaleSettings,
+    /// The action hook: run when the recommendation changes. Off (`None`) by default.
+    pub hook: Option<ScaleHook>,
+}
+
+/// A command run (argv, no shell) each time a group's recommendation changes to a number, by
+/// the active instance only; it is killed at `timeout`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScaleHook {
+    pub command: Vec<String>,
+    pub timeout: Duration,
+}
+
+impl ScaleHook {
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 }
 
 impl ScaleSection {
@@ -69,6 +83,13 @@ pub(super) struct RawScaleGroup {
     )]
     pub cooldown: Option<Duration>,
     pub min_samples: Option<i64>,
+    /// The action hook's argv; none: advise only.
+    pub command: Option<Vec<String>>,
+    #[serde(
+        default,
+        deserialize_with = "crate::config::duration::deserialize_option"
+    )]
+    pub command_timeout: Option<Duration>,
 }
 
 #[cfg(test)]

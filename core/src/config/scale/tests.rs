@@ -150,3 +150,32 @@ fn groups_must_be_declared_watched_and_unique() {
         &["unknown field", "hook"],
     );
 }
+
+#[test]
+fn the_action_hook_is_off_unless_a_command_is_given() {
+    let plain = WatchConfig::from_toml_str(&file("target = \"1m\"\nrelaunch = \"5s\"\n")).unwrap();
+    assert_eq!(plain.scale.groups[0].hook, None);
+    let hooked = WatchConfig::from_toml_str(&file(
+        "target = \"1m\"\nrelaunch = \"5s\"\ncommand = [\"/opt/scale.sh\", \"orders\"]\n",
+    ))
+    .unwrap();
+    let hook = hooked.scale.groups[0].hook.as_ref().expect("a hook");
+    assert_eq!(hook.command, ["/opt/scale.sh", "orders"]);
+    assert_eq!(hook.timeout, crate::config::ScaleHook::DEFAULT_TIMEOUT);
+    for (body, names) in [
+        ("command = []\n", &["#1 command", "program"][..]),
+        ("command = [\" \"]\n", &["#1 command", "program"][..]),
+        (
+            "command_timeout = \"5s\"\n",
+            &["#1 command_timeout", "without a command"][..],
+        ),
+        (
+            "command = [\"x\"]\ncommand_timeout = \"0s\"\n",
+            &["#1 command_timeout"][..],
+        ),
+    ] {
+        let text = file(&format!("target = \"1m\"\nrelaunch = \"5s\"\n{body}"));
+        let message = WatchConfig::from_toml_str(&text).unwrap_err().to_string();
+        assert_names(&message, names);
+    }
+}

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use super::{RawScale, RawScaleGroup, ScaleGroup, ScaleSection};
+use super::{RawScale, RawScaleGroup, ScaleGroup, ScaleHook, ScaleSection};
 use crate::config::ClusterConfig;
 use crate::config::error::ConfigError;
 use crate::config::validate::{declared_cluster, non_empty, positive};
@@ -144,9 +144,11 @@ fn group(
             larger_value: cooldown,
         });
     }
+    let hook = hook(place, raw.command, raw.command_timeout)?;
     Ok(ScaleGroup {
         cluster,
         group,
+        hook,
         settings: ScaleSettings {
             target,
             relaunch: raw.relaunch,
@@ -159,6 +161,40 @@ fn group(
             poll_interval,
         },
     })
+}
+
+/// The action hook: `command` (a non-empty argv) and its `command_timeout`.
+fn hook(
+    place: &str,
+    command: Option<Vec<String>>,
+    timeout: Option<Duration>,
+) -> Result<Option<ScaleHook>, ConfigError> {
+    let Some(command) = command else {
+        if timeout.is_some() {
+            return Err(ConfigError::OutOfRange {
+                place: format!("{place} command_timeout"),
+                found: "a timeout without a command".into(),
+                expected: "`command` set as well (the hook it bounds)",
+            });
+        }
+        return Ok(None);
+    };
+    if command
+        .first()
+        .is_none_or(|program| program.trim().is_empty())
+    {
+        return Err(ConfigError::OutOfRange {
+            place: format!("{place} command"),
+            found: format!("{command:?}"),
+            expected: "an argv whose first element is the program to run",
+        });
+    }
+    let timeout = positive(
+        &format!("{place} command_timeout"),
+        timeout,
+        ScaleHook::DEFAULT_TIMEOUT,
+    )?;
+    Ok(Some(ScaleHook { command, timeout }))
 }
 
 /// A count in `[least, u32::MAX]`, or `default`.

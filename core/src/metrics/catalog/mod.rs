@@ -524,6 +524,13 @@ pub const SCALE_RECOMMENDED_INSTANCES: MetricDef = MetricDef {
     labels: &["cluster", "group"],
     ..WATCH_GAUGE
 };
+/// Label `outcome`: `ok`, `failed` or `timed_out`.
+pub const SCALE_HOOK_RUNS: MetricDef = MetricDef {
+    name: "cairn_watch_scale_hook_runs_total",
+    help: "Runs of a [[scale.groups]] action hook after the recommendation changed, by how they ended.",
+    labels: &["cluster", "group", "outcome"],
+    ..WATCH_COUNTER
+};
 pub const SCALE_CLAMPED_FORECASTS: MetricDef = MetricDef {
     name: "cairn_watch_scale_clamped_forecasts_total",
     help: "Traffic forecasts that went negative or NaN over the horizon and were clamped to 0.",
@@ -770,6 +777,7 @@ pub const ALL: &[&MetricDef] = &[
     &RESPOND_AUDIT_FAILURES,
     &SCALE_RECOMMENDED_INSTANCES,
     &SCALE_CLAMPED_FORECASTS,
+    &SCALE_HOOK_RUNS,
     &CANARY_PRODUCED,
     &CANARY_ACKNOWLEDGED,
     &CANARY_SEND_FAILURES,

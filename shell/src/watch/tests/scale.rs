@@ -10,7 +10,7 @@ use cairn_core::watch::{
 };
 
 use super::super::poller::judge;
-use super::super::scale::advise;
+use super::super::scale::{advise, hook_due};
 use super::{CLUSTER, Fixture, GROUP, at};
 
 fn config() -> WatchConfig {
@@ -74,10 +74,10 @@ async fn a_lagging_group_gets_a_recommendation_served_and_exported() {
         let report = cluster.latest.lock().clone().expect("a report");
         advise(
             &config,
+            &fixture.view,
             cluster,
             &rounds[second as usize],
             &report,
-            &fixture.view.counters,
         );
     }
     let (status, body) = fixture.get("/api/scale").await;
@@ -130,5 +130,63 @@ async fn a_lagging_group_gets_a_recommendation_served_and_exported() {
     assert!(
         !metrics.contains("group=\"absent\"}"),
         "no gauge without a recommendation:\n{metrics}"
+    );
+}
+
+#[test]
+fn the_hook_runs_on_a_change_to_a_number_on_the_active_instance_only() {
+    assert!(hook_due(None, Some(3), true));
+    assert!(hook_due(Some(2), Some(3), true));
+    assert!(!hook_due(Some(3), Some(3), true), "no change");
+    assert!(!hook_due(Some(3), None, true), "nothing to ask for");
+    assert!(!hook_due(None, Some(3), false), "a standby never runs it");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_recommendation_runs_the_hook_with_the_advice_once() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let out = dir.path().join("hook");
+    let config = WatchConfig::from_toml_str(&format!(
+        "[clusters.c]\nbootstrap = \"127.0.0.1:9\"\n[watch]\npoll_interval = \"1s\"\n\
+         [[scale.groups]]\ncluster = \"c\"\ngroup = \"g\"\ntarget = \"60s\"\nrelaunch = \"5s\"\n\
+         min_samples = 5\nhistory = \"1m\"\n\
+         command = [\"sh\", \"-c\", \"echo $CAIRN_GROUP $CAIRN_PREVIOUS:$CAIRN_RECOMMENDED >> {}; cat > /dev/null\"]\n",
+        out.display()
+    ))
+    .expect("a valid config");
+    let fixture = Fixture::new();
+    fixture
+        .view
+        .io
+        .set(tokio::runtime::Handle::current())
+        .expect("set once");
+    let rounds: Vec<Round> = (0..12).map(round).collect();
+    for r in &rounds {
+        judge(CLUSTER, r, &fixture.view, &fixture.book, &fixture.publish);
+        let cluster = &fixture.view.clusters[0];
+        let report = cluster.latest.lock().clone().expect("a report");
+        advise(&config, &fixture.view, cluster, r, &report);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let runs = loop {
+        let ok = fixture
+            .view
+            .counters
+            .scale_hooks
+            .lock()
+            .get(&(CLUSTER.to_owned(), GROUP.to_owned(), "ok"))
+            .copied();
+        if let Some(runs) = ok {
+            break runs;
+        }
+        assert!(std::time::Instant::now() < deadline, "the hook ran");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(runs, 1, "one change, one run");
+    let written = std::fs::read_to_string(&out).expect("the hook wrote");
+    assert_eq!(
+        written.trim(),
+        "g :4",
+        "group, no previous, the recommendation"
     );
 }
