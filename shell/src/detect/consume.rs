@@ -113,6 +113,11 @@ impl TracingConsumer {
         let state = self.consumer.context();
         let shell = &state.observatory.shell;
         let mut last_checkpoint = Instant::now();
+        // After the tracing cluster was lost, partitions count as read to their end again only
+        // once they are; librdkafka reports the end of a partition once per offset, so a quiet
+        // partition would never be reported again: it is checked against the log end instead.
+        let mut awaiting_end = false;
+        let mut last_end_check = Instant::now();
         while !stop.load(Ordering::Relaxed) {
             if let Some(error) = state.fatal.lock().take() {
                 return Err(error);
@@ -137,9 +142,16 @@ impl TracingConsumer {
                     ConsumerError { error: &error }.emit(shell);
                     if loses_the_cluster(&error) {
                         state.pipeline.lock().dispatcher.interrupted();
+                        awaiting_end = true;
                     }
                 }
-                None => state.pipeline.lock().dispatcher.flush(),
+                None => {
+                    state.pipeline.lock().dispatcher.flush();
+                    if awaiting_end && last_end_check.elapsed() >= END_CHECK_EVERY {
+                        last_end_check = Instant::now();
+                        awaiting_end = !self.report_partitions_at_end();
+                    }
+                }
             }
             if last_checkpoint.elapsed() >= interval {
                 self.checkpoint()?;
@@ -147,6 +159,37 @@ impl TracingConsumer {
             }
         }
         Ok(())
+    }
+
+    /// Reports every assigned partition whose position has reached its log end (asked of the
+    /// broker, so a cluster still unreachable reports none); true when all of them have.
+    fn report_partitions_at_end(&self) -> bool {
+        let state = self.consumer.context();
+        let Ok(positions) = self.consumer.position() else {
+            return false;
+        };
+        let mut all = true;
+        for element in positions.elements() {
+            let rdkafka::Offset::Offset(position) = element.offset() else {
+                all = false;
+                continue;
+            };
+            match self.consumer.fetch_watermarks(
+                element.topic(),
+                element.partition(),
+                END_CHECK_EVERY,
+            ) {
+                Ok((_, end)) if position >= end => {
+                    state
+                        .pipeline
+                        .lock()
+                        .dispatcher
+                        .reached_end(element.partition());
+                }
+                _ => all = false,
+            }
+        }
+        all
     }
 
     /// Starts a checkpoint of every owned partition and refreshes the published metrics,
@@ -217,6 +260,10 @@ fn loses_the_cluster(error: &KafkaError) -> bool {
         Some(Code::BrokerTransportFailure | Code::AllBrokersDown | Code::Resolve)
     )
 }
+
+/// How often, while idle after losing the tracing cluster, positions are compared with the
+/// log ends.
+const END_CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// The tracing cluster's settings with what this consumer needs on top.
 fn consumer_settings(tracing_base: &ClientConfig, group: &str) -> ClientConfig {

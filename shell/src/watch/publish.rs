@@ -83,8 +83,10 @@ enum TopicSink {
 
 /// Starts the publisher task; returns the sender the pollers hand records to. `fenced` is
 /// the sink of an elected instance (`None`: one instance, always active). Each record is
-/// handed on to `respond` (the first responder), when there is one, before it goes out; the
-/// responder itself acts only while this instance is active.
+/// handed on to `respond` (the first responder), when there is one, once it went out (with an
+/// election: once its transaction committed, so an instance taking over finds on the topic
+/// every incident the responder acted on); the responder acts only while this instance is
+/// active.
 pub fn spawn_publisher(
     config: &WatchConfig,
     view: Arc<WatchView>,
@@ -140,14 +142,17 @@ impl Publisher {
                     Err(_) => break,
                 }
             }
-            self.hand_to_responder(&batch);
             match &self.topic {
-                None => self.post_all(&batch),
+                None => {
+                    self.post_all(&batch);
+                    self.hand_to_responder(&batch);
+                }
                 Some((topic, TopicSink::Plain { producer })) => {
                     self.post_all(&batch);
                     for out in &batch {
                         send_plain(producer, topic, &out.incident).await;
                     }
+                    self.hand_to_responder(&batch);
                 }
                 Some((topic, TopicSink::Fenced { sink })) => {
                     // Records of one term travel together; a batch may span two.
@@ -192,7 +197,11 @@ impl Publisher {
         .await
         .unwrap_or_else(|err| Err(TransactionFailed::Other(err.to_string())));
         match sent {
-            Ok(()) => self.post_all(batch),
+            // The responder acts only on what a successor will find on the topic.
+            Ok(()) => {
+                self.post_all(batch);
+                self.hand_to_responder(batch);
+            }
             Err(err) => {
                 if let TransactionFailed::Fenced(_) = err {
                     sink.clear();
