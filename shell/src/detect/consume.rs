@@ -140,18 +140,20 @@ impl TracingConsumer {
                 }
                 Some(Err(error)) => {
                     ConsumerError { error: &error }.emit(shell);
-                    if loses_the_cluster(&error) {
+                    // A burst of errors about one outage interrupts once.
+                    if loses_the_cluster(&error) && !awaiting_end {
                         state.pipeline.lock().dispatcher.interrupted();
                         awaiting_end = true;
-                    }
-                }
-                None => {
-                    state.pipeline.lock().dispatcher.flush();
-                    if awaiting_end && last_end_check.elapsed() >= END_CHECK_EVERY {
                         last_end_check = Instant::now();
-                        awaiting_end = !self.report_partitions_at_end();
                     }
                 }
+                None => state.pipeline.lock().dispatcher.flush(),
+            }
+            // Checked whatever the poll returned: librdkafka may keep reporting errors queued
+            // during the outage long after the cluster is back.
+            if awaiting_end && last_end_check.elapsed() >= END_CHECK_EVERY {
+                last_end_check = Instant::now();
+                awaiting_end = !self.report_partitions_at_end();
             }
             if last_checkpoint.elapsed() >= interval {
                 self.checkpoint()?;
@@ -261,8 +263,7 @@ fn loses_the_cluster(error: &KafkaError) -> bool {
     )
 }
 
-/// How often, while idle after losing the tracing cluster, positions are compared with the
-/// log ends.
+/// How often, after losing the tracing cluster, positions are compared with the log ends.
 const END_CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// The tracing cluster's settings with what this consumer needs on top.
