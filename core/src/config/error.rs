@@ -117,6 +117,13 @@ pub enum ConfigError {
         "stream `{stream}`: sample_rate = {found}, expected a share in (0, 1], e.g. 0.01 for 1%"
     )]
     SampleRate { stream: String, found: f64 },
+    /// A byte size below what the key can work with.
+    #[error("{place}: {found} is too small, expected at least {min}")]
+    TooSmall {
+        place: String,
+        found: String,
+        min: String,
+    },
     /// A duration that must be positive is zero.
     #[error("{place}: zero, expected a positive duration")]
     ZeroDuration { place: String },

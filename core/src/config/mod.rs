@@ -10,6 +10,7 @@
 //! section (the first responder), `scale` the autoscaling advisor's `[scale]` section (which
 //! `cairn watch` runs too).
 
+mod bytes;
 mod canary;
 mod duration;
 mod error;
@@ -22,6 +23,7 @@ mod watch;
 use std::path::Path;
 use std::time::Duration;
 
+pub use self::bytes::{ByteSizeError, format_bytes, parse_bytes};
 pub use self::canary::{CanaryAcks, CanaryConfig, CanarySection};
 pub use self::duration::{DurationError, format_duration, parse_duration};
 pub use self::error::ConfigError;
@@ -105,6 +107,12 @@ pub struct DetectorConfig {
     /// Worker threads that own shards of message ids; 0 means one per core.
     pub workers: usize,
     pub on_malformed: MalformedPolicy,
+    /// `max_memory`: bytes of message state the detector keeps in memory before it spills
+    /// to disk. `None`: the shell derives it from the machine (a quarter of its memory).
+    pub max_memory: Option<u64>,
+    /// `max_disk`: bytes of spilled state the disk tier may hold before messages are shed.
+    /// `None`: the shell derives it (half the free space where the store lives).
+    pub max_disk: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -242,6 +250,8 @@ impl Default for DetectorConfig {
         DetectorConfig {
             workers: 0,
             on_malformed: MalformedPolicy::Skip,
+            max_memory: None,
+            max_disk: None,
         }
     }
 }

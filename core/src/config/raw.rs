@@ -284,6 +284,10 @@ pub(super) struct RawTiming {
 pub(super) struct RawDetector {
     pub workers: Option<usize>,
     pub on_malformed: Option<RawMalformedPolicy>,
+    #[serde(default, deserialize_with = "super::bytes::deserialize_option")]
+    pub max_memory: Option<u64>,
+    #[serde(default, deserialize_with = "super::bytes::deserialize_option")]
+    pub max_disk: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize)]

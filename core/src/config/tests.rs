@@ -735,11 +735,30 @@ fn detector_settings_are_read() {
         config.detector,
         DetectorConfig {
             workers: 4,
-            on_malformed: MalformedPolicy::Fail
+            on_malformed: MalformedPolicy::Fail,
+            max_memory: None,
+            max_disk: None,
         }
     );
     let err = load_err(&(minimal() + "\n[detector]\nworkers = -1\n"));
     assert!(matches!(err, ConfigError::Toml { .. }), "{err:?}");
+}
+
+#[test]
+fn memory_and_disk_budgets_are_byte_sizes() {
+    let config = Config::from_toml_str(
+        &(minimal() + "\n[detector]\nmax_memory = \"512MiB\"\nmax_disk = 10000000000\n"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.detector.max_memory, Some(512 << 20));
+    assert_eq!(config.detector.max_disk, Some(10_000_000_000));
+    let err = load_err(&(minimal() + "\n[detector]\nmax_memory = \"12 parsecs\"\n"));
+    assert_says(&err, &["max_memory", "e.g. \"512MiB\""]);
+    let err = load_err(&(minimal() + "\n[detector]\nmax_memory = \"10KiB\"\n"));
+    assert_says(
+        &err,
+        &["[detector] max_memory: 10KiB is too small, expected at least 1MiB"],
+    );
 }
 
 #[test]

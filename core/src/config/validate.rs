@@ -58,6 +58,8 @@ pub(super) fn config(raw: RawConfig) -> Result<Config, ConfigError> {
             None | Some(RawMalformedPolicy::Skip) => MalformedPolicy::Skip,
             Some(RawMalformedPolicy::Fail) => MalformedPolicy::Fail,
         },
+        max_memory: at_least("[detector] max_memory", raw.detector.max_memory, 1 << 20)?,
+        max_disk: raw.detector.max_disk,
     };
     let http = http(raw.http)?;
     let store = StoreConfig {
@@ -459,6 +461,22 @@ pub(super) fn positive(
         });
     }
     Ok(value)
+}
+
+/// A byte size that, when given, must be at least `min` (a budget of a few bytes is a typo).
+pub(super) fn at_least(
+    place: &str,
+    value: Option<u64>,
+    min: u64,
+) -> Result<Option<u64>, ConfigError> {
+    match value {
+        Some(v) if v < min => Err(ConfigError::TooSmall {
+            place: place.to_owned(),
+            found: super::bytes::format_bytes(v),
+            min: super::bytes::format_bytes(min),
+        }),
+        other => Ok(other),
+    }
 }
 
 pub(super) fn non_empty(

@@ -60,6 +60,8 @@ fn covers(ranges: &[(i64, i64)], offset: i64) -> bool {
 #[derive(Debug, Default)]
 pub(crate) struct GapTable {
     entries: VecDeque<GapEntry>,
+    /// Reports ever added: a message spilled when this was n saw every report up to n.
+    added: u64,
 }
 
 impl GapTable {
@@ -70,6 +72,20 @@ impl GapTable {
             self.entries.pop_front();
         }
         self.entries.push_back(entry);
+        self.added += 1;
+    }
+
+    /// The reports added after the first `epoch` (those still held), oldest first.
+    pub fn since(&self, epoch: u64) -> impl Iterator<Item = &GapEntry> {
+        let newer = usize::try_from(self.added.saturating_sub(epoch)).unwrap_or(usize::MAX);
+        self.entries
+            .iter()
+            .skip(self.entries.len().saturating_sub(newer))
+    }
+
+    /// How many reports were ever added.
+    pub fn added(&self) -> u64 {
+        self.added
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &GapEntry> {

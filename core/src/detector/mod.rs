@@ -9,17 +9,23 @@
 //!   concluded "unknown at this hop", never lost; [`Detector::input_resumed`] holds verdicts
 //!   for a confirmation delay after the shell's input was interrupted;
 //! - [`Detector::drain_changes`] / [`Detector::restore`] move per-message state to and
-//!   from the shell's store, so a restart neither loses nor repeats a verdict.
+//!   from the shell's store, so a restart neither loses nor repeats a verdict;
+//! - [`Detector::spill_to`] / [`Detector::unspill`] move messages between memory and the
+//!   shell's disk tier under a memory budget ([`spill`] decides what and when).
 //!
 //! Layout: `state` holds the compact rows and slots, `timers` the deadline lists,
 //! `ingest` what a trace changes, `rules` the decision rule, `verdicts` the records and
-//! their idempotency bits, `persist` the stored form, `gaps` the tracers' gap reports.
+//! their idempotency bits, `persist` the stored form, `gaps` the tracers' gap reports,
+//! `spill` the memory budget's decisions and the index of what left memory, `tier` the
+//! detector's side of spilling.
 
 mod gaps;
 mod ingest;
 mod persist;
 mod rules;
+pub mod spill;
 mod state;
+mod tier;
 mod timers;
 mod verdicts;
 
@@ -35,8 +41,11 @@ use crate::model::{Gap, Kind, Millis, Trace, VerdictSink};
 use crate::offsets::OffsetsView;
 use gaps::{GapEntry, GapTable};
 use rules::Next;
+use spill::{ShedLog, SpilledIndex};
 use state::{MessageTable, Shape};
 use verdicts::Expectation;
+
+pub use tier::{Evicted, SpillCount};
 
 /// A message whose state changed (or that was dropped) since the last drain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +63,10 @@ pub struct Detector {
     tables: Vec<MessageTable>,
     /// The tracers' gap reports, one table per stream, in lineage order.
     gaps: Vec<GapTable>,
+    /// Messages on the shell's disk tier, one index per stream, in lineage order.
+    spilled: Vec<SpilledIndex>,
+    /// Messages shed (no longer watched), one log per stream, in lineage order.
+    shed: Vec<ShedLog>,
     /// Detector time the shell's input last resumed after an interruption.
     resumed_at: Option<Millis>,
     metrics: Metrics,
@@ -87,6 +100,8 @@ impl Detector {
         Detector {
             metrics: Metrics::for_lineage(&lineage),
             gaps: tables.iter().map(|_| GapTable::default()).collect(),
+            spilled: tables.iter().map(|_| SpilledIndex::default()).collect(),
+            shed: tables.iter().map(|_| ShedLog::default()).collect(),
             lineage,
             tables,
             resumed_at: None,
@@ -111,13 +126,19 @@ impl Detector {
             }
         };
         let sid = usize::from(resolved.stream.0);
-        let (Some(plan), Some(table), Some(metrics)) = (
+        let (Some(plan), Some(table), Some(metrics), Some(shed)) = (
             self.lineage.streams().get(sid),
             self.tables.get_mut(sid),
             self.metrics.stream(resolved.stream),
+            self.shed.get(sid),
         ) else {
             return;
         };
+        if shed.contains(table.hash_id(&trace.id)) && table.find(&trace.id).is_none() {
+            // Shed: no longer watched, and never judged on the traces that remain.
+            metrics.count_shed_trace();
+            return;
+        }
         let (row, created) = table.find_or_insert(&trace.id, now, plan.timing.first_check);
         if created {
             metrics.count_seen();
@@ -232,6 +253,7 @@ impl Detector {
         sink: &mut impl VerdictSink,
         budget: usize,
     ) -> bool {
+        self.forget_shed(now);
         let mut checked = 0usize;
         for (sid, table) in self.tables.iter_mut().enumerate() {
             let (Some(plan), Some(metrics), Some(gaps)) = (
@@ -312,6 +334,11 @@ impl Detector {
         self.tables.iter().map(MessageTable::len).sum()
     }
 
+    /// Messages on the shell's disk tier.
+    pub fn messages_spilled(&self) -> u64 {
+        self.spilled.iter().map(SpilledIndex::len).sum()
+    }
+
     /// Hands every message changed since the last call to `f`: dropped ones first (state
     /// `None`), then the others with their encoded [`StoredMessage`]. Returns how many.
     /// On an error the changes not yet handed over stay queued for the next call.
@@ -331,6 +358,18 @@ impl Detector {
                     state: None,
                 });
                 count += 1;
+            }
+            if let Some(shed) = self.shed.get_mut(sid) {
+                for (forget_at, id) in shed.take_unsaved() {
+                    self.encoded.clear();
+                    tier::shed_marker(plan, forget_at).encode(&mut self.encoded)?;
+                    f(StateChange {
+                        stream: &plan.name,
+                        id,
+                        state: Some(&self.encoded),
+                    });
+                    count += 1;
+                }
             }
             while let Some(row) = table.pop_dirty() {
                 self.encoded.clear();
@@ -361,6 +400,11 @@ impl Detector {
                 let view = table.view(row);
                 f(&view.row.id, &persist::snapshot(plan, &view));
             }
+            if let Some(shed) = self.shed.get(sid) {
+                for (forget_at, id) in shed.iter() {
+                    f(id, &tier::shed_marker(plan, forget_at));
+                }
+            }
         }
     }
 
@@ -387,13 +431,18 @@ impl Detector {
             .stream_id(&stored.stream)
             .ok_or_else(|| StateError::UnknownStream(stored.stream.to_string()))?;
         let i = usize::from(sid.0);
-        let (Some(plan), Some(table), Some(metrics)) = (
+        let (Some(plan), Some(table), Some(metrics), Some(shed)) = (
             self.lineage.streams().get(i),
             self.tables.get_mut(i),
             self.metrics.stream(sid),
+            self.shed.get_mut(i),
         ) else {
             return Err(StateError::UnknownStream(stored.stream.to_string()));
         };
+        if stored.status & state::status::SHED != 0 {
+            shed.restore(table.hash_id(id), stored.deadline, id);
+            return Ok(());
+        }
         let row =
             table
                 .insert_restored(id, stored.anchor)

@@ -28,6 +28,9 @@ pub(crate) mod status {
     pub const COMPLETE: u8 = 1 << 4;
     /// Has extra `sent` copies in the side table.
     pub const EXTRAS: u8 = 1 << 5;
+    /// Stored state only: the message was shed (no memory, no disk room) and is no longer
+    /// watched; the stored deadline is when it is forgotten.
+    pub const SHED: u8 = 1 << 6;
     /// The bits that belong in stored state.
     pub const PERSISTED: u8 = LINGERING | STUCK | COMPLETE;
 }
@@ -346,6 +349,28 @@ impl Message<'_> {
     }
 }
 
+/// Bytes of one id-index bucket (a row number and hashbrown's control byte), allowing for the
+/// table's spare buckets.
+const INDEX_ENTRY_BYTES: usize = 8;
+/// Bytes of a row's timer links.
+const TIMER_LINK_BYTES: usize = 8;
+
+/// What one message costs in memory, as the budget counts it: its row, its slots, its id on
+/// the heap (rounded to the allocator's 8-byte steps, plus its header), its index entry and
+/// its timer links. Extra `sent` copies are counted apart.
+pub(crate) fn message_bytes(id_len: usize, stride: usize) -> u64 {
+    let id_heap = id_len.div_ceil(8) * 8 + 8;
+    (std::mem::size_of::<Row>() + stride + id_heap + INDEX_ENTRY_BYTES + TIMER_LINK_BYTES) as u64
+}
+
+/// Grows `v` by an eighth when full, not by doubling: under a memory budget the slab's spare
+/// room stays within an eighth of its peak.
+fn reserve_an_eighth<T>(v: &mut Vec<T>, more: usize) {
+    if v.len() + more > v.capacity() {
+        v.reserve_exact((v.len() / 8).max(more).max(64));
+    }
+}
+
 /// Every message of one stream.
 pub(crate) struct MessageTable {
     shape: Shape,
@@ -359,6 +384,8 @@ pub(crate) struct MessageTable {
     dirty: Vec<u32>,
     removed: Vec<Box<str>>,
     extras: HashMap<u32, Vec<ExtraSent>>,
+    /// [`message_bytes`] summed over the messages held.
+    live_bytes: u64,
 }
 
 impl MessageTable {
@@ -375,7 +402,31 @@ impl MessageTable {
             dirty: Vec::new(),
             removed: Vec::new(),
             extras: HashMap::new(),
+            live_bytes: 0,
         }
+    }
+
+    /// What the messages held cost, as the memory budget counts it ([`message_bytes`], and
+    /// the side table of extra copies).
+    pub fn live_bytes(&self) -> u64 {
+        self.live_bytes + (self.extras.len() * 64) as u64
+    }
+
+    /// Whether the row changed since the last drain.
+    pub fn is_dirty(&self, row: u32) -> bool {
+        self.rows
+            .get(row as usize)
+            .is_some_and(|r| r.status & status::DIRTY != 0)
+    }
+
+    /// The budget's cost of one message of this table with an id of `id_len` bytes.
+    pub fn cost_of(&self, id_len: usize) -> u64 {
+        message_bytes(id_len, self.shape.stride())
+    }
+
+    /// The hash the id index uses for `id`.
+    pub fn hash_id(&self, id: &str) -> u64 {
+        self.hasher.hash_one(id)
     }
 
     pub fn len(&self) -> usize {
@@ -412,14 +463,18 @@ impl MessageTable {
             status: status::OCCUPIED,
             backoff: 0,
         };
+        self.live_bytes += message_bytes(id.len(), self.shape.stride());
         if let Some(ix) = self.free.pop() {
             self.rows[ix as usize] = row;
             return ix;
         }
         // Row numbers are u32: four billion messages in memory is far past any budget.
         let ix = self.rows.len() as u32;
+        reserve_an_eighth(&mut self.rows, 1);
         self.rows.push(row);
-        self.slots.resize(self.slots.len() + self.shape.stride(), 0);
+        let stride = self.shape.stride();
+        reserve_an_eighth(&mut self.slots, stride);
+        self.slots.resize(self.slots.len() + stride, 0);
         ix
     }
 
@@ -481,10 +536,30 @@ impl MessageTable {
 
     /// Drops a message (its timer must have fired: it is in no timer list).
     pub fn remove(&mut self, row: u32) {
-        let Some(r) = self.rows.get_mut(row as usize) else {
-            return;
-        };
+        if let Some(id) = self.free_row(row)
+            && self.track_changes
+        {
+            self.removed.push(id);
+        }
+    }
+
+    /// Takes a message out of memory without dropping its state (it is spilled or shed):
+    /// its timer is cancelled and no removal is logged. Returns its id.
+    /// `at` is the deadline its timer is armed at.
+    pub fn evict(&mut self, row: u32, at: Millis) -> Option<Box<str>> {
+        self.timers.cancel(row, at);
+        self.free_row(row)
+    }
+
+    fn free_row(&mut self, row: u32) -> Option<Box<str>> {
+        let r = self.rows.get_mut(row as usize)?;
+        if r.status & status::OCCUPIED == 0 {
+            return None;
+        }
         let id = std::mem::take(&mut r.id);
+        self.live_bytes = self
+            .live_bytes
+            .saturating_sub(message_bytes(id.len(), self.shape.stride()));
         let had_extras = r.status & status::EXTRAS != 0;
         *r = Row::default();
         let hash = self.hasher.hash_one(&*id);
@@ -496,10 +571,15 @@ impl MessageTable {
         if had_extras {
             self.extras.remove(&row);
         }
+        self.free.push(row);
+        Some(id)
+    }
+
+    /// Logs the removal of a message that is not in memory (a shed message forgotten).
+    pub fn log_removed(&mut self, id: Box<str>) {
         if self.track_changes {
             self.removed.push(id);
         }
-        self.free.push(row);
     }
 
     /// Ids removed since the last call.

@@ -184,6 +184,9 @@ pub struct StreamMetrics {
     messages_seen: u64,
     messages_complete: u64,
     messages_in_memory: u64,
+    messages_spilled: u64,
+    messages_shed: u64,
+    shed_traces: u64,
     end_to_end_clock_skew: u64,
     tracer_dropped: u64,
     end_to_end: Histogram<u64>,
@@ -199,6 +202,9 @@ impl StreamMetrics {
             messages_seen: 0,
             messages_complete: 0,
             messages_in_memory: 0,
+            messages_spilled: 0,
+            messages_shed: 0,
+            shed_traces: 0,
             end_to_end_clock_skew: 0,
             tracer_dropped: 0,
             end_to_end: new_histogram(),
@@ -220,6 +226,44 @@ impl StreamMetrics {
     /// See [`catalog::MESSAGES_IN_MEMORY`](super::catalog::MESSAGES_IN_MEMORY).
     pub fn messages_in_memory(&self) -> u64 {
         self.messages_in_memory
+    }
+
+    /// See [`catalog::MESSAGES_SPILLED`](super::catalog::MESSAGES_SPILLED).
+    pub fn messages_spilled(&self) -> u64 {
+        self.messages_spilled
+    }
+
+    /// See [`catalog::MESSAGES_SHED`](super::catalog::MESSAGES_SHED).
+    pub fn messages_shed(&self) -> u64 {
+        self.messages_shed
+    }
+
+    /// See [`catalog::SHED_TRACES`](super::catalog::SHED_TRACES).
+    pub fn shed_traces(&self) -> u64 {
+        self.shed_traces
+    }
+
+    /// A message moved from memory to the disk tier.
+    pub(crate) fn count_spilled(&mut self) {
+        self.messages_in_memory = self.messages_in_memory.saturating_sub(1);
+        self.messages_spilled += 1;
+    }
+
+    /// A message read back from the disk tier.
+    pub(crate) fn count_unspilled(&mut self) {
+        self.messages_spilled = self.messages_spilled.saturating_sub(1);
+        self.messages_in_memory += 1;
+    }
+
+    /// A message given up on for want of memory and disk.
+    pub(crate) fn count_shed(&mut self) {
+        self.messages_in_memory = self.messages_in_memory.saturating_sub(1);
+        self.messages_shed += 1;
+    }
+
+    /// A trace of a shed message, skipped.
+    pub(crate) fn count_shed_trace(&mut self) {
+        self.shed_traces += 1;
     }
 
     /// See [`catalog::END_TO_END_CLOCK_SKEW`](super::catalog::END_TO_END_CLOCK_SKEW).
@@ -282,6 +326,7 @@ impl StreamMetrics {
 
     pub(super) fn clear_gauges(&mut self) {
         self.messages_in_memory = 0;
+        self.messages_spilled = 0;
     }
 
     pub(crate) fn count_complete(&mut self, end_to_end: Option<i64>) {
@@ -299,7 +344,10 @@ impl StreamMetrics {
         self.messages_complete += other.messages_complete;
         if gauges {
             self.messages_in_memory += other.messages_in_memory;
+            self.messages_spilled += other.messages_spilled;
         }
+        self.messages_shed += other.messages_shed;
+        self.shed_traces += other.shed_traces;
         self.end_to_end_clock_skew += other.end_to_end_clock_skew;
         self.tracer_dropped += other.tracer_dropped;
         merge_histogram(&mut self.end_to_end, &other.end_to_end);

@@ -230,6 +230,9 @@ fn stream_samples<'a>(s: &'a StreamMetrics, out: &mut Vec<Sample<'a>>) {
         (&catalog::MESSAGES_SEEN, s.messages_seen()),
         (&catalog::MESSAGES_COMPLETE, s.messages_complete()),
         (&catalog::MESSAGES_IN_MEMORY, s.messages_in_memory()),
+        (&catalog::MESSAGES_SPILLED, s.messages_spilled()),
+        (&catalog::MESSAGES_SHED, s.messages_shed()),
+        (&catalog::SHED_TRACES, s.shed_traces()),
         (&catalog::END_TO_END_CLOCK_SKEW, s.end_to_end_clock_skew()),
         (&catalog::DROPPED_TRACES_REPORTED, s.tracer_dropped()),
     ] {

@@ -4,6 +4,7 @@ mod duplicates_latency;
 mod gaps;
 mod persistence;
 mod rules;
+mod spill;
 
 use std::borrow::Cow;
 use std::sync::Arc;

@@ -191,6 +191,24 @@ pub const MESSAGES_IN_MEMORY: MetricDef = MetricDef {
     labels: &["stream"],
     ..GAUGE
 };
+pub const MESSAGES_SPILLED: MetricDef = MetricDef {
+    name: "cairn_messages_spilled",
+    help: "Messages moved out of memory to the disk tier under [detector] max_memory, now.",
+    labels: &["stream"],
+    ..GAUGE
+};
+pub const MESSAGES_SHED: MetricDef = MetricDef {
+    name: "cairn_messages_shed_total",
+    help: "Messages no longer watched: over max_memory with the disk tier at max_disk. Never judged.",
+    labels: &["stream"],
+    ..COUNTER
+};
+pub const SHED_TRACES: MetricDef = MetricDef {
+    name: "cairn_shed_traces_total",
+    help: "Traces of shed messages, counted and skipped.",
+    labels: &["stream"],
+    ..COUNTER
+};
 pub const END_TO_END_CLOCK_SKEW: MetricDef = MetricDef {
     name: "cairn_end_to_end_clock_skew_total",
     help: "End-to-end latencies that came out negative (clock skew) and were clamped to 0.",
@@ -723,6 +741,9 @@ pub const ALL: &[&MetricDef] = &[
     &MESSAGES_SEEN,
     &MESSAGES_COMPLETE,
     &MESSAGES_IN_MEMORY,
+    &MESSAGES_SPILLED,
+    &MESSAGES_SHED,
+    &SHED_TRACES,
     &END_TO_END_CLOCK_SKEW,
     &TRACES_SEEN,
     &LOST,

@@ -1,0 +1,254 @@
+//! The detector's side of the disk tier: what the memory budget counts, moving messages out
+//! of memory ([`Detector::spill_to`]) and back ([`Detector::unspill`]), and which traces and
+//! timers need a message back first. The shell does the disk I/O; the choices are here.
+//!
+//! A spilled message is the same state in another place: spilling logs no change for the
+//! changelog (a message changed since the last drain says so in [`Evicted::dirty`], and the
+//! shell carries its state from disk into the next checkpoint), and a message read back is
+//! re-armed at its stored deadline, so it is checked exactly when it would have been.
+
+use std::borrow::Cow;
+
+use super::Detector;
+use super::persist::{self, STATE_FORMAT, StateError, StoredMessage};
+use super::rules;
+use super::spill::{Placement, SHED_ENTRY_BYTES, SPILLED_ENTRY_BYTES};
+use super::state::status;
+use crate::lineage::StreamPlan;
+use crate::model::{Millis, Trace};
+
+/// A message leaving memory, for the shell's disk tier.
+#[derive(Clone, Copy, Debug)]
+pub struct Evicted<'a> {
+    pub stream: &'a str,
+    pub id: &'a str,
+    /// When its timer is due (detector time): the shell reads it back by then.
+    pub deadline: Millis,
+    /// Changed since the last drain: the next checkpoint must carry its state.
+    pub dirty: bool,
+    /// How many gap reports its stream had seen; given back to [`Detector::unspill`].
+    pub gap_epoch: u64,
+    /// Its encoded [`StoredMessage`].
+    pub state: &'a [u8],
+}
+
+/// What one [`Detector::spill_to`] moved out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SpillCount {
+    pub spilled: u64,
+    pub shed: u64,
+}
+
+/// The stored form of a shed message: no slots, the shed bit, and when it is forgotten.
+pub(crate) fn shed_marker(plan: &StreamPlan, forget_at: Millis) -> StoredMessage<'_> {
+    StoredMessage {
+        format: STATE_FORMAT,
+        stream: Cow::Borrowed(plan.name.as_str()),
+        anchor: forget_at,
+        deadline: forget_at,
+        backoff: 0,
+        status: status::SHED,
+        locations: Vec::new(),
+        apps: Vec::new(),
+    }
+}
+
+impl Detector {
+    /// What the memory budget counts for this shard: the messages in memory, the index of
+    /// those on disk, and the shed ones remembered.
+    pub fn memory_bytes(&self) -> u64 {
+        let tables: u64 = self.tables.iter().map(|t| t.live_bytes()).sum();
+        let spilled: u64 = self.spilled.iter().map(|s| s.bytes()).sum();
+        let shed: u64 = self.shed.iter().map(|s| s.bytes()).sum();
+        tables + spilled + shed
+    }
+
+    /// Moves messages out of memory until [`Detector::memory_bytes`] is at most `target`:
+    /// those whose next check is latest first, over all streams. `place` writes each to the
+    /// disk tier and says where it went: spilled, or shed when the disk has no room.
+    pub fn spill_to(
+        &mut self,
+        target: u64,
+        now: Millis,
+        mut place: impl FnMut(&Evicted<'_>) -> Placement,
+    ) -> Result<SpillCount, StateError> {
+        let used = self.memory_bytes();
+        let mut count = SpillCount::default();
+        if used <= target {
+            return Ok(count);
+        }
+        let need = used - target;
+        // Each stream offers its latest rows until they alone would free enough; the latest
+        // of all the offers go.
+        let mut candidates: Vec<(Millis, usize, u32)> = Vec::new();
+        for (sid, table) in self.tables.iter().enumerate() {
+            let mut offered = 0u64;
+            for (at, row) in table.timers.latest_first() {
+                if offered >= need {
+                    break;
+                }
+                let cost = table.cost_of(table.view(row).row.id.len());
+                offered += cost.saturating_sub(SPILLED_ENTRY_BYTES);
+                candidates.push((at, sid, row));
+            }
+        }
+        candidates.sort_by(|a, b| b.0.cmp(&a.0));
+        let mut freed = 0u64;
+        for (at, sid, row) in candidates {
+            if freed >= need {
+                break;
+            }
+            let (Some(plan), Some(table), Some(metrics), Some(spilled), Some(shed), Some(gaps)) = (
+                self.lineage.streams().get(sid),
+                self.tables.get_mut(sid),
+                self.metrics.stream(crate::lineage::StreamId(sid as u16)),
+                self.spilled.get_mut(sid),
+                self.shed.get_mut(sid),
+                self.gaps.get(sid),
+            ) else {
+                continue;
+            };
+            self.encoded.clear();
+            let view = table.view(row);
+            let deadline = view.deadline();
+            persist::snapshot(plan, &view).encode(&mut self.encoded)?;
+            let dirty = table.is_dirty(row);
+            let Some(id) = table.evict(row, at) else {
+                continue;
+            };
+            let cost = table.cost_of(id.len());
+            let placement = place(&Evicted {
+                stream: &plan.name,
+                id: &id,
+                deadline,
+                dirty,
+                gap_epoch: gaps.added(),
+                state: &self.encoded,
+            });
+            let hash = table.hash_id(&id);
+            match placement {
+                Placement::Spilled => {
+                    spilled.insert(hash, deadline);
+                    metrics.count_spilled();
+                    freed += cost.saturating_sub(SPILLED_ENTRY_BYTES);
+                    count.spilled += 1;
+                }
+                Placement::Shed => {
+                    let t = plan.timing;
+                    let forget_at = deadline
+                        .max(now)
+                        .saturating_add(t.max_wait)
+                        .saturating_add(t.dedup_window);
+                    shed.insert(hash, forget_at, &id);
+                    metrics.count_shed();
+                    freed += cost.saturating_sub(SHED_ENTRY_BYTES + id.len() as u64);
+                    count.shed += 1;
+                }
+            }
+        }
+        Ok(count)
+    }
+
+    /// The stream of `trace`'s message if that message may be on the disk tier: the shell
+    /// then reads it back ([`Detector::unspill`]) before [`Detector::on_trace`]. Costs one
+    /// hash lookup, and nothing while nothing is spilled.
+    pub fn spilled_stream(&self, trace: &Trace<'_>) -> Option<&str> {
+        if self.spilled.iter().all(|s| s.len() == 0) {
+            return None;
+        }
+        let sid = usize::from(self.lineage.stream_id(&trace.stream)?.0);
+        let (plan, table, spilled) = (
+            self.lineage.streams().get(sid)?,
+            self.tables.get(sid)?,
+            self.spilled.get(sid)?,
+        );
+        spilled
+            .contains(table.hash_id(&trace.id))
+            .then_some(plan.name.as_str())
+    }
+
+    /// Whether a spilled message may be due at or before `now` (then the shell reads back
+    /// those due by `now` before [`Detector::on_tick`]).
+    pub fn spilled_due_by(&self, now: Millis) -> bool {
+        self.spilled.iter().any(|s| s.due_by(now))
+    }
+
+    /// The earliest second in which a spilled message is due.
+    pub fn next_spilled_due(&self) -> Option<Millis> {
+        self.spilled.iter().filter_map(|s| s.next_due()).min()
+    }
+
+    /// Brings a message back from the disk tier: `bytes`, `dirty` and `gap_epoch` as its
+    /// [`Evicted`] gave them. Its timer is re-armed at its stored deadline, it is marked
+    /// changed again if it was, and the gap reports that came while it was out are applied
+    /// to it as they were to the messages in memory.
+    pub fn unspill(
+        &mut self,
+        id: &str,
+        bytes: &[u8],
+        dirty: bool,
+        gap_epoch: u64,
+    ) -> Result<(), StateError> {
+        let stored = StoredMessage::decode(bytes)?;
+        let sid = self
+            .lineage
+            .stream_id(&stored.stream)
+            .ok_or_else(|| StateError::UnknownStream(stored.stream.to_string()))?;
+        let i = usize::from(sid.0);
+        let (Some(plan), Some(table), Some(metrics), Some(spilled), Some(gaps)) = (
+            self.lineage.streams().get(i),
+            self.tables.get_mut(i),
+            self.metrics.stream(sid),
+            self.spilled.get_mut(i),
+            self.gaps.get(i),
+        ) else {
+            return Err(StateError::UnknownStream(stored.stream.to_string()));
+        };
+        let row =
+            table
+                .insert_restored(id, stored.anchor)
+                .ok_or_else(|| StateError::AlreadyPresent {
+                    stream: plan.name.clone(),
+                    id: id.to_owned(),
+                })?;
+        spilled.remove(table.hash_id(id), stored.deadline);
+        persist::fill(plan, &stored, &mut table.message(row));
+        table.rearm(row, stored.deadline);
+        metrics.count_unspilled();
+        let mut changed = dirty;
+        for gap in gaps.since(gap_epoch) {
+            let Some(&reader) = plan.readers().get(usize::from(gap.slot)) else {
+                continue;
+            };
+            let app = plan.app(reader);
+            let mut msg = table.message(row);
+            let open = rules::open_expectation(&msg, gap.slot, app) == Some(gap.expectation);
+            if open && rules::covered_by_gap(gaps, plan, &msg, gap.slot, app, gap.expectation) {
+                rules::mark_unknown(&mut msg, gap.slot, app, gap.expectation, metrics);
+                changed = true;
+            }
+        }
+        if changed {
+            table.mark_dirty(row);
+        }
+        Ok(())
+    }
+
+    /// Forgets the shed messages whose time has come; their markers are removed with the
+    /// next drain.
+    pub(super) fn forget_shed(&mut self, now: Millis) {
+        for (table, shed) in self.tables.iter_mut().zip(&mut self.shed) {
+            if shed.len() == 0 {
+                continue;
+            }
+            for id in shed.expire(now) {
+                table.log_removed(id);
+            }
+        }
+    }
+
+    /// Shed messages remembered (their later traces are skipped), over all streams.
+    pub fn messages_shed_held(&self) -> usize {
+        self.shed.iter().map(|s| s.len()).sum()
+    }
+}
