@@ -279,6 +279,46 @@ impl TracerGap<'_> {
     }
 }
 
+/// Messages shed by one spill round: over the worker's memory share with the disk tier at
+/// `max_disk`. They are counted per stream in `cairn_messages_shed_total` by the detector that
+/// shed them; this is their log line, at most one per second per worker thread.
+pub struct MessagesShed {
+    pub partition: i32,
+    pub shed: u64,
+    pub disk_used: u64,
+    pub max_disk: u64,
+}
+
+impl MessagesShed {
+    pub fn emit(&self) {
+        use std::cell::Cell;
+        use std::time::Instant;
+        thread_local! {
+            static LAST: Cell<Option<Instant>> = const { Cell::new(None) };
+            static SINCE: Cell<u64> = const { Cell::new(0) };
+        }
+        let now = Instant::now();
+        let shed = SINCE.with(|s| s.get()) + self.shed;
+        let due = LAST.with(|l| {
+            l.get()
+                .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1))
+        });
+        if !due {
+            SINCE.with(|s| s.set(shed));
+            return;
+        }
+        LAST.with(|l| l.set(Some(now)));
+        SINCE.with(|s| s.set(0));
+        tracing::warn!(
+            tracing_partition = self.partition,
+            shed,
+            disk_used = self.disk_used,
+            max_disk = self.max_disk,
+            "messages shed: memory budget reached and the disk tier is full; they are no longer watched and never judged (cairn_messages_shed_total)"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

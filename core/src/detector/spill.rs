@@ -26,6 +26,8 @@ pub const LOW_WATER_PERCENT: u64 = 90;
 pub const DUE_BUCKET_MS: Millis = 1_000;
 /// What the budget counts per spilled message: its hash in the set (with the set's spare room).
 pub const SPILLED_ENTRY_BYTES: u64 = 16;
+/// What the budget counts per second that has spilled messages due (a `BTreeMap` entry).
+pub const DUE_BUCKET_BYTES: u64 = 32;
 /// What the budget counts per shed message remembered, besides its id: its hash in the set,
 /// and its entry in the expiry queue.
 pub const SHED_ENTRY_BYTES: u64 = 48;
@@ -60,6 +62,9 @@ pub enum Placement {
     Spilled,
     /// No room on disk: no longer watched, counted, and never judged.
     Shed,
+    /// The disk tier could not take it (an I/O error): it stays in memory, and spilling stops
+    /// for this round.
+    Kept,
 }
 
 /// Whether a state of `bytes` still fits on disk, given what the tier holds and its limit.
@@ -145,7 +150,7 @@ impl SpilledIndex {
 
     /// What the budget counts for the index.
     pub fn bytes(&self) -> u64 {
-        self.len * SPILLED_ENTRY_BYTES + self.due.len() as u64 * 48
+        self.len * SPILLED_ENTRY_BYTES + self.due.len() as u64 * DUE_BUCKET_BYTES
     }
 }
 

@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use super::Detector;
 use super::persist::{self, STATE_FORMAT, StateError, StoredMessage};
 use super::rules;
-use super::spill::{Placement, SHED_ENTRY_BYTES, SPILLED_ENTRY_BYTES};
+use super::spill::{DUE_BUCKET_BYTES, Placement, SPILLED_ENTRY_BYTES};
 use super::state::status;
 use crate::lineage::StreamPlan;
 use crate::model::{Millis, Trace};
@@ -72,81 +72,102 @@ impl Detector {
         now: Millis,
         mut place: impl FnMut(&Evicted<'_>) -> Placement,
     ) -> Result<SpillCount, StateError> {
-        let used = self.memory_bytes();
         let mut count = SpillCount::default();
-        if used <= target {
-            return Ok(count);
-        }
-        let need = used - target;
-        // Each stream offers its latest rows until they alone would free enough; the latest
-        // of all the offers go.
-        let mut candidates: Vec<(Millis, usize, u32)> = Vec::new();
-        for (sid, table) in self.tables.iter().enumerate() {
-            let mut offered = 0u64;
-            for (at, row) in table.timers.latest_first() {
-                if offered >= need {
-                    break;
-                }
-                let cost = table.cost_of(table.view(row).row.id.len());
-                offered += cost.saturating_sub(SPILLED_ENTRY_BYTES);
-                candidates.push((at, sid, row));
+        // A round picks enough candidates for what is over, counting each message at what it
+        // frees at worst (its index entry and a new due second); rounds repeat while over.
+        loop {
+            let used = self.memory_bytes();
+            if used <= target {
+                return Ok(count);
             }
-        }
-        candidates.sort_by(|a, b| b.0.cmp(&a.0));
-        let mut freed = 0u64;
-        for (at, sid, row) in candidates {
-            if freed >= need {
-                break;
-            }
-            let (Some(plan), Some(table), Some(metrics), Some(spilled), Some(shed), Some(gaps)) = (
-                self.lineage.streams().get(sid),
-                self.tables.get_mut(sid),
-                self.metrics.stream(crate::lineage::StreamId(sid as u16)),
-                self.spilled.get_mut(sid),
-                self.shed.get_mut(sid),
-                self.gaps.get(sid),
-            ) else {
-                continue;
-            };
-            self.encoded.clear();
-            let view = table.view(row);
-            let deadline = view.deadline();
-            persist::snapshot(plan, &view).encode(&mut self.encoded)?;
-            let dirty = table.is_dirty(row);
-            let Some(id) = table.evict(row, at) else {
-                continue;
-            };
-            let cost = table.cost_of(id.len());
-            let placement = place(&Evicted {
-                stream: &plan.name,
-                id: &id,
-                deadline,
-                dirty,
-                gap_epoch: gaps.added(),
-                state: &self.encoded,
-            });
-            let hash = table.hash_id(&id);
-            match placement {
-                Placement::Spilled => {
-                    spilled.insert(hash, deadline);
-                    metrics.count_spilled();
-                    freed += cost.saturating_sub(SPILLED_ENTRY_BYTES);
-                    count.spilled += 1;
+            let need = used - target;
+            let mut candidates: Vec<(Millis, usize, u32)> = Vec::new();
+            for (sid, table) in self.tables.iter().enumerate() {
+                let mut offered = 0u64;
+                for (at, row) in table.timers.latest_first() {
+                    if offered >= need {
+                        break;
+                    }
+                    let cost = table.cost_of(table.view(row).row.id.len());
+                    offered += cost
+                        .saturating_sub(SPILLED_ENTRY_BYTES + DUE_BUCKET_BYTES)
+                        .max(1);
+                    candidates.push((at, sid, row));
                 }
-                Placement::Shed => {
-                    let t = plan.timing;
-                    let forget_at = deadline
-                        .max(now)
-                        .saturating_add(t.max_wait)
-                        .saturating_add(t.dedup_window);
-                    shed.insert(hash, forget_at, &id);
-                    metrics.count_shed();
-                    freed += cost.saturating_sub(SHED_ENTRY_BYTES + id.len() as u64);
-                    count.shed += 1;
+            }
+            if candidates.is_empty() {
+                return Ok(count);
+            }
+            candidates.sort_by(|a, b| b.0.cmp(&a.0));
+            for (at, sid, row) in candidates {
+                if self.memory_bytes() <= target {
+                    return Ok(count);
+                }
+                if !self.move_out(at, sid, row, now, &mut place, &mut count)? {
+                    return Ok(count);
                 }
             }
         }
-        Ok(count)
+    }
+
+    /// Moves one message out; false when the tier refused it (stop spilling).
+    fn move_out(
+        &mut self,
+        at: Millis,
+        sid: usize,
+        row: u32,
+        now: Millis,
+        place: &mut impl FnMut(&Evicted<'_>) -> Placement,
+        count: &mut SpillCount,
+    ) -> Result<bool, StateError> {
+        let (Some(plan), Some(table), Some(metrics), Some(spilled), Some(shed), Some(gaps)) = (
+            self.lineage.streams().get(sid),
+            self.tables.get_mut(sid),
+            self.metrics.stream(crate::lineage::StreamId(sid as u16)),
+            self.spilled.get_mut(sid),
+            self.shed.get_mut(sid),
+            self.gaps.get(sid),
+        ) else {
+            return Ok(true);
+        };
+        self.encoded.clear();
+        let view = table.view(row);
+        let deadline = view.deadline();
+        persist::snapshot(plan, &view).encode(&mut self.encoded)?;
+        let placement = place(&Evicted {
+            stream: &plan.name,
+            id: &view.row.id,
+            deadline,
+            dirty: table.is_dirty(row),
+            gap_epoch: gaps.added(),
+            state: &self.encoded,
+        });
+        if placement == Placement::Kept {
+            return Ok(false);
+        }
+        let Some(id) = table.evict(row, at) else {
+            return Ok(true);
+        };
+        let hash = table.hash_id(&id);
+        match placement {
+            Placement::Spilled => {
+                spilled.insert(hash, deadline);
+                metrics.count_spilled();
+                count.spilled += 1;
+            }
+            Placement::Shed => {
+                let t = plan.timing;
+                let forget_at = deadline
+                    .max(now)
+                    .saturating_add(t.max_wait)
+                    .saturating_add(t.dedup_window);
+                shed.insert(hash, forget_at, &id);
+                metrics.count_shed();
+                count.shed += 1;
+            }
+            Placement::Kept => {}
+        }
+        Ok(true)
     }
 
     /// The stream of `trace`'s message if that message may be on the disk tier: the shell

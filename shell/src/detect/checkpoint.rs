@@ -35,6 +35,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, Prod
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use super::changelog;
+use super::spill::SpillTier;
 use super::worker::{PartitionCheckpoint, state_key};
 use crate::events::{AfterCheckpointFailure, CheckpointFailed, SnapshotStage, SnapshotUnusable};
 use crate::observe::Observatory;
@@ -144,6 +145,7 @@ pub struct Checkpointer {
     producer: BaseProducer,
     external: Option<ExternalOutput>,
     store: Arc<Store>,
+    tier: Arc<SpillTier>,
     observatory: Arc<Observatory>,
     instance: String,
     sequence: u64,
@@ -164,6 +166,7 @@ impl Checkpointer {
         output_topic: &str,
         external: Option<ExternalOutput>,
         store: Arc<Store>,
+        tier: Arc<SpillTier>,
         observatory: Arc<Observatory>,
         instance: &str,
         timeout: Duration,
@@ -187,6 +190,7 @@ impl Checkpointer {
             producer,
             external,
             store,
+            tier,
             observatory,
             instance: instance.to_owned(),
             sequence: 0,
@@ -223,6 +227,10 @@ impl Checkpointer {
         for checkpoint in checkpoints {
             if let Some(detector) = &checkpoint.handoff {
                 self.write_snapshot(checkpoint.partition, detector);
+                // The partition left: its spilled messages are in the snapshot and the changelog.
+                if let Err(err) = self.tier.drop_partition(checkpoint.partition) {
+                    tracing::warn!(partition = checkpoint.partition, error = %err, "forgetting a revoked partition's spilled messages failed; a restore drops them again");
+                }
             }
         }
         Ok(())
@@ -305,7 +313,25 @@ impl Checkpointer {
                     }),
                 };
             });
-            failure.map_or(Ok(()), Err)
+            if let Some(err) = failure {
+                return Err(err);
+            }
+            // The messages of the partition on the disk tier belong in its snapshot too.
+            let mut failure = None;
+            let spilled = self.tier.for_each(partition, |key, state| {
+                if let Err(err) = writer.put(key, state) {
+                    failure = Some(err);
+                }
+                Ok(())
+            });
+            match (failure, spilled) {
+                (Some(err), _) => Err(err),
+                (None, Err(err)) => Err(StoreError::CorruptSnapshot {
+                    partition,
+                    detail: format!("reading its spilled messages: {err}"),
+                }),
+                (None, Ok(_)) => Ok(()),
+            }
         });
         match result {
             Ok(states) => {

@@ -58,6 +58,8 @@ impl SessionError {
             SessionError::Checkpoint(_)
             | SessionError::Restore { .. }
             | SessionError::Assign(_) => Recovery::Restart,
+            // The disk tier is scratch: a new session restores from the last checkpoint.
+            SessionError::Worker(WorkerError::Spill(_)) => Recovery::Restart,
             SessionError::Worker(_) => Recovery::EndJob,
         }
     }

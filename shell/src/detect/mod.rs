@@ -15,7 +15,9 @@
 //! - [`checkpoint`]: state, verdicts and offsets made durable together.
 //! - [`restore`]: a partition's state rebuilt on assign, from the local snapshot or from the changelog.
 //! - [`changelog`]: the compacted topic that carries state from one owner to the next.
+//! - [`spill`]: the disk tier that holds messages past the memory budget ([`budget`] sizes it).
 
+pub mod budget;
 pub mod changelog;
 pub mod checkpoint;
 pub mod consume;
@@ -24,6 +26,7 @@ pub mod error;
 pub mod rebalance;
 pub mod restore;
 pub mod session;
+pub mod spill;
 pub mod supervise;
 pub mod worker;
 
@@ -97,6 +100,22 @@ pub fn run_until(
         .context("preparing the changelog topic")?;
     let store = Arc::new(Store::open(&config.store.path).context("opening the state store")?);
     let instance = store.instance_id().context("reading the instance id")?;
+    let budgets = budget::resolve(
+        config.detector.max_memory,
+        config.detector.max_disk,
+        &config.store.path,
+    );
+    let tier = Arc::new(
+        spill::SpillTier::open(&config.store.path.join("spill"), budgets.max_disk)
+            .context("opening the detector's disk tier")?,
+    );
+    tracing::info!(
+        max_memory = budgets.max_memory,
+        memory_derived = budgets.memory_derived,
+        max_disk = budgets.max_disk,
+        disk_derived = budgets.disk_derived,
+        "detector budgets: messages past max_memory spill to disk, past max_disk they are shed"
+    );
 
     let oracle = spawn_oracle(
         watches_from_config(&config),
@@ -126,6 +145,8 @@ pub fn run_until(
         changelog_topic: &changelog_topic,
         store: &store,
         instance: &instance,
+        tier: &tier,
+        max_memory: budgets.max_memory,
     };
     let outcome = supervise::supervise(&shared, &stop);
     stop.store(true, Ordering::Relaxed);

@@ -15,7 +15,10 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
+use cairn_core::detector::spill::spill_goal;
+
 use super::changelog::{self, ChangelogError};
+use super::spill::{SpillError, SpillTier};
 use crate::events::{PositionReset, ResetCause, SnapshotStage, SnapshotUnusable, StateUnreadable};
 use crate::observe::Observatory;
 use crate::store::{Checkpoint, Store, StoreError};
@@ -31,6 +34,8 @@ pub enum RestoreError {
     Changelog(#[from] ChangelogError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Spill(#[from] SpillError),
     #[error("state of `{key}` in tracing partition {partition} could not be restored: {detail}")]
     State {
         partition: i32,
@@ -54,7 +59,13 @@ pub struct Restorer {
     pub changelog_topic: String,
     pub observatory: Arc<Observatory>,
     pub timeout: Duration,
+    /// The disk tier: a partition restored past its worker's memory share spills as it loads.
+    pub tier: Arc<SpillTier>,
+    pub memory_per_worker: u64,
 }
+
+/// How many states are restored between two looks at the memory budget.
+const BUDGET_CHECK_EVERY: usize = 4096;
 
 impl Restorer {
     pub fn restore<C: ConsumerContext>(
@@ -63,6 +74,8 @@ impl Restorer {
         partition: i32,
     ) -> Result<Restored, RestoreError> {
         let (committed, token) = self.committed(consumer, partition)?;
+        // Whatever the tier holds of the partition is older than what is restored now.
+        self.tier.drop_partition(partition)?;
         let local = self.store.read_checkpoint(partition)?;
         let shell = &self.observatory.shell;
         let mut detector = Detector::new(self.lineage.clone());
@@ -87,7 +100,10 @@ impl Restorer {
                     partition,
                     self.timeout,
                 )?;
-                for (key, bytes) in &state.messages {
+                for (n, (key, bytes)) in state.messages.iter().enumerate() {
+                    if n % BUDGET_CHECK_EVERY == 0 {
+                        self.keep_budget(&mut detector, partition)?;
+                    }
                     if let Err(error) = self.restore_one(&mut detector, partition, key, bytes) {
                         StateUnreadable {
                             partition,
@@ -106,6 +122,7 @@ impl Restorer {
                 state.position.or(committed)
             }
         };
+        self.keep_budget(&mut detector, partition)?;
         let next_offset = match position {
             Some(offset) => self.within_log(consumer, partition, offset),
             None => {
@@ -132,8 +149,13 @@ impl Restorer {
         let mut detector = Detector::new(self.lineage.clone());
         let result = (|| {
             let mut reader = self.store.read_snapshot(partition)?;
+            let mut n = 0usize;
             while let Some((key, bytes)) = reader.next_entry()? {
                 self.restore_one(&mut detector, partition, key, bytes)?;
+                n += 1;
+                if n % BUDGET_CHECK_EVERY == 0 {
+                    self.keep_budget(&mut detector, partition)?;
+                }
             }
             Ok(())
         })();
@@ -146,6 +168,35 @@ impl Restorer {
             .emit(&self.observatory.shell);
         }
         result.map(|()| detector)
+    }
+
+    /// Spills what the partition holds past its worker's memory share (the worker splits the
+    /// share between its partitions from its first round on).
+    fn keep_budget(&self, detector: &mut Detector, partition: i32) -> Result<(), RestoreError> {
+        let Some(target) = spill_goal(detector.memory_bytes(), self.memory_per_worker) else {
+            return Ok(());
+        };
+        let mut write = self.tier.write()?;
+        // Restored states are the checkpoint's: none is changed since.
+        let mut changed = Vec::new();
+        let count = write.spill(
+            partition,
+            detector,
+            target,
+            crate::clock::now_millis(),
+            &mut changed,
+        )?;
+        write.commit()?;
+        if count.shed > 0 {
+            crate::events::MessagesShed {
+                partition,
+                shed: count.shed,
+                disk_used: self.tier.used_bytes(),
+                max_disk: self.tier.max_disk(),
+            }
+            .emit();
+        }
+        Ok(())
     }
 
     fn restore_one(

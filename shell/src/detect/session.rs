@@ -21,6 +21,7 @@ use super::consume::{Pipeline, TracingConsumer};
 use super::dispatch::Dispatcher;
 use super::error::SessionError;
 use super::restore::Restorer;
+use super::spill::SpillTier;
 use super::worker::{Worker, WorkerError};
 use super::{CHECKPOINT_INTERVAL, TICK_INTERVAL};
 use crate::observe::Observatory;
@@ -39,6 +40,10 @@ pub(super) struct Shared<'a> {
     pub output_base: Option<&'a ClientConfig>,
     pub changelog_topic: &'a str,
     pub store: &'a Arc<Store>,
+    /// The detector's disk tier, shared by every session of the job.
+    pub tier: &'a Arc<SpillTier>,
+    /// `[detector] max_memory`, given or derived: split evenly between the workers.
+    pub max_memory: u64,
     pub instance: &'a str,
 }
 
@@ -88,6 +93,7 @@ fn start_checkpoints(shared: &Shared<'_>) -> Result<CheckpointRunner, SessionErr
         &config.output.topic,
         external,
         shared.store.clone(),
+        shared.tier.clone(),
         shared.observatory.clone(),
         shared.instance,
         config.oracle.request_timeout,
@@ -115,10 +121,7 @@ impl WorkerThreads {
 /// them.
 fn spawn_workers(shared: &Shared<'_>) -> Result<(Dispatcher, WorkerThreads), SessionError> {
     let config = shared.config;
-    let count = match config.detector.workers {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
+    let count = worker_count(config);
     let (errors_tx, errors) = mpsc::sync_channel::<WorkerError>(count);
     let mut inboxes = Vec::with_capacity(count);
     let mut threads = Vec::with_capacity(count);
@@ -131,6 +134,8 @@ fn spawn_workers(shared: &Shared<'_>) -> Result<(Dispatcher, WorkerThreads), Ses
             config.detector.on_malformed,
             TICK_INTERVAL,
             errors_tx.clone(),
+            shared.tier.clone(),
+            shared.max_memory / count as u64,
         );
         let thread = std::thread::Builder::new()
             .name(format!("cairn-worker-{n}"))
@@ -139,6 +144,14 @@ fn spawn_workers(shared: &Shared<'_>) -> Result<(Dispatcher, WorkerThreads), Ses
         threads.push(thread);
     }
     Ok((Dispatcher::new(inboxes), WorkerThreads { threads, errors }))
+}
+
+/// Worker threads: as configured, or one per core.
+fn worker_count(config: &cairn_core::config::Config) -> usize {
+    match config.detector.workers {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
 }
 
 /// Joins cairn's group on the tracing topic with the session's pipeline.
@@ -156,6 +169,8 @@ fn subscribe(
         changelog_topic: shared.changelog_topic.to_owned(),
         observatory: shared.observatory.clone(),
         timeout: config.oracle.request_timeout,
+        tier: shared.tier.clone(),
+        memory_per_worker: shared.max_memory / worker_count(config) as u64,
     };
     let pipeline = Pipeline {
         dispatcher,

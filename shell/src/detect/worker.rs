@@ -15,8 +15,11 @@ use cairn_core::metrics::Metrics;
 use cairn_core::model::Verdict;
 use cairn_core::trace;
 
+use cairn_core::detector::spill::{share_targets, spill_goal};
+
+use super::spill::{SpillError, SpillTier, TierWrite};
 use crate::clock::now_millis;
-use crate::events::{MalformedTrace, TracerGap};
+use crate::events::{MalformedTrace, MessagesShed, TracerGap};
 use crate::oracle::OffsetsBoard;
 
 /// Most changed states a partition gathers for one checkpoint through its timers (about
@@ -87,6 +90,14 @@ pub enum WorkerError {
     },
     #[error("encoding the state of a message failed: {0}")]
     State(String),
+    #[error("the detector's disk tier failed: {0}")]
+    Spill(String),
+}
+
+impl From<SpillError> for WorkerError {
+    fn from(err: SpillError) -> Self {
+        WorkerError::Spill(err.to_string())
+    }
 }
 
 struct Owned {
@@ -101,6 +112,8 @@ struct Owned {
     /// Whether the detector was told its input resumed since the partition was assigned or
     /// the consumer was last interrupted.
     resumed: bool,
+    /// Keys of messages spilled with changes the next checkpoint must carry (from the tier).
+    spilled_dirty: Vec<String>,
 }
 
 pub struct Worker {
@@ -112,6 +125,9 @@ pub struct Worker {
     /// How often timers are run even without traffic.
     tick_every: Duration,
     errors: SyncSender<WorkerError>,
+    tier: Arc<SpillTier>,
+    /// This worker's share of `[detector] max_memory`.
+    memory_share: u64,
 }
 
 impl Worker {
@@ -122,6 +138,8 @@ impl Worker {
         on_malformed: MalformedPolicy,
         tick_every: Duration,
         errors: SyncSender<WorkerError>,
+        tier: Arc<SpillTier>,
+        memory_share: u64,
     ) -> Self {
         Worker {
             partitions: HashMap::new(),
@@ -130,6 +148,8 @@ impl Worker {
             on_malformed,
             tick_every,
             errors,
+            tier,
+            memory_share,
         }
     }
 
@@ -157,6 +177,7 @@ impl Worker {
                             verdicts: Vec::new(),
                             at_end: false,
                             resumed: false,
+                            spilled_dirty: Vec::new(),
                         },
                     );
                 }
@@ -176,12 +197,15 @@ impl Worker {
                     }
                 }
                 Ok(WorkerMsg::Revoke { partitions, reply }) => {
-                    self.tick();
+                    if let Err(err) = self.tick() {
+                        let _ = self.errors.try_send(err);
+                        return;
+                    }
                     let mut out = Vec::new();
                     for partition in partitions {
                         if let Some(mut owned) = self.partitions.remove(&partition) {
                             self.retired.merge_retired(owned.detector.metrics());
-                            match checkpoint_of(partition, &mut owned) {
+                            match checkpoint_of(partition, &mut owned, &self.tier) {
                                 Ok(mut checkpoint) => {
                                     checkpoint.handoff = Some(owned.detector);
                                     out.push(checkpoint);
@@ -196,11 +220,14 @@ impl Worker {
                     let _ = reply.send(out);
                 }
                 Ok(WorkerMsg::Checkpoint { reply }) => {
-                    self.tick();
+                    if let Err(err) = self.tick() {
+                        let _ = self.errors.try_send(err);
+                        return;
+                    }
                     let mut out = Vec::new();
                     let mut metrics = self.retired.clone();
                     for (&partition, owned) in &mut self.partitions {
-                        match checkpoint_of(partition, owned) {
+                        match checkpoint_of(partition, owned, &self.tier) {
                             Ok(checkpoint) => out.push(checkpoint),
                             Err(err) => {
                                 let _ = self.errors.try_send(err);
@@ -218,7 +245,10 @@ impl Worker {
             }
             let now = now_millis();
             if now - last_tick >= self.tick_every.as_millis() as i64 {
-                self.tick();
+                if let Err(err) = self.tick() {
+                    let _ = self.errors.try_send(err);
+                    return;
+                }
                 last_tick = now;
             }
         }
@@ -227,6 +257,8 @@ impl Worker {
     /// Feeds records to their partitions' detectors, skipping what the restored state holds.
     fn feed(&mut self, records: Vec<Record>) -> Result<(), WorkerError> {
         let now = now_millis();
+        let tier = self.tier.clone();
+        let mut write: Option<TierWrite<'_>> = None;
         for record in records {
             let Some(owned) = self.partitions.get_mut(&record.partition) else {
                 // A record of a partition revoked meanwhile: the next owner reads it again.
@@ -239,6 +271,25 @@ impl Worker {
             owned.next_offset = record.offset + 1;
             match trace::decode_record(&record.payload) {
                 Ok(trace::Record::Trace(decoded)) => {
+                    if let Some(stream) = owned.detector.spilled_stream(&decoded) {
+                        // The message is on disk: back into memory before the trace is added.
+                        let key = state_key(stream, &decoded.id);
+                        let batch = match &mut write {
+                            Some(batch) => batch,
+                            None => write.insert(tier.write()?),
+                        };
+                        if let Some(on_disk) = batch.take(record.partition, &key)? {
+                            owned
+                                .detector
+                                .unspill(
+                                    &decoded.id,
+                                    &on_disk.state,
+                                    on_disk.dirty,
+                                    on_disk.gap_epoch,
+                                )
+                                .map_err(|err| WorkerError::Spill(err.to_string()))?;
+                        }
+                    }
                     owned.detector.on_trace(&decoded, now, &mut owned.verdicts)
                 }
                 Ok(trace::Record::Gap(gap)) => {
@@ -263,14 +314,82 @@ impl Worker {
                 }
             }
         }
+        self.keep_budget(&tier, &mut write, now)?;
+        if let Some(batch) = write {
+            batch.commit()?;
+        }
         Ok(())
     }
 
-    fn tick(&mut self) {
+    /// Spills (or, past `max_disk`, sheds) messages of this worker's partitions while they
+    /// cost more than its share of `[detector] max_memory`, each partition in proportion to
+    /// what it holds.
+    fn keep_budget<'t>(
+        &mut self,
+        tier: &'t SpillTier,
+        write: &mut Option<TierWrite<'t>>,
+        now: i64,
+    ) -> Result<(), WorkerError> {
+        let used: Vec<(i32, u64)> = self
+            .partitions
+            .iter()
+            .map(|(&p, owned)| (p, owned.detector.memory_bytes()))
+            .collect();
+        let total = used.iter().map(|&(_, u)| u).sum();
+        let Some(target) = spill_goal(total, self.memory_share) else {
+            return Ok(());
+        };
+        let bytes: Vec<u64> = used.iter().map(|&(_, u)| u).collect();
+        let batch = match write {
+            Some(batch) => batch,
+            None => write.insert(tier.write()?),
+        };
+        for (&(partition, _), partition_target) in used.iter().zip(share_targets(&bytes, target)) {
+            let Some(owned) = self.partitions.get_mut(&partition) else {
+                continue;
+            };
+            let count = batch.spill(
+                partition,
+                &mut owned.detector,
+                partition_target,
+                now,
+                &mut owned.spilled_dirty,
+            )?;
+            if count.shed > 0 {
+                MessagesShed {
+                    partition,
+                    shed: count.shed,
+                    disk_used: tier.used_bytes(),
+                    max_disk: tier.max_disk(),
+                }
+                .emit();
+            }
+        }
+        Ok(())
+    }
+
+    fn tick(&mut self) -> Result<(), WorkerError> {
         let view = self.board.view();
         let now = now_millis();
         crate::events::report_skipped_malformed(now);
-        for owned in self.partitions.values_mut().filter(|owned| owned.at_end) {
+        let tier = self.tier.clone();
+        let mut write: Option<TierWrite<'_>> = None;
+        for (&partition, owned) in self.partitions.iter_mut().filter(|(_, owned)| owned.at_end) {
+            if owned.detector.spilled_due_by(now) {
+                // Spilled messages whose timers are due come back before the timers run.
+                let batch = match &mut write {
+                    Some(batch) => batch,
+                    None => write.insert(tier.write()?),
+                };
+                for on_disk in batch.take_due(partition, now)? {
+                    let id =
+                        split_state_key(&on_disk.key).map_or(on_disk.key.as_str(), |(_, id)| id);
+                    owned
+                        .detector
+                        .unspill(id, &on_disk.state, on_disk.dirty, on_disk.gap_epoch)
+                        .map_err(|err| WorkerError::Spill(err.to_string()))?;
+                }
+            }
             // Many timers come due at once after a backlog: check only as many as keep the
             // next checkpoint bounded; the rest wait for the ticks after it.
             let room = MAX_PENDING_CHANGES.saturating_sub(owned.detector.pending_changes());
@@ -280,6 +399,11 @@ impl Worker {
                     .on_tick_bounded(now, &view, &mut owned.verdicts, room);
             }
         }
+        self.keep_budget(&tier, &mut write, now)?;
+        if let Some(batch) = write {
+            batch.commit()?;
+        }
+        Ok(())
     }
 }
 
@@ -293,7 +417,11 @@ pub fn split_state_key(key: &str) -> Option<(&str, &str)> {
     key.split_once('\u{0}')
 }
 
-fn checkpoint_of(partition: i32, owned: &mut Owned) -> Result<PartitionCheckpoint, WorkerError> {
+fn checkpoint_of(
+    partition: i32,
+    owned: &mut Owned,
+    tier: &SpillTier,
+) -> Result<PartitionCheckpoint, WorkerError> {
     let mut changes = Vec::new();
     owned
         .detector
@@ -304,6 +432,14 @@ fn checkpoint_of(partition: i32, owned: &mut Owned) -> Result<PartitionCheckpoin
             ));
         })
         .map_err(|err| WorkerError::State(err.to_string()))?;
+    // Messages spilled with changes since the last checkpoint: their states are on the tier
+    // (those read back since are in memory and were just drained).
+    if !owned.spilled_dirty.is_empty() {
+        let mut batch = tier.write()?;
+        let dirty = batch.drain_dirty(partition, std::mem::take(&mut owned.spilled_dirty))?;
+        batch.commit()?;
+        changes.extend(dirty.into_iter().map(|(key, state)| (key, Some(state))));
+    }
     tracing::debug!(
         partition,
         changes = changes.len(),

@@ -77,7 +77,15 @@ struct StreamView<'a> {
     stream: &'a str,
     seen: u64,
     complete: u64,
+    /// Messages held in the detectors' memory now.
     in_memory: u64,
+    /// Messages on the detectors' disk tier now (past `[detector] max_memory`): still watched.
+    spilled: u64,
+    /// Messages shed since the start (no memory left, disk tier at `max_disk`): no longer
+    /// watched, never judged.
+    shed: u64,
+    /// Traces of shed messages, counted and skipped.
+    shed_traces: u64,
     lost: LostView,
     duplicate: DuplicateView,
     /// Lost verdicts later withdrawn (false alarms); still counted in `lost`, as the
@@ -170,6 +178,9 @@ fn stream_view(s: &StreamMetrics) -> StreamView<'_> {
         seen,
         complete: s.messages_complete(),
         in_memory: s.messages_in_memory(),
+        spilled: s.messages_spilled(),
+        shed: s.messages_shed(),
+        shed_traces: s.shed_traces(),
         loss_rate: rate(lost.total.saturating_sub(retracted)),
         duplicate_rate: rate(duplicate.total),
         lost,

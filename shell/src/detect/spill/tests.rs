@@ -1,0 +1,182 @@
+//! The disk tier against a real redb file: what goes out comes back whole, when due or by key,
+//! dirty states reach the checkpoint once, and the disk limit sheds.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use cairn_core::config::Config;
+use cairn_core::lineage::Lineage;
+use cairn_core::model::{Kind, Trace};
+
+use super::*;
+
+fn detector() -> Detector {
+    let config = Config::from_toml_str(
+        r#"
+[clusters.c]
+bootstrap = "127.0.0.1:9"
+[tracing]
+cluster = "c"
+topic = "t"
+group = "g"
+[output]
+cluster = "c"
+topic = "o"
+[[streams]]
+name = "s"
+[[streams.apps]]
+app = "p"
+writes = "c/a"
+[[streams.apps]]
+app = "r"
+group = "r"
+reads = "c/a"
+"#,
+    )
+    .expect("a valid config");
+    Detector::new(Arc::new(
+        Lineage::compile(&config.streams).expect("lineage"),
+    ))
+}
+
+fn sent(id: &str, offset: i64) -> Trace<'_> {
+    Trace {
+        id: Cow::Borrowed(id),
+        stream: Cow::Borrowed("s"),
+        kind: Kind::Sent,
+        location: Cow::Borrowed("c/a"),
+        partition: 0,
+        offset,
+        app: Cow::Borrowed("p"),
+        group: None,
+        ts: 1_000,
+    }
+}
+
+#[test]
+fn spilled_messages_come_back_by_key_and_when_due_and_dirty_ones_reach_a_checkpoint_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tier = SpillTier::open(dir.path(), u64::MAX).expect("open");
+    let mut det = detector();
+    let mut verdicts = Vec::new();
+    let ids: Vec<String> = (0..50).map(|i| format!("message-{i:03}")).collect();
+    for (i, id) in ids.iter().enumerate() {
+        // Later messages are first checked later: they are the ones spilled first.
+        det.on_trace(&sent(id, i as i64), 1_000 + i as i64 * 100, &mut verdicts);
+    }
+    let before = det.memory_bytes();
+    let mut dirty = Vec::new();
+    let mut write = tier.write().expect("write");
+    let count = write
+        .spill(3, &mut det, before / 2, 2_000, &mut dirty)
+        .expect("spill");
+    assert_eq!(write.len(3).expect("len"), count.spilled);
+    write.commit().expect("commit");
+    assert!(count.spilled >= 20 && count.shed == 0, "{count:?}");
+    assert!(det.memory_bytes() <= before / 2);
+    assert_eq!(
+        dirty.len() as u64,
+        count.spilled,
+        "never checkpointed: all changed"
+    );
+    assert!(tier.used_bytes() > 0);
+
+    // The checkpoint carries their states once.
+    let mut write = tier.write().expect("write");
+    let states = write.drain_dirty(3, dirty).expect("drain");
+    assert_eq!(states.len() as u64, count.spilled);
+    assert!(
+        write
+            .drain_dirty(3, states.iter().map(|(k, _)| k.clone()).collect())
+            .expect("drain")
+            .is_empty()
+    );
+    write.commit().expect("commit");
+
+    // The last message is spilled: a trace brings it back by key.
+    let last = ids.last().expect("ids");
+    assert_eq!(det.spilled_stream(&sent(last, 49)), Some("s"));
+    let mut write = tier.write().expect("write");
+    let back = write
+        .take(3, &state_key("s", last))
+        .expect("take")
+        .expect("on disk");
+    assert!(!back.dirty, "drained since");
+    det.unspill(last, &back.state, back.dirty, back.gap_epoch)
+        .expect("unspill");
+    assert!(
+        write
+            .take(3, &state_key("s", last))
+            .expect("take")
+            .is_none()
+    );
+    // Then the rest come back when due, earliest first.
+    let first_due = det.next_spilled_due().expect("some due");
+    let due = write.take_due(3, i64::MAX).expect("due");
+    write.commit().expect("commit");
+    assert_eq!(due.len() as u64, count.spilled - 1);
+    for on_disk in &due {
+        let (_, id) = crate::detect::worker::split_state_key(&on_disk.key).expect("key");
+        det.unspill(id, &on_disk.state, on_disk.dirty, on_disk.gap_epoch)
+            .expect("unspill");
+    }
+    assert!(first_due <= 1_000 + 5_000 + 10_000);
+    assert_eq!(det.messages_spilled(), 0);
+    assert_eq!(det.messages_in_memory(), 50);
+    assert_eq!(tier.used_bytes(), 0, "everything read back frees its bytes");
+}
+
+#[test]
+fn past_max_disk_messages_are_shed_and_a_dropped_partition_frees_its_bytes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tier = SpillTier::open(dir.path(), 2_000).expect("open");
+    let mut det = detector();
+    let mut verdicts = Vec::new();
+    for i in 0..40 {
+        det.on_trace(&sent(&format!("message-{i:03}"), i), 1_000, &mut verdicts);
+    }
+    let mut dirty = Vec::new();
+    let mut write = tier.write().expect("write");
+    let count = write
+        .spill(1, &mut det, 0, 2_000, &mut dirty)
+        .expect("spill");
+    write.commit().expect("commit");
+    assert!(count.spilled > 0 && count.shed > 0, "{count:?}");
+    assert!(tier.used_bytes() <= 2_000);
+    assert_eq!(
+        det.metrics().total("cairn_messages_shed_total", None),
+        count.shed
+    );
+    tier.drop_partition(1).expect("drop");
+    assert_eq!(tier.used_bytes(), 0);
+    let mut seen = 0;
+    tier.for_each(1, |_, _| {
+        seen += 1;
+        Ok(())
+    })
+    .expect("read");
+    assert_eq!(seen, 0);
+}
+
+#[test]
+fn a_fresh_tier_forgets_the_previous_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let tier = SpillTier::open(dir.path(), u64::MAX).expect("open");
+        let mut det = detector();
+        det.on_trace(&sent("m", 1), 1_000, &mut Vec::new());
+        let mut write = tier.write().expect("write");
+        write
+            .spill(0, &mut det, 0, 1_000, &mut Vec::new())
+            .expect("spill");
+        write.commit().expect("commit");
+    }
+    let tier = SpillTier::open(dir.path(), u64::MAX).expect("reopen");
+    let mut seen = 0;
+    tier.for_each(0, |_, _| {
+        seen += 1;
+        Ok(())
+    })
+    .expect("read");
+    assert_eq!(seen, 0);
+}
