@@ -98,7 +98,7 @@ impl Detector {
             if candidates.is_empty() {
                 return Ok(count);
             }
-            candidates.sort_by(|a, b| b.0.cmp(&a.0));
+            candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
             for (at, sid, row) in candidates {
                 if self.memory_bytes() <= target {
                     return Ok(count);

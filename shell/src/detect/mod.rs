@@ -197,3 +197,6 @@ pub(crate) async fn wait_for_signal() {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -101,7 +101,7 @@ impl Restorer {
                     self.timeout,
                 )?;
                 for (n, (key, bytes)) in state.messages.iter().enumerate() {
-                    if n % BUDGET_CHECK_EVERY == 0 {
+                    if n.is_multiple_of(BUDGET_CHECK_EVERY) {
                         self.keep_budget(&mut detector, partition)?;
                     }
                     if let Err(error) = self.restore_one(&mut detector, partition, key, bytes) {
@@ -153,7 +153,7 @@ impl Restorer {
             while let Some((key, bytes)) = reader.next_entry()? {
                 self.restore_one(&mut detector, partition, key, bytes)?;
                 n += 1;
-                if n % BUDGET_CHECK_EVERY == 0 {
+                if n.is_multiple_of(BUDGET_CHECK_EVERY) {
                     self.keep_budget(&mut detector, partition)?;
                 }
             }

@@ -1,0 +1,454 @@
+//! The detector under a flood of messages that never complete: peak RSS against
+//! `[detector] max_memory`, and traces per second with and without spilling to the disk tier.
+//!
+//! Each variant runs in a process of its own (the bench runs itself again), so each peak RSS
+//! (`VmHWM`) is its own. The detector and the disk tier are driven as a worker drives them (a
+//! redb transaction per batch of traces, due spilled messages read back before each tick),
+//! without Kafka: the figures are the memory tier's, not the consumer's.
+//!
+//! - `memory`: no budget: every message in memory (the baseline rate and memory).
+//! - `spill`: a budget far below what the messages need: most go to disk.
+//! - `late`: as `spill`, and 1% of the messages complete 30 s (detector time) later, after
+//!   they were spilled: a trace brings each back.
+//! - `stores` (with `--stores`): the raw store comparison of `docs/spill.md`: N keys of a
+//!   spilled message's size written, then read back, in sled and in redb, each with a 16 MiB
+//!   cache, in processes of their own.
+//!
+//! Messages arrive at 100k/s of detector time (one `sent` each, a 2-hop stream whose reader
+//! is behind), so N = 2M spans 20 s: all are pending, first checks come due and back off.
+//!
+//! Run: `cargo bench -p cairn-shell --bench spill -- [--messages N] [--budget 64MiB]
+//! [--dir target/spill-bench] [--stores]`. The data directory is deleted at the end.
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+use cairn_core::config::{Config, parse_bytes};
+use cairn_core::detector::Detector;
+use cairn_core::detector::spill::spill_goal;
+use cairn_core::lineage::Lineage;
+use cairn_core::model::{Kind, Millis, Trace, Verdict};
+use cairn_core::offsets::StaticOffsets;
+use cairn_shell::detect::spill::{SpillTier, TierWrite};
+use cairn_shell::detect::worker::{split_state_key, state_key};
+
+/// Detector time between two messages: 100k messages per second.
+const ARRIVAL_US: i64 = 10;
+const BATCH: usize = 10_000;
+const TICK_MS: Millis = 100;
+const LATE_AFTER_MS: Millis = 30_000;
+const T0: Millis = 1_800_000_000_000;
+
+struct Args {
+    messages: u64,
+    budget: u64,
+    dir: PathBuf,
+    stores: bool,
+    variant: Option<String>,
+}
+
+fn args() -> Args {
+    let mut out = Args {
+        messages: 2_000_000,
+        budget: 64 << 20,
+        dir: PathBuf::from("target/spill-bench"),
+        stores: false,
+        variant: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--messages" => {
+                out.messages = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--messages N")
+            }
+            "--budget" => {
+                out.budget = it
+                    .next()
+                    .and_then(|v| parse_bytes(&v).ok())
+                    .expect("--budget SIZE")
+            }
+            "--dir" => out.dir = it.next().map(PathBuf::from).expect("--dir PATH"),
+            "--stores" => out.stores = true,
+            "--variant" => out.variant = it.next(),
+            _ => {} // cargo bench passes --bench
+        }
+    }
+    out
+}
+
+fn status_mib(field: &str) -> f64 {
+    let text = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    text.lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn lineage() -> Arc<Lineage> {
+    let config = Config::from_toml_str(
+        r#"
+[clusters.c]
+bootstrap = "127.0.0.1:9"
+[tracing]
+cluster = "c"
+topic = "t"
+group = "g"
+[output]
+cluster = "c"
+topic = "o"
+[timing]
+first_check = "10s"
+backoff = "5s"
+backoff_max = "60s"
+max_wait = "1h"
+[[streams]]
+name = "playback"
+[[streams.apps]]
+app = "playback-api"
+writes = "c/playback"
+[[streams.apps]]
+app = "indexer"
+group = "indexer"
+reads = "c/playback"
+"#,
+    )
+    .expect("bench config");
+    Arc::new(Lineage::compile(&config.streams).expect("lineage"))
+}
+
+fn trace(id: &str, kind: Kind, offset: i64, ts: Millis) -> Trace<'_> {
+    let reader = kind == Kind::Received;
+    Trace {
+        id: Cow::Borrowed(id),
+        stream: Cow::Borrowed("playback"),
+        kind,
+        location: Cow::Borrowed("c/playback"),
+        partition: (offset % 12) as i32,
+        offset,
+        app: Cow::Borrowed(if reader { "indexer" } else { "playback-api" }),
+        group: reader.then_some(Cow::Borrowed("indexer")),
+        ts,
+    }
+}
+
+/// One variant's figures, printed by its process as one line of `key=value`.
+struct Run {
+    traces: u64,
+    seconds: f64,
+    peak_memory_bytes: u64,
+    spilled: u64,
+    shed: u64,
+    complete: u64,
+    lost: u64,
+    disk_used: u64,
+    file_bytes: u64,
+    baseline_mib: f64,
+}
+
+fn run_variant(name: &str, a: &Args) -> Run {
+    let budget = if name == "memory" { u64::MAX } else { a.budget };
+    let late = name == "late";
+    let dir = a.dir.join(name);
+    let tier = SpillTier::open(&dir, u64::MAX).expect("tier");
+    let mut det = Detector::new(lineage());
+    let mut offsets = StaticOffsets::default();
+    for p in 0..12 {
+        // The reader is behind: every message waits (never lost, never complete).
+        offsets.set_committed("indexer", "c/playback", p, 0, T0);
+    }
+    let baseline_mib = status_mib("VmRSS:");
+    let mut verdicts: Vec<Verdict> = Vec::new();
+    let mut dirty = Vec::new();
+    let mut late_queue: std::collections::VecDeque<(Millis, u64)> = Default::default();
+    let mut peak = 0u64;
+    let mut traces = 0u64;
+    let mut next_tick = T0 + TICK_MS;
+    let started = Instant::now();
+    let mut i = 0u64;
+    let mut id = String::new();
+    while i < a.messages || !late_queue.is_empty() {
+        let now = T0 + (i as i64 * ARRIVAL_US) / 1000;
+        let mut write: Option<TierWrite<'_>> = None;
+        for _ in 0..BATCH {
+            if i >= a.messages {
+                break;
+            }
+            let at = T0 + (i as i64 * ARRIVAL_US) / 1000;
+            id.clear();
+            use std::fmt::Write as _;
+            let _ = write!(
+                id,
+                "{:016x}-{:08x}",
+                i.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                i
+            );
+            det.on_trace(&trace(&id, Kind::Sent, i as i64, at), at, &mut verdicts);
+            traces += 1;
+            if late && i.is_multiple_of(100) {
+                late_queue.push_back((at + LATE_AFTER_MS, i));
+            }
+            i += 1;
+        }
+        let now = if i >= a.messages {
+            now.max(late_queue.front().map_or(now, |&(at, _)| at))
+        } else {
+            now
+        };
+        while let Some(&(at, n)) = late_queue.front() {
+            if at > now {
+                break;
+            }
+            late_queue.pop_front();
+            id.clear();
+            use std::fmt::Write as _;
+            let _ = write!(
+                id,
+                "{:016x}-{:08x}",
+                n.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                n
+            );
+            let t = trace(&id, Kind::Received, n as i64, at);
+            if let Some(stream) = det.spilled_stream(&t) {
+                let key = state_key(stream, &id);
+                let batch = write.get_or_insert_with(|| tier.write().expect("write"));
+                if let Some(back) = batch.take(0, &key).expect("take") {
+                    det.unspill(&id, &back.state, back.dirty, back.gap_epoch)
+                        .expect("unspill");
+                }
+            }
+            det.on_trace(&t, at, &mut verdicts);
+            traces += 1;
+        }
+        while next_tick <= now {
+            if det.spilled_due_by(next_tick) {
+                let batch = write.get_or_insert_with(|| tier.write().expect("write"));
+                for back in batch.take_due(0, next_tick).expect("due") {
+                    let (_, id) = split_state_key(&back.key).expect("key");
+                    det.unspill(id, &back.state, back.dirty, back.gap_epoch)
+                        .expect("unspill");
+                }
+            }
+            for o in offsets.committed.values_mut() {
+                o.read_at = next_tick;
+            }
+            det.on_tick(next_tick, &offsets, &mut verdicts);
+            next_tick += TICK_MS;
+        }
+        peak = peak.max(det.memory_bytes());
+        if let Some(target) = spill_goal(det.memory_bytes(), budget) {
+            let batch = write.get_or_insert_with(|| tier.write().expect("write"));
+            batch
+                .spill(0, &mut det, target, now, &mut dirty)
+                .expect("spill");
+        }
+        if let Some(batch) = write {
+            batch.commit().expect("commit");
+        }
+        // A checkpoint would take these every second; the bench drops them.
+        let _ = det.drain_changes(|_| {});
+        dirty.clear();
+        verdicts.clear();
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let m = det.metrics();
+    let run = Run {
+        traces,
+        seconds,
+        peak_memory_bytes: peak,
+        spilled: det.messages_spilled(),
+        shed: m.total("cairn_messages_shed_total", None),
+        complete: m.total("cairn_messages_complete_total", None),
+        lost: m.total("cairn_lost_total", None),
+        disk_used: tier.used_bytes(),
+        file_bytes: tier.file_bytes(),
+        baseline_mib,
+    };
+    drop(tier);
+    let _ = std::fs::remove_dir_all(&dir);
+    run
+}
+
+/// Writes `n` keys of a spilled message's size into one store, reads a seventh of them back.
+fn run_store(name: &str, n: u64, dir: &Path) -> (f64, f64, f64) {
+    let value = vec![7u8; 90];
+    let key = |i: u64| {
+        format!(
+            "playback\0{:016x}-{:08x}",
+            i.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            i
+        )
+    };
+    let _ = std::fs::remove_dir_all(dir);
+    let started = Instant::now();
+    let (write_s, read_s) = match name {
+        "sled" => {
+            let db = sled::Config::new()
+                .path(dir)
+                .cache_capacity(16 << 20)
+                .open()
+                .expect("sled");
+            for chunk in 0..n.div_ceil(10_000) {
+                let mut batch = sled::Batch::default();
+                for i in chunk * 10_000..((chunk + 1) * 10_000).min(n) {
+                    batch.insert(key(i).as_bytes(), value.as_slice());
+                }
+                db.apply_batch(batch).expect("write");
+            }
+            db.flush().expect("flush");
+            let w = started.elapsed().as_secs_f64();
+            let r0 = Instant::now();
+            for i in (0..n).step_by(7) {
+                let _ = db.get(key(i)).expect("read");
+            }
+            (w, r0.elapsed().as_secs_f64())
+        }
+        _ => {
+            std::fs::create_dir_all(dir).expect("dir");
+            let db = redb::Database::builder()
+                .set_cache_size(16 << 20)
+                .create(dir.join("db"))
+                .expect("redb");
+            let table: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new("spill");
+            for chunk in 0..n.div_ceil(10_000) {
+                let mut txn = db.begin_write().expect("txn");
+                txn.set_durability(redb::Durability::None);
+                {
+                    let mut t = txn.open_table(table).expect("table");
+                    for i in chunk * 10_000..((chunk + 1) * 10_000).min(n) {
+                        t.insert(key(i).as_bytes(), value.as_slice())
+                            .expect("write");
+                    }
+                }
+                txn.commit().expect("commit");
+            }
+            let w = started.elapsed().as_secs_f64();
+            let r0 = Instant::now();
+            let txn = db.begin_read().expect("read");
+            let t = txn.open_table(table).expect("table");
+            for i in (0..n).step_by(7) {
+                let _ = t.get(key(i).as_bytes()).expect("read");
+            }
+            (w, r0.elapsed().as_secs_f64())
+        }
+    };
+    let _ = std::fs::remove_dir_all(dir);
+    (write_s, read_s, status_mib("VmHWM:"))
+}
+
+fn child(args: &[String]) -> String {
+    let out = Command::new(std::env::current_exe().expect("exe"))
+        .args(args)
+        .output()
+        .expect("run a variant");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn field(line: &str, key: &str) -> f64 {
+    line.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+fn main() {
+    let a = args();
+    if let Some(variant) = &a.variant {
+        if let Some(store) = variant.strip_prefix("store-") {
+            let (w, r, peak) = run_store(store, a.messages, &a.dir.join(store));
+            println!("write_s={w} read_s={r} peak_mib={peak}");
+            return;
+        }
+        let run = run_variant(variant, &a);
+        println!(
+            "traces={} seconds={} peak_memory_bytes={} spilled={} shed={} complete={} lost={} disk_used={} file_bytes={} baseline_mib={} peak_mib={}",
+            run.traces,
+            run.seconds,
+            run.peak_memory_bytes,
+            run.spilled,
+            run.shed,
+            run.complete,
+            run.lost,
+            run.disk_used,
+            run.file_bytes,
+            run.baseline_mib,
+            status_mib("VmHWM:")
+        );
+        return;
+    }
+    let common = |variant: &str| {
+        vec![
+            "--variant".to_owned(),
+            variant.to_owned(),
+            "--messages".to_owned(),
+            a.messages.to_string(),
+            "--budget".to_owned(),
+            a.budget.to_string(),
+            "--dir".to_owned(),
+            a.dir.display().to_string(),
+        ]
+    };
+    println!(
+        "cairn detector under a flood of {} messages that never complete; budget {} MiB (`cargo bench -p cairn-shell --bench spill -- --messages {} --budget {}`)",
+        a.messages,
+        a.budget >> 20,
+        a.messages,
+        a.budget
+    );
+    println!();
+    println!(
+        "| variant | traces/s | budget MiB | peak state MiB | peak RSS MiB | RSS at start MiB | RSS − start MiB | spilled | disk MiB (file) | complete | lost |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for variant in ["memory", "spill", "late"] {
+        let line = child(&common(variant));
+        let mib = |b: f64| b / (1u64 << 20) as f64;
+        let budget = if variant == "memory" {
+            "none".to_owned()
+        } else {
+            format!("{:.0}", mib(a.budget as f64))
+        };
+        println!(
+            "| {variant} | {:.0} | {budget} | {:.1} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} ({:.0}) | {:.0} | {:.0} |",
+            field(&line, "traces") / field(&line, "seconds"),
+            mib(field(&line, "peak_memory_bytes")),
+            field(&line, "peak_mib"),
+            field(&line, "baseline_mib"),
+            field(&line, "peak_mib") - field(&line, "baseline_mib"),
+            field(&line, "spilled"),
+            mib(field(&line, "disk_used")),
+            mib(field(&line, "file_bytes")),
+            field(&line, "complete"),
+            field(&line, "lost"),
+        );
+    }
+    if a.stores {
+        println!();
+        println!("| store (16 MiB cache) | keys | write/s | read/s | peak RSS MiB | RSS per key |");
+        println!("|---|---:|---:|---:|---:|---:|");
+        for store in ["sled", "redb"] {
+            let line = child(&common(&format!("store-{store}")));
+            let n = a.messages as f64;
+            println!(
+                "| {store} | {} | {:.0} | {:.0} | {:.0} | {:.0} B |",
+                a.messages,
+                n / field(&line, "write_s"),
+                (n / 7.0) / field(&line, "read_s"),
+                field(&line, "peak_mib"),
+                field(&line, "peak_mib") * (1u64 << 20) as f64 / n,
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&a.dir);
+}
