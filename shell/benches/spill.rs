@@ -173,7 +173,15 @@ fn run_variant(name: &str, a: &Args) -> Run {
     let started = Instant::now();
     let mut i = 0u64;
     let mut id = String::new();
-    while i < a.messages || !late_queue.is_empty() {
+    let mut settle_until = None;
+    loop {
+        if i >= a.messages && late_queue.is_empty() {
+            // Run the clock on until the last completions are counted (a check after them).
+            let until = *settle_until.get_or_insert(next_tick + 120_000);
+            if next_tick > until {
+                break;
+            }
+        }
         let now = T0 + (i as i64 * ARRIVAL_US) / 1000;
         let mut write: Option<TierWrite<'_>> = None;
         for _ in 0..BATCH {
@@ -229,7 +237,7 @@ fn run_variant(name: &str, a: &Args) -> Run {
         while next_tick <= now {
             if det.spilled_due_by(next_tick) {
                 let batch = write.get_or_insert_with(|| tier.write().expect("write"));
-                for back in batch.take_due(0, next_tick).expect("due") {
+                for back in batch.take_due(0, next_tick, 100_000).expect("due") {
                     let (_, id) = split_state_key(&back.key).expect("key");
                     det.unspill(id, &back.state, back.dirty, back.gap_epoch)
                         .expect("unspill");
@@ -239,6 +247,14 @@ fn run_variant(name: &str, a: &Args) -> Run {
                 o.read_at = next_tick;
             }
             det.on_tick(next_tick, &offsets, &mut verdicts);
+            // As a worker does: the budget is kept after each tick and each batch of traces.
+            peak = peak.max(det.memory_bytes());
+            if let Some(target) = spill_goal(det.memory_bytes(), budget) {
+                let batch = write.get_or_insert_with(|| tier.write().expect("write"));
+                batch
+                    .spill(0, &mut det, target, next_tick, &mut dirty)
+                    .expect("spill");
+            }
             next_tick += TICK_MS;
         }
         peak = peak.max(det.memory_bytes());

@@ -381,7 +381,7 @@ impl Worker {
                     Some(batch) => batch,
                     None => write.insert(tier.write()?),
                 };
-                for on_disk in batch.take_due(partition, now)? {
+                for on_disk in batch.take_due(partition, now, MAX_PENDING_CHANGES)? {
                     let id =
                         split_state_key(&on_disk.key).map_or(on_disk.key.as_str(), |(_, id)| id);
                     owned

@@ -329,8 +329,15 @@ impl TierWrite<'_> {
         Ok(Some(on_disk))
     }
 
-    /// Takes every message of `partition` due at or before `now` off the tier, earliest first.
-    pub fn take_due(&mut self, partition: i32, now: Millis) -> Result<Vec<OnDisk>, SpillError> {
+    /// Takes the messages of `partition` due at or before `now` off the tier, earliest first,
+    /// at most `limit` (after a pause many may be due at once: the rest wait for the next call,
+    /// as timers in memory wait for a bounded tick).
+    pub fn take_due(
+        &mut self,
+        partition: i32,
+        now: Millis,
+        limit: usize,
+    ) -> Result<Vec<OnDisk>, SpillError> {
         let (by_id, by_due) = tables(partition);
         let tier = self.tier;
         let mut keys = Vec::new();
@@ -339,7 +346,7 @@ impl TierWrite<'_> {
                 .txn
                 .open_table(def(&by_due))
                 .map_err(|e| tier.fail("open a table")(e.into()))?;
-            loop {
+            while keys.len() < limit {
                 let first = due
                     .first()
                     .map_err(|e| tier.fail("read")(e.into()))?

@@ -112,7 +112,7 @@ fn spilled_messages_come_back_by_key_and_when_due_and_dirty_ones_reach_a_checkpo
     );
     // Then the rest come back when due, earliest first.
     let first_due = det.next_spilled_due().expect("some due");
-    let due = write.take_due(3, i64::MAX).expect("due");
+    let due = write.take_due(3, i64::MAX, usize::MAX).expect("due");
     write.commit().expect("commit");
     assert_eq!(due.len() as u64, count.spilled - 1);
     for on_disk in &due {
