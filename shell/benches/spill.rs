@@ -205,7 +205,10 @@ fn run_variant(name: &str, a: &Args) -> Run {
             i += 1;
         }
         let now = if i >= a.messages {
-            now.max(late_queue.front().map_or(now, |&(at, _)| at))
+            // Arrivals are over: the clock runs to the next late trace, or on by a second.
+            late_queue
+                .front()
+                .map_or(next_tick + 1_000, |&(at, _)| at.max(next_tick))
         } else {
             now
         };
