@@ -196,16 +196,7 @@ impl DetectEnv {
         )
         .tracing(CLUSTER, &n.tracing_topic, &n.tracing_group)
         .output(CLUSTER, &n.output_topic)
-        .timing(
-            TimingToml::default()
-                .first_check(ms(300))
-                .backoff(ms(200))
-                .backoff_max(secs(1))
-                .max_wait(secs(20))
-                .confirmation_delay(ms(500))
-                .dedup_window(secs(2))
-                .max_offsets_age(secs(5)),
-        )
+        .timing(test_timing())
         .workers(2)
         .on_malformed(MalformedPolicy::Skip)
         .oracle_poll_interval(ms(200))
@@ -243,6 +234,21 @@ impl DetectEnv {
 
 /// Waits until `members` between them own all `partitions` tracing partitions, each at least
 /// one: proof that a rebalance has settled with every member in it. Fails after `timeout`.
+/// The `[timing]` of [`DetectEnv::config`]: checks within a second, messages given up on
+/// (stuck) after 20 s. A test whose messages wait longer (an outage) raises `max_wait`.
+pub fn test_timing() -> TimingToml {
+    let ms = Duration::from_millis;
+    let secs = Duration::from_secs;
+    TimingToml::default()
+        .first_check(ms(300))
+        .backoff(ms(200))
+        .backoff_max(secs(1))
+        .max_wait(secs(20))
+        .confirmation_delay(ms(500))
+        .dedup_window(secs(2))
+        .max_offsets_age(secs(5))
+}
+
 pub async fn wait_assignment(members: &[&DetectProcess], partitions: i32, timeout: Duration) {
     let deadline = std::time::Instant::now() + timeout;
     loop {
