@@ -25,10 +25,12 @@
 # controllers while its broker still serves clients (cairn canary's metadata-consistency test).
 #
 # Secured listeners (single node only; the PLAINTEXT one above stays as it is): SASL_SSL with
-# SCRAM-SHA-512 on CAIRN_KAFKA_SASL_PORT (CAIRN_KAFKA_PORT+2) and SSL on CAIRN_KAFKA_SSL_PORT
-# (CAIRN_KAFKA_PORT+3). At first start the script makes a self-signed CA and the broker's
-# keystore with keytool under target/kafka/tls/ (ca.pem is what clients trust), and creates the
-# SCRAM user CAIRN_KAFKA_SASL_USER (cairn) with CAIRN_KAFKA_SASL_PASSWORD through the Admin API.
+# SCRAM-SHA-512 on CAIRN_KAFKA_SASL_PORT (CAIRN_KAFKA_PORT+4) and SSL on CAIRN_KAFKA_SSL_PORT
+# (CAIRN_KAFKA_PORT+5); +2 and +3 are the tests' second broker's. CAIRN_KAFKA_SECURE=0 leaves
+# them out (that second broker needs none). At first start the script makes a self-signed CA
+# and the broker's keystore with keytool under target/kafka/tls/ (ca.pem is what clients
+# trust), and creates the SCRAM user CAIRN_KAFKA_SASL_USER (cairn) with
+# CAIRN_KAFKA_SASL_PASSWORD through the Admin API.
 # Test credentials on loopback only: never use this CA or password anywhere else.
 #
 # The cluster's nodes drop a follower from the ISR after CAIRN_KAFKA_REPLICA_LAG_MS (3000) without
@@ -45,8 +47,9 @@ cluster_port="${CAIRN_KAFKA_CLUSTER_PORT:-19092}"
 heap="${CAIRN_KAFKA_HEAP:--Xms256m -Xmx1g}"
 ready_timeout="${CAIRN_KAFKA_READY_TIMEOUT:-90}"
 cluster_replica_lag_ms="${CAIRN_KAFKA_REPLICA_LAG_MS:-3000}"
-sasl_port="${CAIRN_KAFKA_SASL_PORT:-$((single_port + 2))}"
-ssl_port="${CAIRN_KAFKA_SSL_PORT:-$((single_port + 3))}"
+sasl_port="${CAIRN_KAFKA_SASL_PORT:-$((single_port + 4))}"
+ssl_port="${CAIRN_KAFKA_SSL_PORT:-$((single_port + 5))}"
+secure="${CAIRN_KAFKA_SECURE:-1}"
 sasl_user="${CAIRN_KAFKA_SASL_USER:-cairn}"
 sasl_password="${CAIRN_KAFKA_SASL_PASSWORD:-cairn-local-scram-password}"
 tls="$state/tls"
@@ -136,7 +139,8 @@ secure_ready() {
             || die "creating the SCRAM user $sasl_user failed; broker logs: $single_dir/logs"
         echo "$want" >"$marker"
     fi
-    probe "127.0.0.1:$sasl_port" 1 "$ready_timeout" "$(sasl_client_properties)" \
+    # Its answer goes to stderr: stdout of `start` stays what it was before these listeners.
+    probe "127.0.0.1:$sasl_port" 1 "$ready_timeout" "$(sasl_client_properties)" >&2 \
         || die "the SASL_SSL listener did not become ready; broker logs: $single_dir/logs"
 }
 
@@ -288,10 +292,15 @@ case "$cmd" in
 fetch) fetch ;;
 start)
     fetch
-    make_tls
-    start_node "$single_dir" 1 "$single_port" "$single_controller_port" "$single_voters" 1 secure
-    wait_ready "127.0.0.1:$single_port" 1 "$single_dir/logs"
-    secure_ready
+    if [[ "$secure" == 1 ]]; then
+        make_tls
+        start_node "$single_dir" 1 "$single_port" "$single_controller_port" "$single_voters" 1 secure
+        wait_ready "127.0.0.1:$single_port" 1 "$single_dir/logs"
+        secure_ready
+    else
+        start_node "$single_dir" 1 "$single_port" "$single_controller_port" "$single_voters" 1
+        wait_ready "127.0.0.1:$single_port" 1 "$single_dir/logs"
+    fi
     ;;
 stop) stop_nodes "$single_dir" ;;
 wipe)
