@@ -322,6 +322,8 @@ impl SecondBroker {
             .env("CAIRN_KAFKA_CONTROLLER_PORT", (self.port + 1).to_string())
             .env("CAIRN_KAFKA_STATE", &self.state)
             .env("CAIRN_KAFKA_HEAP", "-Xms128m -Xmx512m")
+            // Plaintext only: the first broker's secured listeners are the ones tests use.
+            .env("CAIRN_KAFKA_SECURE", "0")
             .status()
             .unwrap_or_else(|err| panic!("run {}: {err}", script.display()));
         assert!(

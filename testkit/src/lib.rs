@@ -15,6 +15,8 @@
 //! - [`process`]: a handle on a running `cairn detect`: logs in files, `/readyz`, `/metrics`,
 //!   SIGTERM, SIGKILL, memory.
 //! - [`proxy`]: a loopback TCP proxy whose links a test cuts and heals.
+//! - [`secured`]: the broker's SASL_SSL and SSL listeners (`CAIRN_TEST_SASL_BROKERS`, ...) as
+//!   cluster sections, and the check that no secret shows in an output.
 //! - [`prom`]: a scrape of `/metrics`, read with the parser `cairn score` uses.
 //! - [`metric`]: the metric names tests look for, in one place.
 //! - [`trace`]: a trace record with defaults and chained setters, and its wire bytes.
@@ -42,6 +44,7 @@ pub mod names;
 pub mod process;
 pub mod prom;
 pub mod proxy;
+pub mod secured;
 pub mod simulate;
 pub mod trace;
 pub mod watch;

@@ -216,4 +216,14 @@ pub enum ConfigError {
     /// An HTTP method that is not one cairn sends.
     #[error("{place}: {found:?}, expected one of GET, POST, PUT, PATCH, DELETE")]
     BadMethod { place: String, found: String },
+    /// A secured cluster (SASL or TLS) given to a tool that cannot connect to one.
+    #[error(
+        "[clusters.{cluster}.client]: security.protocol = {protocol:?}, but {tool} cannot connect through SASL or TLS ({why}); point it at a PLAINTEXT listener of the cluster"
+    )]
+    SecuredClusterUnsupported {
+        cluster: String,
+        protocol: String,
+        tool: &'static str,
+        why: &'static str,
+    },
 }

@@ -8,7 +8,7 @@
 //! [`duration`] reads `"10s"`-style durations, [`error`] says what went wrong, and
 //! `watch` holds `cairn watch`'s own loader and its `[watch]` section, `respond` its `[respond]`
 //! section (the first responder), `scale` the autoscaling advisor's `[scale]` section (which
-//! `cairn watch` runs too).
+//! `cairn watch` runs too), and [`secrets`] which client settings hold a secret and how they are shown.
 
 mod canary;
 mod duration;
@@ -16,6 +16,7 @@ mod error;
 mod raw;
 mod respond;
 mod scale;
+pub mod secrets;
 mod validate;
 mod watch;
 
@@ -49,12 +50,14 @@ pub struct Config {
     pub control_plane: Option<ControlPlaneConfig>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// `Debug` is written by hand in [`secrets`]: it redacts secret client settings.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ClusterConfig {
     pub name: String,
     /// Comma-separated `host:port` list, passed to librdkafka as `bootstrap.servers`.
     pub bootstrap: String,
-    /// Extra librdkafka client settings (security, timeouts), passed through as given.
+    /// Extra librdkafka client settings (security, timeouts), passed through as given. Print
+    /// them only through [`secrets::ShownSettings`]: some hold secrets.
     pub client: Vec<(String, String)>,
 }
 
@@ -216,7 +219,8 @@ fn read_file(path: &Path) -> Result<String, ConfigError> {
 
 fn toml_error(err: toml::de::Error) -> ConfigError {
     ConfigError::Toml {
-        message: err.to_string().trim_end().to_owned(),
+        // toml quotes the offending line, which may be a secret client setting.
+        message: secrets::redact_toml_error(err.to_string().trim_end()),
     }
 }
 

@@ -74,6 +74,7 @@ pub fn run_until(
         .metrics
         .store(Arc::new(Metrics::for_lineage(&lineage)));
 
+    check_clusters(&config)?;
     let tracing_base = client_config(
         config
             .cluster(&config.tracing.cluster)
@@ -132,6 +133,23 @@ pub fn run_until(
     oracle.shutdown();
     let _ = runtime.block_on(http);
     Ok(outcome?)
+}
+
+/// Probes every cluster the job talks to (tracing, output, the lineage's) before any client is
+/// built: a refused login or certificate ends the start with one line naming the cluster.
+fn check_clusters(config: &Config) -> Result<(), crate::kafka::probe::ClusterRefused> {
+    let watched = watches_from_config(config);
+    let used: Vec<(String, rdkafka::ClientConfig)> = config
+        .clusters
+        .iter()
+        .filter(|cluster| {
+            cluster.name == config.tracing.cluster
+                || cluster.name == config.output.cluster
+                || watched.iter().any(|w| w.cluster.name == cluster.name)
+        })
+        .map(|cluster| (cluster.name.clone(), client_config(cluster)))
+        .collect();
+    crate::kafka::probe::check_clusters(&used, config.oracle.request_timeout)
 }
 
 /// Starts the HTTP face on the job's runtime; it serves until `stop`.

@@ -80,6 +80,13 @@ pub fn run_until(
     store: &Path,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // A refused login or certificate ends the start here, with one line naming the cluster.
+    let probed: Vec<_> = config
+        .clusters
+        .iter()
+        .map(|cluster| (cluster.name.clone(), client_config(cluster)))
+        .collect();
+    crate::kafka::probe::check_clusters(&probed, config.watch.request_timeout)?;
     let config = Arc::new(config);
     let mut book_store = BookStore::open(store)?;
     let book = book_store.load()?;

@@ -62,6 +62,17 @@ impl ClusterToml {
         (self.name.clone(), table)
     }
 
+    /// The cluster's name.
+    pub fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    /// Its bootstrap servers and client settings, for a client built outside cairn.toml (a
+    /// tracer).
+    pub fn parts(&self) -> (String, Vec<(String, String)>) {
+        (self.bootstrap.clone(), self.client.clone())
+    }
+
     /// One librdkafka setting in `[clusters.<name>.client]`.
     pub fn client(mut self, key: &str, value: &str) -> ClusterToml {
         self.client.push((key.to_owned(), value.to_owned()));

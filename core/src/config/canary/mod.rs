@@ -95,13 +95,38 @@ impl CanaryConfig {
     /// Parses and validates the text of a cairn.toml for `cairn canary`.
     pub fn from_toml_str(text: &str) -> Result<CanaryConfig, ConfigError> {
         let raw: RawCanaryFile = toml::from_str(text).map_err(super::toml_error)?;
-        validate::canary_config(raw)
+        let config = validate::canary_config(raw)?;
+        refuse_secured(&config.clusters)?;
+        Ok(config)
     }
 
     /// Reads, parses and validates a cairn.toml file for `cairn canary`.
     pub fn load(path: impl AsRef<Path>) -> Result<CanaryConfig, ConfigError> {
         Self::from_toml_str(&super::read_file(path.as_ref())?)
     }
+}
+
+/// The canary's per-broker Metadata and DescribeQuorum requests go over its own plain TCP
+/// connections (kafka-protocol), which do no SASL or TLS: a secured cluster is refused at load
+/// rather than failing later with a broken connection.
+fn refuse_secured(clusters: &[ClusterConfig]) -> Result<(), ConfigError> {
+    for cluster in clusters {
+        let protocol = cluster
+            .client
+            .iter()
+            .rev()
+            .find(|(key, _)| key == "security.protocol")
+            .map(|(_, value)| value.as_str());
+        if let Some(protocol) = protocol.filter(|p| !p.eq_ignore_ascii_case("plaintext")) {
+            return Err(ConfigError::SecuredClusterUnsupported {
+                cluster: cluster.name.clone(),
+                protocol: protocol.to_owned(),
+                tool: "cairn canary",
+                why: "its per-broker metadata and quorum requests use plain connections",
+            });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -117,3 +117,25 @@ fn the_example_file_serves_the_canary_and_documents_every_key() {
     Config::from_toml_str(EXAMPLE).unwrap();
     WatchConfig::from_toml_str(EXAMPLE).unwrap();
 }
+
+#[test]
+fn a_secured_cluster_is_refused_naming_the_cluster_and_the_key() {
+    let secured = "[clusters.a]\nbootstrap = \"127.0.0.1:9094\"\n\
+        [clusters.a.client]\n\"security.protocol\" = \"SASL_SSL\"\n\"sasl.password\" = \"canary-secret-1\"\n";
+    let err = CanaryConfig::from_toml_str(secured)
+        .unwrap_err()
+        .to_string();
+    for part in [
+        "[clusters.a.client]",
+        "security.protocol",
+        "SASL_SSL",
+        "cairn canary",
+        "PLAINTEXT",
+    ] {
+        assert!(err.contains(part), "{part} missing from: {err}");
+    }
+    assert!(!err.contains("canary-secret-1"), "{err}");
+    let plain = "[clusters.a]\nbootstrap = \"127.0.0.1:9092\"\n\
+        [clusters.a.client]\n\"security.protocol\" = \"plaintext\"\n";
+    assert!(CanaryConfig::from_toml_str(plain).is_ok());
+}
