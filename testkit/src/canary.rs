@@ -65,6 +65,13 @@ impl CanaryToml {
         self
     }
 
+    /// Lost sequences listed by `/api/canary`.
+    pub fn lost_sequences_kept(mut self, kept: i64) -> CanaryToml {
+        self.keys
+            .insert("lost_sequences_kept".into(), Value::Integer(kept));
+        self
+    }
+
     pub fn topic_config(mut self, key: &str, value: &str) -> CanaryToml {
         self.topic_config
             .insert(key.into(), Value::String(value.into()));

@@ -1,5 +1,5 @@
 //! `cairn canary` on the real three-node cluster (issue 12's "done when" list): steady state,
-//! a node killed, restarts of the canary, a topic placed on two nodes, and faults (the topic
+//! a node killed, restarts of the canary, a topic placed on two nodes, a truncation under `acks=1`, and faults (the topic
 //! deleted underneath, garbage records). Each test uses its own canary topic and instance.
 
 mod faults;
@@ -8,6 +8,7 @@ mod partition;
 mod placement;
 mod restarts;
 mod steady;
+mod truncation;
 
 use std::time::{Duration, Instant};
 
