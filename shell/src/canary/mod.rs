@@ -1,7 +1,8 @@
 //! `cairn canary`: the shell around [`cairn_core::canary`]. Per cluster three threads share
 //! one core: a manager (metadata once a second, the topic's placement every
 //! `management_interval`, judgement and report), a consumer that assigns the canary
-//! partitions directly, and a producer that paces heartbeats and never blocks. HTTP serves
+//! partitions directly (not in `produce` mode), and a producer that paces heartbeats and never
+//! blocks (not in `consume` mode). HTTP serves
 //! the reports. `docs/canary.md` explains the accounting.
 //!
 //! Layout:
@@ -71,7 +72,7 @@ pub fn run_until(
     let run = new_run_id();
     let instance = instance_name(&config);
     let section = &config.canary;
-    tracing::info!(%run, %instance, topic = %section.topic, "canary starting");
+    tracing::info!(%run, %instance, topic = %section.topic, mode = section.mode.as_str(), "canary starting");
     let slots: Vec<Arc<ClusterSlot>> = config
         .clusters
         .iter()
@@ -84,6 +85,8 @@ pub fn run_until(
                 consume_timeout: millis(section.consume_timeout),
                 availability_window: millis(section.availability_window),
                 lost_sequences_kept: section.lost_sequences_kept,
+                mode: section.mode,
+                send_timeout: millis(section.send_timeout),
             }))
         })
         .collect();
@@ -102,21 +105,25 @@ pub fn run_until(
                 slot.clone(),
                 stop.clone(),
             )?);
-            threads.push(consume::spawn_consumer(
-                cluster,
-                section,
-                slot.clone(),
-                &run,
-                stop.clone(),
-            )?);
-            threads.push(produce::spawn_producer(
-                cluster,
-                section,
-                slot.clone(),
-                run.clone(),
-                instance.clone(),
-                stop.clone(),
-            )?);
+            if section.mode.consumes() {
+                threads.push(consume::spawn_consumer(
+                    cluster,
+                    section,
+                    slot.clone(),
+                    &run,
+                    stop.clone(),
+                )?);
+            }
+            if section.mode.produces() {
+                threads.push(produce::spawn_producer(
+                    cluster,
+                    section,
+                    slot.clone(),
+                    run.clone(),
+                    instance.clone(),
+                    stop.clone(),
+                )?);
+            }
             Ok(())
         })();
         if let Err(err) = started {

@@ -25,6 +25,8 @@ fn view() -> Arc<CanaryView> {
         consume_timeout: 5_000,
         availability_window: 10_000,
         lost_sequences_kept: 10,
+        mode: cairn_core::config::CanaryMode::Both,
+        send_timeout: 1_000,
     });
     Arc::new(CanaryView {
         run: "r".into(),

@@ -3,6 +3,7 @@
 //! deleted underneath, garbage records). Each test uses its own canary topic and instance.
 
 mod faults;
+mod modes;
 mod node_loss;
 mod partition;
 mod placement;
