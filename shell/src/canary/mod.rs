@@ -12,6 +12,7 @@
 //! - [`view`]: what the threads share and HTTP reads.
 //! - [`events`]: what the canary logs about itself.
 //! - [`metrics`]: the `cairn_canary_*` families for `/metrics`.
+//! - [`publish`]: `metadata_mismatch` records to the incidents topic and the webhooks.
 //! - [`http`]: the endpoints.
 
 pub mod consume;
@@ -20,6 +21,7 @@ pub mod http;
 pub mod manage;
 pub mod metrics;
 pub mod produce;
+pub mod publish;
 pub mod view;
 pub mod wire;
 
@@ -95,6 +97,7 @@ pub fn run_until(
         instance: instance.clone(),
         clusters: slots.clone(),
     });
+    let publisher = publish::publisher(&config, &slots)?;
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
     for (cluster, slot) in config.clusters.iter().zip(&slots) {
@@ -137,6 +140,9 @@ pub fn run_until(
         .thread_name("cairn-canary-io")
         .build()
         .context("starting the async runtime")?;
+    if let Some(publisher) = publisher {
+        runtime.spawn(publisher.run());
+    }
     let listen = config.http.listen.clone();
     let served = runtime.block_on(async {
         let listener = TcpListener::bind(&listen)

@@ -3,6 +3,7 @@
 //! report, the partitions the consumer has taken and the producer may use, and error counts.
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use std::collections::VecDeque;
@@ -11,6 +12,7 @@ use cairn_core::canary::consistency::MismatchIncident;
 use cairn_core::canary::report::ClusterReport;
 use cairn_core::canary::{CanaryCluster, CanarySettings};
 use parking_lot::Mutex;
+use tokio::sync::mpsc;
 
 /// Where the consumer must start a partition the manager found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +49,8 @@ pub struct ClusterSlot {
     pub incidents: Mutex<VecDeque<MismatchIncident>>,
     /// (kind) → incidents opened.
     pub opened: Mutex<BTreeMap<&'static str, u64>>,
+    /// The publisher's queue, when an incidents topic or a webhook is set.
+    outbox: OnceLock<mpsc::Sender<MismatchIncident>>,
 }
 
 /// Incident records each cluster keeps for `/api/incidents`.
@@ -65,13 +69,25 @@ impl ClusterSlot {
             ready: AtomicBool::new(false),
             incidents: Mutex::new(VecDeque::new()),
             opened: Mutex::new(BTreeMap::new()),
+            outbox: OnceLock::new(),
         }
     }
 
-    /// Keeps an incident record for `/api/incidents` and counts an open one.
+    /// Queues incident records for the incidents topic and the webhooks.
+    pub fn set_outbox(&self, outbox: mpsc::Sender<MismatchIncident>) {
+        let _ = self.outbox.set(outbox);
+    }
+
+    /// Keeps an incident record for `/api/incidents`, counts an open one, and queues it for
+    /// the publisher (without waiting: a full queue is counted, the record stays here).
     pub fn incident(&self, incident: MismatchIncident) {
         if incident.incident == cairn_core::watch::incident::Phase::Open {
             *self.opened.lock().entry("metadata_mismatch").or_default() += 1;
+        }
+        if let Some(outbox) = self.outbox.get()
+            && let Err(err) = outbox.try_send(incident.clone())
+        {
+            self.error("incidents_queue", &err);
         }
         let mut recent = self.incidents.lock();
         recent.push_back(incident);

@@ -81,9 +81,18 @@ fn bad_values_name_their_key() {
         ("clusters = [\"zz\"]", "[canary] clusters"),
         ("replication = 0", "[canary] replication"),
         ("mode = \"read\"", "[canary] mode"),
-        ("incidents_topic = \"incidents\"", "[canary] incidents_topic"),
-        ("incidents_topic = \"zz/incidents\"", "[canary] incidents_topic"),
-        ("[[canary.webhooks]]\nurl = \"ftp://x\"", "[[canary.webhooks]] #1 url"),
+        (
+            "incidents_topic = \"incidents\"",
+            "[canary] incidents_topic",
+        ),
+        (
+            "incidents_topic = \"zz/incidents\"",
+            "[canary] incidents_topic",
+        ),
+        (
+            "[[canary.webhooks]]\nurl = \"ftp://x\"",
+            "[[canary.webhooks]] #1 url",
+        ),
         ("colour = \"red\"", "colour"),
     ] {
         let text = format!("{CLUSTERS}\n[canary]\n{body}\n");
