@@ -1,7 +1,12 @@
-//! `cairn canary` on the real three-node cluster (issue 12's "done when" list): steady state,
-//! a node killed, restarts of the canary, a topic placed on two nodes, a truncation under `acks=1`, and faults (the topic
-//! deleted underneath, garbage records). Each test uses its own canary topic and instance.
+//! `cairn canary` on the real three-node cluster (issue 12's "done when" list): steady state
+//! (`steady`, 1), a node killed (`node_loss`, 2), a truncation under `acks=1` (`truncation`,
+//! 3), restarts of the canary (`restarts`, 4), a broker cut off from the controllers and its
+//! incident at the sinks (`partition`, 5), a topic placed on two nodes (`placement`, 6); the
+//! modes (`modes`); and faults: the active controller killed (`controller`), the topic
+//! deleted underneath and garbage records (`faults`). Each test uses its own canary topic and
+//! instance.
 
+mod controller;
 mod faults;
 mod modes;
 mod node_loss;
