@@ -6,7 +6,6 @@
 
 use std::time::Duration;
 
-use cairn_testkit::canary::report;
 use cairn_testkit::cluster::ThreeNodes;
 use cairn_testkit::names::rand_suffix;
 use cairn_testkit::workdir::Workdir;
