@@ -6,6 +6,7 @@
 //! the reports. `docs/canary.md` explains the accounting.
 //!
 //! Layout:
+//! - [`acl`]: the ACL a refused operation needs, named in its error.
 //! - [`manage`]: the topic (create, extend, recreate), leaders, the tick.
 //! - [`produce`]: paced sends, delivery reports, marked re-sends.
 //! - [`consume`]: direct assignment, records into the core.
@@ -15,6 +16,7 @@
 //! - [`publish`]: `metadata_mismatch` records to the incidents topic and the webhooks.
 //! - [`http`]: the endpoints.
 
+pub mod acl;
 pub mod consume;
 pub mod events;
 pub mod http;

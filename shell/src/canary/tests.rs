@@ -229,3 +229,30 @@ async fn a_mismatch_goes_to_every_webhook_as_the_incident_record_and_a_refusal_i
     }
     assert_eq!(slot.errors.lock().get("webhook"), Some(&1));
 }
+
+#[test]
+fn a_refused_operation_names_the_acl_it_needs() {
+    use super::acl::needed;
+
+    let denied =
+        "Message production error: TopicAuthorizationFailed (Broker: Topic authorization failed)";
+    assert_eq!(
+        needed("produce", "cairn-canary", denied).as_deref(),
+        Some("WRITE on TOPIC cairn-canary")
+    );
+    assert_eq!(
+        needed("consume", "hb", "Broker: Topic authorization failed").as_deref(),
+        Some("READ on TOPIC hb")
+    );
+    assert_eq!(
+        needed("create", "hb", "CreateTopics: not authorized").as_deref(),
+        Some("CREATE on TOPIC hb (or on CLUSTER)")
+    );
+    assert_eq!(needed("produce", "hb", "Broker: Request timed out"), None);
+    // Counted every time, whatever is logged.
+    let view = view();
+    let slot = &view.clusters[0];
+    slot.error("produce", &denied);
+    slot.error("produce", &denied);
+    assert_eq!(slot.errors.lock().get("produce"), Some(&2));
+}

@@ -2,7 +2,7 @@
 //! core (fed by the producer's delivery callbacks, the consumer and the manager), the latest
 //! report, the partitions the consumer has taken and the producer may use, and error counts.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -51,6 +51,10 @@ pub struct ClusterSlot {
     pub opened: Mutex<BTreeMap<&'static str, u64>>,
     /// The publisher's queue, when an incidents topic or a webhook is set.
     outbox: OnceLock<mpsc::Sender<MismatchIncident>>,
+    /// The canary topic, named in ACL hints.
+    topic: String,
+    /// Operations whose refusal was logged at error level.
+    denied_logged: Mutex<BTreeSet<&'static str>>,
 }
 
 /// Incident records each cluster keeps for `/api/incidents`.
@@ -58,6 +62,7 @@ pub const RECENT_INCIDENTS: usize = 1_000;
 
 impl ClusterSlot {
     pub fn new(settings: CanarySettings) -> ClusterSlot {
+        let topic = settings.topic.clone();
         ClusterSlot {
             name: settings.cluster.clone(),
             core: Mutex::new(CanaryCluster::new(settings)),
@@ -70,6 +75,8 @@ impl ClusterSlot {
             incidents: Mutex::new(VecDeque::new()),
             opened: Mutex::new(BTreeMap::new()),
             outbox: OnceLock::new(),
+            topic,
+            denied_logged: Mutex::new(BTreeSet::new()),
         }
     }
 
@@ -96,10 +103,24 @@ impl ClusterSlot {
         }
     }
 
-    /// Counts a failed operation and logs it.
+    /// Counts a failed operation and logs it; a refusal names the ACL it needs (logged once
+    /// per operation at error level, then at debug: a refused producer fails every send).
     pub fn error(&self, operation: &'static str, error: &dyn std::fmt::Display) {
         *self.errors.lock().entry(operation).or_default() += 1;
-        tracing::warn!(cluster = %self.name, operation, %error, "canary operation failed");
+        let text = error.to_string();
+        match super::acl::needed(operation, &self.topic, &text) {
+            Some(acl) if self.denied_logged.lock().insert(operation) => tracing::error!(
+                cluster = %self.name, operation, error = %text, acl = %acl,
+                "canary operation not authorized: grant the canary's principal the ACL named"
+            ),
+            Some(acl) => {
+                tracing::debug!(cluster = %self.name, operation, error = %text, acl = %acl,
+                "canary operation not authorized")
+            }
+            None => {
+                tracing::warn!(cluster = %self.name, operation, error = %text, "canary operation failed")
+            }
+        }
     }
 
     /// Replaces what the consumer should hold.
