@@ -15,17 +15,13 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use cairn_core::canary::Heartbeat;
-use cairn_core::canary::report::ClusterReport;
 use cairn_testkit::cluster::ThreeNodes;
 use cairn_testkit::kafka::kafka_sh;
 use cairn_testkit::names::rand_suffix;
 use cairn_testkit::workdir::Workdir;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
-use rdkafka::{Offset, TopicPartitionList};
 
-use super::{READY_TIMEOUT, canary_config, wait_for};
+use super::{READY_TIMEOUT, canary_config, read_heartbeats, wait_for};
 
 /// Heartbeats per second per partition.
 const RATE: u32 = 50;
@@ -119,7 +115,11 @@ async fn canary_reports_exactly_the_sequences_a_truncation_removed() {
     )
     .await;
 
-    let log = read_log(&reader, &topic, partition, &r).await;
+    let log: BTreeSet<u64> = read_heartbeats(&reader, &topic, partition, &r)
+        .await
+        .into_iter()
+        .map(|(seq, _)| seq)
+        .collect();
     let last = *log
         .iter()
         .next_back()
@@ -200,55 +200,4 @@ async fn in_sync_partition(reader: &BaseConsumer, topic: &str) -> (i32, i32, i32
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-}
-
-/// The sequences of the canary's run on `partition`, read from the log's start to its end.
-async fn read_log(
-    reader: &BaseConsumer,
-    topic: &str,
-    partition: i32,
-    r: &ClusterReport,
-) -> BTreeSet<u64> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    // The reader's metadata may still name the killed leader: ask again until it learns.
-    let high = loop {
-        match reader.fetch_watermarks(topic, partition, Duration::from_secs(5)) {
-            Ok((_, high)) => break high,
-            Err(err) if Instant::now() < deadline => {
-                eprintln!("watermarks of {topic}/{partition}: {err}; asking again");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            Err(err) => panic!("watermarks of {topic}/{partition}: {err}"),
-        }
-    };
-    let mut list = TopicPartitionList::new();
-    list.add_partition_offset(topic, partition, Offset::Beginning)
-        .unwrap();
-    reader.assign(&list).expect("assign");
-    let mut seqs = BTreeSet::new();
-    let mut next = 0;
-    while next < high {
-        assert!(
-            Instant::now() < deadline,
-            "read {topic}/{partition} to {high}"
-        );
-        let Some(message) = reader.poll(Duration::from_millis(200)) else {
-            continue;
-        };
-        let message = match message {
-            Ok(message) => message,
-            Err(err) => {
-                eprintln!("reading {topic}/{partition}: {err}; going on");
-                continue;
-            }
-        };
-        next = message.offset() + 1;
-        if let Ok(beat) = Heartbeat::decode(message.payload().unwrap_or_default())
-            && beat.run == r.run
-            && beat.instance == r.instance
-        {
-            seqs.insert(beat.seq);
-        }
-    }
-    seqs
 }
