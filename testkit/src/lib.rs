@@ -22,6 +22,7 @@
 //! - [`trace`]: a trace record with defaults and chained setters, and its wire bytes.
 //! - [`watch`]: a `cairn watch` instance: its `cairn.toml` (`[clusters]`, `[http]`, `[watch]`),
 //!   its store and HTTP port, and its process.
+//! - [`webhook`]: a webhook receiver that keeps every JSON body POSTed to it.
 //! - [`workdir`]: one test's directory, kept with its logs' last lines when the test fails.
 //! - [`detect`]: the world of the `cairn detect` end-to-end tests: a three-hop stream played
 //!   exactly ([`detect::pipeline`]), verdicts read back ([`detect::verdicts`]) and the core run
@@ -48,4 +49,5 @@ pub mod secured;
 pub mod simulate;
 pub mod trace;
 pub mod watch;
+pub mod webhook;
 pub mod workdir;

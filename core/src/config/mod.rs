@@ -23,7 +23,7 @@ mod watch;
 use std::path::Path;
 use std::time::Duration;
 
-pub use self::canary::{CanaryAcks, CanaryConfig, CanarySection};
+pub use self::canary::{CanaryAcks, CanaryConfig, CanaryMode, CanarySection};
 pub use self::duration::{DurationError, format_duration, parse_duration};
 pub use self::error::ConfigError;
 pub use self::respond::{RespondAction, RespondGroup, RespondSection};

@@ -138,6 +138,10 @@ pub(super) struct RawCanary {
     pub lost_sequences_kept: Option<usize>,
     #[serde(default, deserialize_with = "super::duration::deserialize_option")]
     pub request_timeout: Option<Duration>,
+    pub mode: Option<String>,
+    pub incidents_topic: Option<String>,
+    #[serde(default)]
+    pub webhooks: Vec<RawWebhook>,
 }
 
 /// `[watch]`: which groups `cairn watch` follows, how patient it is, where incidents go.
@@ -187,7 +191,7 @@ pub(super) struct RawWatchGroup {
 }
 
 /// `[[watch.webhooks]]`: where incident records are POSTed.
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawWebhook {
     pub url: String,

@@ -640,8 +640,8 @@ pub const CANARY_TOPIC_CHANGES: MetricDef = MetricDef {
     labels: &["cluster", "kind"],
     ..CANARY_COUNTER
 };
-/// Label `operation`: `metadata`, `create`, `extend`, `produce`, `consume`, `broker_metadata`
-/// or `describe_quorum`.
+/// Label `operation`: `metadata`, `create`, `extend`, `produce`, `consume`, `broker_metadata`,
+/// `describe_quorum`, or an incident sink: `incidents_topic`, `webhook`, `incidents_queue`.
 pub const CANARY_ERRORS: MetricDef = MetricDef {
     name: "cairn_canary_errors_total",
     help: "Failed Kafka operations of the canary, by operation; it keeps going.",
