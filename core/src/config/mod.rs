@@ -143,6 +143,20 @@ pub struct ServedStreams {
     pub config: Config,
     /// The document's top-level `version`, when it has one.
     pub version: Option<String>,
+    /// `sha256:<hex>` of the document's bytes: tells two documents apart whatever they say.
+    pub hash: String,
+}
+
+/// `sha256:<hex>` of `text`: the identity of a served lineage document.
+pub fn content_hash(text: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    let mut out = String::with_capacity(7 + 64);
+    out.push_str("sha256:");
+    for byte in digest {
+        out.push_str(&format!("{byte:02x}"));
+    }
+    out
 }
 
 /// A location: `<cluster>/<topic>`.
@@ -228,6 +242,7 @@ impl Config {
                 ..self.clone()
             },
             version,
+            hash: content_hash(text),
         })
     }
 

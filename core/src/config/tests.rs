@@ -275,6 +275,12 @@ fn a_served_document_names_its_version_and_is_refused_when_empty_or_broken() {
         .with_served_streams(&served)
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(got.version.as_deref(), Some("v7"));
+    assert_eq!(got.hash, content_hash(&served));
+    assert!(got.hash.starts_with("sha256:") && got.hash.len() == 7 + 64);
+    assert_eq!(
+        content_hash(""),
+        "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    );
     assert_eq!(got.config.streams.len(), 1);
     let unnamed = config
         .with_served_streams(&stream("s", &two_hops()))

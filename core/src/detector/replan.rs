@@ -58,6 +58,18 @@ impl Detector {
         *self = next;
     }
 
+    /// A stored message of a stream this detector's lineage does not have (the lineage changed
+    /// while the state was stored): dropped from watch, counted like the messages of a stream
+    /// removed while running, and removed from the store at the next drain.
+    pub fn unwatch_stored(&mut self, stream: &str, id: &str) {
+        if self.track_changes {
+            self.orphans.push((stream.to_owned(), id.into()));
+        }
+        self.metrics
+            .stream_entry(stream)
+            .count_unwatched(Unwatched::StreamRemoved, 1);
+    }
+
     /// Drops a removed stream's messages from watch: counted, and removed from the store.
     fn unwatch_stream(&mut self, plan: &StreamPlan, table: &MessageTable) {
         let held = table.len() as u64;

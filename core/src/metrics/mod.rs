@@ -105,6 +105,20 @@ impl Metrics {
         self.streams.iter_mut().find(|s| s.stream == name)
     }
 
+    /// One stream's counters by name, made (without hops, after the lineage's streams) for a
+    /// stream the lineage no longer has.
+    pub(crate) fn stream_entry(&mut self, name: &str) -> &mut StreamMetrics {
+        let at = match self.streams.iter().position(|s| s.stream == name) {
+            Some(at) => at,
+            None => {
+                self.streams
+                    .push(StreamMetrics::new(name.to_owned(), Vec::new()));
+                self.streams.len() - 1
+            }
+        };
+        &mut self.streams[at]
+    }
+
     /// The stream's counters; `None` only for an id from another lineage.
     pub(crate) fn stream(&mut self, id: StreamId) -> Option<&mut StreamMetrics> {
         self.streams.get_mut(usize::from(id.0))

@@ -248,3 +248,15 @@ fn a_timing_change_moves_messages_as_they_are_and_keeps_counters() {
     h.run_to(20_000);
     assert_eq!(h.total(catalog::MESSAGES_COMPLETE.name, None), 1);
 }
+
+#[test]
+fn a_stored_message_of_a_stream_gone_meanwhile_is_unwatched_and_removed() {
+    let mut h = Harness::new();
+    h.det.unwatch_stored("gone", "x");
+    assert_eq!(unwatched(&h, Unwatched::StreamRemoved), 1);
+    let mut removed = Vec::new();
+    h.det
+        .drain_changes(|c| removed.push((c.stream.to_owned(), c.id.to_owned(), c.state.is_none())))
+        .unwrap();
+    assert_eq!(removed, [("gone".to_owned(), "x".to_owned(), true)]);
+}
