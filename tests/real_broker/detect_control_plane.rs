@@ -120,6 +120,74 @@ async fn a_hop_added_mid_run_is_judged_only_for_messages_planned_with_it() {
     assert_exactly("after SIGTERM", &truth, &verdicts.seen());
 }
 
+/// The same rule across a restart: batch A is in flight when the detector stops; the sink hop
+/// is added while it is down; the restarted detector restores A with the plan A started with
+/// (the sink is not judged for it) and judges batch B, played after, at the sink too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lineage_changed_while_down_restores_each_message_with_its_own_plan() {
+    let env = DetectEnv::on_real_broker(crate::cairn(), "detect-plane-restart", 3).await;
+    let v1 = env
+        .config_with(&[Stage::Enricher, Stage::Indexer])
+        .streams_document(Some("v1"));
+    let v2 = env.config().streams_document(Some("v2"));
+    let server = LineageServer::start(Serve::document(v1)).await;
+    let instance = env.instance_with(
+        "solo",
+        env.config()
+            .without_streams()
+            .control_plane(server.url(), Some(REFRESH))
+            .control_plane_timeout(Duration::from_secs(2)),
+    );
+    let verdicts = env.watch_verdicts();
+    let mut detector = env.spawn(&instance);
+    detector.wait_ready(READY_TIMEOUT).await;
+    wait_version(&detector, "v1").await;
+    let mut pipeline = env.pipeline();
+
+    let batch_a = pipeline.batch(&fates_a());
+    let ids_a = ids(&batch_a);
+    pipeline.produce(&batch_a).await;
+    pipeline.process(Stage::Enricher, &ids_a).await;
+    detector
+        .wait_metrics(
+            "batch A seen before the stop",
+            VERDICT_TIMEOUT,
+            &[metric::MESSAGES_SEEN.name],
+            |m| m.sum(metric::MESSAGES_SEEN.name, &[("stream", STREAM)]) >= ids_a.len() as f64,
+        )
+        .await;
+    let status = detector.terminate(EXIT_TIMEOUT).await;
+    assert!(status.success(), "exit {status}\n{}", detector.logs());
+
+    server.serve(Serve::document(v2));
+    let mut detector = env.spawn(&instance);
+    detector.wait_ready(READY_TIMEOUT).await;
+    wait_version(&detector, "v2").await;
+    pipeline.process(Stage::Indexer, &ids_a).await;
+    pipeline.process(Stage::Sink, &ids_a).await;
+    let batch_b = pipeline.batch(&fates_a());
+    pipeline.play(&batch_b).await;
+
+    let mut truth: BTreeSet<VerdictKey> = pipeline
+        .truth_of(&ids_a)
+        .into_iter()
+        .filter(|k| k.hop_app != Stage::Sink.app())
+        .collect();
+    let truth_b = pipeline.truth_of(&ids(&batch_b));
+    assert!(truth_b.iter().any(|k| k.hop_app == Stage::Sink.app()));
+    truth.extend(truth_b);
+    verdicts
+        .expect_exactly(
+            "A planned before the restart, B after it",
+            &truth,
+            VERDICT_TIMEOUT,
+            GRACE,
+        )
+        .await;
+    let status = detector.terminate(EXIT_TIMEOUT).await;
+    assert!(status.success(), "exit {status}\n{}", detector.logs());
+}
+
 /// Not ready, naming the control plane and its error, and no lineage in `/api/streams`.
 async fn waits_for_its_first_lineage_and_says_why(
     detector: &DetectProcess,
