@@ -18,7 +18,7 @@ use std::sync::Arc;
 use super::gaps::GapTable;
 use super::state::MessageTable;
 use super::{Detector, persist, rules};
-use crate::lineage::{Lineage, StreamId, StreamPlan};
+use crate::lineage::{Lineage, StreamChange, StreamId, StreamPlan};
 use crate::metrics::{Metrics, Unwatched};
 
 impl Detector {
@@ -109,18 +109,8 @@ impl Detector {
         table: &mut MessageTable,
         gaps: &GapTable,
     ) {
-        let kept = |name: &str| {
-            let (Some(a), Some(b)) = (old.app_ix(name), new.app_ix(name)) else {
-                return false;
-            };
-            let (a, b) = (old.app(a), new.app(b));
-            let loc = |p: &StreamPlan, ix: Option<crate::lineage::LocIx>| {
-                ix.map(|ix| p.location(ix).name.clone())
-            };
-            a.group_name() == b.group_name()
-                && loc(old, a.reads) == loc(new, b.reads)
-                && loc(old, a.writes) == loc(new, b.writes)
-        };
+        let change = StreamChange::between(old, new);
+        let kept = |name: &str| change.still_has(name);
         let rows: Vec<u32> = table.rows().collect();
         let mut dropped_expectations = 0u64;
         for row in rows {
@@ -137,6 +127,8 @@ impl Detector {
             stored.apps.retain(|s| kept(&s.app));
             let id = view.row.id.clone();
             // The new plan's apps missing from the listed ones are marked unplanned by `fill`.
+            // It cannot fail here: the format is this build's, the stream is in the new
+            // lineage, and the fresh table has no row of that id yet.
             if self.restore_stored(&id, &stored).is_ok()
                 && let Some(sid) = self.lineage.stream_id(&new.name)
                 && let Some(table) = self.tables.get_mut(usize::from(sid.0))

@@ -113,7 +113,8 @@ impl LineageDiff {
 }
 
 impl StreamChange {
-    fn between(old: &StreamPlan, new: &StreamPlan) -> StreamChange {
+    /// How `new` differs from `old` (the same stream in two lineages).
+    pub fn between(old: &StreamPlan, new: &StreamPlan) -> StreamChange {
         let same = |app: &PlanApp, plan: &StreamPlan, other: &StreamPlan| {
             other
                 .app_ix(&app.name)
@@ -144,6 +145,11 @@ impl StreamChange {
     /// Whether `app` of the new plan is the same app as before (nothing is new about it).
     pub fn keeps(&self, app: &str) -> bool {
         !self.apps_added.iter().any(|a| a == app)
+    }
+
+    /// Whether `app` of the old plan is still there, unchanged.
+    pub fn still_has(&self, app: &str) -> bool {
+        !self.apps_removed.iter().any(|a| a == app)
     }
 }
 

@@ -81,6 +81,8 @@ fn an_app_that_reads_elsewhere_or_as_another_group_is_removed_and_added() {
     let change = diff.stream("orders").expect("changed");
     assert_eq!(change.apps_added, ["sink"]);
     assert_eq!(change.apps_removed, ["sink"]);
+    assert!(!change.keeps("sink") && !change.still_has("sink"));
+    assert!(change.keeps("enricher") && change.still_has("enricher"));
     assert_eq!(
         diff.groups_added,
         [("g2-new".to_owned(), "c/t2".to_owned())]
