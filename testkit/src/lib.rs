@@ -6,6 +6,8 @@
 //!   librdkafka's in-process mock cluster; topics, and `populate` with exact positions.
 //! - [`canary`]: a `cairn canary` instance: its `cairn.toml` (`[canary]`), its process and its
 //!   `/api/canary` answer, typed.
+//! - [`control_plane`]: an HTTP control plane on 127.0.0.1 serving a lineage document that a
+//!   test changes, breaks, slows down or fails while `cairn detect` reads it.
 //! - [`cluster`]: the three-node cluster of the fault tests (`CAIRN_TEST_CLUSTER_BROKERS`, or a
 //!   three-broker mock), with a node killed and brought back.
 //! - [`load`]: traffic on a rate schedule and group members of a capped speed.
@@ -36,6 +38,7 @@
 pub mod canary;
 pub mod cluster;
 pub mod config;
+pub mod control_plane;
 pub mod detect;
 pub mod instance;
 pub mod kafka;

@@ -17,6 +17,7 @@
 
 mod detect_backlog;
 mod detect_broker_restart;
+mod detect_control_plane;
 mod detect_crash;
 mod detect_pipeline;
 mod detect_readiness;

@@ -136,6 +136,14 @@ pub enum ConfigError {
     /// `control_plane.url` is not an http(s) URL.
     #[error("[control_plane]: url = {found:?}, expected an http:// or https:// URL")]
     BadControlPlaneUrl { found: String },
+    /// The lineage would come from two places.
+    #[error(
+        "[control_plane] and [[streams]] are both set: the lineage comes from one place; remove the [[streams]] (serve them from the control plane) or the [control_plane]"
+    )]
+    StreamsAndControlPlane,
+    /// A control plane served a document without streams.
+    #[error("the served document has no [[streams]]: expected at least one stream to watch")]
+    NoServedStreams,
     /// Nothing to watch.
     #[error("no [[streams]] and no [control_plane]: expected at least one stream to watch")]
     NoStreams,

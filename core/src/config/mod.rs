@@ -133,7 +133,33 @@ pub struct StoreConfig {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ControlPlaneConfig {
     pub url: String,
+    /// How often the document is fetched again.
     pub refresh: Duration,
+    /// How long one fetch may take, from connecting to the last byte of the body.
+    pub timeout: Duration,
+}
+
+/// The streams a control plane served, validated, with the version the document names.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServedStreams {
+    /// This configuration with its streams replaced by the served ones.
+    pub config: Config,
+    /// The document's top-level `version`, when it has one.
+    pub version: Option<String>,
+    /// `sha256:<hex>` of the document's bytes: tells two documents apart whatever they say.
+    pub hash: String,
+}
+
+/// `sha256:<hex>` of `text`: the identity of a served lineage document.
+pub fn content_hash(text: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    let mut out = String::with_capacity(7 + 64);
+    out.push_str("sha256:");
+    for byte in digest {
+        out.push_str(&format!("{byte:02x}"));
+    }
+    out
 }
 
 /// A location: `<cluster>/<topic>`.
@@ -185,16 +211,41 @@ impl Config {
     /// This configuration with its streams replaced by the `[[streams]]` of `text`, as served by
     /// the control plane. The new streams are validated against this file's clusters and timing.
     pub fn with_streams_from_toml(&self, text: &str) -> Result<Config, ConfigError> {
+        Ok(self.with_served_streams(text)?.config)
+    }
+
+    /// [`Config::with_streams_from_toml`], keeping the document's own `version` too. A
+    /// document is validated exactly like the `[[streams]]` of a file (the same code), and
+    /// besides `[[streams]]` it may hold only `version`.
+    pub fn with_served_streams(&self, text: &str) -> Result<ServedStreams, ConfigError> {
         let raw: raw::RawStreamsDocument = toml::from_str(text).map_err(toml_error)?;
+        let version = match raw.version {
+            Some(v) if v.trim().is_empty() => {
+                return Err(ConfigError::Empty {
+                    place: "the served document's version".into(),
+                    expected: "a version name, or no `version` key",
+                });
+            }
+            other => other,
+        };
+        // An empty document is far more often a broken control plane than a wish to watch
+        // nothing: refused, so the last good lineage stays.
+        if raw.streams.is_empty() {
+            return Err(ConfigError::NoServedStreams);
+        }
         let streams = validate::streams(
             raw.streams,
             &self.clusters,
             &self.timing,
             self.oracle.poll_interval,
         )?;
-        Ok(Config {
-            streams,
-            ..self.clone()
+        Ok(ServedStreams {
+            config: Config {
+                streams,
+                ..self.clone()
+            },
+            version,
+            hash: content_hash(text),
         })
     }
 
@@ -270,6 +321,8 @@ impl StoreConfig {
 impl ControlPlaneConfig {
     /// How often the served streams are re-read.
     pub const DEFAULT_REFRESH: Duration = Duration::from_secs(30);
+    /// Per fetch: a control plane slower than this is treated as failing.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 }
 
 impl Location {

@@ -236,6 +236,8 @@ pub(super) struct RawRespondGroup {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawStreamsDocument {
+    /// The lineage's version as the control plane names it (optional).
+    pub version: Option<String>,
     #[serde(default)]
     pub streams: Vec<RawStream>,
 }
@@ -324,6 +326,8 @@ pub(super) struct RawControlPlane {
     pub url: String,
     #[serde(default, deserialize_with = "super::duration::deserialize_option")]
     pub refresh: Option<Duration>,
+    #[serde(default, deserialize_with = "super::duration::deserialize_option")]
+    pub timeout: Option<Duration>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -83,4 +83,19 @@ impl GapTable {
     pub fn len(&self) -> usize {
         self.entries.len()
     }
+
+    /// The entries with their reader slots renumbered by `slot`; those it maps to `None` go.
+    pub fn remapped(&self, slot: impl Fn(u8) -> Option<u8>) -> GapTable {
+        let entries = self
+            .entries
+            .iter()
+            .filter_map(|e| {
+                Some(GapEntry {
+                    slot: slot(e.slot)?,
+                    ..e.clone()
+                })
+            })
+            .collect();
+        GapTable { entries }
+    }
 }

@@ -30,6 +30,9 @@ pub(crate) mod status {
     pub const EXTRAS: u8 = 1 << 5;
     /// The bits that belong in stored state.
     pub const PERSISTED: u8 = LINGERING | STUCK | COMPLETE;
+    /// Stored state only: the state lists every reader of the plan it was written under, so
+    /// a reader of the restoring plan missing from it was not in that plan (see `persist`).
+    pub const PLAN_LISTED: u8 = 1 << 6;
 }
 
 /// Bits of [`LocSlot::flags`].
@@ -61,6 +64,9 @@ pub(crate) mod app_flags {
     pub const RX_UNKNOWN: u16 = 1 << 11;
     /// The app's tracer reported dropping its `sent` downstream: unknown, not lost.
     pub const APP_UNKNOWN: u16 = 1 << 12;
+    /// The app joined the lineage (or changed what it reads or writes) after the message was
+    /// planned: nothing is expected of it for this message.
+    pub const UNPLANNED: u16 = 1 << 13;
     /// Any trace proving the app read the message.
     pub const READ: u16 = RECEIVED | FILTERED | WROTE;
 }

@@ -258,6 +258,7 @@ pub struct CairnToml {
     listen: Option<String>,
     store: Option<PathBuf>,
     control_plane: Option<(String, Option<Duration>)>,
+    control_plane_timeout: Option<Duration>,
     streams: Vec<StreamToml>,
 }
 
@@ -277,6 +278,7 @@ impl CairnToml {
             listen: None,
             store: None,
             control_plane: None,
+            control_plane_timeout: None,
             streams: Vec::new(),
         }
     }
@@ -345,6 +347,36 @@ impl CairnToml {
     pub fn control_plane(mut self, url: &str, refresh: Option<Duration>) -> CairnToml {
         self.control_plane = Some((url.to_owned(), refresh));
         self
+    }
+
+    /// `[control_plane] timeout`: how long one fetch may take.
+    pub fn control_plane_timeout(mut self, timeout: Duration) -> CairnToml {
+        self.control_plane_timeout = Some(timeout);
+        self
+    }
+
+    /// This file without its `[[streams]]`: what goes with a `[control_plane]` serving them.
+    pub fn without_streams(mut self) -> CairnToml {
+        self.streams.clear();
+        self
+    }
+
+    /// The `[[streams]]` of this file as a control plane serves them, with a top-level
+    /// `version` when one is given.
+    pub fn streams_document(&self, version: Option<&str>) -> String {
+        let mut root = Table::new();
+        put(
+            &mut root,
+            "version",
+            version.map(|v| Value::String(v.to_owned())),
+        );
+        let streams = self
+            .streams
+            .iter()
+            .map(|s| Value::Table(s.table()))
+            .collect();
+        root.insert("streams".into(), Value::Array(streams));
+        toml::to_string(&root).expect("a TOML table always serializes")
     }
 
     /// One `[[streams]]`, after those added so far.
@@ -450,6 +482,11 @@ impl CairnToml {
             let mut control_plane = Table::new();
             control_plane.insert("url".into(), Value::String(url.clone()));
             put(&mut control_plane, "refresh", refresh.map(duration));
+            put(
+                &mut control_plane,
+                "timeout",
+                self.control_plane_timeout.map(duration),
+            );
             root.insert("control_plane".into(), Value::Table(control_plane));
         }
         if !self.streams.is_empty() {
