@@ -6,6 +6,7 @@
 //!
 //! Layout:
 //! - [`reads`]: one cluster's Kafka reads (groups, topics, committed offsets, watermarks).
+//! - [`committed`]: every group's committed offsets through one admin client, all at once.
 //! - [`first_unread`]: the read_committed fetch of one record at a committed offset, cached.
 //! - [`retention`]: the topics' retention, read now and then, for the headroom gauge.
 //! - [`round`]: the reads of a round assembled into the core's observations.
@@ -22,6 +23,7 @@
 //! - [`http`]: the endpoints.
 
 pub mod book;
+pub mod committed;
 pub mod events;
 pub mod first_unread;
 pub mod http;

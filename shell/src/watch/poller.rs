@@ -80,6 +80,12 @@ pub fn spawn_poller(
                 {
                     scale::advise(&config, &view, cluster_view, &round, report);
                 }
+                if let Some(cluster_view) = view.cluster(&cluster) {
+                    let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                    cluster_view
+                        .last_round_micros
+                        .store(took, Ordering::Relaxed);
+                }
                 let left = interval.saturating_sub(started.elapsed());
                 sleep_unless_stopped(left, &stop);
             }

@@ -15,6 +15,7 @@ use cairn_core::watch::{
 };
 use rdkafka::error::RDKafkaErrorCode;
 
+use super::committed::Commit;
 use super::events::{ReadFailed, ReadReason, TopicChange, TopicChanged};
 use super::first_unread::{FirstUnreadFetcher, Lagging};
 use super::reads::{ClusterReads, ListedGroup, Topics};
@@ -75,24 +76,37 @@ pub fn observe_cluster(
         Ok(topics) => round.follow_topics(memory, topics, counters),
         Err(err) => failed("metadata", ReadReason::of_kafka(&err), &err),
     }
-    // Every partition of the cluster: one OffsetFetch per group learns which it committed.
+    // Every partition of the cluster: each group is asked for all of them (in chunks, all in
+    // flight at once) to learn which it committed.
     let all: Vec<(String, i32)> = memory
         .topics
         .iter()
         .flat_map(|(t, ps)| ps.iter().map(move |p| (t.clone(), *p)))
         .collect();
-    let mut watermarks = RoundWatermarks::new();
+    let names: Vec<String> = listed.iter().map(|(g, _)| g.name.clone()).collect();
+    let answers = reads.committed(&names, &all);
+    let committed: Vec<Committed> = names
+        .iter()
+        .zip(answers)
+        .map(|(group, answer)| round.read_committed(memory, &all, group, answer))
+        .collect();
+    // Every partition some group reads, for one batched watermarks read shared by all.
+    let needed: BTreeSet<(String, i32)> = names
+        .iter()
+        .flat_map(|group| partitions_read(memory, group))
+        .collect();
+    let watermarks = round.read_watermarks(reads, &needed);
     let mut observations: Vec<GroupObservation> = listed
         .iter()
-        .map(|(group, status)| {
-            round.observe_group(reads, memory, &all, &mut watermarks, group, *status)
+        .zip(committed)
+        .map(|((group, status), committed)| {
+            round.observe_group(memory, &watermarks, group, *status, &committed)
         })
         .collect();
     add_first_unread(&mut observations, fetcher, &failed);
 
     let now_watched: BTreeSet<String> = listed.iter().map(|(g, _)| g.name.clone()).collect();
     round.forget_deleted(memory, &now_watched, &mut observations);
-    reads.retain_groups(|g| now_watched.contains(g));
     memory.watched = now_watched;
     observations
 }
@@ -141,32 +155,16 @@ impl Round<'_> {
     /// One group: its commits and the watermarks of every partition of the topics it reads.
     fn observe_group(
         &self,
-        reads: &mut ClusterReads,
-        memory: &mut RoundMemory,
-        all: &[(String, i32)],
-        watermarks: &mut RoundWatermarks,
+        memory: &RoundMemory,
+        watermarks: &RoundWatermarks,
         group: &ListedGroup,
         status: Option<Observed<GroupStatus>>,
+        committed: &Committed,
     ) -> GroupObservation {
-        let committed = self.read_committed(reads, memory, all, &group.name);
-        let topics = memory
-            .group_topics
-            .get(&group.name)
-            .cloned()
-            .unwrap_or_default();
-        let mut partitions = Vec::new();
-        for topic in &topics {
-            let Some(ids) = memory.topics.get(topic) else {
-                continue; // deleted: its partitions are gone
-            };
-            for &partition in ids {
-                let key = (topic.clone(), partition);
-                let marks = *watermarks
-                    .entry(key.clone())
-                    .or_insert_with(|| self.read_watermarks(reads, topic, partition));
-                partitions.push(PartitionObservation {
-                    topic: topic.clone(),
-                    partition,
+        let partitions = partitions_read(memory, &group.name)
+            .map(|key| {
+                let marks = watermarks.get(&key).copied().flatten();
+                PartitionObservation {
                     committed: committed.get(&key).cloned().flatten(),
                     log_start: marks.map(|w| Observed {
                         value: w.value.log_start,
@@ -177,9 +175,11 @@ impl Round<'_> {
                         read_at: w.read_at,
                     }),
                     first_unread: None,
-                });
-            }
-        }
+                    topic: key.0,
+                    partition: key.1,
+                }
+            })
+            .collect();
         GroupObservation {
             cluster: self.cluster.to_owned(),
             group: group.name.clone(),
@@ -189,77 +189,105 @@ impl Round<'_> {
         }
     }
 
-    /// The group's committed offsets over `all` the partitions of the cluster (one
-    /// OffsetFetch), remembering which topics it has commits on.
+    /// The group's committed offsets over `all` the partitions of the cluster, remembering
+    /// which topics it has commits on. A partition refused alone is unknown and its topic
+    /// stays the group's; a request that failed as a whole leaves all it asked unknown; when
+    /// nothing was answered, the group keeps the topics it had.
     fn read_committed(
         &self,
-        reads: &mut ClusterReads,
         memory: &mut RoundMemory,
         all: &[(String, i32)],
         group: &str,
+        answer: Vec<Commit>,
     ) -> Committed {
-        match reads.committed(group, all) {
-            Ok(offsets) => {
-                let at = (self.clock)();
-                let before = memory.group_topics.remove(group).unwrap_or_default();
-                let mut topics = BTreeSet::new();
-                let mut refused: Vec<(Option<RDKafkaErrorCode>, usize)> = Vec::new();
-                for ((topic, _), offset) in all.iter().zip(&offsets) {
-                    match offset {
-                        Ok(Some(_)) => {
-                            topics.insert(topic.clone());
-                        }
-                        Ok(None) => {}
-                        // Refused for this partition: unknown, and the group keeps the topic.
-                        Err(code) => {
-                            match refused.iter_mut().find(|(c, _)| c == code) {
-                                Some((_, n)) => *n += 1,
-                                None => refused.push((*code, 1)),
-                            }
-                            if before.contains(topic) {
-                                topics.insert(topic.clone());
-                            }
-                        }
-                    }
+        let at = (self.clock)();
+        let answered = answer.iter().any(|c| !matches!(c, Commit::Failed(_)));
+        // Errors by kind (refused alone or failed request) and code, each said once per round.
+        let mut errors: Vec<(bool, Option<RDKafkaErrorCode>, usize)> = Vec::new();
+        let mut topics = BTreeSet::new();
+        let before = memory.group_topics.get(group);
+        for ((topic, _), commit) in all.iter().zip(&answer) {
+            let (refused, code) = match *commit {
+                Commit::Offset(Some(_)) => {
+                    topics.insert(topic.clone());
+                    continue;
                 }
-                for (code, partitions) in refused {
-                    let error = format!(
-                        "group `{group}`: {partitions} partitions answered {}",
-                        code.map_or_else(|| "an error".to_owned(), |c| c.to_string())
-                    );
-                    (self.failed)("committed", ReadReason::of_code(code), &error);
-                }
-                memory.group_topics.insert(group.to_owned(), topics);
-                all.iter()
-                    .cloned()
-                    .zip(offsets)
-                    .map(|(key, value)| {
-                        let read = value.ok().map(|value| Observed { value, read_at: at });
-                        (key, read)
+                Commit::Offset(None) => continue,
+                Commit::Refused(code) => (true, code),
+                Commit::Failed(code) => (false, code),
+            };
+            match errors
+                .iter_mut()
+                .find(|(r, c, _)| (*r, *c) == (refused, code))
+            {
+                Some((_, _, n)) => *n += 1,
+                None => errors.push((refused, code, 1)),
+            }
+            // Unknown this round, and the group keeps the topic.
+            if before.is_some_and(|b| b.contains(topic)) {
+                topics.insert(topic.clone());
+            }
+        }
+        for (refused, code, partitions) in errors {
+            let code_text = code.map_or_else(|| "an error".to_owned(), |c| c.to_string());
+            let error = if refused {
+                format!("group `{group}`: {partitions} partitions answered {code_text}")
+            } else {
+                format!(
+                    "reading committed offsets of group `{group}` on {partitions} partitions failed: {code_text}"
+                )
+            };
+            (self.failed)("committed", ReadReason::of_code(code), &error);
+        }
+        if !answered && !all.is_empty() {
+            return Committed::new();
+        }
+        memory.group_topics.insert(group.to_owned(), topics);
+        all.iter()
+            .cloned()
+            .zip(answer)
+            .map(|(key, commit)| {
+                let read = match commit {
+                    Commit::Offset(value) => Some(Observed { value, read_at: at }),
+                    Commit::Refused(_) | Commit::Failed(_) => None,
+                };
+                (key, read)
+            })
+            .collect()
+    }
+
+    /// The watermarks of every partition in `needed`, in one batched read (two requests per
+    /// broker); a failed request leaves them all unknown, a partition the broker refused only
+    /// that one.
+    fn read_watermarks(
+        &self,
+        reads: &mut ClusterReads,
+        needed: &BTreeSet<(String, i32)>,
+    ) -> RoundWatermarks {
+        if needed.is_empty() {
+            return RoundWatermarks::new();
+        }
+        let partitions: Vec<(String, i32)> = needed.iter().cloned().collect();
+        match reads.watermarks_of(&partitions) {
+            Ok(answers) => {
+                let read_at = (self.clock)();
+                answers
+                    .into_iter()
+                    .map(|(key, answer)| {
+                        let marks = match answer {
+                            Ok(value) => Some(Observed { value, read_at }),
+                            Err(err) => {
+                                (self.failed)("watermarks", ReadReason::of_kafka(&err), &err);
+                                None
+                            }
+                        };
+                        (key, marks)
                     })
                     .collect()
             }
             Err(err) => {
-                (self.failed)("committed", ReadReason::of_offsets(&err), &err);
-                Committed::new()
-            }
-        }
-    }
-
-    fn read_watermarks(
-        &self,
-        reads: &mut ClusterReads,
-        topic: &str,
-        partition: i32,
-    ) -> Option<Observed<Watermarks>> {
-        match reads.watermarks(topic, partition) {
-            Ok(value) => Some(Observed {
-                value,
-                read_at: (self.clock)(),
-            }),
-            Err(err) => {
                 (self.failed)("watermarks", ReadReason::of_kafka(&err), &err);
-                None
+                RoundWatermarks::new()
             }
         }
     }
@@ -350,6 +378,19 @@ impl Round<'_> {
             memory.group_topics.remove(deleted);
         }
     }
+}
+
+/// The partitions `group` reads: every partition of each topic it has commits on (a deleted
+/// topic has none), in topic then partition order.
+fn partitions_read<'a>(
+    memory: &'a RoundMemory,
+    group: &str,
+) -> impl Iterator<Item = (String, i32)> + 'a {
+    let topics = memory.group_topics.get(group).cloned().unwrap_or_default();
+    topics.into_iter().flat_map(move |topic| {
+        let ids = memory.topics.get(&topic).cloned().unwrap_or_default();
+        ids.into_iter().map(move |p| (topic.clone(), p))
+    })
 }
 
 /// Fills `first_unread` of every partition with records past its commit.
