@@ -15,7 +15,9 @@
 //!    `/readyz` (its first round), checks that it sees every group with every partition;
 //! 3. reads `cairn_watch_round_duration_seconds` from `/metrics` after each of `--rounds`
 //!    rounds (it polls `/metrics` every 100 ms and takes the gauge whenever
-//!    `cairn_watch_rounds_total` moved on by one), and the peak RSS (`VmHWM`);
+//!    `cairn_watch_rounds_total` moved on by one), and the peak RSS (`VmHWM`); the watch logs
+//!    its round's steps at debug level (`watch round phases`), and the median of each step
+//!    over the measured rounds is printed too, as the profile of a round;
 //! 4. SIGTERMs it, deletes the topics and groups (unless `--keep-topics`), and prints a table
 //!    and the command that made it.
 //!
@@ -152,6 +154,11 @@ fn main() -> ExitCode {
         );
         return ExitCode::FAILURE;
     };
+    if std::env::var_os("RUST_LOG").is_none() {
+        // SAFETY: no other thread runs yet. The watch inherits it: its round timings.
+        unsafe { std::env::set_var("RUST_LOG", "info,cairn_shell::watch::poller=debug") };
+    }
+    let load_before = load_average();
     let bin = std::env::var_os(BIN_ENV)
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_cairn")));
@@ -159,7 +166,7 @@ fn main() -> ExitCode {
         eprintln!("no cairn binary at {} ({BIN_ENV})", bin.display());
         return ExitCode::FAILURE;
     }
-    match run(&args, &brokers, &bin) {
+    match run(&args, &brokers, &bin, &load_before) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(message) => {
@@ -211,7 +218,14 @@ struct WatchRun {
     logs: PathBuf,
 }
 
-fn run(args: &Args, brokers: &str, bin: &Path) -> Result<bool, String> {
+/// The machine's load averages (1, 5, 15 minutes), as `/proc/loadavg` gives them.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+fn run(args: &Args, brokers: &str, bin: &Path, load_before: &str) -> Result<bool, String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -267,7 +281,7 @@ fn run(args: &Args, brokers: &str, bin: &Path) -> Result<bool, String> {
     }
     let run = outcome?;
     let ok = run.groups_seen == args.groups && run.partitions_of_one == args.partitions;
-    print_table(args, &run);
+    print_table(args, &run, load_before, &load_average());
     println!();
     println!("command: {}", command(args, brokers, bin));
     if !ok {
@@ -445,7 +459,7 @@ fn quantile(sorted: &[Duration], q: f64) -> Duration {
     sorted[rank - 1]
 }
 
-fn print_table(args: &Args, run: &WatchRun) {
+fn print_table(args: &Args, run: &WatchRun, load_before: &str, load_after: &str) {
     let mut sorted = run.rounds.clone();
     sorted.sort();
     let p50 = quantile(&sorted, 0.50);
@@ -489,6 +503,65 @@ fn print_table(args: &Args, run: &WatchRun) {
         "| peak RSS of cairn watch (VmHWM) | {peak_mib:.0} MiB (goal <= {GOAL_RSS_MIB:.0} MiB: {}) |",
         verdict(peak_mib <= GOAL_RSS_MIB)
     );
+    println!("| machine load (1, 5, 15 min) before / after | {load_before} / {load_after} |");
+    let phases = round_phases(&run.logs, run.rounds.len());
+    if !phases.is_empty() {
+        println!();
+        println!(
+            "median time of each step of a round, over the last {} rounds logged",
+            run.rounds.len()
+        );
+        println!("| step | median |");
+        println!("| --- | --- |");
+        for (name, median) in phases {
+            println!("| {name} | {median:.1} ms |");
+        }
+    }
+}
+
+/// The median of each step the watch logged for its last `rounds` rounds (`watch round
+/// phases` lines: `phases=groups=1.0ms metadata=2.0ms ...`), in the order logged.
+fn round_phases(log: &Path, rounds: usize) -> Vec<(String, f64)> {
+    let Ok(text) = std::fs::read_to_string(log) else {
+        return Vec::new();
+    };
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("watch round phases"))
+        .collect();
+    let mut steps: Vec<(String, Vec<f64>)> = Vec::new();
+    for line in &lines[lines.len().saturating_sub(rounds)..] {
+        let Some(start) = line.find("phases=") else {
+            continue;
+        };
+        let rest = line[start + "phases=".len()..].trim_start_matches('"');
+        for field in rest.split_whitespace() {
+            let Some((name, value)) = field.split_once('=') else {
+                break; // the next field of the line
+            };
+            let Some(ms) = value
+                .trim_end_matches('"')
+                .strip_suffix("ms")
+                .and_then(|v| v.parse::<f64>().ok())
+            else {
+                break;
+            };
+            match steps.iter_mut().find(|(n, _)| n == name) {
+                Some((_, values)) => values.push(ms),
+                None => steps.push((name.to_owned(), vec![ms])),
+            }
+            if value.ends_with('"') {
+                break;
+            }
+        }
+    }
+    steps
+        .into_iter()
+        .map(|(name, mut values)| {
+            values.sort_by(f64::total_cmp);
+            (name, values[values.len() / 2])
+        })
+        .collect()
 }
 
 fn command(args: &Args, brokers: &str, bin: &Path) -> String {

@@ -10,6 +10,7 @@
 //! - [`first_unread`]: the read_committed fetch of one record at a committed offset, cached.
 //! - [`retention`]: the topics' retention, read now and then, for the headroom gauge.
 //! - [`round`]: the reads of a round assembled into the core's observations.
+//! - [`phases`]: how long each step of a round took, logged at debug level.
 //! - [`poller`]: the thread per cluster: read, judge, record, hand incidents on.
 //! - [`book`]: the incident book in sled, restored at start.
 //! - [`leader`]: several instances elect the active one; [`leader::LeaderHandle::is_active`].
@@ -29,6 +30,7 @@ pub mod first_unread;
 pub mod http;
 pub mod leader;
 pub mod metrics;
+pub mod phases;
 pub mod poller;
 pub mod publish;
 pub mod reads;

@@ -18,6 +18,7 @@ use rdkafka::error::RDKafkaErrorCode;
 use super::committed::Commit;
 use super::events::{ReadFailed, ReadReason, TopicChange, TopicChanged};
 use super::first_unread::{FirstUnreadFetcher, Lagging};
+use super::phases::Phases;
 use super::reads::{ClusterReads, ListedGroup, Topics};
 use super::view::WatchCounters;
 use crate::kafka::offsets::Watermarks;
@@ -46,7 +47,8 @@ type Committed = HashMap<(String, i32), Option<Observed<Option<i64>>>>;
 /// Watermarks read this round, by (topic, partition), shared by the groups that read it.
 type RoundWatermarks = HashMap<(String, i32), Option<Observed<Watermarks>>>;
 
-/// The reads of one round on `cluster`, as observations for the evaluator.
+/// The reads of one round on `cluster`, as observations for the evaluator, and how long each
+/// read took.
 pub fn observe_cluster(
     config: &WatchConfig,
     cluster: &str,
@@ -55,7 +57,8 @@ pub fn observe_cluster(
     memory: &mut RoundMemory,
     counters: &WatchCounters,
     clock: impl Fn() -> Millis,
-) -> Vec<GroupObservation> {
+) -> (Vec<GroupObservation>, Phases) {
+    let mut phases = Phases::default();
     let failed = |operation: &'static str, reason: ReadReason, error: &dyn std::fmt::Display| {
         ReadFailed {
             cluster,
@@ -71,8 +74,8 @@ pub fn observe_cluster(
         clock: &clock,
         failed: &failed,
     };
-    let listed = round.list_groups(reads, memory);
-    match reads.topics() {
+    let listed = phases.time("groups", || round.list_groups(reads, memory));
+    match phases.time("metadata", || reads.topics()) {
         Ok(topics) => round.follow_topics(memory, topics, counters),
         Err(err) => failed("metadata", ReadReason::of_kafka(&err), &err),
     }
@@ -84,7 +87,7 @@ pub fn observe_cluster(
         .flat_map(|(t, ps)| ps.iter().map(move |p| (t.clone(), *p)))
         .collect();
     let names: Vec<String> = listed.iter().map(|(g, _)| g.name.clone()).collect();
-    let answers = reads.committed(&names, &all);
+    let answers = phases.time("committed", || reads.committed(&names, &all));
     let committed: Vec<Committed> = names
         .iter()
         .zip(answers)
@@ -95,7 +98,7 @@ pub fn observe_cluster(
         .iter()
         .flat_map(|group| partitions_read(memory, group))
         .collect();
-    let watermarks = round.read_watermarks(reads, &needed);
+    let watermarks = phases.time("watermarks", || round.read_watermarks(reads, &needed));
     let mut observations: Vec<GroupObservation> = listed
         .iter()
         .zip(committed)
@@ -103,12 +106,14 @@ pub fn observe_cluster(
             round.observe_group(memory, &watermarks, group, *status, &committed)
         })
         .collect();
-    add_first_unread(&mut observations, fetcher, &failed);
+    phases.time("first_unread", || {
+        add_first_unread(&mut observations, fetcher, &failed)
+    });
 
     let now_watched: BTreeSet<String> = listed.iter().map(|(g, _)| g.name.clone()).collect();
     round.forget_deleted(memory, &now_watched, &mut observations);
     memory.watched = now_watched;
-    observations
+    (observations, phases)
 }
 
 /// What every step of one cluster's round needs.
