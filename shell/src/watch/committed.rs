@@ -1,4 +1,4 @@
-//! The committed offsets of many consumer groups through one admin client, with every request
+//! The committed offsets of many consumer groups through one admin client, with many requests
 //! in flight at once: librdkafka's `ListConsumerGroupOffsets` (an OffsetFetch sent to the
 //! group's coordinator), which rust-rdkafka does not wrap yet, so it is called through
 //! `rdkafka::bindings` here and nowhere else.
@@ -13,6 +13,7 @@
 //! the partitions filed so far, so one answer costs the square of its size, all of it on the
 //! client's one main thread. A group asked for 2,000 partitions at once cost more than the
 //! rest of the round; asked in chunks of [`CHUNK`], the cost is linear in the partitions.
+//! At most [`IN_FLIGHT`] requests are out at once (see `committed`).
 
 use std::ffi::{CStr, CString, c_void};
 use std::time::{Duration, Instant};
@@ -24,7 +25,9 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 /// Partitions asked in one OffsetFetch.
-pub const CHUNK: usize = 100;
+pub const CHUNK: usize = 200;
+/// OffsetFetch requests in flight at once.
+pub const IN_FLIGHT: usize = 100;
 
 /// One partition's answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,8 +55,8 @@ impl CommittedReader {
     }
 
     /// The committed offset of each of `partitions` for each of `groups`: per group, in the
-    /// order of `partitions`. Every (group, chunk) request is in flight at once; a request with
-    /// no answer within the timeout has its partitions `Failed(OperationTimedOut)`.
+    /// order of `partitions`. [`IN_FLIGHT`] (group, chunk) requests are in flight at once; a
+    /// request with no answer within the timeout has its partitions `Failed(OperationTimedOut)`.
     pub fn committed(&self, groups: &[String], partitions: &[(String, i32)]) -> Vec<Vec<Commit>> {
         let timed_out = Commit::Failed(Some(RDKafkaErrorCode::OperationTimedOut));
         let mut answers = vec![vec![timed_out; partitions.len()]; groups.len()];
@@ -63,48 +66,57 @@ impl CommittedReader {
         let chunks: Vec<&[(String, i32)]> = partitions.chunks(CHUNK).collect();
         let rk = self.admin.inner().native_ptr();
         let timeout_ms = i32::try_from(self.timeout.as_millis()).unwrap_or(i32::MAX);
+        // Every (group, chunk) request, by tag; a group whose name cannot be sent fails here.
+        let mut names = Vec::with_capacity(groups.len());
+        for (g, group) in groups.iter().enumerate() {
+            match CString::new(group.as_str()) {
+                Ok(name) => names.push(Some(name)),
+                Err(_) => {
+                    answers[g].fill(Commit::Failed(Some(RDKafkaErrorCode::InvalidGroupId)));
+                    names.push(None);
+                }
+            }
+        }
+        let mut pending =
+            (0..groups.len() * chunks.len()).filter(|tag| names[tag / chunks.len()].is_some());
         // SAFETY: every librdkafka object made here is destroyed here, after its last use;
         // the strings and lists passed in live until the call that copies them returns; an
-        // event's results are read before the event is destroyed.
+        // event's results are read before the event is destroyed; the queue is destroyed
+        // only once nothing sent on it is waited for, or the deadline passed.
         unsafe {
             let queue = rd::rd_kafka_queue_new(rk);
             // Each chunk's list is made once and copied by every request that carries it.
             let lists: Vec<*mut rd::rd_kafka_topic_partition_list_t> =
                 chunks.iter().map(|chunk| partition_list(chunk)).collect();
+            let send = |tag: usize| {
+                let name = names[tag / chunks.len()].as_ref().expect("filtered");
+                let list = lists[tag % chunks.len()];
+                let mut request = rd::rd_kafka_ListConsumerGroupOffsets_new(name.as_ptr(), list);
+                let options = rd::rd_kafka_AdminOptions_new(
+                    rk,
+                    rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS,
+                );
+                let mut errstr = [0 as std::ffi::c_char; 256];
+                rd::rd_kafka_AdminOptions_set_request_timeout(
+                    options,
+                    timeout_ms,
+                    errstr.as_mut_ptr(),
+                    errstr.len(),
+                );
+                // Which (group, chunk) an answer is for comes back with it.
+                rd::rd_kafka_AdminOptions_set_opaque(options, tag as *mut c_void);
+                rd::rd_kafka_ListConsumerGroupOffsets(rk, &mut request, 1, options, queue);
+                rd::rd_kafka_ListConsumerGroupOffsets_destroy(request);
+                rd::rd_kafka_AdminOptions_destroy(options);
+            };
+            // A bounded number in flight: thousands at once time out together in librdkafka's
+            // queues, and its admin timeouts then trip an assertion that aborts the process.
             let mut in_flight = 0usize;
-            for (g, group) in groups.iter().enumerate() {
-                let Ok(name) = CString::new(group.as_str()) else {
-                    let invalid = Commit::Failed(Some(RDKafkaErrorCode::InvalidGroupId));
-                    answers[g].fill(invalid);
-                    continue;
-                };
-                for (c, list) in lists.iter().enumerate() {
-                    let mut request =
-                        rd::rd_kafka_ListConsumerGroupOffsets_new(name.as_ptr(), *list);
-                    let options = rd::rd_kafka_AdminOptions_new(
-                        rk,
-                        rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS,
-                    );
-                    let mut errstr = [0 as std::ffi::c_char; 256];
-                    rd::rd_kafka_AdminOptions_set_request_timeout(
-                        options,
-                        timeout_ms,
-                        errstr.as_mut_ptr(),
-                        errstr.len(),
-                    );
-                    // Which (group, chunk) an answer is for comes back with it.
-                    let tag = g * chunks.len() + c;
-                    rd::rd_kafka_AdminOptions_set_opaque(options, tag as *mut c_void);
-                    rd::rd_kafka_ListConsumerGroupOffsets(rk, &mut request, 1, options, queue);
-                    rd::rd_kafka_ListConsumerGroupOffsets_destroy(request);
-                    rd::rd_kafka_AdminOptions_destroy(options);
-                    in_flight += 1;
-                }
+            for tag in pending.by_ref().take(IN_FLIGHT) {
+                send(tag);
+                in_flight += 1;
             }
-            for list in lists {
-                rd::rd_kafka_topic_partition_list_destroy(list);
-            }
-            let deadline = Instant::now() + self.timeout + Duration::from_secs(1);
+            let mut deadline = Instant::now() + self.timeout + Duration::from_secs(1);
             while in_flight > 0 {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
@@ -122,6 +134,15 @@ impl CommittedReader {
                     read_event(event, chunks[c], &mut answer[from..from + chunks[c].len()]);
                 }
                 rd::rd_kafka_event_destroy(event);
+                if let Some(tag) = pending.next() {
+                    send(tag);
+                    in_flight += 1;
+                    // Each request has its own timeout from when it is sent.
+                    deadline = Instant::now() + self.timeout + Duration::from_secs(1);
+                }
+            }
+            for list in lists {
+                rd::rd_kafka_topic_partition_list_destroy(list);
             }
             rd::rd_kafka_queue_destroy(queue);
         }

@@ -42,8 +42,15 @@ const DELETED_TOPICS_KEPT: usize = 1_000;
 /// Reports a failed read: its operation, why, and the error.
 pub(super) type Failed<'a> = &'a dyn Fn(&'static str, ReadReason, &dyn std::fmt::Display);
 
-/// Committed offsets of one group, by (topic, partition); `None` where the read failed.
-type Committed = HashMap<(String, i32), Option<Observed<Option<i64>>>>;
+/// Committed offsets of one group, in the order of the cluster's partitions (see [`Cluster`]);
+/// `None` where the read failed, empty when it failed as a whole.
+type Committed = Vec<Option<Observed<Option<i64>>>>;
+/// Where each partition of the cluster is in the list of them all (topic then partition order):
+/// the groups' answers are kept in this order, so a round holds no (topic, partition) key per
+/// group and partition.
+struct Cluster<'a> {
+    index: HashMap<&'a (String, i32), usize>,
+}
 /// Watermarks read this round, by (topic, partition), shared by the groups that read it.
 type RoundWatermarks = HashMap<(String, i32), Option<Observed<Watermarks>>>;
 
@@ -88,6 +95,9 @@ pub fn observe_cluster(
         .collect();
     let names: Vec<String> = listed.iter().map(|(g, _)| g.name.clone()).collect();
     let answers = phases.time("committed", || reads.committed(&names, &all));
+    let cluster_partitions = Cluster {
+        index: all.iter().enumerate().map(|(i, key)| (key, i)).collect(),
+    };
     let committed: Vec<Committed> = names
         .iter()
         .zip(answers)
@@ -103,7 +113,14 @@ pub fn observe_cluster(
         .iter()
         .zip(committed)
         .map(|((group, status), committed)| {
-            round.observe_group(memory, &watermarks, group, *status, &committed)
+            round.observe_group(
+                memory,
+                &cluster_partitions,
+                &watermarks,
+                group,
+                *status,
+                &committed,
+            )
         })
         .collect();
     phases.time("first_unread", || {
@@ -161,6 +178,7 @@ impl Round<'_> {
     fn observe_group(
         &self,
         memory: &RoundMemory,
+        cluster: &Cluster,
         watermarks: &RoundWatermarks,
         group: &ListedGroup,
         status: Option<Observed<GroupStatus>>,
@@ -170,7 +188,10 @@ impl Round<'_> {
             .map(|key| {
                 let marks = watermarks.get(&key).copied().flatten();
                 PartitionObservation {
-                    committed: committed.get(&key).cloned().flatten(),
+                    committed: cluster
+                        .index
+                        .get(&key)
+                        .and_then(|&i| committed.get(i).copied().flatten()),
                     log_start: marks.map(|w| Observed {
                         value: w.value.log_start,
                         read_at: w.read_at,
@@ -248,15 +269,11 @@ impl Round<'_> {
             return Committed::new();
         }
         memory.group_topics.insert(group.to_owned(), topics);
-        all.iter()
-            .cloned()
-            .zip(answer)
-            .map(|(key, commit)| {
-                let read = match commit {
-                    Commit::Offset(value) => Some(Observed { value, read_at: at }),
-                    Commit::Refused(_) | Commit::Failed(_) => None,
-                };
-                (key, read)
+        answer
+            .into_iter()
+            .map(|commit| match commit {
+                Commit::Offset(value) => Some(Observed { value, read_at: at }),
+                Commit::Refused(_) | Commit::Failed(_) => None,
             })
             .collect()
     }
