@@ -216,6 +216,8 @@ struct WatchRun {
     groups_seen: usize,
     partitions_of_one: usize,
     logs: PathBuf,
+    /// The median of each step of a round, read from the log before it is deleted.
+    phases: Vec<(String, f64)>,
 }
 
 /// The machine's load averages (1, 5, 15 minutes), as `/proc/loadavg` gives them.
@@ -389,6 +391,7 @@ fn watch(
     let _ = runtime.block_on(process.try_terminate(TIMEOUT));
     let (first_round, rounds, groups_seen, partitions_of_one) =
         measured.map_err(|e| format!("{e}\nlogs: {}", process.stderr_path.display()))?;
+    let phases = round_phases(&process.stderr_path, rounds.len());
     Ok(WatchRun {
         first_round,
         rounds,
@@ -396,6 +399,7 @@ fn watch(
         groups_seen,
         partitions_of_one,
         logs: process.stderr_path.clone(),
+        phases,
     })
 }
 
@@ -504,7 +508,7 @@ fn print_table(args: &Args, run: &WatchRun, load_before: &str, load_after: &str)
         verdict(peak_mib <= GOAL_RSS_MIB)
     );
     println!("| machine load (1, 5, 15 min) before / after | {load_before} / {load_after} |");
-    let phases = round_phases(&run.logs, run.rounds.len());
+    let phases = &run.phases;
     if !phases.is_empty() {
         println!();
         println!(
