@@ -233,12 +233,14 @@ fn read_retention(cluster: &str, round: &Round, cache: &mut RetentionCache, view
     let Some(cluster_view) = view.cluster(cluster) else {
         return;
     };
-    let topics = round
+    // Deduplicated before they are copied: a round has a topic name per (group, partition).
+    let topics: BTreeSet<&str> = round
         .groups
         .iter()
         .flat_map(|g| &g.partitions)
-        .map(|p| p.topic.clone())
+        .map(|p| p.topic.as_str())
         .collect();
+    let topics = topics.into_iter().map(str::to_owned).collect();
     match cache.refresh(topics, Instant::now()) {
         Ok(known) => *cluster_view.retention.lock() = known.clone(),
         Err(error) => ReadFailed {

@@ -6,7 +6,7 @@
 //! not make every group vanish. A group that disappears from the listing (deleted) is sent
 //! once with no partitions, which closes its incident, and then left out.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use cairn_core::config::WatchConfig;
 use cairn_core::model::Millis;
@@ -45,11 +45,11 @@ pub(super) type Failed<'a> = &'a dyn Fn(&'static str, ReadReason, &dyn std::fmt:
 /// Committed offsets of one group, in the order of the cluster's partitions (see [`Cluster`]);
 /// `None` where the read failed, empty when it failed as a whole.
 type Committed = Vec<Option<Observed<Option<i64>>>>;
-/// Where each partition of the cluster is in the list of them all (topic then partition order):
-/// the groups' answers are kept in this order, so a round holds no (topic, partition) key per
-/// group and partition.
+/// Where each topic's partitions start in the list of the cluster's partitions (topic then
+/// partition order, as `RoundMemory::topics` lists them): the groups' answers are kept in this
+/// order, so a round looks no (topic, partition) key up per group and partition.
 struct Cluster<'a> {
-    index: HashMap<&'a (String, i32), usize>,
+    starts: HashMap<&'a str, usize>,
 }
 /// Watermarks read this round, by (topic, partition), shared by the groups that read it.
 type RoundWatermarks = HashMap<(String, i32), Option<Observed<Watermarks>>>;
@@ -95,20 +95,42 @@ pub fn observe_cluster(
         .collect();
     let names: Vec<String> = listed.iter().map(|(g, _)| g.name.clone()).collect();
     let answers = phases.time("committed", || reads.committed(&names, &all));
-    let cluster_partitions = Cluster {
-        index: all.iter().enumerate().map(|(i, key)| (key, i)).collect(),
-    };
     let committed: Vec<Committed> = names
         .iter()
         .zip(answers)
         .map(|(group, answer)| round.read_committed(memory, &all, group, answer))
         .collect();
+    let mut starts = HashMap::new();
+    let mut next = 0;
+    for (topic, partitions) in &memory.topics {
+        starts.insert(topic.as_str(), next);
+        next += partitions.len();
+    }
+    let cluster_partitions = Cluster { starts };
     // Every partition some group reads, for one batched watermarks read shared by all.
-    let needed: BTreeSet<(String, i32)> = names
+    let read_topics: BTreeSet<&String> = names
         .iter()
-        .flat_map(|group| partitions_read(memory, group))
+        .filter_map(|group| memory.group_topics.get(group))
+        .flatten()
+        .collect();
+    let needed: BTreeSet<(String, i32)> = read_topics
+        .into_iter()
+        .filter_map(|topic| memory.topics.get(topic).map(|ids| (topic, ids)))
+        .flat_map(|(topic, ids)| ids.iter().map(move |p| (topic.clone(), *p)))
         .collect();
     let watermarks = phases.time("watermarks", || round.read_watermarks(reads, &needed));
+    // By topic, in the order of its partitions, as the groups' observations are built.
+    let watermarks: HashMap<&str, Vec<Option<Observed<Watermarks>>>> = memory
+        .topics
+        .iter()
+        .map(|(topic, ids)| {
+            let marks = ids
+                .iter()
+                .map(|&p| watermarks.get(&(topic.clone(), p)).copied().flatten())
+                .collect();
+            (topic.as_str(), marks)
+        })
+        .collect();
     let mut observations: Vec<GroupObservation> = listed
         .iter()
         .zip(committed)
@@ -179,19 +201,25 @@ impl Round<'_> {
         &self,
         memory: &RoundMemory,
         cluster: &Cluster,
-        watermarks: &RoundWatermarks,
+        watermarks: &HashMap<&str, Vec<Option<Observed<Watermarks>>>>,
         group: &ListedGroup,
         status: Option<Observed<GroupStatus>>,
         committed: &Committed,
     ) -> GroupObservation {
-        let partitions = partitions_read(memory, &group.name)
-            .map(|key| {
-                let marks = watermarks.get(&key).copied().flatten();
-                PartitionObservation {
-                    committed: cluster
-                        .index
-                        .get(&key)
-                        .and_then(|&i| committed.get(i).copied().flatten()),
+        let mut partitions = Vec::new();
+        let topics = memory.group_topics.get(&group.name).into_iter().flatten();
+        for topic in topics {
+            let Some(ids) = memory.topics.get(topic) else {
+                continue; // deleted: its partitions are gone
+            };
+            let start = cluster.starts.get(topic.as_str()).copied();
+            let topic_marks = watermarks.get(topic.as_str());
+            for (k, &partition) in ids.iter().enumerate() {
+                let marks = topic_marks.and_then(|m| m.get(k).copied().flatten());
+                partitions.push(PartitionObservation {
+                    topic: topic.clone(),
+                    partition,
+                    committed: start.and_then(|s| committed.get(s + k).copied().flatten()),
                     log_start: marks.map(|w| Observed {
                         value: w.value.log_start,
                         read_at: w.read_at,
@@ -201,11 +229,9 @@ impl Round<'_> {
                         read_at: w.read_at,
                     }),
                     first_unread: None,
-                    topic: key.0,
-                    partition: key.1,
-                }
-            })
-            .collect();
+                });
+            }
+        }
         GroupObservation {
             cluster: self.cluster.to_owned(),
             group: group.name.clone(),
@@ -402,19 +428,6 @@ impl Round<'_> {
     }
 }
 
-/// The partitions `group` reads: every partition of each topic it has commits on (a deleted
-/// topic has none), in topic then partition order.
-fn partitions_read<'a>(
-    memory: &'a RoundMemory,
-    group: &str,
-) -> impl Iterator<Item = (String, i32)> + 'a {
-    let topics = memory.group_topics.get(group).cloned().unwrap_or_default();
-    topics.into_iter().flat_map(move |topic| {
-        let ids = memory.topics.get(&topic).cloned().unwrap_or_default();
-        ids.into_iter().map(move |p| (topic.clone(), p))
-    })
-}
-
 /// Fills `first_unread` of every partition with records past its commit.
 fn add_first_unread(
     observations: &mut [GroupObservation],
@@ -422,18 +435,20 @@ fn add_first_unread(
     failed: Failed<'_>,
 ) {
     let mut lagging: Vec<Lagging> = Vec::new();
+    // (topic, partition, committed) already asked, so many groups at one commit ask once.
+    let mut asked: HashSet<(&str, i32, i64)> = HashSet::new();
     for p in observations.iter().flat_map(|g| &g.partitions) {
         let committed = p.committed.as_ref().and_then(|c| c.value);
-        if let (Some(committed), Some(end)) = (committed, p.log_end.as_ref()) {
-            let l = Lagging {
+        if let (Some(committed), Some(end)) = (committed, p.log_end.as_ref())
+            && end.value > committed
+            && asked.insert((p.topic.as_str(), p.partition, committed))
+        {
+            lagging.push(Lagging {
                 topic: p.topic.clone(),
                 partition: p.partition,
                 committed,
                 log_end: end.value,
-            };
-            if end.value > committed && !lagging.contains(&l) {
-                lagging.push(l);
-            }
+            });
         }
     }
     // Two groups on one partition at different commits: the fetcher answers per partition,
