@@ -31,6 +31,7 @@ mod simulate;
 mod simulate_detect;
 mod tracer_outage;
 mod watch;
+mod watch_committed;
 mod watch_failover;
 mod watch_faults;
 mod watch_headroom;

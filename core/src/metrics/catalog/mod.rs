@@ -687,6 +687,15 @@ pub const WATCH_ACTIVE: MetricDef = MetricDef {
     recorded_in: Unit::Flag,
     ..WATCH_GAUGE
 };
+/// Absent before the cluster's first round.
+pub const WATCH_ROUND_DURATION: MetricDef = MetricDef {
+    name: "cairn_watch_round_duration_seconds",
+    help: "How long the cluster's last completed round took: its Kafka reads and its judging.",
+    unit: Unit::Seconds,
+    recorded_in: Unit::Seconds,
+    labels: &["cluster"],
+    ..WATCH_GAUGE
+};
 pub const WATCH_ROLE_SINCE: MetricDef = MetricDef {
     name: "cairn_watch_role_since_timestamp_seconds",
     help: "When this instance took its current role (active or standby), in seconds since the epoch.",
@@ -822,6 +831,7 @@ pub const ALL: &[&MetricDef] = &[
     &CANARY_INCIDENTS_OPENED,
     &WATCH_ACTIVE,
     &WATCH_ROLE_SINCE,
+    &WATCH_ROUND_DURATION,
 ];
 
 /// The family called `name`, if cairn has one.
