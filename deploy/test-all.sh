@@ -5,8 +5,8 @@
 #      `cargo test`, which leaves out the binaries gated by the `real-broker` and
 #      `real-cluster` features;
 #   3. a real Apache Kafka broker (KRaft) that this script fetches from Maven Central, starts
-#      on 127.0.0.1 and stops when it is done: the `standalone` Kafka tests again against it,
-#      then the `real_broker` binary;
+#      on 127.0.0.1 (with its SASL_SSL and SSL listeners) and stops when it is done: the
+#      `standalone` Kafka tests again against it, then the `real_broker` binary;
 #   4. a real three-node cluster (a node is killed with SIGKILL): `kafka_cluster` of the
 #      `standalone` binary against it, then the `real_cluster` binary.
 # The real-Kafka binaries are built with --all-features, one feature set for both stages.
@@ -29,6 +29,8 @@ step "real broker: fetch and start Apache Kafka"
 trap '"$kafka" stop; "$kafka" cluster-stop' EXIT
 "$kafka" start
 brokers=$("$kafka" bootstrap)
+# The broker's SASL_SSL and SSL listeners, its test CA and SCRAM user, for the secured tests.
+eval "$("$kafka" secure-env)"
 
 step "Kafka tests against the real broker"
 env -u CAIRN_TEST_CLUSTER_BROKERS CAIRN_TEST_BROKERS="$brokers" \

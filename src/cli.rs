@@ -52,7 +52,8 @@ pub enum Command {
     /// back exactly: per partition and broker produced, acknowledged, consumed, lost sequence
     /// numbers, duplicates, reorders, latency and availability. Keeps a canary topic with a
     /// partition led by every broker ([canary] topic), and serves /api/canary, /api/brokers
-    /// and /metrics on [http] listen. See docs/canary.md.
+    /// and /metrics on [http] listen. [canary] mode splits writing and reading over several
+    /// instances (produce, consume, both). See docs/canary.md.
     Canary {
         /// Path to cairn.toml; only [clusters], [http] and [canary] are needed
         /// (see schemas/cairn.example.toml).

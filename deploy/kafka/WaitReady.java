@@ -1,6 +1,9 @@
 // Waits until a Kafka cluster answers a metadata request, via the AdminClient shipped with
 // the broker jars. Run in Java's single-file source mode: java -cp 'lib/*' WaitReady.java ...
-// Usage: WaitReady <bootstrap> <expected-brokers> <timeout-seconds>
+// Usage: WaitReady <bootstrap> <expected-brokers> <timeout-seconds> [client.properties]
+// The optional properties file holds client settings (kafka.sh passes one to wait for its
+// secured listeners with the SCRAM user and the test CA).
+import java.io.FileReader;
 import java.util.Properties;
 import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.admin.Admin;
@@ -13,6 +16,11 @@ public class WaitReady {
         int expected = Integer.parseInt(args[1]);
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(Long.parseLong(args[2]));
         Properties props = new Properties();
+        if (args.length > 3) {
+            try (FileReader settings = new FileReader(args[3])) {
+                props.load(settings);
+            }
+        }
         props.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         props.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, "2000");
         props.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "3000");

@@ -319,6 +319,84 @@ impl MessagesShed {
     }
 }
 
+/// The control plane gave no document (no answer, an HTTP error, a timeout): the lineage in
+/// use stays.
+pub struct LineageFetchFailed<'a> {
+    pub url: &'a str,
+    pub error: &'a dyn Display,
+    /// The version of the lineage kept, if there is one yet.
+    pub keeps: Option<&'a str>,
+}
+
+impl LineageFetchFailed<'_> {
+    pub fn emit(&self, counters: &crate::lineage::FetchCounters) {
+        counters.failed.fetch_add(1, Ordering::Relaxed);
+        let (url, error) = (self.url, self.error);
+        match self.keeps {
+            Some(version) => tracing::warn!(
+                url,
+                %error,
+                keeps = version,
+                "control plane fetch failed; keeping the last good lineage"
+            ),
+            None => tracing::warn!(
+                url,
+                %error,
+                "control plane fetch failed and no lineage was ever received; not consuming until one is"
+            ),
+        }
+    }
+}
+
+/// The control plane served a document that does not validate: the lineage in use stays.
+pub struct LineageInvalid<'a> {
+    pub url: &'a str,
+    /// The validation error, which names the line or the field.
+    pub error: &'a dyn Display,
+    pub keeps: Option<&'a str>,
+}
+
+impl LineageInvalid<'_> {
+    pub fn emit(&self, counters: &crate::lineage::FetchCounters) {
+        counters.invalid.fetch_add(1, Ordering::Relaxed);
+        let (url, error) = (self.url, self.error);
+        tracing::error!(
+            url,
+            %error,
+            keeps = self.keeps.unwrap_or("(none yet)"),
+            "control plane served an invalid lineage; keeping the last good one"
+        );
+    }
+}
+
+/// A new lineage from the control plane is in use.
+pub struct LineageApplied<'a> {
+    pub applied: &'a crate::lineage::Applied,
+    /// What changed from the lineage before, `None` for the first.
+    pub diff: Option<&'a cairn_core::lineage::LineageDiff>,
+}
+
+impl LineageApplied<'_> {
+    pub fn emit(&self, counters: &crate::lineage::FetchCounters) {
+        counters.applied.fetch_add(1, Ordering::Relaxed);
+        let applied = self.applied;
+        let streams: Vec<&str> = applied
+            .lineage
+            .streams()
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        tracing::info!(
+            version = %applied.version,
+            generation = applied.generation,
+            hash = applied.hash.as_deref().unwrap_or(""),
+            ?streams,
+            change = %self.diff.map_or_else(|| "first lineage".to_owned(), |d| d.summary()),
+            "lineage applied; messages in flight keep the plan they started with"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,8 @@
 //!   checkpoints (one Kafka transaction each), restore on assign.
 //! - [`oracle`]: the offsets oracle: a poller thread per cluster publishes committed offsets and
 //!   watermarks as snapshots that workers read without locks.
+//! - [`lineage`]: the lineage in use and where it came from (the file, or a control plane
+//!   fetched over HTTP and applied without a restart).
 //! - [`kafka`]: client settings and the offsets primitive (another group's committed offsets and
 //!   a partition's watermarks, read without joining the group).
 //! - [`store`]: the local snapshot of each tracing partition's state (a file, with its checkpoint
@@ -32,6 +34,7 @@ pub mod detect;
 pub mod events;
 pub mod http;
 pub mod kafka;
+pub mod lineage;
 pub mod log_limit;
 pub mod observe;
 pub mod oracle;

@@ -10,6 +10,7 @@ use cairn_core::metrics::Metrics;
 use cairn_core::model::Verdict;
 use parking_lot::Mutex;
 
+use crate::lineage::LineageCell;
 use crate::oracle::poller::PollerStats;
 use crate::readiness::{NotReady, SessionStatus, readiness};
 
@@ -56,6 +57,8 @@ pub struct Observatory {
     pub oracle: Mutex<HashMap<String, Arc<PollerStats>>>,
     /// Where the detect session is in its life; with the oracle's rounds it decides readiness.
     pub session: SessionStatus,
+    /// The lineage in use, where it came from, and how its control plane answers.
+    pub lineage: Arc<LineageCell>,
 }
 
 impl Default for Observatory {
@@ -66,11 +69,20 @@ impl Default for Observatory {
             shell: ShellCounters::default(),
             oracle: Mutex::new(HashMap::new()),
             session: SessionStatus::default(),
+            lineage: Arc::new(LineageCell::default()),
         }
     }
 }
 
 impl Observatory {
+    /// An observatory showing `lineage`.
+    pub fn with_lineage(lineage: Arc<LineageCell>) -> Self {
+        Observatory {
+            lineage,
+            ..Observatory::default()
+        }
+    }
+
     /// Remembers a published verdict for `/api/lost`, forgetting the oldest past the limit.
     pub fn record_verdict(&self, verdict: &Verdict) {
         let mut recent = self.recent.lock();
@@ -94,7 +106,11 @@ impl Observatory {
 
     /// Whether the job can be trusted to judge, or why not (see [`crate::readiness`]).
     pub fn readiness(&self) -> Result<(), NotReady> {
-        readiness(self.session.get(), &self.oracle.lock())
+        readiness(
+            self.session.get(),
+            &self.oracle.lock(),
+            self.lineage.waiting(),
+        )
     }
 
     pub fn is_ready(&self) -> bool {

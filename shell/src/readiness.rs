@@ -1,6 +1,7 @@
 //! When `cairn detect` can be trusted to judge, decided in one place.
 //!
-//! Ready means both: the session runs (it has joined its consumer group and restored the tracing
+//! Ready means a lineage is in use (a control plane may not have served one yet: then the
+//! job does not consume and says so), and both: the session runs (it has joined its consumer group and restored the tracing
 //! partitions it was given), and the offsets oracle has completed a round on every cluster the
 //! lineage names. Before that first round every decision would only wait; while a session
 //! restarts, nothing is consumed. `/readyz` and `cairn_ready` both read [`readiness`], and its
@@ -90,6 +91,9 @@ pub struct NotReady {
     pub session: Option<SessionPhase>,
     /// Sorted cluster names.
     pub oracle_waiting: Vec<String>,
+    /// What the job waits for instead of a lineage (a control plane that has not answered
+    /// with a valid one yet); `None` once one is in use.
+    pub lineage_waiting: Option<String>,
 }
 
 impl fmt::Display for NotReady {
@@ -97,6 +101,10 @@ impl fmt::Display for NotReady {
     /// round on b`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("not ready: ")?;
+        if let Some(lineage) = &self.lineage_waiting {
+            // Nothing else matters before there is a lineage: the session does not start.
+            return f.write_str(lineage);
+        }
         if !self.oracle_waiting.is_empty() {
             write!(
                 f,
@@ -118,6 +126,7 @@ impl fmt::Display for NotReady {
 pub fn readiness(
     session: SessionPhase,
     oracle: &HashMap<String, Arc<PollerStats>>,
+    lineage_waiting: Option<String>,
 ) -> Result<(), NotReady> {
     let mut oracle_waiting: Vec<String> = oracle
         .iter()
@@ -126,12 +135,13 @@ pub fn readiness(
         .collect();
     oracle_waiting.sort();
     let session = (session != SessionPhase::Running).then_some(session);
-    if session.is_none() && oracle_waiting.is_empty() {
+    if session.is_none() && oracle_waiting.is_empty() && lineage_waiting.is_none() {
         return Ok(());
     }
     Err(NotReady {
         session,
         oracle_waiting,
+        lineage_waiting,
     })
 }
 
@@ -155,23 +165,24 @@ mod tests {
     #[test]
     fn ready_only_when_the_session_runs_and_every_cluster_was_polled() {
         let polled = oracle(&[("a", 5), ("b", 7)]);
-        assert_eq!(readiness(SessionPhase::Running, &polled), Ok(()));
+        assert_eq!(readiness(SessionPhase::Running, &polled, None), Ok(()));
         for phase in [
             SessionPhase::Starting,
             SessionPhase::Joining,
             SessionPhase::Restarting,
             SessionPhase::Stopping,
         ] {
-            let not_ready = readiness(phase, &polled).expect_err("the session does not run");
+            let not_ready = readiness(phase, &polled, None).expect_err("the session does not run");
             assert_eq!(not_ready.session, Some(phase));
             assert!(not_ready.oracle_waiting.is_empty());
         }
         let half = oracle(&[("b", 0), ("a", 5), ("c", 0)]);
         assert_eq!(
-            readiness(SessionPhase::Running, &half),
+            readiness(SessionPhase::Running, &half, None),
             Err(NotReady {
                 session: None,
                 oracle_waiting: vec!["b".into(), "c".into()],
+                lineage_waiting: None,
             })
         );
     }
@@ -179,22 +190,37 @@ mod tests {
     #[test]
     fn the_reason_names_the_clusters_and_the_session() {
         let waiting = oracle(&[("slow", 0), ("fast", 3)]);
-        let both = readiness(SessionPhase::Joining, &waiting).expect_err("not ready");
+        let both = readiness(SessionPhase::Joining, &waiting, None).expect_err("not ready");
         assert_eq!(
             both.to_string(),
             "not ready: waiting for a complete offsets oracle round on slow; joining the \
              consumer group and restoring state"
         );
-        let oracle_only = readiness(SessionPhase::Running, &waiting).expect_err("not ready");
+        let oracle_only = readiness(SessionPhase::Running, &waiting, None).expect_err("not ready");
         assert_eq!(
             oracle_only.to_string(),
             "not ready: waiting for a complete offsets oracle round on slow"
         );
-        let restarting = readiness(SessionPhase::Restarting, &oracle(&[])).expect_err("not ready");
+        let restarting =
+            readiness(SessionPhase::Restarting, &oracle(&[]), None).expect_err("not ready");
         assert_eq!(
             restarting.to_string(),
             "not ready: the session failed and restarts from the last checkpoint"
         );
+    }
+
+    #[test]
+    fn without_a_lineage_the_reason_is_the_control_plane_alone() {
+        let waiting = Some("waiting for the first lineage from the control plane http://cp/ (last attempt: answered HTTP 503, expected 2xx)".to_owned());
+        let not_ready = readiness(SessionPhase::Starting, &oracle(&[("a", 0)]), waiting)
+            .expect_err("no lineage");
+        assert_eq!(
+            not_ready.to_string(),
+            "not ready: waiting for the first lineage from the control plane http://cp/ \
+             (last attempt: answered HTTP 503, expected 2xx)"
+        );
+        let polled = oracle(&[("a", 5)]);
+        assert!(readiness(SessionPhase::Running, &polled, Some("x".into())).is_err());
     }
 
     #[test]

@@ -65,6 +65,41 @@ impl CanaryToml {
         self
     }
 
+    /// `"both"`, `"produce"` or `"consume"`.
+    pub fn mode(mut self, mode: &str) -> CanaryToml {
+        self.keys.insert("mode".into(), Value::String(mode.into()));
+        self
+    }
+
+    /// `[canary] incidents_topic` as `<cluster>/<topic>`.
+    pub fn incidents_topic(mut self, location: &str) -> CanaryToml {
+        self.keys
+            .insert("incidents_topic".into(), Value::String(location.into()));
+        self
+    }
+
+    /// One more `[[canary.webhooks]]` entry POSTing to `url`.
+    pub fn webhook(mut self, url: &str) -> CanaryToml {
+        let mut hook = Table::new();
+        hook.insert("url".into(), Value::String(url.into()));
+        hook.insert("timeout".into(), Value::String("2s".into()));
+        let hooks = self
+            .keys
+            .entry("webhooks")
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if let Value::Array(list) = hooks {
+            list.push(Value::Table(hook));
+        }
+        self
+    }
+
+    /// Lost sequences listed by `/api/canary`.
+    pub fn lost_sequences_kept(mut self, kept: i64) -> CanaryToml {
+        self.keys
+            .insert("lost_sequences_kept".into(), Value::Integer(kept));
+        self
+    }
+
     pub fn topic_config(mut self, key: &str, value: &str) -> CanaryToml {
         self.topic_config
             .insert(key.into(), Value::String(value.into()));

@@ -114,6 +114,17 @@ impl TestKafka {
         config
     }
 
+    /// Waits until the broker serves every partition of `topics` again (each answers a
+    /// ListOffsets), as after a restart: the broker answers metadata well before it has loaded
+    /// its partitions, and a test client's record sent meanwhile may time out.
+    pub async fn wait_serving(&self, topics: &[&str], timeout: Duration) {
+        let config = self.config();
+        let topics: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
+        tokio::task::spawn_blocking(move || wait_serving_blocking(&config, &topics, timeout))
+            .await
+            .expect("the serving probe panicked");
+    }
+
     /// A topic with `partitions` partitions and one replica.
     pub async fn create_topic(&self, topic: &str, partitions: i32) {
         if let Some(mock) = &self.mock {
@@ -196,6 +207,54 @@ pub fn kafka_sh_path() -> PathBuf {
         .join("deploy/kafka/kafka.sh")
 }
 
+fn wait_serving_blocking(config: &ClientConfig, topics: &[String], timeout: Duration) {
+    let consumer: rdkafka::consumer::BaseConsumer = config
+        .clone()
+        .set("group.id", "cairn-test-serving-probe")
+        .create()
+        .expect("create the serving probe");
+    let deadline = std::time::Instant::now() + timeout;
+    let request = Duration::from_secs(2);
+    loop {
+        let Err(last) = unserved(&consumer, topics, request) else {
+            return;
+        };
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the broker did not serve {topics:?} within {timeout:?}: {last}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// `Err` names the first partition of `topics` the broker does not serve yet.
+fn unserved(
+    consumer: &rdkafka::consumer::BaseConsumer,
+    topics: &[String],
+    request: Duration,
+) -> Result<(), String> {
+    use rdkafka::consumer::Consumer;
+    for topic in topics {
+        let metadata = consumer
+            .fetch_metadata(Some(topic), request)
+            .map_err(|err| format!("metadata of {topic}: {err}"))?;
+        let partitions = metadata
+            .topics()
+            .first()
+            .map(|t| t.partitions().len())
+            .unwrap_or(0);
+        if partitions == 0 {
+            return Err(format!("{topic} has no partitions in the metadata yet"));
+        }
+        for partition in 0..partitions as i32 {
+            consumer
+                .fetch_watermarks(topic, partition, request)
+                .map_err(|err| format!("{topic} partition {partition}: {err}"))?;
+        }
+    }
+    Ok(())
+}
+
 /// Runs `kafka.sh` with `args` (`stop`, `start`, `kill 2`, ...); fails if it fails. It reads
 /// its ports from the same `CAIRN_KAFKA_*` variables as the test's environment.
 pub fn kafka_sh(args: &[&str]) {
@@ -263,6 +322,8 @@ impl SecondBroker {
             .env("CAIRN_KAFKA_CONTROLLER_PORT", (self.port + 1).to_string())
             .env("CAIRN_KAFKA_STATE", &self.state)
             .env("CAIRN_KAFKA_HEAP", "-Xms128m -Xmx512m")
+            // Plaintext only: the first broker's secured listeners are the ones tests use.
+            .env("CAIRN_KAFKA_SECURE", "0")
             .status()
             .unwrap_or_else(|err| panic!("run {}: {err}", script.display()));
         assert!(

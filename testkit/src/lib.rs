@@ -6,6 +6,8 @@
 //!   librdkafka's in-process mock cluster; topics, and `populate` with exact positions.
 //! - [`canary`]: a `cairn canary` instance: its `cairn.toml` (`[canary]`), its process and its
 //!   `/api/canary` answer, typed.
+//! - [`control_plane`]: an HTTP control plane on 127.0.0.1 serving a lineage document that a
+//!   test changes, breaks, slows down or fails while `cairn detect` reads it.
 //! - [`cluster`]: the three-node cluster of the fault tests (`CAIRN_TEST_CLUSTER_BROKERS`, or a
 //!   three-broker mock), with a node killed and brought back.
 //! - [`load`]: traffic on a rate schedule and group members of a capped speed.
@@ -15,11 +17,14 @@
 //! - [`process`]: a handle on a running `cairn detect`: logs in files, `/readyz`, `/metrics`,
 //!   SIGTERM, SIGKILL, memory.
 //! - [`proxy`]: a loopback TCP proxy whose links a test cuts and heals.
+//! - [`secured`]: the broker's SASL_SSL and SSL listeners (`CAIRN_TEST_SASL_BROKERS`, ...) as
+//!   cluster sections, and the check that no secret shows in an output.
 //! - [`prom`]: a scrape of `/metrics`, read with the parser `cairn score` uses.
 //! - [`metric`]: the metric names tests look for, in one place.
 //! - [`trace`]: a trace record with defaults and chained setters, and its wire bytes.
 //! - [`watch`]: a `cairn watch` instance: its `cairn.toml` (`[clusters]`, `[http]`, `[watch]`),
 //!   its store and HTTP port, and its process.
+//! - [`webhook`]: a webhook receiver that keeps every JSON body POSTed to it.
 //! - [`workdir`]: one test's directory, kept with its logs' last lines when the test fails.
 //! - [`detect`]: the world of the `cairn detect` end-to-end tests: a three-hop stream played
 //!   exactly ([`detect::pipeline`]), verdicts read back ([`detect::verdicts`]) and the core run
@@ -33,6 +38,7 @@
 pub mod canary;
 pub mod cluster;
 pub mod config;
+pub mod control_plane;
 pub mod detect;
 pub mod instance;
 pub mod kafka;
@@ -42,7 +48,9 @@ pub mod names;
 pub mod process;
 pub mod prom;
 pub mod proxy;
+pub mod secured;
 pub mod simulate;
 pub mod trace;
 pub mod watch;
+pub mod webhook;
 pub mod workdir;

@@ -2,9 +2,13 @@
 //! simulate worlds (and any test that spawns a detector) have in common.
 //!
 //! When the test fails, the directory is kept and its path printed, with the notes the test
-//! left (topic and group names) and the last lines of every detector's logs.
+//! left (topic and group names) and the last lines of every detector's logs, and then the
+//! panic message once more: CI shows the beginning and the end of a long output, and the
+//! message would otherwise sit in the middle, above the logs.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
+use std::sync::Once;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
@@ -30,6 +34,7 @@ pub struct Workdir {
 impl Workdir {
     /// A fresh temporary directory for `test`, whose detectors run the binary `cairn`.
     pub fn new(test: &str, cairn: &Path) -> Workdir {
+        remember_panics();
         let dir = tempfile::Builder::new()
             .prefix(&format!("cairn-{test}-"))
             .tempdir()
@@ -130,5 +135,37 @@ impl Drop for Workdir {
             eprintln!("---- {} (last lines):", path.display());
             eprintln!("{}", tail(path, 40));
         }
+        if let Some(message) = LAST_PANIC.with(|last| last.borrow_mut().take()) {
+            eprintln!("---- {} failed with: {message}", self.test);
+        }
     }
+}
+
+thread_local! {
+    /// The message of the latest panic on this thread, for the failure report.
+    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Installs, once, a panic hook that keeps each panic's message (and location) for the thread
+/// it happened on, then runs the hook that was there before.
+fn remember_panics() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let payload = info.payload();
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "(a panic without a message)".to_owned());
+            let place = info
+                .location()
+                .map(|l| format!(" at {}:{}", l.file(), l.line()))
+                .unwrap_or_default();
+            let summary: String = message.chars().take(2000).collect();
+            LAST_PANIC.with(|last| *last.borrow_mut() = Some(format!("{summary}{place}")));
+            previous(info);
+        }));
+    });
 }

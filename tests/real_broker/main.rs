@@ -4,7 +4,9 @@
 //! the mock cluster cannot play, `cairn watch` (stuck, idle, restart, expired; scenarios 3-5: a
 //! half-speed consumer, transactions, a compacted topic; faults: topics grown, deleted and
 //! recreated, timestamps; retention headroom), and its first responder (relaunch once,
-//! escalate, notify, no second relaunch after a kill -9).
+//! escalate, notify, no second relaunch after a kill -9), and secured clusters (SASL_SSL and
+//! SSL: detect, simulate, the tracer and watch through them; a refused login or certificate
+//! stops the start with one line; no secret in any output).
 //!
 //! Built only with the root package's `real-broker` feature, so a plain `cargo test` leaves it
 //! out; `deploy/test-all.sh` starts a broker and runs it. Without `CAIRN_TEST_BROKERS` every test
@@ -15,6 +17,7 @@
 
 mod detect_backlog;
 mod detect_broker_restart;
+mod detect_control_plane;
 mod detect_crash;
 mod detect_pipeline;
 mod detect_readiness;
@@ -23,10 +26,12 @@ mod detect_restart;
 mod logs;
 mod respond;
 mod scale;
+mod secured;
 mod simulate;
 mod simulate_detect;
 mod tracer_outage;
 mod watch;
+mod watch_committed;
 mod watch_failover;
 mod watch_faults;
 mod watch_headroom;

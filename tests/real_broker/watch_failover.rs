@@ -271,3 +271,49 @@ async fn the_standby_takes_over_a_killed_active_instance_without_a_second_open()
     producing.store(true, Ordering::Relaxed);
     b.terminate(EXIT_TIMEOUT).await;
 }
+
+/// Sends `signal` (`STOP`, `CONT`) to a process.
+fn signal(watch: &DetectProcess, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(watch.pid.to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{signal} {}", watch.pid);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_active_instance_that_wakes_up_deposed_publishes_nothing() {
+    let world = World::start().await;
+    let mut a = world.spawn(0).await;
+    wait_role(&a, "active", TIMEOUT).await;
+    let mut b = world.spawn(1).await;
+    let producing = world.keep_producing();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    world.commit_at_end();
+    world.wait_incidents(1, 0, WINDOW + TIMEOUT).await;
+    wait_state(&b, &world.group, "stuck", TIMEOUT).await;
+
+    // A freezes: it still believes it is active when it wakes up.
+    signal(&a, "STOP");
+    wait_role(&b, "active", TAKEOVER_BOUND).await;
+    world.commit_at_end();
+    world.wait_incidents(1, 1, TIMEOUT).await;
+    signal(&a, "CONT");
+    // A's own book closes the incident at its next round; its producer was fenced by B, so the
+    // close goes nowhere, and A stands by.
+    wait_role(&a, "standby", SESSION + TIMEOUT).await;
+    tokio::time::sleep(3 * POLL).await;
+    assert_eq!(
+        phases(&world.incidents()),
+        (1, 1),
+        "the deposed instance added nothing"
+    );
+    let a_role = role(&a).await;
+    eprintln!("the woken instance: {a_role}");
+    assert_eq!(role(&b).await["role"], "active");
+
+    producing.store(true, Ordering::Relaxed);
+    a.terminate(EXIT_TIMEOUT).await;
+    b.terminate(EXIT_TIMEOUT).await;
+}

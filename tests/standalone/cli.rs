@@ -66,3 +66,29 @@ fn detect_rejects_an_invalid_config_naming_the_problem() {
         "the unknown key is named: {stderr}"
     );
 }
+
+#[test]
+fn canary_refuses_a_secured_cluster_naming_it_and_never_prints_its_secret() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cairn.toml");
+    std::fs::write(
+        &path,
+        "[clusters.secured]\nbootstrap = \"127.0.0.1:9\"\n[clusters.secured.client]\n\
+         \"security.protocol\" = \"SASL_SSL\"\n\"sasl.mechanism\" = \"SCRAM-SHA-512\"\n\
+         \"sasl.username\" = \"cairn\"\n\"sasl.password\" = \"cli-test-secret-31f0\"\n",
+    )
+    .expect("write config");
+    let out = cairn(&["canary", "--config", path.to_str().expect("utf-8 path")]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    for part in [
+        "[clusters.secured.client]",
+        "security.protocol",
+        "SASL_SSL",
+        "cairn canary",
+    ] {
+        assert!(stderr.contains(part), "{part} is named: {stderr}");
+    }
+    assert!(!stderr.contains("cli-test-secret-31f0"), "{stderr}");
+}

@@ -8,6 +8,7 @@
 //! `real_cluster` binaries instead.
 
 mod cli;
+mod control_plane;
 mod demo;
 mod detect_harness;
 mod kafka_cluster;

@@ -29,6 +29,7 @@ mod stats;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use cairn_core::config::secrets::{ShownSettings, scrub};
 use cairn_core::model::{Kind, Trace};
 use cairn_core::sampling::is_sampled;
 use cairn_core::trace::{self as wire, Record};
@@ -42,12 +43,14 @@ use self::drops::DropLog;
 use self::stats::Counters;
 pub use self::stats::TracerStats;
 
-/// How a tracer connects and what it stamps on every trace.
-#[derive(Clone, Debug)]
+/// How a tracer connects and what it stamps on every trace. Its `Debug` redacts the client
+/// settings that hold secrets (`sasl.password`, `ssl.key.password`, ...).
+#[derive(Clone)]
 pub struct TracerConfig {
     /// bootstrap.servers of the tracing cluster.
     pub bootstrap: String,
     /// Extra librdkafka settings (security, timeouts); they win over the tracer's defaults.
+    /// The same keys as a cluster's `[clusters.<name>.client]` in cairn.toml (SASL, TLS).
     pub client: Vec<(String, String)>,
     /// The tracing topic.
     pub topic: String,
@@ -59,6 +62,20 @@ pub struct TracerConfig {
     pub sample_rate: f64,
     /// Most traces waiting for the tracing cluster; beyond that, traces are dropped.
     pub queue_capacity: usize,
+}
+
+impl std::fmt::Debug for TracerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TracerConfig")
+            .field("bootstrap", &self.bootstrap)
+            .field("client", &ShownSettings(&self.client))
+            .field("topic", &self.topic)
+            .field("stream", &self.stream)
+            .field("app", &self.app)
+            .field("sample_rate", &self.sample_rate)
+            .field("queue_capacity", &self.queue_capacity)
+            .finish()
+    }
 }
 
 impl TracerConfig {
@@ -91,8 +108,9 @@ pub enum TracerError {
         value: String,
         expected: &'static str,
     },
+    /// librdkafka refused the settings; the text is librdkafka's, with secret values redacted.
     #[error("creating the tracer's Kafka producer: {0}")]
-    Client(#[source] Box<KafkaError>),
+    Client(String),
 }
 
 /// Emits trace records for one app of one stream. Cheap to clone; clones share one producer
@@ -247,7 +265,7 @@ impl Tracer {
             .create_with_context(TracerContext {
                 shared: Arc::clone(&shared),
             })
-            .map_err(|err| TracerError::Client(Box::new(err)))?;
+            .map_err(|err| TracerError::Client(scrub(&err.to_string(), &config.client)))?;
         let inner = Arc::new(Inner {
             producer,
             shared,

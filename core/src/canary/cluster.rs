@@ -10,11 +10,14 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use hdrhistogram::Histogram;
 
 use super::availability::Availability;
+use super::follow::{FollowCounts, FollowReading, Track, horizon};
 use super::heartbeat::Heartbeat;
 use super::ledger::{Counts, Judgement, Ledger, Reading};
 use super::report::{
     BrokerReport, ClusterReport, LatencySummary, LostSequence, PartitionReport, QuorumSummary,
+    SourcePartition, SourceReport,
 };
+use crate::config::CanaryMode;
 use crate::metrics::catalog::MetricDef;
 use crate::metrics::exposition::HistogramValue;
 use crate::metrics::histogram::{exported, new_histogram, record_latency};
@@ -34,7 +37,16 @@ pub struct CanarySettings {
     pub availability_window: Millis,
     /// Lost sequences listed in reports.
     pub lost_sequences_kept: usize,
+    /// Produce, consume or both (`[canary] mode`).
+    pub mode: CanaryMode,
+    /// A send not acknowledged within this fails and is re-sent: with the consume timeout, it
+    /// bounds how long a consume-mode reader waits for a skipped sequence.
+    pub send_timeout: Millis,
 }
+
+/// Writers a consume-mode instance follows at once; the one silent longest is retired
+/// beyond (its counts stay in the totals).
+pub const MAX_SOURCES: usize = 64;
 
 /// Why a record read from the canary topic was skipped.
 pub const SKIP_OTHER_RUN: &str = "other_run";
@@ -43,6 +55,17 @@ struct PartitionState {
     ledger: Ledger,
     leader: i32,
     last: Judgement,
+}
+
+/// Another instance's run, followed by a consume-mode instance.
+struct Source {
+    partitions: BTreeMap<i32, Track>,
+    last_read: Millis,
+    /// Lost (partition, sequence), the most recent `lost_sequences_kept`.
+    lost_recent: VecDeque<(i32, u64)>,
+    /// Open gaps and overdue ones at the last tick.
+    open: u64,
+    overdue: u64,
 }
 
 struct BrokerState {
@@ -59,6 +82,10 @@ pub struct CanaryCluster {
     partitions: BTreeMap<i32, PartitionState>,
     /// Counts of the partitions of a canary topic that was deleted.
     retired: Counts,
+    /// Consume mode: the writers followed, by (instance, run).
+    sources: BTreeMap<(String, String), Source>,
+    /// Counts of writers no longer followed.
+    retired_sources: FollowCounts,
     brokers: BTreeMap<i32, BrokerState>,
     produce: Availability,
     consume: Availability,
@@ -78,6 +105,8 @@ impl CanaryCluster {
             settings,
             partitions: BTreeMap::new(),
             retired: Counts::default(),
+            sources: BTreeMap::new(),
+            retired_sources: FollowCounts::default(),
             brokers: BTreeMap::new(),
             produce: Availability::new(window),
             consume: Availability::new(window),
@@ -112,12 +141,17 @@ impl CanaryCluster {
         for (id, state) in self.brokers.iter_mut() {
             state.live = live.contains(id);
         }
+        let produce_only = self.settings.mode == CanaryMode::Produce;
         for &(partition, leader) in leaders {
             let state = self
                 .partitions
                 .entry(partition)
                 .or_insert_with(|| PartitionState {
-                    ledger: Ledger::new(),
+                    ledger: if produce_only {
+                        Ledger::produce_only()
+                    } else {
+                        Ledger::new()
+                    },
                     leader,
                     last: Judgement::default(),
                 });
@@ -130,6 +164,12 @@ impl CanaryCluster {
     pub fn topic_recreated(&mut self) {
         for (_, state) in std::mem::take(&mut self.partitions) {
             self.retired.add(state.ledger.counts());
+        }
+        // Writers start their sequences over on a new topic.
+        for (_, source) in std::mem::take(&mut self.sources) {
+            for track in source.partitions.values() {
+                self.retired_sources.add(track.counts());
+            }
         }
         self.topic_change("recreated");
     }
@@ -197,7 +237,11 @@ impl CanaryCluster {
     /// skipped.
     pub fn read(&mut self, beat: &Heartbeat, offset: i64, now: Millis) {
         if beat.run != self.settings.run || beat.instance != self.settings.instance {
-            self.skip(SKIP_OTHER_RUN);
+            if self.settings.mode == CanaryMode::Consume {
+                self.follow(beat, offset, now);
+            } else {
+                self.skip(SKIP_OTHER_RUN);
+            }
             return;
         }
         let Some(state) = self.partitions.get_mut(&beat.partition) else {
@@ -224,6 +268,152 @@ impl CanaryCluster {
             Reading::Duplicate => broker.counts.duplicated += 1,
             _ => {}
         }
+    }
+
+    /// Consume mode: another instance's heartbeat, accounted under its writer.
+    fn follow(&mut self, beat: &Heartbeat, offset: i64, now: Millis) {
+        let leader = match self.partitions.get_mut(&beat.partition) {
+            Some(state) => {
+                state.ledger.passed(offset + 1);
+                state.leader
+            }
+            None => -1,
+        };
+        let key = (beat.instance.clone(), beat.run.clone());
+        if !self.sources.contains_key(&key) && self.sources.len() >= MAX_SOURCES {
+            self.retire_oldest_source();
+        }
+        let source = self.sources.entry(key).or_insert_with(|| Source {
+            partitions: BTreeMap::new(),
+            last_read: now,
+            lost_recent: VecDeque::new(),
+            open: 0,
+            overdue: 0,
+        });
+        source.last_read = now;
+        let reading = source.partitions.entry(beat.partition).or_default().read(
+            beat.seq,
+            beat.attempt,
+            leader,
+            now,
+        );
+        let broker = self
+            .brokers
+            .entry(leader)
+            .or_insert_with(new_broker(&self.settings));
+        match reading {
+            FollowReading::First { measure, .. } => {
+                broker.counts.consumed += 1;
+                if measure {
+                    let latency = now - beat.produced_at;
+                    if record_latency(&mut broker.latency, latency) {
+                        self.clock_skew += 1;
+                    }
+                    record_latency(&mut self.latency, latency);
+                }
+            }
+            FollowReading::Duplicate => broker.counts.duplicated += 1,
+            _ => {}
+        }
+    }
+
+    fn retire_oldest_source(&mut self) {
+        let oldest = self
+            .sources
+            .iter()
+            .min_by_key(|(_, s)| s.last_read)
+            .map(|(k, _)| k.clone());
+        if let Some(key) = oldest
+            && let Some(source) = self.sources.remove(&key)
+        {
+            for track in source.partitions.values() {
+                self.retired_sources.add(track.counts());
+            }
+        }
+    }
+
+    /// Consume mode: judges every followed writer's gaps; returns the sequences lost now.
+    fn judge_sources(
+        &mut self,
+        now: Millis,
+        healthy: &mut BTreeMap<i32, bool>,
+    ) -> Vec<LostSequence> {
+        let horizon = horizon(self.settings.send_timeout, self.settings.consume_timeout);
+        let timeout = self.settings.consume_timeout;
+        let kept = self.settings.lost_sequences_kept;
+        let mut lost = Vec::new();
+        for source in self.sources.values_mut() {
+            let (mut open, mut overdue) = (0, 0);
+            for (&partition, track) in source.partitions.iter_mut() {
+                let judgement = track.judge(now, horizon, timeout);
+                open += judgement.open;
+                overdue += judgement.overdue;
+                let leader = self.partitions.get(&partition).map_or(-1, |p| p.leader);
+                let good = judgement.lost.is_empty() && judgement.overdue == 0;
+                *healthy.entry(leader).or_insert(true) &= good;
+                for missing in judgement.lost {
+                    source.lost_recent.push_back((partition, missing.sequence));
+                    lost.push(LostSequence {
+                        partition,
+                        sequence: missing.sequence,
+                        // The reader never learns where the writer's copy was written.
+                        offset: -1,
+                        leader: missing.leader,
+                        detected_at: now,
+                    });
+                }
+                while source.lost_recent.len() > kept {
+                    source.lost_recent.pop_front();
+                }
+            }
+            source.open = open;
+            source.overdue = overdue;
+        }
+        lost
+    }
+
+    /// Totals over every followed writer, current and retired.
+    pub fn follow_totals(&self) -> FollowCounts {
+        let mut counts = self.retired_sources;
+        for source in self.sources.values() {
+            for track in source.partitions.values() {
+                counts.add(track.counts());
+            }
+        }
+        counts
+    }
+
+    fn source_reports(&self) -> Vec<SourceReport> {
+        self.sources
+            .iter()
+            .map(|((instance, run), source)| {
+                let mut totals = FollowCounts::default();
+                let partitions = source
+                    .partitions
+                    .iter()
+                    .map(|(&partition, track)| {
+                        totals.add(track.counts());
+                        SourcePartition {
+                            partition,
+                            first: track.first(),
+                            next: track.next(),
+                            open_gaps: track.open_gaps() as u64,
+                            counts: *track.counts(),
+                        }
+                    })
+                    .collect();
+                SourceReport {
+                    instance: instance.clone(),
+                    run: run.clone(),
+                    last_read: source.last_read,
+                    counts: totals,
+                    unread: source.open,
+                    overdue: source.overdue,
+                    lost_sequences: source.lost_recent.iter().copied().collect(),
+                    partitions,
+                }
+            })
+            .collect()
     }
 
     /// A record on `partition` that is not a heartbeat, skipped for `reason`; the consumer
@@ -270,6 +460,10 @@ impl CanaryCluster {
             }
             state.last = judgement;
         }
+        if self.settings.mode == CanaryMode::Consume {
+            let followed = self.judge_sources(now, &mut healthy);
+            lost.extend(followed);
+        }
         for loss in &lost {
             self.broker(loss.leader).counts.lost += 1;
         }
@@ -289,12 +483,24 @@ impl CanaryCluster {
         lost
     }
 
-    /// Totals over every partition, current and retired.
+    /// Totals over every partition, current and retired, and (consume mode) over every
+    /// writer followed.
     pub fn totals(&self) -> Counts {
         let mut counts = self.retired;
         for state in self.partitions.values() {
             counts.add(state.ledger.counts());
         }
+        let f = self.follow_totals();
+        counts.add(&Counts {
+            consumed: f.consumed,
+            lost: f.lost,
+            duplicated: f.duplicated,
+            reordered: f.reordered,
+            resent_copies: f.resent_copies,
+            late: f.late,
+            unexpected: f.unexpected,
+            ..Counts::default()
+        });
         counts
     }
 
@@ -322,6 +528,11 @@ impl CanaryCluster {
                 position: state.ledger.position(),
             });
         }
+        for source in self.sources.values() {
+            unread += source.open;
+            overdue += source.overdue;
+        }
+        let sources = self.source_reports();
         let cluster = self.settings.cluster.clone();
         let inconsistent = &self.inconsistent;
         let brokers = self
@@ -355,6 +566,7 @@ impl CanaryCluster {
             topic: self.settings.topic.clone(),
             run: self.settings.run.clone(),
             instance: self.settings.instance.clone(),
+            mode: self.settings.mode.as_str().to_owned(),
             at: now,
             produced: totals.produced,
             acknowledged: totals.acknowledged,
@@ -385,6 +597,7 @@ impl CanaryCluster {
             brokers,
             partitions,
             quorum: self.quorum.clone(),
+            sources,
         }
     }
 

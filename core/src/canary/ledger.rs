@@ -88,10 +88,11 @@ struct Seq {
 }
 
 impl Seq {
-    fn settled(&self) -> bool {
+    /// `reads`: the ledger expects every acknowledged sequence to be read back.
+    fn settled(&self, reads: bool) -> bool {
         self.in_flight == 0
             && !self.awaiting_resend
-            && (self.lost || self.acked.is_none() || self.read != 0)
+            && (!reads || self.lost || self.acked.is_none() || self.read != 0)
     }
 }
 
@@ -145,11 +146,22 @@ pub struct Ledger {
     /// The consumer's next offset, once it has read or reached the end.
     position: Option<i64>,
     counts: Counts,
+    /// Produce mode: nothing is read back, so an acknowledged sequence is settled.
+    produce_only: bool,
 }
 
 impl Ledger {
     pub fn new() -> Ledger {
         Ledger::default()
+    }
+
+    /// A ledger for a produce-mode instance: another instance reads the heartbeats, so this
+    /// one settles a sequence once it is acknowledged (or given up) and never judges loss.
+    pub fn produce_only() -> Ledger {
+        Ledger {
+            produce_only: true,
+            ..Ledger::default()
+        }
     }
 
     pub fn counts(&self) -> &Counts {
@@ -332,6 +344,9 @@ impl Ledger {
     /// ones still unread after `consume_timeout`.
     pub fn judge(&mut self, now: Millis, consume_timeout: Millis) -> Judgement {
         let mut judgement = Judgement::default();
+        if self.produce_only {
+            return judgement;
+        }
         let position = self.position;
         for (&seq, entry) in self.open.iter_mut() {
             let Some(offset) = entry.acked else { continue };
@@ -359,12 +374,14 @@ impl Ledger {
 
     /// Forgets settled sequences at the bottom.
     fn settle(&mut self) {
+        let reads = !self.produce_only;
         while let Some(entry) = self.open.first_entry() {
-            if !entry.get().settled() {
+            if !entry.get().settled(reads) {
                 break;
             }
             let (seq, state) = entry.remove_entry();
-            if (state.lost || state.read == 0) && self.given_up.len() < REMEMBERED {
+            let never_read = state.lost || (state.read == 0 && state.acked.is_none());
+            if never_read && self.given_up.len() < REMEMBERED {
                 self.given_up.insert(seq);
             } else if state.next_attempt > 1 && self.resent_reads.len() < REMEMBERED {
                 self.resent_reads.insert(seq, state.read);

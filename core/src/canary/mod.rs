@@ -5,6 +5,7 @@
 //! - [`heartbeat`]: the record on the canary topic (run, instance, partition, sequence,
 //!   produced at, attempt), encoded and decoded.
 //! - [`ledger`]: one partition's sequences: acknowledged, read, lost, duplicated, reordered.
+//! - [`follow`]: a consume-mode instance's account of another instance's sequences.
 //! - [`availability`]: the share of good outcomes over a sliding window.
 //! - [`cluster`]: one cluster's ledgers, leaders and per-broker counts, latency and
 //!   availability; its reports.
@@ -16,6 +17,7 @@
 pub mod availability;
 pub mod cluster;
 pub mod consistency;
+pub mod follow;
 pub mod heartbeat;
 pub mod ledger;
 pub mod placement;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::follow::FollowCounts;
 use super::ledger::Loss;
 use crate::model::Millis;
 
@@ -32,6 +33,9 @@ pub struct ClusterReport {
     pub topic: String,
     pub run: String,
     pub instance: String,
+    /// `both`, `produce` or `consume` (`[canary] mode`).
+    #[serde(default)]
+    pub mode: String,
     /// When this report was made (ms since the epoch).
     pub at: Millis,
     pub produced: u64,
@@ -66,6 +70,40 @@ pub struct ClusterReport {
     /// The KRaft metadata log's quorum at the last consistency check; null before one answered.
     #[serde(default)]
     pub quorum: Option<QuorumSummary>,
+    /// Consume mode: every other instance's run this one reads, accounted by sequence.
+    #[serde(default)]
+    pub sources: Vec<SourceReport>,
+}
+
+/// One writer (another instance's run) as a consume-mode instance accounts it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SourceReport {
+    pub instance: String,
+    pub run: String,
+    /// When its last record was read (ms since the epoch).
+    pub last_read: Millis,
+    #[serde(flatten)]
+    pub counts: FollowCounts,
+    /// Skipped sequences not read yet (lag until the horizon, then lost).
+    pub unread: u64,
+    /// Of those, the ones open for longer than the consume timeout.
+    pub overdue: u64,
+    /// The most recent lost (partition, sequence), oldest first.
+    pub lost_sequences: Vec<(i32, u64)>,
+    pub partitions: Vec<SourcePartition>,
+}
+
+/// One partition of a followed writer.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SourcePartition {
+    pub partition: i32,
+    /// The first sequence this reader saw; null before one.
+    pub first: Option<u64>,
+    /// One above the highest sequence read.
+    pub next: u64,
+    pub open_gaps: u64,
+    #[serde(flatten)]
+    pub counts: FollowCounts,
 }
 
 /// DescribeQuorum's answer, in short.

@@ -143,6 +143,14 @@ pub enum ConfigError {
     /// `control_plane.url` is not an http(s) URL.
     #[error("[control_plane]: url = {found:?}, expected an http:// or https:// URL")]
     BadControlPlaneUrl { found: String },
+    /// The lineage would come from two places.
+    #[error(
+        "[control_plane] and [[streams]] are both set: the lineage comes from one place; remove the [[streams]] (serve them from the control plane) or the [control_plane]"
+    )]
+    StreamsAndControlPlane,
+    /// A control plane served a document without streams.
+    #[error("the served document has no [[streams]]: expected at least one stream to watch")]
+    NoServedStreams,
     /// Nothing to watch.
     #[error("no [[streams]] and no [control_plane]: expected at least one stream to watch")]
     NoStreams,
@@ -223,4 +231,14 @@ pub enum ConfigError {
     /// An HTTP method that is not one cairn sends.
     #[error("{place}: {found:?}, expected one of GET, POST, PUT, PATCH, DELETE")]
     BadMethod { place: String, found: String },
+    /// A secured cluster (SASL or TLS) given to a tool that cannot connect to one.
+    #[error(
+        "[clusters.{cluster}.client]: security.protocol = {protocol:?}, but {tool} cannot connect through SASL or TLS ({why}); point it at a PLAINTEXT listener of the cluster"
+    )]
+    SecuredClusterUnsupported {
+        cluster: String,
+        protocol: String,
+        tool: &'static str,
+        why: &'static str,
+    },
 }

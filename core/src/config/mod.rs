@@ -8,7 +8,7 @@
 //! [`duration`] reads `"10s"`-style durations, [`error`] says what went wrong, and
 //! `watch` holds `cairn watch`'s own loader and its `[watch]` section, `respond` its `[respond]`
 //! section (the first responder), `scale` the autoscaling advisor's `[scale]` section (which
-//! `cairn watch` runs too).
+//! `cairn watch` runs too), and [`secrets`] which client settings hold a secret and how they are shown.
 
 mod bytes;
 mod canary;
@@ -17,6 +17,7 @@ mod error;
 mod raw;
 mod respond;
 mod scale;
+pub mod secrets;
 mod validate;
 mod watch;
 
@@ -24,7 +25,7 @@ use std::path::Path;
 use std::time::Duration;
 
 pub use self::bytes::{ByteSizeError, format_bytes, parse_bytes};
-pub use self::canary::{CanaryAcks, CanaryConfig, CanarySection};
+pub use self::canary::{CanaryAcks, CanaryConfig, CanaryMode, CanarySection};
 pub use self::duration::{DurationError, format_duration, parse_duration};
 pub use self::error::ConfigError;
 pub use self::respond::{RespondAction, RespondGroup, RespondSection};
@@ -51,12 +52,14 @@ pub struct Config {
     pub control_plane: Option<ControlPlaneConfig>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// `Debug` is written by hand in [`secrets`]: it redacts secret client settings.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ClusterConfig {
     pub name: String,
     /// Comma-separated `host:port` list, passed to librdkafka as `bootstrap.servers`.
     pub bootstrap: String,
-    /// Extra librdkafka client settings (security, timeouts), passed through as given.
+    /// Extra librdkafka client settings (security, timeouts), passed through as given. Print
+    /// them only through [`secrets::ShownSettings`]: some hold secrets.
     pub client: Vec<(String, String)>,
 }
 
@@ -138,7 +141,33 @@ pub struct StoreConfig {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ControlPlaneConfig {
     pub url: String,
+    /// How often the document is fetched again.
     pub refresh: Duration,
+    /// How long one fetch may take, from connecting to the last byte of the body.
+    pub timeout: Duration,
+}
+
+/// The streams a control plane served, validated, with the version the document names.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServedStreams {
+    /// This configuration with its streams replaced by the served ones.
+    pub config: Config,
+    /// The document's top-level `version`, when it has one.
+    pub version: Option<String>,
+    /// `sha256:<hex>` of the document's bytes: tells two documents apart whatever they say.
+    pub hash: String,
+}
+
+/// `sha256:<hex>` of `text`: the identity of a served lineage document.
+pub fn content_hash(text: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    let mut out = String::with_capacity(7 + 64);
+    out.push_str("sha256:");
+    for byte in digest {
+        out.push_str(&format!("{byte:02x}"));
+    }
+    out
 }
 
 /// A location: `<cluster>/<topic>`.
@@ -190,16 +219,41 @@ impl Config {
     /// This configuration with its streams replaced by the `[[streams]]` of `text`, as served by
     /// the control plane. The new streams are validated against this file's clusters and timing.
     pub fn with_streams_from_toml(&self, text: &str) -> Result<Config, ConfigError> {
+        Ok(self.with_served_streams(text)?.config)
+    }
+
+    /// [`Config::with_streams_from_toml`], keeping the document's own `version` too. A
+    /// document is validated exactly like the `[[streams]]` of a file (the same code), and
+    /// besides `[[streams]]` it may hold only `version`.
+    pub fn with_served_streams(&self, text: &str) -> Result<ServedStreams, ConfigError> {
         let raw: raw::RawStreamsDocument = toml::from_str(text).map_err(toml_error)?;
+        let version = match raw.version {
+            Some(v) if v.trim().is_empty() => {
+                return Err(ConfigError::Empty {
+                    place: "the served document's version".into(),
+                    expected: "a version name, or no `version` key",
+                });
+            }
+            other => other,
+        };
+        // An empty document is far more often a broken control plane than a wish to watch
+        // nothing: refused, so the last good lineage stays.
+        if raw.streams.is_empty() {
+            return Err(ConfigError::NoServedStreams);
+        }
         let streams = validate::streams(
             raw.streams,
             &self.clusters,
             &self.timing,
             self.oracle.poll_interval,
         )?;
-        Ok(Config {
-            streams,
-            ..self.clone()
+        Ok(ServedStreams {
+            config: Config {
+                streams,
+                ..self.clone()
+            },
+            version,
+            hash: content_hash(text),
         })
     }
 
@@ -224,7 +278,8 @@ fn read_file(path: &Path) -> Result<String, ConfigError> {
 
 fn toml_error(err: toml::de::Error) -> ConfigError {
     ConfigError::Toml {
-        message: err.to_string().trim_end().to_owned(),
+        // toml quotes the offending line, which may be a secret client setting.
+        message: secrets::redact_toml_error(err.to_string().trim_end()),
     }
 }
 
@@ -276,6 +331,8 @@ impl StoreConfig {
 impl ControlPlaneConfig {
     /// How often the served streams are re-read.
     pub const DEFAULT_REFRESH: Duration = Duration::from_secs(30);
+    /// Per fetch: a control plane slower than this is treated as failing.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 }
 
 impl Location {

@@ -138,6 +138,10 @@ pub(super) struct RawCanary {
     pub lost_sequences_kept: Option<usize>,
     #[serde(default, deserialize_with = "super::duration::deserialize_option")]
     pub request_timeout: Option<Duration>,
+    pub mode: Option<String>,
+    pub incidents_topic: Option<String>,
+    #[serde(default)]
+    pub webhooks: Vec<RawWebhook>,
 }
 
 /// `[watch]`: which groups `cairn watch` follows, how patient it is, where incidents go.
@@ -187,7 +191,7 @@ pub(super) struct RawWatchGroup {
 }
 
 /// `[[watch.webhooks]]`: where incident records are POSTed.
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawWebhook {
     pub url: String,
@@ -232,6 +236,8 @@ pub(super) struct RawRespondGroup {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawStreamsDocument {
+    /// The lineage's version as the control plane names it (optional).
+    pub version: Option<String>,
     #[serde(default)]
     pub streams: Vec<RawStream>,
 }
@@ -324,6 +330,8 @@ pub(super) struct RawControlPlane {
     pub url: String,
     #[serde(default, deserialize_with = "super::duration::deserialize_option")]
     pub refresh: Option<Duration>,
+    #[serde(default, deserialize_with = "super::duration::deserialize_option")]
+    pub timeout: Option<Duration>,
 }
 
 #[derive(Debug, Deserialize)]

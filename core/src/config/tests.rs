@@ -134,7 +134,7 @@ fn the_example_control_plane_block_is_valid_when_uncommented() {
     let uncommented: String = EXAMPLE
         .lines()
         .map(|line| {
-            let is_control_plane = ["# [control_plane]", "# url =", "# refresh ="]
+            let is_control_plane = ["# [control_plane]", "# url =", "# refresh =", "# timeout ="]
                 .iter()
                 .any(|p| line.starts_with(p));
             if is_control_plane {
@@ -146,13 +146,26 @@ fn the_example_control_plane_block_is_valid_when_uncommented() {
         .collect::<Vec<_>>()
         .join("\n");
     assert_ne!(uncommented, EXAMPLE.trim_end());
-    let config = Config::from_toml_str(&uncommented).unwrap_or_else(|e| panic!("{e}"));
+    // With the file's [[streams]] too, the lineage would come from two places.
+    let err = load_err(&uncommented);
+    assert!(
+        matches!(err, ConfigError::StreamsAndControlPlane),
+        "{err:?}"
+    );
+    // The streams are the file's last section: without them the file is valid.
+    let streams_at = uncommented
+        .find("\n[[streams]]")
+        .expect("the example has streams");
+    let config =
+        Config::from_toml_str(&uncommented[..streams_at]).unwrap_or_else(|e| panic!("{e}"));
     let control_plane = config.control_plane.expect("uncommented");
     assert_eq!(
         control_plane.url,
         "http://127.0.0.1:8080/cairn/streams.toml"
     );
     assert_eq!(control_plane.refresh, Duration::from_secs(30));
+    assert_eq!(control_plane.timeout, Duration::from_secs(10));
+    assert!(config.streams.is_empty());
 }
 
 #[test]
@@ -247,6 +260,56 @@ fn a_control_plane_may_stand_in_for_streams() {
         matches!(err, ConfigError::UndeclaredCluster { .. }),
         "{err:?}"
     );
+}
+
+#[test]
+fn a_served_document_names_its_version_and_is_refused_when_empty_or_broken() {
+    let text = header() + "\n[control_plane]\nurl = \"https://cp.example/streams\"\n";
+    let config = Config::from_toml_str(&text).unwrap_or_else(|e| panic!("{e}"));
+    let control_plane = config.control_plane.clone().expect("set");
+    assert_eq!(control_plane.refresh, ControlPlaneConfig::DEFAULT_REFRESH);
+    assert_eq!(control_plane.timeout, ControlPlaneConfig::DEFAULT_TIMEOUT);
+
+    let served = format!("version = \"v7\"\n{}", stream("s", &two_hops()));
+    let got = config
+        .with_served_streams(&served)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(got.version.as_deref(), Some("v7"));
+    assert_eq!(got.hash, content_hash(&served));
+    assert!(got.hash.starts_with("sha256:") && got.hash.len() == 7 + 64);
+    assert_eq!(
+        content_hash(""),
+        "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    );
+    assert_eq!(got.config.streams.len(), 1);
+    let unnamed = config
+        .with_served_streams(&stream("s", &two_hops()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(unnamed.version, None);
+
+    let err = config.with_served_streams("").expect_err("empty");
+    assert!(matches!(err, ConfigError::NoServedStreams), "{err:?}");
+    let err = config
+        .with_served_streams(&format!("version = \" \"\n{}", stream("s", &two_hops())))
+        .expect_err("blank version");
+    assert_says(&err, &["version", "empty"]);
+    // toml's own message points at the line of the mistake.
+    let misspelt =
+        stream("s", &two_hops()) + "\n[[streams.apps]]\napp = \"x\"\nreeds = \"main/in\"\n";
+    let err = config
+        .with_served_streams(&misspelt)
+        .expect_err("unknown key");
+    assert_says(&err, &["reeds", "line"]);
+}
+
+#[test]
+fn streams_and_a_control_plane_together_are_refused() {
+    let err = load_err(&(minimal() + "\n[control_plane]\nurl = \"http://x/\"\n"));
+    assert!(
+        matches!(err, ConfigError::StreamsAndControlPlane),
+        "{err:?}"
+    );
+    assert_says(&err, &["[control_plane]", "[[streams]]", "one place"]);
 }
 
 #[test]
@@ -613,6 +676,10 @@ fn zero_durations_are_refused_where_they_are() {
         (
             "\n[control_plane]\nurl = \"http://x/\"\nrefresh = \"0s\"\n",
             "[control_plane] refresh",
+        ),
+        (
+            "\n[control_plane]\nurl = \"http://x/\"\ntimeout = \"0s\"\n",
+            "[control_plane] timeout",
         ),
         (
             "\n[streams.timing]\ndedup_window = \"0s\"\n",

@@ -83,8 +83,18 @@ pub(super) fn config(raw: RawConfig) -> Result<Config, ConfigError> {
                 cp.refresh,
                 ControlPlaneConfig::DEFAULT_REFRESH,
             )?,
+            timeout: positive(
+                "[control_plane] timeout",
+                cp.timeout,
+                ControlPlaneConfig::DEFAULT_TIMEOUT,
+            )?,
         }),
     };
+    // One source for the lineage: a merge would leave no single version to report, and a
+    // stream defined in both places would have two owners.
+    if control_plane.is_some() && !raw.streams.is_empty() {
+        return Err(ConfigError::StreamsAndControlPlane);
+    }
     // `cairn watch` reads this section; a file serving both jobs must be valid for both.
     let watch = super::watch::section(raw.watch.unwrap_or_default(), &clusters)?;
     if let Some(scale) = raw.scale {

@@ -99,4 +99,25 @@ impl GapTable {
     pub fn len(&self) -> usize {
         self.entries.len()
     }
+
+    /// The entries with their reader slots renumbered by `slot`; those it maps to `None` go.
+    pub fn remapped(&self, slot: impl Fn(u8) -> Option<u8>) -> GapTable {
+        let entries = self
+            .entries
+            .iter()
+            .filter_map(|e| {
+                Some(GapEntry {
+                    slot: slot(e.slot)?,
+                    ..e.clone()
+                })
+            })
+            .collect();
+        // The count of reports ever added stays: a spilled message's epoch counts them. Taking a
+        // dropped report's place again gives it an older report, which it saw already, and
+        // seeing a gap report twice changes nothing.
+        GapTable {
+            entries,
+            added: self.added,
+        }
+    }
 }

@@ -12,16 +12,19 @@
 //!   from the shell's store, so a restart neither loses nor repeats a verdict;
 //! - [`Detector::spill_to`] / [`Detector::unspill`] move messages between memory and the
 //!   shell's disk tier under a memory budget ([`spill`] decides what and when).
+//! - [`Detector::replan`] moves the messages onto a new lineage (from a control plane),
+//!   each keeping the plan it started with.
 //!
 //! Layout: `state` holds the compact rows and slots, `timers` the deadline lists,
 //! `ingest` what a trace changes, `rules` the decision rule, `verdicts` the records and
 //! their idempotency bits, `persist` the stored form, `gaps` the tracers' gap reports,
 //! `spill` the memory budget's decisions and the index of what left memory, `tier` the
-//! detector's side of spilling.
+//! detector's side of spilling, `replan` a lineage change.
 
 mod gaps;
 mod ingest;
 mod persist;
+mod replan;
 mod rules;
 pub mod spill;
 mod state;
@@ -71,6 +74,11 @@ pub struct Detector {
     resumed_at: Option<Millis>,
     metrics: Metrics,
     encoded: Vec<u8>,
+    /// Whether changed states are tracked for [`Detector::drain_changes`].
+    track_changes: bool,
+    /// Messages dropped from watch by a lineage change, (stream, id): removed from the store
+    /// at the next drain.
+    orphans: Vec<(String, Box<str>)>,
 }
 
 impl Detector {
@@ -106,6 +114,8 @@ impl Detector {
             tables,
             resumed_at: None,
             encoded: Vec::new(),
+            track_changes,
+            orphans: Vec::new(),
         }
     }
 
@@ -308,7 +318,12 @@ impl Detector {
     /// States changed since the last [`Detector::drain_changes`]: what the next checkpoint
     /// will carry.
     pub fn pending_changes(&self) -> usize {
-        self.tables.iter().map(|t| t.pending_changes()).sum()
+        self.orphans.len()
+            + self
+                .tables
+                .iter()
+                .map(|t| t.pending_changes())
+                .sum::<usize>()
     }
 
     /// When [`Detector::on_tick`] next has work: the shell may sleep until then.
@@ -347,6 +362,18 @@ impl Detector {
         mut f: impl FnMut(StateChange<'_>),
     ) -> Result<usize, StateError> {
         let mut count = 0;
+        if self.track_changes {
+            for (stream, id) in self.orphans.drain(..) {
+                f(StateChange {
+                    stream: &stream,
+                    id: &id,
+                    state: None,
+                });
+                count += 1;
+            }
+        } else {
+            self.orphans.clear();
+        }
         for (sid, table) in self.tables.iter_mut().enumerate() {
             let Some(plan) = self.lineage.streams().get(sid) else {
                 continue;

@@ -1,17 +1,21 @@
 //! The per-message state in a portable form, for the shell's store.
 //!
 //! Slots are keyed by location and app *name*, not index, so a state written under one
-//! lineage restores under a reloaded one: slots the new lineage lacks are dropped, new
-//! apps start with nothing seen. Flag bits are the detector's own and are versioned by
-//! [`STATE_FORMAT`]. What verdicts were emitted is in those bits, so a restored message
-//! never emits one again.
+//! lineage restores under a reloaded one: slots the new lineage lacks are dropped, and an
+//! app the state does not list was not in the plan the message was made with, so nothing is
+//! expected of it (a message keeps the plan it started with; `docs/control-plane.md`). For
+//! that a state lists every reader of its plan, even one with nothing seen, and says so with
+//! the `PLAN_LISTED` status bit; a state written before that bit existed lists only readers
+//! with something seen, and restores as it always did (a new app expected). Flag bits are the
+//! detector's own and are versioned by [`STATE_FORMAT`]. What verdicts were emitted is in
+//! those bits, so a restored message never emits one again.
 
 use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::state::{Message, MessageView, status};
+use super::state::{Message, MessageView, app_flags, status};
 use crate::lineage::{LocIx, StreamPlan};
 use crate::model::Millis;
 
@@ -130,13 +134,13 @@ pub(crate) fn snapshot<'p>(plan: &'p StreamPlan, msg: &MessageView<'_>) -> Store
         .readers()
         .iter()
         .enumerate()
-        .filter_map(|(slot, &app)| {
+        .map(|(slot, &app)| {
             let s = msg.app(slot);
-            (s.flags != 0).then(|| StoredApp {
+            StoredApp {
                 app: Cow::Borrowed(plan.app(app).name.as_str()),
                 flags: s.flags,
                 recv_dts: s.recv_dts,
-            })
+            }
         })
         .collect();
     StoredMessage {
@@ -145,7 +149,7 @@ pub(crate) fn snapshot<'p>(plan: &'p StreamPlan, msg: &MessageView<'_>) -> Store
         anchor: msg.row.anchor,
         deadline: msg.deadline(),
         backoff: msg.row.backoff,
-        status: msg.row.status & status::PERSISTED,
+        status: (msg.row.status & status::PERSISTED) | status::PLAN_LISTED,
         locations,
         apps,
     }
@@ -183,6 +187,21 @@ pub(crate) fn fill(plan: &StreamPlan, stored: &StoredMessage<'_>, msg: &mut Mess
                 recv_dts: s.recv_dts,
             },
         );
+    }
+    if stored.status & status::PLAN_LISTED != 0 {
+        for &app in plan.readers() {
+            let app = plan.app(app);
+            let listed = stored.apps.iter().any(|s| s.app == app.name.as_str());
+            if let (false, Some(slot)) = (listed, app.slot) {
+                msg.set_app(
+                    slot,
+                    super::state::AppSlot {
+                        flags: app_flags::UNPLANNED,
+                        recv_dts: 0,
+                    },
+                );
+            }
+        }
     }
 }
 

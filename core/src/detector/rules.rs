@@ -143,6 +143,10 @@ pub(crate) fn open_expectation(msg: &Message<'_>, slot: u8, app: &PlanApp) -> Op
         return None;
     }
     let s = msg.app(slot);
+    if s.has(app_flags::UNPLANNED) {
+        // The app was not in the lineage this message was planned with.
+        return None;
+    }
     let passed_on = passed_on(msg, app);
     if !s.has(app_flags::READ) && !passed_on {
         let concluded = s.has(app_flags::RX_LOST | app_flags::RX_UNKNOWN);
@@ -514,7 +518,7 @@ pub(crate) fn finish(plan: &StreamPlan, msg: &mut Message<'_>, metrics: &mut Str
         let reached = app
             .reads
             .is_some_and(|r| msg.loc(r).has(loc_flags::POSITION));
-        let unseen = !s.has(app_flags::RECEIVED | app_flags::FILTERED);
+        let unseen = !s.has(app_flags::RECEIVED | app_flags::FILTERED | app_flags::UNPLANNED);
         if reached
             && unseen
             && passed_on(msg, app)

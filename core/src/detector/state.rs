@@ -30,9 +30,12 @@ pub(crate) mod status {
     pub const EXTRAS: u8 = 1 << 5;
     /// Stored state only: the message was shed (no memory, no disk room) and is no longer
     /// watched; the stored deadline is when it is forgotten.
-    pub const SHED: u8 = 1 << 6;
+    pub const SHED: u8 = 1 << 7;
     /// The bits that belong in stored state.
     pub const PERSISTED: u8 = LINGERING | STUCK | COMPLETE;
+    /// Stored state only: the state lists every reader of the plan it was written under, so
+    /// a reader of the restoring plan missing from it was not in that plan (see `persist`).
+    pub const PLAN_LISTED: u8 = 1 << 6;
 }
 
 /// Bits of [`LocSlot::flags`].
@@ -64,6 +67,9 @@ pub(crate) mod app_flags {
     pub const RX_UNKNOWN: u16 = 1 << 11;
     /// The app's tracer reported dropping its `sent` downstream: unknown, not lost.
     pub const APP_UNKNOWN: u16 = 1 << 12;
+    /// The app joined the lineage (or changed what it reads or writes) after the message was
+    /// planned: nothing is expected of it for this message.
+    pub const UNPLANNED: u16 = 1 << 13;
     /// Any trace proving the app read the message.
     pub const READ: u16 = RECEIVED | FILTERED | WROTE;
 }
@@ -389,6 +395,14 @@ pub(crate) struct MessageTable {
 }
 
 impl MessageTable {
+    /// Hashes ids as `other` does, so hashes kept elsewhere (the spilled index) stay valid when
+    /// `other`'s messages move here. Only while this table is empty.
+    pub(crate) fn hash_like(&mut self, other: &MessageTable) {
+        if self.index.is_empty() {
+            self.hasher = other.hasher.clone();
+        }
+    }
+
     pub fn new(shape: Shape, track_changes: bool) -> Self {
         MessageTable {
             shape,
@@ -631,6 +645,27 @@ impl MessageTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_status_bit_is_its_own() {
+        use status::*;
+        let bits = [
+            OCCUPIED,
+            DIRTY,
+            LINGERING,
+            STUCK,
+            COMPLETE,
+            EXTRAS,
+            SHED,
+            PLAN_LISTED,
+        ];
+        for (i, a) in bits.iter().enumerate() {
+            assert_eq!(a.count_ones(), 1);
+            for b in &bits[i + 1..] {
+                assert_eq!(a & b, 0, "two status flags share bit {a:#010b}");
+            }
+        }
+    }
 
     #[test]
     fn slots_round_trip_through_bytes() {

@@ -13,10 +13,12 @@
 //! applies it incrementally, as traces arrive (and takes a `received` or `filtered` at L
 //! as placing the message there too when the `sent` trace is missing).
 //!
-//! Layout: `compile` turns configs into plans; this module holds the plan types, the
-//! lookups from a trace's strings to ids, and [`Lineage::resolve`].
+//! Layout: `compile` turns configs into plans; `diff` says what changed from one lineage to
+//! the next ([`LineageDiff`]); this module holds the plan types, the lookups from a trace's
+//! strings to ids, and [`Lineage::resolve`].
 
 mod compile;
+mod diff;
 
 use std::time::Duration;
 
@@ -25,6 +27,8 @@ use thiserror::Error;
 
 use crate::config::Timing;
 use crate::model::{HopRef, Kind, Millis, Trace};
+
+pub use self::diff::{LineageDiff, StreamChange};
 
 /// Most locations and apps one stream may have: local indices are stored as `u8` in
 /// every message's state.

@@ -189,9 +189,33 @@ pub struct StreamMetrics {
     shed_traces: u64,
     end_to_end_clock_skew: u64,
     tracer_dropped: u64,
+    /// Dropped from watch when the lineage changed, by [`Unwatched`] reason.
+    unwatched: [u64; Unwatched::ALL.len()],
     end_to_end: Histogram<u64>,
     hops: Vec<HopMetrics>,
     spare: Option<Box<HopMetrics>>,
+}
+
+/// Why the detector stopped watching something when the lineage changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unwatched {
+    /// A message held for a stream the new lineage no longer has (counted per message).
+    StreamRemoved,
+    /// An expectation still open at an app the new lineage removed or changed (counted per
+    /// expectation).
+    HopRemoved,
+}
+
+impl Unwatched {
+    pub const ALL: [Unwatched; 2] = [Unwatched::StreamRemoved, Unwatched::HopRemoved];
+
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unwatched::StreamRemoved => "stream_removed",
+            Unwatched::HopRemoved => "hop_removed",
+        }
+    }
 }
 
 impl StreamMetrics {
@@ -207,6 +231,7 @@ impl StreamMetrics {
             shed_traces: 0,
             end_to_end_clock_skew: 0,
             tracer_dropped: 0,
+            unwatched: [0; Unwatched::ALL.len()],
             end_to_end: new_histogram(),
             hops,
             spare: None,
@@ -249,6 +274,11 @@ impl StreamMetrics {
         self.messages_spilled += 1;
     }
 
+    /// Messages already on the disk tier when a new lineage takes over the stream.
+    pub(crate) fn carry_spilled(&mut self, spilled: u64) {
+        self.messages_spilled += spilled;
+    }
+
     /// A message read back from the disk tier.
     pub(crate) fn count_unspilled(&mut self) {
         self.messages_spilled = self.messages_spilled.saturating_sub(1);
@@ -274,6 +304,15 @@ impl StreamMetrics {
     /// See [`catalog::DROPPED_TRACES_REPORTED`](super::catalog::DROPPED_TRACES_REPORTED).
     pub fn tracer_dropped(&self) -> u64 {
         self.tracer_dropped
+    }
+
+    /// See [`catalog::LINEAGE_UNWATCHED`](super::catalog::LINEAGE_UNWATCHED).
+    pub fn unwatched(&self, reason: Unwatched) -> u64 {
+        self.unwatched[reason as usize]
+    }
+
+    pub(crate) fn count_unwatched(&mut self, reason: Unwatched, count: u64) {
+        self.unwatched[reason as usize] = self.unwatched[reason as usize].saturating_add(count);
     }
 
     pub(crate) fn count_tracer_dropped(&mut self, count: u64) {
@@ -350,6 +389,9 @@ impl StreamMetrics {
         self.shed_traces += other.shed_traces;
         self.end_to_end_clock_skew += other.end_to_end_clock_skew;
         self.tracer_dropped += other.tracer_dropped;
+        for (mine, theirs) in self.unwatched.iter_mut().zip(other.unwatched) {
+            *mine += theirs;
+        }
         merge_histogram(&mut self.end_to_end, &other.end_to_end);
         for hop in &other.hops {
             match self

@@ -29,7 +29,7 @@ use self::exposition::HistogramValue;
 use crate::lineage::{Lineage, Rejection, StreamId};
 use crate::model::{HopRef, Reason};
 
-pub use self::counters::{DuplicateKind, HopMetrics, StreamMetrics};
+pub use self::counters::{DuplicateKind, HopMetrics, StreamMetrics, Unwatched};
 pub use self::histogram::HISTOGRAM_MAX_MS;
 
 /// One exported value: its family, its labels and its value.
@@ -98,6 +98,25 @@ impl Metrics {
     /// One stream's counters by name.
     pub fn stream_by_name(&self, name: &str) -> Option<&StreamMetrics> {
         self.streams.iter().find(|s| s.stream == name)
+    }
+
+    /// One stream's counters by name, to change.
+    pub(crate) fn stream_by_name_mut(&mut self, name: &str) -> Option<&mut StreamMetrics> {
+        self.streams.iter_mut().find(|s| s.stream == name)
+    }
+
+    /// One stream's counters by name, made (without hops, after the lineage's streams) for a
+    /// stream the lineage no longer has.
+    pub(crate) fn stream_entry(&mut self, name: &str) -> &mut StreamMetrics {
+        let at = match self.streams.iter().position(|s| s.stream == name) {
+            Some(at) => at,
+            None => {
+                self.streams
+                    .push(StreamMetrics::new(name.to_owned(), Vec::new()));
+                self.streams.len() - 1
+            }
+        };
+        &mut self.streams[at]
     }
 
     /// The stream's counters; `None` only for an id from another lineage.
@@ -242,6 +261,15 @@ fn stream_samples<'a>(s: &'a StreamMetrics, out: &mut Vec<Sample<'a>>) {
             hop: None,
             label: None,
             value,
+        });
+    }
+    for reason in Unwatched::ALL {
+        out.push(Sample {
+            def: &catalog::LINEAGE_UNWATCHED,
+            stream: Some(&s.stream),
+            hop: None,
+            label: Some(("reason", reason.as_str())),
+            value: s.unwatched(reason),
         });
     }
 }

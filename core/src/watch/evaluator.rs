@@ -1,10 +1,11 @@
 //! The evaluator: rounds in, reports out, with each partition's memory in between.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::history::{GroupHistory, PartitionHistory};
+use super::history::{GroupHistory, PartitionHistory, RoundTimes};
 use super::incident::IncidentBook;
 use super::input::{GroupObservation, GroupState, Round};
+use super::log_track::LogTrack;
 use super::partition::{GroupContext, PartitionTrack};
 use super::report::{GroupReport, GroupSummary, PartitionReport, RoundReport, TimestampCounts};
 use super::state::{ConsumerState, LagMethod};
@@ -17,17 +18,22 @@ type PartitionKey = (String, i32);
 
 /// Judges every watched group, round after round.
 ///
-/// Memory is bounded per partition (a fixed log end table, a fixed history ring, four trend
-/// samples) and kept only for what the latest round listed: a group or partition left out of
-/// a round is dropped with everything learnt about it.
+/// Memory is bounded per (group, partition) (four trend samples, at most `history_points`
+/// history runs) and per partition's log (a fixed end table, shared by the groups reading
+/// it), and kept only for what the latest round listed: a group or partition left out of a
+/// round is dropped with everything learnt about it.
 #[derive(Debug, Default)]
 pub struct Evaluator {
     groups: BTreeMap<GroupKey, GroupTrack>,
+    /// Each cluster's partition logs, shared by the groups that read them.
+    logs: HashMap<String, HashMap<PartitionKey, LogTrack>>,
 }
 
 #[derive(Debug, Default)]
 struct GroupTrack {
     empty_since: Option<Millis>,
+    /// The times of the rounds its partitions' histories keep.
+    times: RoundTimes,
     partitions: BTreeMap<PartitionKey, PartitionTrack>,
 }
 
@@ -72,10 +78,16 @@ impl Evaluator {
                 let key = (obs.cluster.clone(), obs.group.clone());
                 let track = self.groups.entry(key.clone()).or_default();
                 seen.insert(key);
-                track.evaluate(round.now, obs, &mut timestamps, &mut logs_went_back)
+                let logs = self.logs.entry(obs.cluster.clone()).or_default();
+                track.evaluate(round.now, obs, logs, &mut timestamps, &mut logs_went_back)
             })
             .collect();
         self.groups.retain(|key, _| seen.contains(key));
+        // Logs no group read this round are forgotten, as their groups' partitions are.
+        for logs in self.logs.values_mut() {
+            logs.retain(|_, log| log.seen_at == round.now);
+        }
+        self.logs.retain(|_, logs| !logs.is_empty());
         RoundReport {
             now: round.now,
             groups,
@@ -93,7 +105,7 @@ impl Evaluator {
             .map(|((topic, partition), p)| PartitionHistory {
                 topic: topic.clone(),
                 partition: *partition,
-                points: p.history().points().copied().collect(),
+                points: p.history().points(&track.times),
             })
             .collect();
         Some(GroupHistory {
@@ -114,6 +126,7 @@ impl GroupTrack {
         &mut self,
         now: Millis,
         obs: &GroupObservation,
+        logs: &mut HashMap<PartitionKey, LogTrack>,
         timestamps: &mut TimestampCounts,
         logs_went_back: &mut BTreeSet<(String, i32)>,
     ) -> GroupReport {
@@ -131,7 +144,10 @@ impl GroupTrack {
             None => {}
         }
         let is_empty = status.is_some_and(|s| s.state == GroupState::Empty);
+        let round = self.times.push(now, obs.settings.history_points);
         let ctx = GroupContext {
+            round,
+            times: &self.times,
             now,
             settings: obs.settings,
             status,
@@ -144,10 +160,14 @@ impl GroupTrack {
             .iter()
             .map(|p| {
                 let key = (p.topic.clone(), p.partition);
-                let track = self.partitions.entry(key.clone()).or_default();
+                let log = logs.entry(key.clone()).or_default();
+                let track = self
+                    .partitions
+                    .entry(key.clone())
+                    .or_insert_with(|| PartitionTrack::new(round));
                 seen.insert(key);
-                let report = track.evaluate(&ctx, p, timestamps);
-                if track.log_went_back_at(now) {
+                let report = track.evaluate(&ctx, p, log, timestamps);
+                if log.went_back_at(now) {
                     logs_went_back.insert((p.topic.clone(), p.partition));
                 }
                 report

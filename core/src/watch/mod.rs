@@ -15,11 +15,12 @@
 //! - `unread`: records, markers only, or nothing between the commit and the log end.
 //! - `end_table`: the bounded (log end, time) table lag in time is interpolated from.
 //! - `lag`: lag in time from the first unread record, or interpolated.
+//! - `log_track`: what is learnt of a partition's log (its end table), shared by its groups.
 //! - `trend`: lag in time sampled per window, for `falling_behind`.
 //! - `partition`: one partition across rounds: the stuck clock and the state of a round.
 //! - `evaluator`: rounds in, reports out; groups and partitions come and go with rounds.
 //! - [`report`]: what a round concludes, in the API's JSON shapes.
-//! - [`history`]: the ring of recent points per partition, for the history endpoint.
+//! - [`history`]: the recent points per partition, kept as runs, for the history endpoint.
 //! - [`headroom`]: retention minus lag in time, per group.
 //! - [`incident`]: the incident book and the incident record.
 
@@ -30,6 +31,7 @@ pub mod history;
 pub mod incident;
 pub mod input;
 mod lag;
+mod log_track;
 mod partition;
 pub mod report;
 pub mod settings;

@@ -1,5 +1,5 @@
-//! One partition of one group across rounds: the stuck clock, the log end table, the lag
-//! trend, the history; and the state one round's reads put it in.
+//! One partition of one group across rounds: the stuck clock, the lag trend, the history;
+//! and the state one round's reads put it in (the log end table is the log's, in `log_track`).
 //!
 //! The stuck clock starts at the later of two moments, both as the watch saw them: the last
 //! change of the committed offset, and the first round of an unbroken run of rounds in which
@@ -7,10 +7,10 @@
 //! failed or is stale, the group is rebalancing or its state is unknown) breaks it, so the
 //! clock starts again once the data is back: a gap in the data never counts towards stuck.
 
-use super::end_table::EndTable;
-use super::history::{History, HistoryPoint};
+use super::history::{History, HistoryPoint, RoundTimes};
 use super::input::{GroupState, GroupStatus, PartitionObservation};
 use super::lag::{Lag, TimestampFault, lag_in_time};
+use super::log_track::LogTrack;
 use super::report::{PartitionReport, TimestampCounts, seconds};
 use super::settings::GroupSettings;
 use super::state::{ConsumerState, LagMethod};
@@ -19,16 +19,21 @@ use super::unread::Unread;
 use crate::model::Millis;
 
 /// What a partition's evaluation needs to know about its group this round.
-pub(super) struct GroupContext {
+pub(super) struct GroupContext<'a> {
     pub now: Millis,
     pub settings: GroupSettings,
     /// The group's state, when read and fresh.
     pub status: Option<GroupStatus>,
     /// Since when the group has been seen empty without a break.
     pub empty_since: Option<Millis>,
+    /// This round's number among the group's rounds, and the times of the rounds kept.
+    pub round: u32,
+    pub times: &'a RoundTimes,
 }
 
-/// What the evaluator remembers about one partition between rounds.
+/// What the evaluator remembers about one (group, partition) between rounds: only what the
+/// decision rule needs, and the history's runs. What belongs to the log (the end table, the
+/// last log start) is kept once per partition in a [`LogTrack`] shared by the groups.
 #[derive(Clone, Debug, Default)]
 pub(super) struct PartitionTrack {
     /// The committed offset last read (`Some(None)`: no commit) and when the watch first saw it.
@@ -37,14 +42,12 @@ pub(super) struct PartitionTrack {
     /// First round of the current unbroken run of rounds with records waiting.
     backlog_since: Option<Millis>,
     expired_since: Option<Millis>,
-    last_log_start: Option<i64>,
-    table: EndTable,
     trend: Trend,
     history: History,
     /// The first-unread record whose timestamp fault was last counted, so each counts once.
     counted_record: Option<i64>,
-    /// The last round whose log start or end went below what was seen before.
-    log_went_back_at: Option<Millis>,
+    /// The shared log's epoch this track was learnt under (`None`: not yet seen, take it).
+    log_epoch: Option<u32>,
 }
 
 /// What one round found, before it is named a state.
@@ -65,6 +68,14 @@ struct Fresh {
 }
 
 impl PartitionTrack {
+    /// A partition first seen in the group's round `round`.
+    pub fn new(round: u32) -> Self {
+        PartitionTrack {
+            history: History::starting(round),
+            ..PartitionTrack::default()
+        }
+    }
+
     /// A partition whose stuck clock an open incident vouches for: committed `committed` and
     /// waiting records since `stuck_since`, as before a restart of the watch.
     pub fn resumed(committed: i64, stuck_since: Millis, expired_since: Option<Millis>) -> Self {
@@ -81,20 +92,17 @@ impl PartitionTrack {
         &self.history
     }
 
-    /// Whether the round at `now` found the log gone back (and started the track again).
-    pub fn log_went_back_at(&self, now: Millis) -> bool {
-        self.log_went_back_at == Some(now)
-    }
-
     /// Judges this round's reads, updates the memory, and says what it found.
     pub fn evaluate(
         &mut self,
         ctx: &GroupContext,
         obs: &PartitionObservation,
+        log: &mut LogTrack,
         counts: &mut TimestampCounts,
     ) -> PartitionReport {
         let fresh = self.read_fresh(ctx, obs);
-        self.follow_log(&fresh, ctx.now);
+        log.follow(fresh.log_start, fresh.log_end, ctx.now);
+        self.follow_log(log, ctx.round);
         self.follow_commit(&fresh, ctx.now);
         let unread = match (fresh.committed, fresh.log_end) {
             (Some(Some(committed)), Some(end)) => {
@@ -105,7 +113,7 @@ impl PartitionTrack {
         let findings = Findings {
             unread,
             stuck_since: self.run_stuck_clock(ctx, unread),
-            lag: self.measure_lag(ctx, unread, counts),
+            lag: self.measure_lag(ctx, unread, log, counts),
             expired_records: self.follow_expiry(&fresh, ctx.now),
         };
         let state = self.state(ctx, &fresh, &findings);
@@ -126,10 +134,11 @@ impl PartitionTrack {
         &mut self,
         ctx: &GroupContext,
         unread: Option<Unread>,
+        log: &LogTrack,
         counts: &mut TimestampCounts,
     ) -> Lag {
         let (lag, fault) = match unread {
-            Some(unread) => lag_in_time(ctx.now, unread, &self.table),
+            Some(unread) => lag_in_time(ctx.now, unread, log.table()),
             None => (
                 Lag {
                     millis: None,
@@ -173,17 +182,16 @@ impl PartitionTrack {
             _ => None,
         };
         let lag_seconds = findings.lag.millis.map(seconds);
-        self.history.push(
-            HistoryPoint {
-                at: ctx.now,
-                state,
-                committed,
-                log_end: fresh.log_end,
-                lag_records,
-                lag_seconds,
-            },
-            ctx.settings.history_points,
-        );
+        let point = HistoryPoint {
+            at: ctx.now,
+            state,
+            committed,
+            log_end: fresh.log_end,
+            lag_records,
+            lag_seconds,
+        };
+        self.history
+            .push(ctx.round, &point, findings.lag.millis, ctx.times);
         let last_commit_at = matches!(self.committed, Some(Some(_))).then_some(self.commit_seen_at);
         PartitionReport {
             topic: obs.topic.clone(),
@@ -213,30 +221,19 @@ impl PartitionTrack {
         }
     }
 
-    /// Keeps the log end table; a log that went backwards is a new log (topic recreated,
-    /// log truncated), so everything learnt about the old one is dropped.
-    fn follow_log(&mut self, fresh: &Fresh, now: Millis) {
-        let start_went_back = matches!(
-            (fresh.log_start, self.last_log_start),
-            (Some(start), Some(last)) if start < last
-        );
-        let end_went_back = fresh
-            .log_end
-            .is_some_and(|end| self.table.push(end, now).is_err());
-        if start_went_back || end_went_back {
-            *self = PartitionTrack {
-                committed: self.committed,
-                commit_seen_at: self.commit_seen_at,
-                table: fresh
-                    .log_end
-                    .map(|end| EndTable::starting_at(end, now))
-                    .unwrap_or_default(),
-                log_went_back_at: Some(now),
-                ..PartitionTrack::default()
-            };
-        }
-        if fresh.log_start.is_some() {
-            self.last_log_start = fresh.log_start;
+    /// Starts again when the shared log went back (topic recreated, log truncated) since this
+    /// track last saw it: everything learnt about the old log is dropped but the commit.
+    fn follow_log(&mut self, log: &LogTrack, round: u32) {
+        match self.log_epoch {
+            Some(epoch) if epoch != log.epoch() => {
+                *self = PartitionTrack {
+                    committed: self.committed,
+                    commit_seen_at: self.commit_seen_at,
+                    log_epoch: Some(log.epoch()),
+                    ..PartitionTrack::new(round)
+                };
+            }
+            _ => self.log_epoch = Some(log.epoch()),
         }
     }
 

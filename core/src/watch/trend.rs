@@ -7,28 +7,25 @@
 //! drift by a poll per window. A sample missed by more than a window restarts the series:
 //! uneven spacing would compare unlike things.
 
-use std::collections::VecDeque;
-
 use crate::model::Millis;
 
 /// Four samples span three windows.
 const SAMPLES: usize = 4;
 
+/// Kept for every (group, partition), so it is small and allocates nothing: the samples' lags
+/// in a fixed array, and of each sample only what `growing` asks of it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Trend {
     anchor: Option<Millis>,
     /// Samples taken since the anchor, the anchor's own included.
     taken: i64,
-    /// Oldest first.
-    samples: VecDeque<Sample>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Sample {
-    at: Millis,
-    lag: Millis,
-    /// When the watch last saw the committed offset change, as of this sample.
-    commit_seen_at: Millis,
+    /// When the newest sample was taken.
+    last_at: Millis,
+    /// Lags of the samples kept, oldest first; `len` of them are set.
+    lags: [Millis; SAMPLES],
+    len: u8,
+    /// Bit `i`: the committed offset changed after sample `i - 1` was taken and by sample `i`.
+    committed_since: u8,
 }
 
 impl Trend {
@@ -41,11 +38,6 @@ impl Trend {
         window: Millis,
     ) {
         let Some(lag) = lag else { return };
-        let sample = Sample {
-            at: now,
-            lag,
-            commit_seen_at,
-        };
         let window = window.max(1);
         match self.anchor {
             Some(anchor) => {
@@ -54,36 +46,43 @@ impl Trend {
                     return;
                 }
                 if now >= due.saturating_add(window) {
-                    self.restart(sample);
+                    self.restart(now, lag);
                     return;
                 }
                 self.taken += 1;
-                if self.samples.len() == SAMPLES {
-                    self.samples.pop_front();
+                let moved = commit_seen_at > self.last_at;
+                let mut len = usize::from(self.len);
+                if len == SAMPLES {
+                    self.lags.copy_within(1.., 0);
+                    self.committed_since >>= 1;
+                    len -= 1;
                 }
-                self.samples.push_back(sample);
+                self.lags[len] = lag;
+                self.committed_since =
+                    (self.committed_since & !(1 << len)) | (u8::from(moved) << len);
+                self.len = (len + 1) as u8;
+                self.last_at = now;
             }
-            None => self.restart(sample),
+            None => self.restart(now, lag),
         }
     }
 
     /// Whether, in each of the last three windows, the lag grew by more than `tolerance`
     /// and the committed offset changed.
     pub fn growing(&self, tolerance: Millis) -> bool {
-        self.samples.len() == SAMPLES
-            && self
-                .samples
-                .iter()
-                .zip(self.samples.iter().skip(1))
-                .all(|(before, after)| {
-                    after.lag - before.lag > tolerance && after.commit_seen_at > before.at
-                })
+        usize::from(self.len) == SAMPLES
+            && (1..SAMPLES).all(|i| {
+                self.lags[i] - self.lags[i - 1] > tolerance && self.committed_since & (1 << i) != 0
+            })
     }
 
-    fn restart(&mut self, sample: Sample) {
-        self.anchor = Some(sample.at);
+    fn restart(&mut self, now: Millis, lag: Millis) {
+        self.anchor = Some(now);
         self.taken = 1;
-        self.samples.clear();
-        self.samples.push_back(sample);
+        self.last_at = now;
+        self.lags = [0; SAMPLES];
+        self.lags[0] = lag;
+        self.len = 1;
+        self.committed_since = 0;
     }
 }

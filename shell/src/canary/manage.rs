@@ -75,6 +75,7 @@ pub fn spawn_manager(
                 wanted: Wanted::default(),
                 ours: BTreeSet::new(),
                 existed: false,
+                recreated_elsewhere: false,
                 created_at: None,
                 last_managed: None,
                 judge,
@@ -112,6 +113,8 @@ struct Manager {
     ours: BTreeSet<i32>,
     /// The topic was seen in the metadata by this run.
     existed: bool,
+    /// Consume mode: the topic went away and came back (made by a writer): read it all.
+    recreated_elsewhere: bool,
     /// When this run last created the topic: a new topic takes a moment to show in the
     /// metadata, and is not "deleted underneath" meanwhile.
     created_at: Option<Instant>,
@@ -165,7 +168,19 @@ impl Manager {
             let propagating = self
                 .created_at
                 .is_some_and(|at| at.elapsed() < CREATE_PROPAGATION);
-            if !propagating && (self.existed || due) {
+            if !self.section.mode.produces() {
+                // A reader leaves the topic to its writers; if it comes back, it is new.
+                if self.existed {
+                    self.existed = false;
+                    self.recreated_elsewhere = true;
+                    self.slot.core.lock().topic_recreated();
+                    self.wanted = Wanted {
+                        epoch: self.wanted.epoch + 1,
+                        partitions: BTreeMap::new(),
+                    };
+                    self.publish_wanted();
+                }
+            } else if !propagating && (self.existed || due) {
                 self.last_managed = Some(Instant::now());
                 self.create(&live);
             }
@@ -179,7 +194,7 @@ impl Manager {
         let mut changed = false;
         for p in &partitions {
             if !self.wanted.partitions.contains_key(&p.id) {
-                let start = if self.ours.contains(&p.id) {
+                let start = if self.ours.contains(&p.id) || self.recreated_elsewhere {
                     StartAt::Beginning
                 } else {
                     StartAt::End
@@ -189,9 +204,9 @@ impl Manager {
             }
         }
         if changed {
-            self.slot.want(self.wanted.clone());
+            self.publish_wanted();
         }
-        if due {
+        if due && self.section.mode.produces() {
             self.last_managed = Some(Instant::now());
             let mut replicas: Vec<(i32, Vec<i32>)> = partitions
                 .iter()
@@ -260,7 +275,19 @@ impl Manager {
             epoch: self.wanted.epoch + u64::from(recreated),
             partitions: BTreeMap::new(),
         };
+        self.publish_wanted();
+    }
+
+    /// Tells the consumer which partitions to hold. Without a consumer (produce mode) the
+    /// producer may send to every partition at once, and the canary is ready once it has one.
+    fn publish_wanted(&mut self) {
         self.slot.want(self.wanted.clone());
+        if !self.section.mode.consumes() {
+            *self.slot.sendable.lock() = self.wanted.partitions.keys().copied().collect();
+            if !self.wanted.partitions.is_empty() {
+                self.slot.ready.store(true, Ordering::Release);
+            }
+        }
     }
 
     fn extend(&mut self, total: usize, assignments: &[Vec<i32>]) {

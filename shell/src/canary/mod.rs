@@ -1,24 +1,29 @@
 //! `cairn canary`: the shell around [`cairn_core::canary`]. Per cluster three threads share
 //! one core: a manager (metadata once a second, the topic's placement every
 //! `management_interval`, judgement and report), a consumer that assigns the canary
-//! partitions directly, and a producer that paces heartbeats and never blocks. HTTP serves
+//! partitions directly (not in `produce` mode), and a producer that paces heartbeats and never
+//! blocks (not in `consume` mode). HTTP serves
 //! the reports. `docs/canary.md` explains the accounting.
 //!
 //! Layout:
+//! - [`acl`]: the ACL a refused operation needs, named in its error.
 //! - [`manage`]: the topic (create, extend, recreate), leaders, the tick.
 //! - [`produce`]: paced sends, delivery reports, marked re-sends.
 //! - [`consume`]: direct assignment, records into the core.
 //! - [`view`]: what the threads share and HTTP reads.
 //! - [`events`]: what the canary logs about itself.
 //! - [`metrics`]: the `cairn_canary_*` families for `/metrics`.
+//! - [`publish`]: `metadata_mismatch` records to the incidents topic and the webhooks.
 //! - [`http`]: the endpoints.
 
+pub mod acl;
 pub mod consume;
 pub mod events;
 pub mod http;
 pub mod manage;
 pub mod metrics;
 pub mod produce;
+pub mod publish;
 pub mod view;
 pub mod wire;
 
@@ -71,7 +76,7 @@ pub fn run_until(
     let run = new_run_id();
     let instance = instance_name(&config);
     let section = &config.canary;
-    tracing::info!(%run, %instance, topic = %section.topic, "canary starting");
+    tracing::info!(%run, %instance, topic = %section.topic, mode = section.mode.as_str(), "canary starting");
     let slots: Vec<Arc<ClusterSlot>> = config
         .clusters
         .iter()
@@ -84,6 +89,8 @@ pub fn run_until(
                 consume_timeout: millis(section.consume_timeout),
                 availability_window: millis(section.availability_window),
                 lost_sequences_kept: section.lost_sequences_kept,
+                mode: section.mode,
+                send_timeout: millis(section.send_timeout),
             }))
         })
         .collect();
@@ -92,6 +99,7 @@ pub fn run_until(
         instance: instance.clone(),
         clusters: slots.clone(),
     });
+    let publisher = publish::publisher(&config, &slots)?;
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
     for (cluster, slot) in config.clusters.iter().zip(&slots) {
@@ -102,21 +110,25 @@ pub fn run_until(
                 slot.clone(),
                 stop.clone(),
             )?);
-            threads.push(consume::spawn_consumer(
-                cluster,
-                section,
-                slot.clone(),
-                &run,
-                stop.clone(),
-            )?);
-            threads.push(produce::spawn_producer(
-                cluster,
-                section,
-                slot.clone(),
-                run.clone(),
-                instance.clone(),
-                stop.clone(),
-            )?);
+            if section.mode.consumes() {
+                threads.push(consume::spawn_consumer(
+                    cluster,
+                    section,
+                    slot.clone(),
+                    &run,
+                    stop.clone(),
+                )?);
+            }
+            if section.mode.produces() {
+                threads.push(produce::spawn_producer(
+                    cluster,
+                    section,
+                    slot.clone(),
+                    run.clone(),
+                    instance.clone(),
+                    stop.clone(),
+                )?);
+            }
             Ok(())
         })();
         if let Err(err) = started {
@@ -130,6 +142,9 @@ pub fn run_until(
         .thread_name("cairn-canary-io")
         .build()
         .context("starting the async runtime")?;
+    if let Some(publisher) = publisher {
+        runtime.spawn(publisher.run());
+    }
     let listen = config.http.listen.clone();
     let served = runtime.block_on(async {
         let listener = TcpListener::bind(&listen)

@@ -54,6 +54,10 @@ impl ProducerContext for CanaryProducerContext {
             }
             Err((error, _)) => {
                 tracing::debug!(cluster = %self.slot.name, partition = sent.partition, %error, "heartbeat send failed");
+                // A refusal fails every send: say once which ACL is missing.
+                if super::acl::is_denied(&error.to_string()) {
+                    self.slot.error("produce", error);
+                }
                 let resend = self.slot.core.lock().failed(sent.partition, sent.seq, now);
                 if resend {
                     self.resend.lock().push_back((sent.partition, sent.seq));

@@ -25,6 +25,8 @@ fn view() -> Arc<CanaryView> {
         consume_timeout: 5_000,
         availability_window: 10_000,
         lost_sequences_kept: 10,
+        mode: cairn_core::config::CanaryMode::Both,
+        send_timeout: 1_000,
     });
     Arc::new(CanaryView {
         run: "r".into(),
@@ -157,4 +159,100 @@ async fn metrics_name_every_family_through_the_catalog() {
         text.contains(r#"cairn_canary_lost_total{cluster="local",broker="2"} 1"#),
         "{text}"
     );
+}
+
+/// A receiver on a free port answering `status`; every body it got is sent on.
+async fn receiver(status: StatusCode) -> (String, tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>) {
+    let (got, bodies) = tokio::sync::mpsc::unbounded_channel();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let got = got.clone();
+            async move {
+                let _ = got.send(body.to_vec());
+                status
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/hook"), bodies)
+}
+
+#[tokio::test]
+async fn a_mismatch_goes_to_every_webhook_as_the_incident_record_and_a_refusal_is_counted() {
+    use std::time::Duration;
+
+    use cairn_core::config::CanaryConfig;
+
+    let (good_url, mut good) = receiver(StatusCode::OK).await;
+    let (bad_url, mut bad) = receiver(StatusCode::INTERNAL_SERVER_ERROR).await;
+    let config = CanaryConfig::from_toml_str(&format!(
+        "[clusters.local]\nbootstrap = \"127.0.0.1:9\"\n[canary]\n\
+         [[canary.webhooks]]\nurl = \"{good_url}\"\ntimeout = \"1s\"\n\
+         [[canary.webhooks]]\nurl = \"{bad_url}\"\ntimeout = \"1s\"\n"
+    ))
+    .unwrap();
+    let view = view();
+    let publisher = super::publish::publisher(&config, &view.clusters)
+        .unwrap()
+        .expect("webhooks make a publisher");
+    tokio::spawn(publisher.run());
+    feed(&view);
+
+    let body = tokio::time::timeout(Duration::from_secs(5), good.recv())
+        .await
+        .expect("the record arrives")
+        .unwrap();
+    let record: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(record["kind"], "metadata_mismatch");
+    assert_eq!(record["incident"], "open");
+    assert_eq!(record["broker"], 2);
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../../schemas/incident.schema.json")).unwrap();
+    assert!(
+        jsonschema::is_valid(&schema, &record),
+        "the record follows schemas/incident.schema.json: {record}"
+    );
+    // Three attempts, then one failure counted.
+    for _ in 0..3 {
+        tokio::time::timeout(Duration::from_secs(5), bad.recv())
+            .await
+            .expect("an attempt")
+            .unwrap();
+    }
+    let slot = &view.clusters[0];
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while slot.errors.lock().get("webhook").is_none() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(slot.errors.lock().get("webhook"), Some(&1));
+}
+
+#[test]
+fn a_refused_operation_names_the_acl_it_needs() {
+    use super::acl::needed;
+
+    let denied =
+        "Message production error: TopicAuthorizationFailed (Broker: Topic authorization failed)";
+    assert_eq!(
+        needed("produce", "cairn-canary", denied).as_deref(),
+        Some("WRITE on TOPIC cairn-canary")
+    );
+    assert_eq!(
+        needed("consume", "hb", "Broker: Topic authorization failed").as_deref(),
+        Some("READ on TOPIC hb")
+    );
+    assert_eq!(
+        needed("create", "hb", "CreateTopics: not authorized").as_deref(),
+        Some("CREATE on TOPIC hb (or on CLUSTER)")
+    );
+    assert_eq!(needed("produce", "hb", "Broker: Request timed out"), None);
+    // Counted every time, whatever is logged.
+    let view = view();
+    let slot = &view.clusters[0];
+    slot.error("produce", &denied);
+    slot.error("produce", &denied);
+    assert_eq!(slot.errors.lock().get("produce"), Some(&2));
 }

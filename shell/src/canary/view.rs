@@ -2,7 +2,8 @@
 //! core (fed by the producer's delivery callbacks, the consumer and the manager), the latest
 //! report, the partitions the consumer has taken and the producer may use, and error counts.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use std::collections::VecDeque;
@@ -11,6 +12,7 @@ use cairn_core::canary::consistency::MismatchIncident;
 use cairn_core::canary::report::ClusterReport;
 use cairn_core::canary::{CanaryCluster, CanarySettings};
 use parking_lot::Mutex;
+use tokio::sync::mpsc;
 
 /// Where the consumer must start a partition the manager found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +49,12 @@ pub struct ClusterSlot {
     pub incidents: Mutex<VecDeque<MismatchIncident>>,
     /// (kind) → incidents opened.
     pub opened: Mutex<BTreeMap<&'static str, u64>>,
+    /// The publisher's queue, when an incidents topic or a webhook is set.
+    outbox: OnceLock<mpsc::Sender<MismatchIncident>>,
+    /// The canary topic, named in ACL hints.
+    topic: String,
+    /// Operations whose refusal was logged at error level.
+    denied_logged: Mutex<BTreeSet<&'static str>>,
 }
 
 /// Incident records each cluster keeps for `/api/incidents`.
@@ -54,6 +62,7 @@ pub const RECENT_INCIDENTS: usize = 1_000;
 
 impl ClusterSlot {
     pub fn new(settings: CanarySettings) -> ClusterSlot {
+        let topic = settings.topic.clone();
         ClusterSlot {
             name: settings.cluster.clone(),
             core: Mutex::new(CanaryCluster::new(settings)),
@@ -65,13 +74,27 @@ impl ClusterSlot {
             ready: AtomicBool::new(false),
             incidents: Mutex::new(VecDeque::new()),
             opened: Mutex::new(BTreeMap::new()),
+            outbox: OnceLock::new(),
+            topic,
+            denied_logged: Mutex::new(BTreeSet::new()),
         }
     }
 
-    /// Keeps an incident record for `/api/incidents` and counts an open one.
+    /// Queues incident records for the incidents topic and the webhooks.
+    pub fn set_outbox(&self, outbox: mpsc::Sender<MismatchIncident>) {
+        let _ = self.outbox.set(outbox);
+    }
+
+    /// Keeps an incident record for `/api/incidents`, counts an open one, and queues it for
+    /// the publisher (without waiting: a full queue is counted, the record stays here).
     pub fn incident(&self, incident: MismatchIncident) {
         if incident.incident == cairn_core::watch::incident::Phase::Open {
             *self.opened.lock().entry("metadata_mismatch").or_default() += 1;
+        }
+        if let Some(outbox) = self.outbox.get()
+            && let Err(err) = outbox.try_send(incident.clone())
+        {
+            self.error("incidents_queue", &err);
         }
         let mut recent = self.incidents.lock();
         recent.push_back(incident);
@@ -80,10 +103,24 @@ impl ClusterSlot {
         }
     }
 
-    /// Counts a failed operation and logs it.
+    /// Counts a failed operation and logs it; a refusal names the ACL it needs (logged once
+    /// per operation at error level, then at debug: a refused producer fails every send).
     pub fn error(&self, operation: &'static str, error: &dyn std::fmt::Display) {
         *self.errors.lock().entry(operation).or_default() += 1;
-        tracing::warn!(cluster = %self.name, operation, %error, "canary operation failed");
+        let text = error.to_string();
+        match super::acl::needed(operation, &self.topic, &text) {
+            Some(acl) if self.denied_logged.lock().insert(operation) => tracing::error!(
+                cluster = %self.name, operation, error = %text, acl = %acl,
+                "canary operation not authorized: grant the canary's principal the ACL named"
+            ),
+            Some(acl) => {
+                tracing::debug!(cluster = %self.name, operation, error = %text, acl = %acl,
+                "canary operation not authorized")
+            }
+            None => {
+                tracing::warn!(cluster = %self.name, operation, error = %text, "canary operation failed")
+            }
+        }
     }
 
     /// Replaces what the consumer should hold.

@@ -89,6 +89,40 @@ fn txn(operation: &'static str) -> impl FnOnce(KafkaError) -> CheckpointError {
     }
 }
 
+/// How long a start keeps asking for its transactional producer id while the broker answers
+/// with errors librdkafka calls retriable (a coordinator still loading or just moved, as on a
+/// broker that has just started): those say nothing about the settings.
+const INIT_RETRY_FOR: Duration = Duration::from_secs(60);
+
+/// Initialises the producer's transactions, asking again after retriable errors.
+fn init_transactions(producer: &BaseProducer, timeout: Duration) -> Result<(), CheckpointError> {
+    let deadline = Instant::now() + INIT_RETRY_FOR;
+    loop {
+        match producer.init_transactions(timeout) {
+            Ok(()) => return Ok(()),
+            Err(KafkaError::Transaction(err)) if passing(&err) && Instant::now() < deadline => {
+                tracing::warn!(error = %err, "initialising checkpoint transactions; asking again");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            Err(err) => return Err(txn("init")(err)),
+        }
+    }
+}
+
+/// Whether an init error passes by itself: retriable by librdkafka's word, or about the
+/// transaction coordinator, which a young broker is still electing or loading.
+fn passing(err: &rdkafka::error::RDKafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as Code;
+    err.is_retriable()
+        || matches!(
+            err.code(),
+            Code::NotCoordinator
+                | Code::CoordinatorNotAvailable
+                | Code::CoordinatorLoadInProgress
+                | Code::ConcurrentTransactions
+        )
+}
+
 /// Where verdicts go when the output topic is not on the tracing cluster.
 pub struct ExternalOutput {
     pub producer: BaseProducer<DeliveryCounter>,
@@ -182,7 +216,7 @@ impl Checkpointer {
             .set("compression.type", "lz4")
             .create()
             .map_err(txn("create producer"))?;
-        producer.init_transactions(timeout).map_err(txn("init"))?;
+        init_transactions(&producer, timeout)?;
         Ok(Checkpointer {
             tracing_topic: tracing_topic.to_owned(),
             changelog_topic: changelog_topic.to_owned(),

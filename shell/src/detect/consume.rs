@@ -48,7 +48,14 @@ pub struct ConsumerState {
     pub(super) tracing_topic: String,
 }
 
-impl ClientContext for ConsumerState {}
+impl ClientContext for ConsumerState {
+    /// rdkafka hands every consumer error to this callback and then to `poll` as well; the poll
+    /// loop logs and counts them (`ConsumerError`), and the end of a partition is news there,
+    /// not an error. Logging here too would print each of them twice, the ends as ERROR lines.
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::debug!(%error, reason, "tracing consumer error (handled by the poll loop)");
+    }
+}
 
 impl ConsumerState {
     /// Keeps `error` for the poll loop, which ends the session with it.

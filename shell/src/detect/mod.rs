@@ -40,9 +40,12 @@ use cairn_core::lineage::Lineage;
 use cairn_core::metrics::Metrics;
 
 use self::session::Shared;
+use crate::clock::now_millis;
 use crate::kafka::client::client_config;
+use crate::lineage::LineageCell;
+use crate::lineage::control_plane::ControlPlane;
 use crate::observe::Observatory;
-use crate::oracle::{OracleHandle, spawn_oracle, watches_from_config};
+use crate::oracle::{OracleHandle, every_cluster, spawn_oracle, watches_from_config};
 use crate::store::Store;
 
 /// How often state, verdicts and offsets are checkpointed (and metrics refreshed).
@@ -71,12 +74,22 @@ pub fn run_until(
         .thread_name("cairn-io")
         .build()
         .context("starting the async runtime")?;
-    let lineage = Arc::new(Lineage::compile(&config.streams).context("compiling the lineage")?);
-    let observatory = Arc::new(Observatory::default());
-    observatory
-        .metrics
-        .store(Arc::new(Metrics::for_lineage(&lineage)));
+    let lineage = Arc::new(match &config.control_plane {
+        None => LineageCell::from_file(
+            &config,
+            Lineage::compile(&config.streams).context("compiling the lineage")?,
+            now_millis(),
+        ),
+        Some(control_plane) => LineageCell::awaiting(&control_plane.url),
+    });
+    let observatory = Arc::new(Observatory::with_lineage(lineage.clone()));
+    if let Some(applied) = lineage.current() {
+        observatory
+            .metrics
+            .store(Arc::new(Metrics::for_lineage(&applied.lineage)));
+    }
 
+    check_clusters(&config)?;
     let tracing_base = client_config(
         config
             .cluster(&config.tracing.cluster)
@@ -117,8 +130,13 @@ pub fn run_until(
         "detector budgets: messages past max_memory spill to disk, past max_disk they are shed"
     );
 
+    // A served lineage may come to use any declared cluster: each gets a poller from the start.
+    let watches = match &config.control_plane {
+        None => watches_from_config(&config),
+        Some(_) => every_cluster(&config),
+    };
     let oracle = spawn_oracle(
-        watches_from_config(&config),
+        watches,
         config.oracle.poll_interval,
         config.oracle.request_timeout,
     )
@@ -133,6 +151,15 @@ pub fn run_until(
             shutdown.await;
             stop.store(true, Ordering::Relaxed);
         });
+    }
+
+    if config.control_plane.is_some()
+        && !follow_control_plane(&runtime, &config, &lineage, &observatory, &oracle, &stop)?
+    {
+        // Stopped before a first lineage came: nothing was consumed, nothing to checkpoint.
+        oracle.shutdown();
+        let _ = runtime.block_on(http);
+        return Ok(());
     }
 
     let shared = Shared {
@@ -153,6 +180,60 @@ pub fn run_until(
     oracle.shutdown();
     let _ = runtime.block_on(http);
     Ok(outcome?)
+}
+
+/// Probes every cluster the job talks to (tracing, output, the lineage's) before any client is
+/// built: a refused login or certificate ends the start with one line naming the cluster.
+fn check_clusters(config: &Config) -> Result<(), crate::kafka::probe::ClusterRefused> {
+    let watched = watches_from_config(config);
+    let used: Vec<(String, rdkafka::ClientConfig)> = config
+        .clusters
+        .iter()
+        .filter(|cluster| {
+            cluster.name == config.tracing.cluster
+                || cluster.name == config.output.cluster
+                || watched.iter().any(|w| w.cluster.name == cluster.name)
+        })
+        .map(|cluster| (cluster.name.clone(), client_config(cluster)))
+        .collect();
+    crate::kafka::probe::check_clusters(&used, config.oracle.request_timeout)
+}
+
+/// Starts the control plane's refresh loop on the job's runtime (the oracle's watches follow
+/// each lineage it applies), then waits for its first lineage: false when `stop` came first.
+/// Until then the job is not ready and `/readyz` says what it waits for.
+fn follow_control_plane(
+    runtime: &tokio::runtime::Runtime,
+    config: &Config,
+    lineage: &Arc<LineageCell>,
+    observatory: &Arc<Observatory>,
+    oracle: &OracleHandle,
+    stop: &Arc<AtomicBool>,
+) -> anyhow::Result<bool> {
+    let watched = oracle.watched.clone();
+    let plane = ControlPlane::new(
+        config.clone(),
+        lineage.clone(),
+        Box::new(move |applied| watched.set(&watches_from_config(&applied.config))),
+    )
+    .context("preparing the control plane client")?;
+    runtime.spawn(plane.run(stop.clone()));
+    tracing::info!(
+        url = lineage.control_plane().unwrap_or_default(),
+        "waiting for the first lineage from the control plane"
+    );
+    while lineage.current().is_none() {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(false);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if let Some(applied) = lineage.current() {
+        observatory
+            .metrics
+            .store(Arc::new(Metrics::for_lineage(&applied.lineage)));
+    }
+    Ok(true)
 }
 
 /// Starts the HTTP face on the job's runtime; it serves until `stop`.

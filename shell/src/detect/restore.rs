@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use cairn_core::detector::Detector;
+use cairn_core::detector::{Detector, StateError};
 use cairn_core::lineage::Lineage;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
@@ -20,6 +20,7 @@ use cairn_core::detector::spill::spill_goal;
 use super::changelog::{self, ChangelogError};
 use super::spill::{SpillError, SpillTier};
 use crate::events::{PositionReset, ResetCause, SnapshotStage, SnapshotUnusable, StateUnreadable};
+use crate::lineage::LineageCell;
 use crate::observe::Observatory;
 use crate::store::{Checkpoint, Store, StoreError};
 
@@ -42,6 +43,8 @@ pub enum RestoreError {
         key: String,
         detail: String,
     },
+    #[error("no lineage is in use yet")]
+    NoLineage,
 }
 
 /// A partition ready to be handed to a worker.
@@ -52,7 +55,9 @@ pub struct Restored {
 }
 
 pub struct Restorer {
-    pub lineage: Arc<Lineage>,
+    /// The lineage in use when a partition is restored; the worker moves the detector onto a
+    /// newer one if it changes meanwhile.
+    pub lineage: Arc<LineageCell>,
     pub store: Arc<Store>,
     pub tracing_base: ClientConfig,
     pub tracing_topic: String,
@@ -78,7 +83,7 @@ impl Restorer {
         self.tier.drop_partition(partition)?;
         let local = self.store.read_checkpoint(partition)?;
         let shell = &self.observatory.shell;
-        let mut detector = Detector::new(self.lineage.clone());
+        let mut detector = Detector::new(self.lineage()?);
         let local_matches = matches!(
             (&local, committed),
             (Some(Checkpoint { next_offset, token: local_token }), Some(offset))
@@ -146,7 +151,7 @@ impl Restorer {
     /// The detector held by the local snapshot, or why it cannot be used (logged and counted;
     /// the caller reads the changelog instead).
     fn restore_local(&self, partition: i32) -> Result<Detector, RestoreError> {
-        let mut detector = Detector::new(self.lineage.clone());
+        let mut detector = Detector::new(self.lineage()?);
         let result = (|| {
             let mut reader = self.store.read_snapshot(partition)?;
             let mut n = 0usize;
@@ -199,6 +204,14 @@ impl Restorer {
         Ok(())
     }
 
+    /// The lineage in use; a session only starts once there is one.
+    fn lineage(&self) -> Result<Arc<Lineage>, RestoreError> {
+        self.lineage
+            .current()
+            .map(|applied| applied.lineage.clone())
+            .ok_or(RestoreError::NoLineage)
+    }
+
     fn restore_one(
         &self,
         detector: &mut Detector,
@@ -207,13 +220,19 @@ impl Restorer {
         bytes: &[u8],
     ) -> Result<(), RestoreError> {
         let id = super::worker::split_state_key(key).map_or(key, |(_, id)| id);
-        detector
-            .restore(id, bytes)
-            .map_err(|err| RestoreError::State {
+        match detector.restore(id, bytes) {
+            // The lineage lost the stream while the state was stored: not watched any more,
+            // counted, and removed from the store (never judged).
+            Err(StateError::UnknownStream(stream)) => {
+                detector.unwatch_stored(&stream, id);
+                Ok(())
+            }
+            result => result.map_err(|err| RestoreError::State {
                 partition,
                 key: key.replace('\u{0}', "/"),
                 detail: err.to_string(),
-            })
+            }),
+        }
     }
 
     fn committed<C: ConsumerContext>(

@@ -12,7 +12,6 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use cairn_core::config::Config;
-use cairn_core::lineage::Lineage;
 use cairn_core::metrics::Metrics;
 use rdkafka::ClientConfig;
 
@@ -24,6 +23,7 @@ use super::restore::Restorer;
 use super::spill::SpillTier;
 use super::worker::{Worker, WorkerError};
 use super::{CHECKPOINT_INTERVAL, TICK_INTERVAL};
+use crate::lineage::LineageCell;
 use crate::observe::Observatory;
 use crate::oracle::OffsetsBoard;
 use crate::readiness::SessionPhase;
@@ -32,7 +32,8 @@ use crate::store::Store;
 /// What every session of the job shares: made once per process.
 pub(super) struct Shared<'a> {
     pub config: &'a Config,
-    pub lineage: &'a Arc<Lineage>,
+    /// The lineage in use (from the file, or from the control plane, changing meanwhile).
+    pub lineage: &'a Arc<LineageCell>,
     pub observatory: &'a Arc<Observatory>,
     pub board: &'a Arc<OffsetsBoard>,
     pub tracing_base: &'a ClientConfig,
@@ -128,8 +129,14 @@ fn spawn_workers(shared: &Shared<'_>) -> Result<(Dispatcher, WorkerThreads), Ses
     for n in 0..count {
         let (tx, rx) = mpsc::sync_channel(64);
         inboxes.push(tx);
+        let zero = shared
+            .lineage
+            .current()
+            .map(|applied| Metrics::for_lineage(&applied.lineage))
+            .unwrap_or_default();
         let worker = Worker::new(
-            Metrics::for_lineage(shared.lineage),
+            zero,
+            shared.lineage.clone(),
             shared.board.clone(),
             config.detector.on_malformed,
             TICK_INTERVAL,

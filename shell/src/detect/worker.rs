@@ -20,6 +20,7 @@ use cairn_core::detector::spill::{share_targets, spill_goal};
 use super::spill::{SpillError, SpillTier, TierWrite};
 use crate::clock::now_millis;
 use crate::events::{MalformedTrace, MessagesShed, TracerGap};
+use crate::lineage::LineageCell;
 use crate::oracle::OffsetsBoard;
 
 /// Most changed states a partition gathers for one checkpoint through its timers (about
@@ -118,6 +119,8 @@ struct Owned {
 
 pub struct Worker {
     partitions: HashMap<i32, Owned>,
+    /// The lineage in use; detectors built on an older one are moved onto it.
+    lineage: Arc<LineageCell>,
     /// Counts of partitions this worker no longer owns, so exported counters never go back.
     retired: Metrics,
     board: Arc<OffsetsBoard>,
@@ -132,8 +135,10 @@ pub struct Worker {
 
 impl Worker {
     /// `zero` holds a zeroed series for every stream and hop, so they exist from the start.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         zero: Metrics,
+        lineage: Arc<LineageCell>,
         board: Arc<OffsetsBoard>,
         on_malformed: MalformedPolicy,
         tick_every: Duration,
@@ -143,6 +148,7 @@ impl Worker {
     ) -> Self {
         Worker {
             partitions: HashMap::new(),
+            lineage,
             retired: zero,
             board,
             on_malformed,
@@ -157,6 +163,7 @@ impl Worker {
     pub fn run(mut self, inbox: Receiver<WorkerMsg>) {
         let mut last_tick = now_millis();
         loop {
+            self.follow_lineage();
             match inbox.recv_timeout(self.tick_every) {
                 Ok(WorkerMsg::Records(records)) => {
                     if let Err(err) = self.feed(records) {
@@ -251,6 +258,32 @@ impl Worker {
                 }
                 last_tick = now;
             }
+        }
+    }
+
+    /// Moves every detector built on an older lineage onto the one in use (a pointer compare
+    /// per partition when nothing changed). Messages in flight keep the plan they started
+    /// with; see `Detector::replan`.
+    fn follow_lineage(&mut self) {
+        let Some(applied) = self.lineage.current() else {
+            return;
+        };
+        let mut moved = 0;
+        for owned in self.partitions.values_mut() {
+            if !Arc::ptr_eq(owned.detector.lineage(), &applied.lineage) {
+                owned.detector.replan(applied.lineage.clone());
+                moved += 1;
+            }
+        }
+        if moved > 0 {
+            let mut retired = Metrics::for_lineage(&applied.lineage);
+            retired.merge_retired(&self.retired);
+            self.retired = retired;
+            tracing::debug!(
+                partitions = moved,
+                version = %applied.version,
+                "detectors moved onto the new lineage"
+            );
         }
     }
 

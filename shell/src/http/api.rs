@@ -1,6 +1,7 @@
 //! The JSON API: per-stream counts and latencies, recent verdicts, the offsets oracle's view.
 //!
-//! - `GET /api/streams`: per stream, the counts, rates and latency quantiles, and per hop.
+//! - `GET /api/streams`: the lineage in use (version, source, fetch status), and per stream the
+//!   counts, rates and latency quantiles, and per hop.
 //! - `GET /api/lost?stream=&limit=`: recent verdicts, newest first, each exactly as the verdict
 //!   record of the lost-messages topic (`cairn_core::verdict::encode`).
 //! - `GET /api/oracle`: per cluster, the poller's health and the offsets it last saw.
@@ -14,7 +15,7 @@ use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cairn_core::lineage::HopRole;
-use cairn_core::metrics::{DuplicateKind, HopMetrics, StreamMetrics};
+use cairn_core::metrics::{DuplicateKind, HopMetrics, StreamMetrics, Unwatched};
 use cairn_core::model::{HopRef, Millis, Reason};
 use cairn_core::offsets::Observed;
 use hdrhistogram::Histogram;
@@ -22,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::HttpState;
 use super::export::staleness_seconds;
+use crate::lineage::LineageCell;
 use crate::oracle::snapshot::ClusterOffsets;
 
 /// Verdicts `/api/lost` returns when no `limit` is given.
@@ -69,7 +71,75 @@ fn json(value: &impl Serialize) -> Response {
 
 #[derive(Serialize)]
 struct StreamsBody<'a> {
+    /// The lineage in use: its version, where it came from, and how its control plane answers.
+    lineage: LineageView,
     streams: Vec<StreamView<'a>>,
+}
+
+/// `lineage` of `/api/streams`. Times are milliseconds since the epoch.
+#[derive(Serialize)]
+struct LineageView {
+    /// The served document's `version`, else its ETag, else `sha256:` and 12 hex digits of
+    /// its hash; `file` for the file's streams; `null` before a control plane served one.
+    version: Option<String>,
+    /// 1 for the first lineage of the process, one more per change.
+    generation: Option<u64>,
+    /// `file` or `control_plane`.
+    source: &'static str,
+    /// The control plane's URL (with `source = control_plane`).
+    url: Option<String>,
+    /// `sha256:<hex>` of the served document.
+    hash: Option<String>,
+    /// The ETag the control plane sent with it.
+    etag: Option<String>,
+    applied_at: Option<Millis>,
+    /// The streams of the lineage in use, in its order.
+    streams: Vec<String>,
+    /// Only with a control plane.
+    fetch: Option<FetchView>,
+}
+
+#[derive(Serialize)]
+struct FetchView {
+    last_attempt_at: Option<Millis>,
+    /// The last fetch that got the lineage in use (applied or unchanged).
+    last_success_at: Option<Millis>,
+    /// The last failed fetch's or invalid document's error (kept after later successes;
+    /// compare `last_error_at` with `last_success_at`).
+    last_error: Option<String>,
+    last_error_at: Option<Millis>,
+    /// Fetches by outcome: `applied`, `unchanged`, `failed`, `invalid`.
+    outcomes: BTreeMap<&'static str, u64>,
+}
+
+fn lineage_view(cell: &LineageCell) -> LineageView {
+    let current = cell.current();
+    let fetch = cell.control_plane().map(|_| {
+        let status = cell.status.lock().clone();
+        FetchView {
+            last_attempt_at: status.last_attempt_at,
+            last_success_at: status.last_success_at,
+            last_error: status.last_error,
+            last_error_at: status.last_error_at,
+            outcomes: cell.counters.by_outcome().into_iter().collect(),
+        }
+    });
+    LineageView {
+        version: current.as_ref().map(|c| c.version.clone()),
+        generation: current.as_ref().map(|c| c.generation),
+        source: match cell.control_plane() {
+            Some(_) => "control_plane",
+            None => "file",
+        },
+        url: cell.control_plane().map(str::to_owned),
+        hash: current.as_ref().and_then(|c| c.hash.clone()),
+        etag: current.as_ref().and_then(|c| c.etag.clone()),
+        applied_at: current.as_ref().map(|c| c.applied_at),
+        streams: current.as_ref().map_or_else(Vec::new, |c| {
+            c.lineage.streams().iter().map(|s| s.name.clone()).collect()
+        }),
+        fetch,
+    }
 }
 
 #[derive(Serialize)]
@@ -97,6 +167,11 @@ struct StreamView<'a> {
     unknown: u64,
     /// Traces the tracers reported dropping, from their gap records.
     tracer_dropped: u64,
+    /// Whether the lineage in use has the stream (a removed stream keeps its counters).
+    in_lineage: bool,
+    /// Dropped from watch when the lineage changed, never judged: `stream_removed` (messages),
+    /// `hop_removed` (open expectations at an app removed or changed).
+    unwatched: BTreeMap<&'static str, u64>,
     /// Messages lost for good over messages seen: `(lost.total − retracted) / seen`, 0 when
     /// nothing was seen.
     loss_rate: f64,
@@ -146,11 +221,16 @@ struct HopView<'a> {
 
 pub async fn streams(State(state): State<HttpState>) -> Response {
     let metrics = state.observatory.metrics.load_full();
-    let streams = metrics.streams().iter().map(stream_view).collect();
-    json(&StreamsBody { streams })
+    let lineage = lineage_view(&state.observatory.lineage);
+    let streams = metrics
+        .streams()
+        .iter()
+        .map(|s| stream_view(s, lineage.streams.contains(&s.stream)))
+        .collect();
+    json(&StreamsBody { lineage, streams })
 }
 
-fn stream_view(s: &StreamMetrics) -> StreamView<'_> {
+fn stream_view(s: &StreamMetrics, in_lineage: bool) -> StreamView<'_> {
     let hops: Vec<HopView<'_>> = s.hops().iter().map(hop_view).collect();
     let mut lost = LostView::default();
     let mut duplicate = DuplicateView::default();
@@ -190,6 +270,11 @@ fn stream_view(s: &StreamMetrics) -> StreamView<'_> {
         trace_gaps: s.hops().iter().map(HopMetrics::trace_gaps).sum(),
         unknown: s.hops().iter().map(HopMetrics::unknown).sum(),
         tracer_dropped: s.tracer_dropped(),
+        in_lineage,
+        unwatched: Unwatched::ALL
+            .iter()
+            .map(|&r| (r.as_str(), s.unwatched(r)))
+            .collect(),
         end_to_end: latency_view(Some(s.end_to_end()), s.end_to_end_clock_skew()),
         hops,
     }

@@ -13,6 +13,7 @@ use cairn_core::metrics::exposition::{Exposition, Label};
 use cairn_core::metrics::{HistogramSample, Metrics, Sample};
 use cairn_core::model::{HopRef, Millis};
 
+use crate::lineage::LineageCell;
 use crate::observe::{Observatory, ShellCounters};
 use crate::oracle::poller::PollerStats;
 
@@ -31,9 +32,26 @@ pub fn render(observatory: &Observatory, now: Millis) -> String {
     for (cluster, stats) in &oracle {
         oracle_cluster(&mut out, cluster, stats, now);
     }
+    lineage(&mut out, &observatory.lineage);
     let ready = if observatory.is_ready() { 1.0 } else { 0.0 };
     out.gauge(&catalog::READY, &[], ready);
     out.render()
+}
+
+/// The control plane's fetches (all 0 with the file's lineage) and when the lineage in use
+/// was applied.
+fn lineage(out: &mut Exposition, lineage: &LineageCell) {
+    for (outcome, count) in lineage.counters.by_outcome() {
+        out.counter(
+            &catalog::CONTROL_PLANE_FETCHES,
+            &[("outcome", outcome)],
+            count,
+        );
+    }
+    let applied_at = lineage
+        .current()
+        .map_or(0.0, |applied| applied.applied_at as f64 / 1_000.0);
+    out.gauge(&catalog::LINEAGE_APPLIED_AT, &[], applied_at);
 }
 
 /// Every detector counter and gauge, and every latency histogram in its exported unit.

@@ -10,5 +10,8 @@
 pub mod poller;
 pub mod snapshot;
 
-pub use poller::{ClusterWatch, OracleHandle, spawn_oracle, watches_from_config};
+pub use poller::{
+    ClusterWatch, OracleHandle, WatchedSet, WatchedTopics, every_cluster, spawn_oracle,
+    watches_from_config,
+};
 pub use snapshot::{ClusterOffsets, OffsetsBoard, OracleView};

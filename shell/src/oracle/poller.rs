@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use cairn_core::config::{ClusterConfig, Config};
 use cairn_core::offsets::Observed;
 use rdkafka::ClientConfig;
@@ -19,12 +20,35 @@ use crate::clock::now_millis;
 use crate::kafka::client::client_config;
 use crate::kafka::offsets::{GroupOffsetsReader, OffsetsError};
 
+/// Topic → groups reading it (empty for a topic only written, whose watermarks still matter).
+pub type WatchedTopics = BTreeMap<String, BTreeSet<String>>;
+
 /// What to poll on one cluster: each lineage topic and the groups that read it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClusterWatch {
     pub cluster: ClusterConfig,
-    /// Topic → groups reading it (empty for a topic only written, whose watermarks still matter).
-    pub topics: BTreeMap<String, BTreeSet<String>>,
+    pub topics: WatchedTopics,
+}
+
+/// Every declared cluster, with what the config's streams read and write there (possibly
+/// nothing): for a lineage from a control plane, which may come to use any of them.
+pub fn every_cluster(config: &Config) -> Vec<ClusterWatch> {
+    let mut used = watches_from_config(config);
+    config
+        .clusters
+        .iter()
+        .map(|cluster| {
+            let topics = used
+                .iter_mut()
+                .find(|w| w.cluster.name == cluster.name)
+                .map(|w| std::mem::take(&mut w.topics))
+                .unwrap_or_default();
+            ClusterWatch {
+                cluster: cluster.clone(),
+                topics,
+            }
+        })
+        .collect()
 }
 
 /// Every (group, location) and location of every stream, grouped by cluster.
@@ -75,8 +99,34 @@ pub struct PollerStats {
 pub struct OracleHandle {
     pub board: Arc<OffsetsBoard>,
     pub stats: HashMap<String, Arc<PollerStats>>,
+    /// What each cluster's poller reads, swapped whole when the lineage changes.
+    pub watched: WatchedSet,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
+}
+
+/// The topics and groups each poller reads, by cluster; cloned into whoever changes them.
+#[derive(Clone, Debug, Default)]
+pub struct WatchedSet(HashMap<String, Arc<ArcSwap<WatchedTopics>>>);
+
+impl WatchedSet {
+    /// Polls what `watches` name from the next round on; a cluster they leave out polls
+    /// nothing. Clusters without a poller (not declared at start) are ignored.
+    pub fn set(&self, watches: &[ClusterWatch]) {
+        for (cluster, topics) in &self.0 {
+            let wanted = watches
+                .iter()
+                .find(|w| &w.cluster.name == cluster)
+                .map(|w| w.topics.clone())
+                .unwrap_or_default();
+            topics.store(Arc::new(wanted));
+        }
+    }
+
+    /// What `cluster`'s poller reads now.
+    pub fn get(&self, cluster: &str) -> Option<Arc<WatchedTopics>> {
+        self.0.get(cluster).map(|t| t.load_full())
+    }
 }
 
 impl OracleHandle {
@@ -101,13 +151,15 @@ pub fn spawn_oracle(
     ));
     let stop = Arc::new(AtomicBool::new(false));
     let mut stats = HashMap::new();
+    let mut watched = HashMap::new();
     let mut threads = Vec::new();
     for watch in watches {
         let cluster_stats = Arc::new(PollerStats::default());
         stats.insert(watch.cluster.name.clone(), cluster_stats.clone());
         let mut poller = ClusterPoller::new(watch, request_timeout, board.clone(), cluster_stats);
+        watched.insert(poller.cluster.name.clone(), poller.topics.clone());
         let stop = stop.clone();
-        let name = format!("oracle-{}", poller.watch.cluster.name);
+        let name = format!("oracle-{}", poller.cluster.name);
         threads.push(std::thread::Builder::new().name(name).spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 poller.round();
@@ -118,6 +170,7 @@ pub fn spawn_oracle(
     Ok(OracleHandle {
         board,
         stats,
+        watched: WatchedSet(watched),
         stop,
         threads,
     })
@@ -134,7 +187,8 @@ fn sleep_unless_stopped(total: Duration, stop: &AtomicBool) {
 
 /// Polls one cluster; keeps the last good value of everything it could not read this round.
 pub struct ClusterPoller {
-    watch: ClusterWatch,
+    cluster: ClusterConfig,
+    topics: Arc<ArcSwap<WatchedTopics>>,
     timeout: Duration,
     base: ClientConfig,
     /// One passive reader per group, made on first use; `metadata` reads partitions and watermarks.
@@ -154,7 +208,8 @@ impl ClusterPoller {
     ) -> Self {
         let base = client_config(&watch.cluster);
         ClusterPoller {
-            watch,
+            cluster: watch.cluster,
+            topics: Arc::new(ArcSwap::from_pointee(watch.topics)),
             timeout,
             base,
             readers: HashMap::new(),
@@ -167,7 +222,12 @@ impl ClusterPoller {
 
     /// One poll of every watched topic and group, then a publish.
     pub fn round(&mut self) {
-        let cluster = self.watch.cluster.name.as_str();
+        let cluster = self.cluster.name.as_str();
+        let watched = self.topics.load_full();
+        // A topic the lineage no longer names is forgotten, not left to turn stale.
+        self.last
+            .topics
+            .retain(|topic, _| watched.contains_key(topic));
         if self.metadata.is_none() {
             // The consumer API wants a group id; this client never joins or commits with it.
             match GroupOffsetsReader::new(&self.base, "cairn-oracle-metadata") {
@@ -180,7 +240,7 @@ impl ClusterPoller {
         }
         let mut complete = self.metadata.is_some();
         if let Some(metadata) = &self.metadata {
-            for (topic, groups) in &self.watch.topics {
+            for (topic, groups) in watched.iter() {
                 let poll = TopicPoll {
                     cluster,
                     topic,
@@ -237,6 +297,7 @@ impl TopicPoll<'_> {
             .max()
             .unwrap_or(0);
         let mut complete = true;
+        entry.committed.retain(|group, _| groups.contains(group));
         entry.log_start.resize(width, None);
         entry.log_end.resize(width, None);
         for &partition in &partitions {

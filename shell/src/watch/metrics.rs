@@ -9,8 +9,8 @@ use cairn_core::metrics::catalog::{
     WATCH_INCIDENTS_CLOSED, WATCH_INCIDENTS_OPENED, WATCH_LAG_RECORDS, WATCH_LAG_SECONDS,
     WATCH_LAST_COMMIT_AGE, WATCH_LONG_REBALANCES, WATCH_ODD_TIMESTAMPS,
     WATCH_PARTITION_LAG_RECORDS, WATCH_PARTITION_LAG_SECONDS, WATCH_READ_ERRORS,
-    WATCH_RETENTION_HEADROOM, WATCH_ROLE_SINCE, WATCH_ROUNDS, WATCH_TOPIC_CHANGES,
-    WATCH_WEBHOOK_FAILURES,
+    WATCH_RETENTION_HEADROOM, WATCH_ROLE_SINCE, WATCH_ROUND_DURATION, WATCH_ROUNDS,
+    WATCH_TOPIC_CHANGES, WATCH_WEBHOOK_FAILURES,
 };
 use cairn_core::metrics::exposition::Exposition;
 use cairn_core::watch::{ConsumerState, GroupReport, group_headroom};
@@ -27,6 +27,14 @@ pub fn render(view: &WatchView) -> String {
             &[("cluster", name)],
             cluster.rounds.load(Ordering::Relaxed),
         );
+        let took = cluster.last_round_micros.load(Ordering::Relaxed);
+        if took > 0 {
+            out.gauge(
+                &WATCH_ROUND_DURATION,
+                &[("cluster", name)],
+                took as f64 / 1e6,
+            );
+        }
         let latest = cluster.latest.lock();
         let retention = cluster.retention.lock();
         for group in latest.iter().flat_map(|r| &r.groups) {

@@ -6,9 +6,11 @@
 //!
 //! Layout:
 //! - [`reads`]: one cluster's Kafka reads (groups, topics, committed offsets, watermarks).
+//! - [`committed`]: every group's committed offsets through one admin client, all at once.
 //! - [`first_unread`]: the read_committed fetch of one record at a committed offset, cached.
 //! - [`retention`]: the topics' retention, read now and then, for the headroom gauge.
 //! - [`round`]: the reads of a round assembled into the core's observations.
+//! - [`phases`]: how long each step of a round took, logged at debug level.
 //! - [`poller`]: the thread per cluster: read, judge, record, hand incidents on.
 //! - [`book`]: the incident book in sled, restored at start.
 //! - [`leader`]: several instances elect the active one; [`leader::LeaderHandle::is_active`].
@@ -22,11 +24,13 @@
 //! - [`http`]: the endpoints.
 
 pub mod book;
+pub mod committed;
 pub mod events;
 pub mod first_unread;
 pub mod http;
 pub mod leader;
 pub mod metrics;
+pub mod phases;
 pub mod poller;
 pub mod publish;
 pub mod reads;
@@ -80,6 +84,13 @@ pub fn run_until(
     store: &Path,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // A refused login or certificate ends the start here, with one line naming the cluster.
+    let probed: Vec<_> = config
+        .clusters
+        .iter()
+        .map(|cluster| (cluster.name.clone(), client_config(cluster)))
+        .collect();
+    crate::kafka::probe::check_clusters(&probed, config.watch.request_timeout)?;
     let config = Arc::new(config);
     let mut book_store = BookStore::open(store)?;
     let book = book_store.load()?;

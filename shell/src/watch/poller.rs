@@ -60,7 +60,7 @@ pub fn spawn_poller(
             let interval = config.watch.poll_interval;
             while !stop.load(Ordering::Acquire) {
                 let started = Instant::now();
-                let groups = observe_cluster(
+                let (groups, mut phases) = observe_cluster(
                     &config,
                     &cluster,
                     &mut reads,
@@ -73,13 +73,25 @@ pub fn spawn_poller(
                     now: now_millis(),
                     groups,
                 };
-                read_retention(&cluster, &round, &mut retention, &view);
-                judge(&cluster, &round, &view, &book, &publish);
+                phases.time("retention", || {
+                    read_retention(&cluster, &round, &mut retention, &view)
+                });
+                phases.time("judge", || judge(&cluster, &round, &view, &book, &publish));
                 if let Some(cluster_view) = view.cluster(&cluster)
                     && let Some(report) = cluster_view.latest.lock().as_ref()
                 {
-                    scale::advise(&config, &view, cluster_view, &round, report);
+                    phases.time("scale", || {
+                        scale::advise(&config, &view, cluster_view, &round, report)
+                    });
                 }
+                phases.time("drop_round", || drop(round));
+                if let Some(cluster_view) = view.cluster(&cluster) {
+                    let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                    cluster_view
+                        .last_round_micros
+                        .store(took, Ordering::Relaxed);
+                }
+                tracing::debug!(cluster, total_ms = started.elapsed().as_millis() as u64, phases = %phases, "watch round phases");
                 let left = interval.saturating_sub(started.elapsed());
                 sleep_unless_stopped(left, &stop);
             }
@@ -221,12 +233,14 @@ fn read_retention(cluster: &str, round: &Round, cache: &mut RetentionCache, view
     let Some(cluster_view) = view.cluster(cluster) else {
         return;
     };
-    let topics = round
+    // Deduplicated before they are copied: a round has a topic name per (group, partition).
+    let topics: BTreeSet<&str> = round
         .groups
         .iter()
         .flat_map(|g| &g.partitions)
-        .map(|p| p.topic.clone())
+        .map(|p| p.topic.as_str())
         .collect();
+    let topics = topics.into_iter().map(str::to_owned).collect();
     match cache.refresh(topics, Instant::now()) {
         Ok(known) => *cluster_view.retention.lock() = known.clone(),
         Err(error) => ReadFailed {

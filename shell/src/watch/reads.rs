@@ -3,18 +3,22 @@
 //!
 //! Every client here reads with `isolation.level=read_committed`, so a watermark read (a
 //! ListOffsets request) answers the last stable offset: the log end a `read_committed`
-//! consumer sees. Committed offsets come from [`GroupOffsetsReader`], which never joins the
-//! group it reads.
+//! consumer sees. Committed offsets come from [`CommittedReader`], one admin client that never
+//! joins a group and asks for every group at once.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use cairn_core::watch::{GroupState, GroupStatus};
-use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
-use crate::kafka::offsets::{GroupOffsetsReader, OffsetsError, PartitionCommit, Watermarks};
+use super::committed::{Commit, CommittedReader};
+use crate::kafka::offsets::Watermarks;
+
+/// Each partition's watermarks, or the error the broker answered for it.
+pub type BatchWatermarks = HashMap<(String, i32), Result<Watermarks, KafkaError>>;
 
 /// A consumer group as ListGroups/DescribeGroups gave it.
 #[derive(Clone, Debug, PartialEq)]
@@ -35,8 +39,8 @@ pub struct Topics {
 pub struct ClusterReads {
     base: ClientConfig,
     meta: BaseConsumer,
-    /// One passive offsets reader per group, kept while the group is watched.
-    groups: HashMap<String, GroupOffsetsReader>,
+    /// Every group's committed offsets, through one admin client.
+    committed: CommittedReader,
     pub timeout: Duration,
 }
 
@@ -50,10 +54,11 @@ impl ClusterReads {
             .set("group.id", "cairn-watch-metadata")
             .set("enable.auto.commit", "false")
             .create()?;
+        let committed = CommittedReader::new(&base, timeout)?;
         Ok(ClusterReads {
             base,
             meta,
-            groups: HashMap::new(),
+            committed,
             timeout,
         })
     }
@@ -99,17 +104,10 @@ impl ClusterReads {
         Ok(topics)
     }
 
-    /// `group`'s committed offsets of `partitions`, in their order.
-    pub fn committed(
-        &mut self,
-        group: &str,
-        partitions: &[(String, i32)],
-    ) -> Result<Vec<PartitionCommit>, OffsetsError> {
-        if !self.groups.contains_key(group) {
-            let reader = GroupOffsetsReader::new(&self.base, group)?;
-            self.groups.insert(group.to_owned(), reader);
-        }
-        self.groups[group].committed_in(partitions, self.timeout)
+    /// The committed offset of each of `partitions` for each of `groups` (per group, in the
+    /// order of `partitions`), all asked at once.
+    pub fn committed(&self, groups: &[String], partitions: &[(String, i32)]) -> Vec<Vec<Commit>> {
+        self.committed.committed(groups, partitions)
     }
 
     /// Log start and the read_committed log end of one partition.
@@ -118,8 +116,53 @@ impl ClusterReads {
         Ok(Watermarks { log_start, log_end })
     }
 
-    /// Drops the offsets readers of groups no longer watched.
-    pub fn retain_groups(&mut self, keep: impl Fn(&str) -> bool) {
-        self.groups.retain(|group, _| keep(group));
+    /// Log start and read_committed log end of many partitions at once: one ListOffsets
+    /// request per broker for the starts (timestamp -2, earliest) and one for the ends (-1,
+    /// latest), whatever the number of partitions, where [`ClusterReads::watermarks`] costs a
+    /// round trip per partition. librdkafka sends these with the client's isolation level, so
+    /// the ends are last stable offsets, as with `watermarks`. The outer error is a failed
+    /// request; a partition the broker answered with an error has its own.
+    pub fn watermarks_of(
+        &self,
+        partitions: &[(String, i32)],
+    ) -> Result<BatchWatermarks, KafkaError> {
+        let mut earliest = TopicPartitionList::with_capacity(partitions.len());
+        let mut latest = TopicPartitionList::with_capacity(partitions.len());
+        for (topic, partition) in partitions {
+            earliest.add_partition_offset(topic, *partition, Offset::Beginning)?;
+            latest.add_partition_offset(topic, *partition, Offset::End)?;
+        }
+        let starts = offsets_by_partition(&self.meta.offsets_for_times(earliest, self.timeout)?);
+        let ends = offsets_by_partition(&self.meta.offsets_for_times(latest, self.timeout)?);
+        Ok(partitions
+            .iter()
+            .map(|key| {
+                let missing = || Err(KafkaError::OffsetFetch(RDKafkaErrorCode::UnknownPartition));
+                let start = starts.get(key).cloned().unwrap_or_else(missing);
+                let end = ends.get(key).cloned().unwrap_or_else(missing);
+                let marks = start
+                    .and_then(|log_start| end.map(|log_end| Watermarks { log_start, log_end }));
+                (key.clone(), marks)
+            })
+            .collect())
     }
+}
+
+/// The offset or error of each element of a ListOffsets answer.
+fn offsets_by_partition(
+    answer: &TopicPartitionList,
+) -> HashMap<(String, i32), Result<i64, KafkaError>> {
+    answer
+        .elements()
+        .iter()
+        .map(|e| {
+            let offset = e.error().and_then(|()| match e.offset() {
+                Offset::Offset(offset) => Ok(offset),
+                _ => Err(KafkaError::OffsetFetch(
+                    RDKafkaErrorCode::OffsetNotAvailable,
+                )),
+            });
+            ((e.topic().to_owned(), e.partition()), offset)
+        })
+        .collect()
 }

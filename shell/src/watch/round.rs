@@ -6,7 +6,7 @@
 //! not make every group vanish. A group that disappears from the listing (deleted) is sent
 //! once with no partitions, which closes its incident, and then left out.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use cairn_core::config::WatchConfig;
 use cairn_core::model::Millis;
@@ -15,8 +15,10 @@ use cairn_core::watch::{
 };
 use rdkafka::error::RDKafkaErrorCode;
 
+use super::committed::Commit;
 use super::events::{ReadFailed, ReadReason, TopicChange, TopicChanged};
 use super::first_unread::{FirstUnreadFetcher, Lagging};
+use super::phases::Phases;
 use super::reads::{ClusterReads, ListedGroup, Topics};
 use super::view::WatchCounters;
 use crate::kafka::offsets::Watermarks;
@@ -40,12 +42,20 @@ const DELETED_TOPICS_KEPT: usize = 1_000;
 /// Reports a failed read: its operation, why, and the error.
 pub(super) type Failed<'a> = &'a dyn Fn(&'static str, ReadReason, &dyn std::fmt::Display);
 
-/// Committed offsets of one group, by (topic, partition); `None` where the read failed.
-type Committed = HashMap<(String, i32), Option<Observed<Option<i64>>>>;
+/// Committed offsets of one group, in the order of the cluster's partitions (see [`Cluster`]);
+/// `None` where the read failed, empty when it failed as a whole.
+type Committed = Vec<Option<Observed<Option<i64>>>>;
+/// Where each topic's partitions start in the list of the cluster's partitions (topic then
+/// partition order, as `RoundMemory::topics` lists them): the groups' answers are kept in this
+/// order, so a round looks no (topic, partition) key up per group and partition.
+struct Cluster<'a> {
+    starts: HashMap<&'a str, usize>,
+}
 /// Watermarks read this round, by (topic, partition), shared by the groups that read it.
 type RoundWatermarks = HashMap<(String, i32), Option<Observed<Watermarks>>>;
 
-/// The reads of one round on `cluster`, as observations for the evaluator.
+/// The reads of one round on `cluster`, as observations for the evaluator, and how long each
+/// read took.
 pub fn observe_cluster(
     config: &WatchConfig,
     cluster: &str,
@@ -54,7 +64,8 @@ pub fn observe_cluster(
     memory: &mut RoundMemory,
     counters: &WatchCounters,
     clock: impl Fn() -> Millis,
-) -> Vec<GroupObservation> {
+) -> (Vec<GroupObservation>, Phases) {
+    let mut phases = Phases::default();
     let failed = |operation: &'static str, reason: ReadReason, error: &dyn std::fmt::Display| {
         ReadFailed {
             cluster,
@@ -70,31 +81,78 @@ pub fn observe_cluster(
         clock: &clock,
         failed: &failed,
     };
-    let listed = round.list_groups(reads, memory);
-    match reads.topics() {
+    let listed = phases.time("groups", || round.list_groups(reads, memory));
+    match phases.time("metadata", || reads.topics()) {
         Ok(topics) => round.follow_topics(memory, topics, counters),
         Err(err) => failed("metadata", ReadReason::of_kafka(&err), &err),
     }
-    // Every partition of the cluster: one OffsetFetch per group learns which it committed.
+    // Every partition of the cluster: each group is asked for all of them (in chunks, all in
+    // flight at once) to learn which it committed.
     let all: Vec<(String, i32)> = memory
         .topics
         .iter()
         .flat_map(|(t, ps)| ps.iter().map(move |p| (t.clone(), *p)))
         .collect();
-    let mut watermarks = RoundWatermarks::new();
-    let mut observations: Vec<GroupObservation> = listed
+    let names: Vec<String> = listed.iter().map(|(g, _)| g.name.clone()).collect();
+    let answers = phases.time("committed", || reads.committed(&names, &all));
+    let committed: Vec<Committed> = names
         .iter()
-        .map(|(group, status)| {
-            round.observe_group(reads, memory, &all, &mut watermarks, group, *status)
+        .zip(answers)
+        .map(|(group, answer)| round.read_committed(memory, &all, group, answer))
+        .collect();
+    let mut starts = HashMap::new();
+    let mut next = 0;
+    for (topic, partitions) in &memory.topics {
+        starts.insert(topic.as_str(), next);
+        next += partitions.len();
+    }
+    let cluster_partitions = Cluster { starts };
+    // Every partition some group reads, for one batched watermarks read shared by all.
+    let read_topics: BTreeSet<&String> = names
+        .iter()
+        .filter_map(|group| memory.group_topics.get(group))
+        .flatten()
+        .collect();
+    let needed: BTreeSet<(String, i32)> = read_topics
+        .into_iter()
+        .filter_map(|topic| memory.topics.get(topic).map(|ids| (topic, ids)))
+        .flat_map(|(topic, ids)| ids.iter().map(move |p| (topic.clone(), *p)))
+        .collect();
+    let watermarks = phases.time("watermarks", || round.read_watermarks(reads, &needed));
+    // By topic, in the order of its partitions, as the groups' observations are built.
+    let watermarks: HashMap<&str, Vec<Option<Observed<Watermarks>>>> = memory
+        .topics
+        .iter()
+        .map(|(topic, ids)| {
+            let marks = ids
+                .iter()
+                .map(|&p| watermarks.get(&(topic.clone(), p)).copied().flatten())
+                .collect();
+            (topic.as_str(), marks)
         })
         .collect();
-    add_first_unread(&mut observations, fetcher, &failed);
+    let mut observations: Vec<GroupObservation> = listed
+        .iter()
+        .zip(committed)
+        .map(|((group, status), committed)| {
+            round.observe_group(
+                memory,
+                &cluster_partitions,
+                &watermarks,
+                group,
+                *status,
+                &committed,
+            )
+        })
+        .collect();
+    phases.time("first_unread", || {
+        add_first_unread(&mut observations, fetcher, &failed)
+    });
 
     let now_watched: BTreeSet<String> = listed.iter().map(|(g, _)| g.name.clone()).collect();
     round.forget_deleted(memory, &now_watched, &mut observations);
-    reads.retain_groups(|g| now_watched.contains(g));
     memory.watched = now_watched;
-    observations
+    (observations, phases)
 }
 
 /// What every step of one cluster's round needs.
@@ -141,33 +199,27 @@ impl Round<'_> {
     /// One group: its commits and the watermarks of every partition of the topics it reads.
     fn observe_group(
         &self,
-        reads: &mut ClusterReads,
-        memory: &mut RoundMemory,
-        all: &[(String, i32)],
-        watermarks: &mut RoundWatermarks,
+        memory: &RoundMemory,
+        cluster: &Cluster,
+        watermarks: &HashMap<&str, Vec<Option<Observed<Watermarks>>>>,
         group: &ListedGroup,
         status: Option<Observed<GroupStatus>>,
+        committed: &Committed,
     ) -> GroupObservation {
-        let committed = self.read_committed(reads, memory, all, &group.name);
-        let topics = memory
-            .group_topics
-            .get(&group.name)
-            .cloned()
-            .unwrap_or_default();
         let mut partitions = Vec::new();
-        for topic in &topics {
+        let topics = memory.group_topics.get(&group.name).into_iter().flatten();
+        for topic in topics {
             let Some(ids) = memory.topics.get(topic) else {
                 continue; // deleted: its partitions are gone
             };
-            for &partition in ids {
-                let key = (topic.clone(), partition);
-                let marks = *watermarks
-                    .entry(key.clone())
-                    .or_insert_with(|| self.read_watermarks(reads, topic, partition));
+            let start = cluster.starts.get(topic.as_str()).copied();
+            let topic_marks = watermarks.get(topic.as_str());
+            for (k, &partition) in ids.iter().enumerate() {
+                let marks = topic_marks.and_then(|m| m.get(k).copied().flatten());
                 partitions.push(PartitionObservation {
                     topic: topic.clone(),
                     partition,
-                    committed: committed.get(&key).cloned().flatten(),
+                    committed: start.and_then(|s| committed.get(s + k).copied().flatten()),
                     log_start: marks.map(|w| Observed {
                         value: w.value.log_start,
                         read_at: w.read_at,
@@ -189,77 +241,101 @@ impl Round<'_> {
         }
     }
 
-    /// The group's committed offsets over `all` the partitions of the cluster (one
-    /// OffsetFetch), remembering which topics it has commits on.
+    /// The group's committed offsets over `all` the partitions of the cluster, remembering
+    /// which topics it has commits on. A partition refused alone is unknown and its topic
+    /// stays the group's; a request that failed as a whole leaves all it asked unknown; when
+    /// nothing was answered, the group keeps the topics it had.
     fn read_committed(
         &self,
-        reads: &mut ClusterReads,
         memory: &mut RoundMemory,
         all: &[(String, i32)],
         group: &str,
+        answer: Vec<Commit>,
     ) -> Committed {
-        match reads.committed(group, all) {
-            Ok(offsets) => {
-                let at = (self.clock)();
-                let before = memory.group_topics.remove(group).unwrap_or_default();
-                let mut topics = BTreeSet::new();
-                let mut refused: Vec<(Option<RDKafkaErrorCode>, usize)> = Vec::new();
-                for ((topic, _), offset) in all.iter().zip(&offsets) {
-                    match offset {
-                        Ok(Some(_)) => {
-                            topics.insert(topic.clone());
-                        }
-                        Ok(None) => {}
-                        // Refused for this partition: unknown, and the group keeps the topic.
-                        Err(code) => {
-                            match refused.iter_mut().find(|(c, _)| c == code) {
-                                Some((_, n)) => *n += 1,
-                                None => refused.push((*code, 1)),
-                            }
-                            if before.contains(topic) {
-                                topics.insert(topic.clone());
-                            }
-                        }
-                    }
+        let at = (self.clock)();
+        let answered = answer.iter().any(|c| !matches!(c, Commit::Failed(_)));
+        // Errors by kind (refused alone or failed request) and code, each said once per round.
+        let mut errors: Vec<(bool, Option<RDKafkaErrorCode>, usize)> = Vec::new();
+        let mut topics = BTreeSet::new();
+        let before = memory.group_topics.get(group);
+        for ((topic, _), commit) in all.iter().zip(&answer) {
+            let (refused, code) = match *commit {
+                Commit::Offset(Some(_)) => {
+                    topics.insert(topic.clone());
+                    continue;
                 }
-                for (code, partitions) in refused {
-                    let error = format!(
-                        "group `{group}`: {partitions} partitions answered {}",
-                        code.map_or_else(|| "an error".to_owned(), |c| c.to_string())
-                    );
-                    (self.failed)("committed", ReadReason::of_code(code), &error);
-                }
-                memory.group_topics.insert(group.to_owned(), topics);
-                all.iter()
-                    .cloned()
-                    .zip(offsets)
-                    .map(|(key, value)| {
-                        let read = value.ok().map(|value| Observed { value, read_at: at });
-                        (key, read)
+                Commit::Offset(None) => continue,
+                Commit::Refused(code) => (true, code),
+                Commit::Failed(code) => (false, code),
+            };
+            match errors
+                .iter_mut()
+                .find(|(r, c, _)| (*r, *c) == (refused, code))
+            {
+                Some((_, _, n)) => *n += 1,
+                None => errors.push((refused, code, 1)),
+            }
+            // Unknown this round, and the group keeps the topic.
+            if before.is_some_and(|b| b.contains(topic)) {
+                topics.insert(topic.clone());
+            }
+        }
+        for (refused, code, partitions) in errors {
+            let code_text = code.map_or_else(|| "an error".to_owned(), |c| c.to_string());
+            let error = if refused {
+                format!("group `{group}`: {partitions} partitions answered {code_text}")
+            } else {
+                format!(
+                    "reading committed offsets of group `{group}` on {partitions} partitions failed: {code_text}"
+                )
+            };
+            (self.failed)("committed", ReadReason::of_code(code), &error);
+        }
+        if !answered && !all.is_empty() {
+            return Committed::new();
+        }
+        memory.group_topics.insert(group.to_owned(), topics);
+        answer
+            .into_iter()
+            .map(|commit| match commit {
+                Commit::Offset(value) => Some(Observed { value, read_at: at }),
+                Commit::Refused(_) | Commit::Failed(_) => None,
+            })
+            .collect()
+    }
+
+    /// The watermarks of every partition in `needed`, in one batched read (two requests per
+    /// broker); a failed request leaves them all unknown, a partition the broker refused only
+    /// that one.
+    fn read_watermarks(
+        &self,
+        reads: &mut ClusterReads,
+        needed: &BTreeSet<(String, i32)>,
+    ) -> RoundWatermarks {
+        if needed.is_empty() {
+            return RoundWatermarks::new();
+        }
+        let partitions: Vec<(String, i32)> = needed.iter().cloned().collect();
+        match reads.watermarks_of(&partitions) {
+            Ok(answers) => {
+                let read_at = (self.clock)();
+                answers
+                    .into_iter()
+                    .map(|(key, answer)| {
+                        let marks = match answer {
+                            Ok(value) => Some(Observed { value, read_at }),
+                            Err(err) => {
+                                (self.failed)("watermarks", ReadReason::of_kafka(&err), &err);
+                                None
+                            }
+                        };
+                        (key, marks)
                     })
                     .collect()
             }
             Err(err) => {
-                (self.failed)("committed", ReadReason::of_offsets(&err), &err);
-                Committed::new()
-            }
-        }
-    }
-
-    fn read_watermarks(
-        &self,
-        reads: &mut ClusterReads,
-        topic: &str,
-        partition: i32,
-    ) -> Option<Observed<Watermarks>> {
-        match reads.watermarks(topic, partition) {
-            Ok(value) => Some(Observed {
-                value,
-                read_at: (self.clock)(),
-            }),
-            Err(err) => {
                 (self.failed)("watermarks", ReadReason::of_kafka(&err), &err);
-                None
+                RoundWatermarks::new()
             }
         }
     }
@@ -359,18 +435,20 @@ fn add_first_unread(
     failed: Failed<'_>,
 ) {
     let mut lagging: Vec<Lagging> = Vec::new();
+    // (topic, partition, committed) already asked, so many groups at one commit ask once.
+    let mut asked: HashSet<(&str, i32, i64)> = HashSet::new();
     for p in observations.iter().flat_map(|g| &g.partitions) {
         let committed = p.committed.as_ref().and_then(|c| c.value);
-        if let (Some(committed), Some(end)) = (committed, p.log_end.as_ref()) {
-            let l = Lagging {
+        if let (Some(committed), Some(end)) = (committed, p.log_end.as_ref())
+            && end.value > committed
+            && asked.insert((p.topic.as_str(), p.partition, committed))
+        {
+            lagging.push(Lagging {
                 topic: p.topic.clone(),
                 partition: p.partition,
                 committed,
                 log_end: end.value,
-            };
-            if end.value > committed && !lagging.contains(&l) {
-                lagging.push(l);
-            }
+            });
         }
     }
     // Two groups on one partition at different commits: the fetcher answers per partition,

@@ -25,6 +25,8 @@ pub struct ClusterView {
     /// Set once the first round completed.
     pub ready: AtomicBool,
     pub rounds: AtomicU64,
+    /// How long the last completed round took, in microseconds (0 before the first).
+    pub last_round_micros: AtomicU64,
     /// Groups seen rebalancing: since when, and whether it was reported as long.
     pub rebalancing: Mutex<BTreeMap<String, Rebalance>>,
     /// The retention of the topics watched groups read, as last read.
@@ -130,6 +132,7 @@ impl WatchView {
                     retention: Mutex::new(HashMap::new()),
                     planner: Mutex::new(Planner::new()),
                     scale: Mutex::new(Vec::new()),
+                    last_round_micros: AtomicU64::new(0),
                 })
                 .collect(),
             recent: Mutex::new(VecDeque::new()),

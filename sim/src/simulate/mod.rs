@@ -143,6 +143,9 @@ impl SimulateReport {
     }
 }
 
+/// How long the start waits for each cluster to answer its first metadata request.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Plays `scenario` against its clusters and writes the ground truth.
 ///
 /// The phases: prepare the topics, start the observer and the apps, play (the producers
@@ -159,6 +162,9 @@ pub fn run(scenario: &Scenario, options: &SimulateOptions) -> anyhow::Result<Sim
     std::fs::create_dir_all(&ledger_dir)
         .with_context(|| format!("creating {}", ledger_dir.display()))?;
     let clusters = Clusters(clusters(scenario, options)?);
+    // A refused login or certificate ends the run here, with one line naming the cluster.
+    let probed: Vec<_> = clusters.0.clone().into_iter().collect();
+    cairn_shell::kafka::probe::check_clusters(&probed, PROBE_TIMEOUT)?;
     if !options.skip_topic_creation {
         create_topics(scenario, &clusters).context("creating the topics")?;
     }

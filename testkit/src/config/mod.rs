@@ -62,6 +62,17 @@ impl ClusterToml {
         (self.name.clone(), table)
     }
 
+    /// The cluster's name.
+    pub fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    /// Its bootstrap servers and client settings, for a client built outside cairn.toml (a
+    /// tracer).
+    pub fn parts(&self) -> (String, Vec<(String, String)>) {
+        (self.bootstrap.clone(), self.client.clone())
+    }
+
     /// One librdkafka setting in `[clusters.<name>.client]`.
     pub fn client(mut self, key: &str, value: &str) -> ClusterToml {
         self.client.push((key.to_owned(), value.to_owned()));
@@ -247,6 +258,7 @@ pub struct CairnToml {
     listen: Option<String>,
     store: Option<PathBuf>,
     control_plane: Option<(String, Option<Duration>)>,
+    control_plane_timeout: Option<Duration>,
     streams: Vec<StreamToml>,
 }
 
@@ -266,6 +278,7 @@ impl CairnToml {
             listen: None,
             store: None,
             control_plane: None,
+            control_plane_timeout: None,
             streams: Vec::new(),
         }
     }
@@ -334,6 +347,36 @@ impl CairnToml {
     pub fn control_plane(mut self, url: &str, refresh: Option<Duration>) -> CairnToml {
         self.control_plane = Some((url.to_owned(), refresh));
         self
+    }
+
+    /// `[control_plane] timeout`: how long one fetch may take.
+    pub fn control_plane_timeout(mut self, timeout: Duration) -> CairnToml {
+        self.control_plane_timeout = Some(timeout);
+        self
+    }
+
+    /// This file without its `[[streams]]`: what goes with a `[control_plane]` serving them.
+    pub fn without_streams(mut self) -> CairnToml {
+        self.streams.clear();
+        self
+    }
+
+    /// The `[[streams]]` of this file as a control plane serves them, with a top-level
+    /// `version` when one is given.
+    pub fn streams_document(&self, version: Option<&str>) -> String {
+        let mut root = Table::new();
+        put(
+            &mut root,
+            "version",
+            version.map(|v| Value::String(v.to_owned())),
+        );
+        let streams = self
+            .streams
+            .iter()
+            .map(|s| Value::Table(s.table()))
+            .collect();
+        root.insert("streams".into(), Value::Array(streams));
+        toml::to_string(&root).expect("a TOML table always serializes")
     }
 
     /// One `[[streams]]`, after those added so far.
@@ -439,6 +482,11 @@ impl CairnToml {
             let mut control_plane = Table::new();
             control_plane.insert("url".into(), Value::String(url.clone()));
             put(&mut control_plane, "refresh", refresh.map(duration));
+            put(
+                &mut control_plane,
+                "timeout",
+                self.control_plane_timeout.map(duration),
+            );
             root.insert("control_plane".into(), Value::Table(control_plane));
         }
         if !self.streams.is_empty() {

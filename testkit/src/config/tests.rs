@@ -104,8 +104,7 @@ fn every_value_set_is_read_back() {
         .oracle_poll_interval(Duration::from_millis(200))
         .oracle_request_timeout(secs(4))
         .http("127.0.0.1:45123".parse().unwrap())
-        .store(Path::new("/tmp/a \"quoted\" store"))
-        .control_plane("http://127.0.0.1:8080/streams.toml", Some(secs(7)));
+        .store(Path::new("/tmp/a \"quoted\" store"));
     let config = built.to_config();
     let t = config.timing;
     assert_eq!(
@@ -138,9 +137,6 @@ fn every_value_set_is_read_back() {
         Path::new("/tmp/a \"quoted\" store"),
         "{built}"
     );
-    let control_plane = config.control_plane.clone().expect("a control plane");
-    assert_eq!(control_plane.url, "http://127.0.0.1:8080/streams.toml");
-    assert_eq!(control_plane.refresh, secs(7));
     // A stream's own timing overrides only what it sets; the rest follows [timing].
     let billing = config.stream("billing").expect("billing");
     assert_eq!(billing.timing.first_check, secs(60));
@@ -148,6 +144,27 @@ fn every_value_set_is_read_back() {
         billing.timing.confirmation_delay,
         Duration::from_millis(500)
     );
+}
+
+#[test]
+fn a_control_plane_serves_the_streams_the_file_leaves_out() {
+    let built = example_built();
+    let file = built
+        .clone()
+        .without_streams()
+        .control_plane("http://127.0.0.1:8080/streams.toml", Some(secs(7)))
+        .control_plane_timeout(secs(3));
+    let config = file.to_config();
+    let control_plane = config.control_plane.clone().expect("a control plane");
+    assert_eq!(control_plane.url, "http://127.0.0.1:8080/streams.toml");
+    assert_eq!(control_plane.refresh, secs(7));
+    assert_eq!(control_plane.timeout, secs(3));
+    assert!(config.streams.is_empty());
+    let served = config
+        .with_served_streams(&built.streams_document(Some("v1")))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(served.version.as_deref(), Some("v1"));
+    assert_eq!(served.config.streams, built.to_config().streams);
 }
 
 #[test]

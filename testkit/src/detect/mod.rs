@@ -184,6 +184,12 @@ impl DetectEnv {
     /// its session times out (librdkafka's default is 45 s), and the crash test must fit in a
     /// minute.
     pub fn config(&self) -> CairnToml {
+        self.config_with(&Stage::ALL)
+    }
+
+    /// [`DetectEnv::config`] with only `stages` of the pipeline in the stream (the api always):
+    /// a lineage before a hop was added, as a control plane might serve it.
+    pub fn config_with(&self, stages: &[Stage]) -> CairnToml {
         let n = &self.names;
         let [t1, t2, t3] = [0, 1, 2].map(|i| n.location(i));
         let [g1, g2, g3] = &n.groups;
@@ -196,27 +202,19 @@ impl DetectEnv {
         )
         .tracing(CLUSTER, &n.tracing_topic, &n.tracing_group)
         .output(CLUSTER, &n.output_topic)
-        .timing(
-            TimingToml::default()
-                .first_check(ms(300))
-                .backoff(ms(200))
-                .backoff_max(secs(1))
-                .max_wait(secs(20))
-                .confirmation_delay(ms(500))
-                .dedup_window(secs(2))
-                .max_offsets_age(secs(5)),
-        )
+        .timing(test_timing())
         .workers(2)
         .on_malformed(MalformedPolicy::Skip)
         .oracle_poll_interval(ms(200))
         .oracle_request_timeout(secs(5))
-        .stream(
-            StreamToml::new(STREAM)
-                .producer(API, &t1)
-                .processor(Stage::Enricher.app(), g1, &t1, &t2)
-                .processor(Stage::Indexer.app(), g2, &t2, &t3)
-                .sink(Stage::Sink.app(), g3, &t3),
-        )
+        .stream(stages.iter().fold(
+            StreamToml::new(STREAM).producer(API, &t1),
+            |stream, stage| match stage {
+                Stage::Enricher => stream.processor(stage.app(), g1, &t1, &t2),
+                Stage::Indexer => stream.processor(stage.app(), g2, &t2, &t3),
+                Stage::Sink => stream.sink(stage.app(), g3, &t3),
+            },
+        ))
     }
 
     /// Starts `cairn detect --config <instance's cairn.toml>`; its logs are reported if the
@@ -243,6 +241,21 @@ impl DetectEnv {
 
 /// Waits until `members` between them own all `partitions` tracing partitions, each at least
 /// one: proof that a rebalance has settled with every member in it. Fails after `timeout`.
+/// The `[timing]` of [`DetectEnv::config`]: checks within a second, messages given up on
+/// (stuck) after 20 s. A test whose messages wait longer (an outage) raises `max_wait`.
+pub fn test_timing() -> TimingToml {
+    let ms = Duration::from_millis;
+    let secs = Duration::from_secs;
+    TimingToml::default()
+        .first_check(ms(300))
+        .backoff(ms(200))
+        .backoff_max(secs(1))
+        .max_wait(secs(20))
+        .confirmation_delay(ms(500))
+        .dedup_window(secs(2))
+        .max_offsets_age(secs(5))
+}
+
 pub async fn wait_assignment(members: &[&DetectProcess], partitions: i32, timeout: Duration) {
     let deadline = std::time::Instant::now() + timeout;
     loop {

@@ -85,6 +85,34 @@ impl World {
         streams: Vec<StreamSpec>,
     ) -> World {
         let kafka = TestKafka::real(sharing).await;
+        let local = ClusterToml::new(LOCAL, &kafka.bootstrap);
+        World::on_clusters(kafka, cairn, test, streams, local, None).await
+    }
+
+    /// The world with its clusters given: `data` (named [`LOCAL`]) holds the streams' topics,
+    /// `tracing` (when given) the tracing and verdict topics, else `data` does. Both must reach
+    /// the real broker's topics (another listener of it, a secured one); topics are created
+    /// through its plaintext listener.
+    pub async fn on_listeners(
+        cairn: &Path,
+        sharing: Sharing,
+        test: &str,
+        streams: Vec<StreamSpec>,
+        data: ClusterToml,
+        tracing: Option<ClusterToml>,
+    ) -> World {
+        let kafka = TestKafka::real(sharing).await;
+        World::on_clusters(kafka, cairn, test, streams, data, tracing).await
+    }
+
+    async fn on_clusters(
+        kafka: TestKafka,
+        cairn: &Path,
+        test: &str,
+        streams: Vec<StreamSpec>,
+        data: ClusterToml,
+        tracing: Option<ClusterToml>,
+    ) -> World {
         let suffix = rand_suffix().to_lowercase();
         let tracing_topic = format!("{test}-traces-{suffix}");
         let output_topic = format!("{test}-lost-{suffix}");
@@ -96,7 +124,8 @@ impl World {
              topics and groups: {suffix}"
         ));
         let config = config(
-            &kafka.bootstrap,
+            data,
+            tracing,
             &suffix,
             &tracing_topic,
             &output_topic,
@@ -279,13 +308,17 @@ pub fn table(report: &Report) -> String {
     text
 }
 
+/// The name of the cluster that holds the streams' topics.
+pub const LOCAL: &str = "local";
+
 fn location(stream: &str, n: u8, suffix: &str) -> String {
-    format!("local/{stream}-t{n}-{suffix}")
+    format!("{LOCAL}/{stream}-t{n}-{suffix}")
 }
 
 /// The world's cairn.toml: one stream per spec, timing short so that the suite is fast.
 fn config(
-    bootstrap: &str,
+    data: ClusterToml,
+    tracing: Option<ClusterToml>,
     s: &str,
     tracing_topic: &str,
     output_topic: &str,
@@ -293,27 +326,33 @@ fn config(
 ) -> CairnToml {
     let ms = Duration::from_millis;
     let secs = Duration::from_secs;
-    let mut config = CairnToml::new(
-        ClusterToml::new("local", bootstrap)
+    let quick = |cluster: ClusterToml| {
+        cluster
             .client("session.timeout.ms", "6000")
-            .client("heartbeat.interval.ms", "1000"),
-    )
-    .tracing("local", tracing_topic, &format!("cairn-{s}"))
-    .output("local", output_topic)
-    .workers(2)
-    .on_malformed(MalformedPolicy::Skip)
-    .timing(
-        TimingToml::default()
-            .first_check(secs(1))
-            .backoff(ms(300))
-            .backoff_max(secs(1))
-            .max_wait(secs(90))
-            .confirmation_delay(secs(1))
-            .dedup_window(secs(120))
-            .max_offsets_age(secs(5)),
-    )
-    .oracle_poll_interval(ms(500))
-    .oracle_request_timeout(secs(5));
+            .client("heartbeat.interval.ms", "1000")
+    };
+    let tracing_cluster = tracing.as_ref().map_or(LOCAL.to_owned(), ClusterToml::name);
+    let mut config = CairnToml::new(quick(data));
+    if let Some(tracing) = tracing {
+        config = config.cluster(quick(tracing));
+    }
+    let mut config = config
+        .tracing(&tracing_cluster, tracing_topic, &format!("cairn-{s}"))
+        .output(&tracing_cluster, output_topic)
+        .workers(2)
+        .on_malformed(MalformedPolicy::Skip)
+        .timing(
+            TimingToml::default()
+                .first_check(secs(1))
+                .backoff(ms(300))
+                .backoff_max(secs(1))
+                .max_wait(secs(90))
+                .confirmation_delay(secs(1))
+                .dedup_window(secs(120))
+                .max_offsets_age(secs(5)),
+        )
+        .oracle_poll_interval(ms(500))
+        .oracle_request_timeout(secs(5));
     for spec in streams {
         let name = spec.name;
         let t1 = location(name, 1, s);

@@ -1,21 +1,32 @@
-//! `cairn canary` on the real three-node cluster (issue 12's "done when" list): steady state,
-//! a node killed, restarts of the canary, a topic placed on two nodes, and faults (the topic
-//! deleted underneath, garbage records). Each test uses its own canary topic and instance.
+//! `cairn canary` on the real three-node cluster (issue 12's "done when" list): steady state
+//! (`steady`, 1), a node killed (`node_loss`, 2), a truncation under `acks=1` (`truncation`,
+//! 3), restarts of the canary (`restarts`, 4), a broker cut off from the controllers and its
+//! incident at the sinks (`partition`, 5), a topic placed on two nodes (`placement`, 6); the
+//! modes (`modes`); and faults: the active controller killed (`controller`), the topic
+//! deleted underneath and garbage records (`faults`). Each test uses its own canary topic and
+//! instance.
 
+mod controller;
 mod faults;
+mod modes;
 mod node_loss;
 mod partition;
 mod placement;
 mod restarts;
 mod steady;
+mod truncation;
 
 use std::time::{Duration, Instant};
 
+use cairn_core::canary::Heartbeat;
 use cairn_core::canary::report::ClusterReport;
 use cairn_testkit::canary::{CanaryToml, report};
 use cairn_testkit::cluster::ThreeNodes;
 use cairn_testkit::config::ClusterToml;
 use cairn_testkit::process::DetectProcess;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
 
 /// How long a canary may take to create its topic and assign its consumer.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -75,4 +86,56 @@ fn assert_exact(r: &ClusterReport) {
         r.consumed >= r.acknowledged,
         "every acknowledged heartbeat is read: {r:#?}"
     );
+}
+
+/// The (sequence, attempt) of every heartbeat of `r`'s run and instance on `partition`, in log
+/// order, read from the log's start to its end: the truth a test compares the canary with.
+async fn read_heartbeats(
+    reader: &BaseConsumer,
+    topic: &str,
+    partition: i32,
+    r: &ClusterReport,
+) -> Vec<(u64, u32)> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // The reader's metadata may still name a killed leader: ask again until it learns.
+    let high = loop {
+        match reader.fetch_watermarks(topic, partition, Duration::from_secs(5)) {
+            Ok((_, high)) => break high,
+            Err(err) if Instant::now() < deadline => {
+                eprintln!("watermarks of {topic}/{partition}: {err}; asking again");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(err) => panic!("watermarks of {topic}/{partition}: {err}"),
+        }
+    };
+    let mut list = TopicPartitionList::new();
+    list.add_partition_offset(topic, partition, Offset::Beginning)
+        .unwrap();
+    reader.assign(&list).expect("assign");
+    let mut beats = Vec::new();
+    let mut next = 0;
+    while next < high {
+        assert!(
+            Instant::now() < deadline,
+            "read {topic}/{partition} to {high}"
+        );
+        let Some(message) = reader.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        let message = match message {
+            Ok(message) => message,
+            Err(err) => {
+                eprintln!("reading {topic}/{partition}: {err}; going on");
+                continue;
+            }
+        };
+        next = message.offset() + 1;
+        if let Ok(beat) = Heartbeat::decode(message.payload().unwrap_or_default())
+            && beat.run == r.run
+            && beat.instance == r.instance
+        {
+            beats.push((beat.seq, beat.attempt));
+        }
+    }
+    beats
 }

@@ -3,7 +3,8 @@
 //! nodes reach the controllers through a TCP proxy it runs; cutting one node's links to and
 //! from the other controllers leaves its broker listener untouched. The canary must flag that
 //! broker (`metadata_consistent` false, a `metadata_mismatch` incident) within grace + 2
-//! intervals, and clear it once the links heal.
+//! intervals, and clear it once the links heal. The open and close records must also reach the
+//! incidents topic (keyed by `<cluster>/broker/<id>`) and a webhook, as `cairn watch`'s do.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,9 +12,14 @@ use std::time::{Duration, Instant};
 
 use cairn_testkit::canary::{CanaryToml, report};
 use cairn_testkit::config::ClusterToml;
-use cairn_testkit::kafka::kafka_sh_path;
+use cairn_testkit::kafka::{create_topics, kafka_sh_path};
 use cairn_testkit::proxy::Proxy;
+use cairn_testkit::webhook::WebhookReceiver;
 use cairn_testkit::workdir::Workdir;
+use rdkafka::admin::{NewTopic, TopicReplication};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
 use serde_json::Value;
 
 use super::{READY_TIMEOUT, wait_for};
@@ -83,6 +89,45 @@ fn kafka_sh(state: &Path, brokers: u16, proxy: u16, command: &str) -> std::proce
         .expect("run kafka.sh")
 }
 
+/// Every (key, record) on the incidents topic, read from its start to its end.
+async fn read_incidents(config: &rdkafka::ClientConfig, topic: &str) -> Vec<(String, Value)> {
+    let consumer: BaseConsumer = config
+        .clone()
+        .set("group.id", "canary-partition-reader")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("a consumer");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut out = Vec::new();
+    loop {
+        let (_, high) = consumer
+            .fetch_watermarks(topic, 0, Duration::from_secs(5))
+            .expect("watermarks of the incidents topic");
+        let mut list = TopicPartitionList::new();
+        list.add_partition_offset(topic, 0, Offset::Beginning)
+            .unwrap();
+        consumer.assign(&list).expect("assign");
+        out.clear();
+        let mut next = 0;
+        while next < high && Instant::now() < deadline {
+            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+                next = m.offset() + 1;
+                let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
+                let value =
+                    serde_json::from_slice(m.payload().unwrap_or_default()).unwrap_or(Value::Null);
+                out.push((key, value));
+            }
+        }
+        // The close may still be on its way to the topic.
+        if out.iter().filter(|(k, _)| k.contains("/broker/")).count() >= 2
+            || Instant::now() >= deadline
+        {
+            return out;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 fn link(from: u16, to: u16) -> String {
     format!("{from}->{to}")
 }
@@ -124,10 +169,26 @@ async fn canary_flags_a_broker_cut_off_from_the_controllers() {
     assert!(status.success(), "the proxied cluster did not start");
     eprintln!("proxied cluster up after {:?}", started.elapsed());
 
+    let hook = WebhookReceiver::start().await;
+    let incidents_topic = "canary-incidents";
+    let mut admin_config = rdkafka::ClientConfig::new();
+    admin_config.set("bootstrap.servers", cluster.bootstrap());
+    create_topics(
+        &admin_config,
+        &[NewTopic::new(
+            incidents_topic,
+            1,
+            TopicReplication::Fixed(3),
+        )],
+        Duration::from_secs(30),
+    )
+    .await;
     let config = CanaryToml::new(
         ClusterToml::new("local", &cluster.bootstrap()),
         "canary-quorum",
     )
+    .incidents_topic(&format!("local/{incidents_topic}"))
+    .webhook(&hook.url)
     .rate(10)
     .metadata_interval(INTERVAL)
     .grace(GRACE)
@@ -207,6 +268,31 @@ async fn canary_flags_a_broker_cut_off_from_the_controllers() {
         all.iter()
             .any(|i| i["incident"] == "close" && i["broker"] == i64::from(victim)),
         "a close record: {all:?}"
+    );
+    // The same records at the sinks `cairn watch` uses.
+    for phase in ["open", "close"] {
+        let got = hook
+            .wait_for(Duration::from_secs(30), phase, |v| {
+                v["incident"] == phase && v["broker"] == i64::from(victim)
+            })
+            .await;
+        let api = all
+            .iter()
+            .find(|i| i["incident"] == phase && i["broker"] == i64::from(victim))
+            .unwrap();
+        assert_eq!(&got, api, "the webhook got the record /api/incidents lists");
+    }
+    let on_topic = read_incidents(&admin_config, incidents_topic).await;
+    let key = format!("local/broker/{victim}");
+    let phases: Vec<&str> = on_topic
+        .iter()
+        .filter(|(k, _)| *k == key)
+        .map(|(_, v)| v["incident"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        phases,
+        ["open", "close"],
+        "records keyed {key}: {on_topic:?}"
     );
     // The canary's own part: from the first round that saw the disagreement to the open.
     let judged = Duration::from_millis(

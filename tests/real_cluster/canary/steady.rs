@@ -10,8 +10,8 @@ use cairn_testkit::workdir::Workdir;
 
 use super::{READY_TIMEOUT, assert_exact, canary_config, drained};
 
-/// How long the steady state is watched (the issue asks for minutes; the suite keeps it short).
-const STEADY: Duration = Duration::from_secs(75);
+/// How long the steady state is watched: three minutes, "a few minutes" of steady traffic.
+const STEADY: Duration = Duration::from_secs(180);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn canary_steady_state_is_exact_and_fully_available() {

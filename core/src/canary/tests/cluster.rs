@@ -1,7 +1,12 @@
 use crate::canary::cluster::{CanaryCluster, CanarySettings, SKIP_OTHER_RUN};
 use crate::canary::heartbeat::Heartbeat;
+use crate::config::CanaryMode;
 
 fn cluster() -> CanaryCluster {
+    cluster_in(CanaryMode::Both)
+}
+
+fn cluster_in(mode: CanaryMode) -> CanaryCluster {
     let mut c = CanaryCluster::new(CanarySettings {
         cluster: "local".into(),
         topic: "canary".into(),
@@ -10,6 +15,8 @@ fn cluster() -> CanaryCluster {
         consume_timeout: 5_000,
         availability_window: 10_000,
         lost_sequences_kept: 2,
+        mode,
+        send_timeout: 1_000,
     });
     let brokers: Vec<(i32, String)> = (1..=3).map(|b| (b, format!("h:{b}"))).collect();
     c.metadata(&brokers, &[(0, 1), (1, 2), (2, 3)]);
@@ -118,4 +125,60 @@ fn an_overdue_partition_makes_its_leader_unavailable_for_consumption_not_lossy()
     let b2 = r.brokers.iter().find(|b| b.id == 2).unwrap();
     assert!(b2.consume_availability < 1.0);
     assert_eq!((r.lost, r.unread, r.overdue), (0, 1, 1));
+}
+
+#[test]
+fn a_consume_mode_instance_accounts_each_writer_by_sequence() {
+    let mut c = cluster_in(CanaryMode::Consume);
+    let writer = |instance: &str, seq: u64| {
+        let mut b = beat(1, seq, 0);
+        b.instance = instance.into();
+        b.run = format!("run-{instance}");
+        b
+    };
+    // Writer a: 0..=5 without 2 and 4; writer b: 0..=3, 1 twice.
+    for seq in [0, 1, 3, 5] {
+        c.read(&writer("a", seq), seq as i64, 100);
+    }
+    for seq in [0, 1, 1, 2, 3] {
+        c.read(&writer("b", seq), 10 + seq as i64, 100);
+    }
+    // The horizon: 4 sends x 1 s + 5 s.
+    assert!(c.tick(8_000).is_empty(), "a gap is lag before the horizon");
+    assert_eq!(c.report(8_000).unread, 2);
+    let lost = c.tick(9_100);
+    let seqs: Vec<(i32, u64, i32)> = lost
+        .iter()
+        .map(|l| (l.partition, l.sequence, l.leader))
+        .collect();
+    assert_eq!(seqs, vec![(1, 2, 2), (1, 4, 2)]);
+    let r = c.report(9_100);
+    assert_eq!(r.mode, "consume");
+    assert_eq!((r.produced, r.consumed, r.lost, r.duplicated), (0, 8, 2, 1));
+    assert_eq!(r.skipped.get(SKIP_OTHER_RUN), None);
+    assert_eq!(r.sources.len(), 2);
+    let a = r.sources.iter().find(|s| s.instance == "a").unwrap();
+    assert_eq!(a.lost_sequences, vec![(1, 2), (1, 4)]);
+    assert_eq!((a.counts.consumed, a.counts.lost), (4, 2));
+    assert_eq!((a.partitions[0].first, a.partitions[0].next), (Some(0), 6));
+    let b = r.sources.iter().find(|s| s.instance == "b").unwrap();
+    assert_eq!(
+        (b.counts.consumed, b.counts.duplicated, b.counts.lost),
+        (4, 1, 0)
+    );
+    let broker2 = r.brokers.iter().find(|b| b.id == 2).unwrap();
+    assert_eq!((broker2.lost, broker2.consumed), (2, 8));
+}
+
+#[test]
+fn a_produce_mode_instance_holds_nothing_once_acknowledged() {
+    let mut c = cluster_in(CanaryMode::Produce);
+    for p in 0..3 {
+        let (s, _) = c.send(p).unwrap();
+        c.acknowledged(p, s, 0, 0);
+    }
+    assert!(c.tick(60_000).is_empty());
+    let r = c.report(60_000);
+    assert_eq!((r.produced, r.acknowledged, r.unread, r.lost), (3, 3, 0, 0));
+    assert_eq!(r.mode, "produce");
 }

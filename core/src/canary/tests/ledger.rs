@@ -199,3 +199,19 @@ fn a_sequence_refused_before_sending_is_taken_back() {
     l.acknowledged(s, 0, 0);
     assert!(!l.cancel(s), "an acknowledged sequence stays");
 }
+
+#[test]
+fn a_produce_only_ledger_settles_on_acknowledgement_and_never_judges_loss() {
+    let mut l = Ledger::produce_only();
+    let a = l.send(1);
+    let b = l.send(1);
+    l.acknowledged(a, 0, 0);
+    l.passed(10);
+    let j = l.judge(100_000, 1);
+    assert!(j.lost.is_empty());
+    assert_eq!((j.unread, j.overdue), (0, 0));
+    assert_eq!(l.open(), 1, "only the unacknowledged one is held");
+    l.acknowledged(b, 1, 0);
+    assert_eq!(l.open(), 0);
+    assert_eq!(l.counts().acknowledged, 2);
+}

@@ -1,5 +1,6 @@
 mod cluster;
 mod consistency;
+mod follow;
 mod heartbeat;
 mod ledger;
 mod placement;

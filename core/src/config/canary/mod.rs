@@ -12,7 +12,7 @@ use std::time::Duration;
 pub(super) use self::validate::section;
 use super::error::ConfigError;
 use super::raw::RawCanaryFile;
-use super::{ClusterConfig, HttpConfig};
+use super::{ClusterConfig, HttpConfig, Location, Webhook};
 
 /// A validated configuration for `cairn canary`.
 #[derive(Clone, Debug, PartialEq)]
@@ -39,6 +39,35 @@ impl CanaryAcks {
             CanaryAcks::All => "all",
             CanaryAcks::Leader => "1",
         }
+    }
+}
+
+/// What one canary instance does with heartbeats (`[canary] mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CanaryMode {
+    /// Writes its own heartbeats and reads them back (the default).
+    Both,
+    /// Writes heartbeats only; another instance (in `consume` mode) reads them.
+    Produce,
+    /// Reads every other instance's heartbeats and accounts each writer's sequences.
+    Consume,
+}
+
+impl CanaryMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CanaryMode::Both => "both",
+            CanaryMode::Produce => "produce",
+            CanaryMode::Consume => "consume",
+        }
+    }
+
+    pub fn produces(self) -> bool {
+        self != CanaryMode::Consume
+    }
+
+    pub fn consumes(self) -> bool {
+        self != CanaryMode::Produce
     }
 }
 
@@ -73,6 +102,12 @@ pub struct CanarySection {
     pub lost_sequences_kept: usize,
     /// Per Kafka request of the management and metadata checks.
     pub request_timeout: Duration,
+    pub mode: CanaryMode,
+    /// Where `metadata_mismatch` records are published, as `cairn watch` publishes its
+    /// incidents (`None`: not published to a topic).
+    pub incidents_topic: Option<Location>,
+    /// Each `metadata_mismatch` record is POSTed to every one of these.
+    pub webhooks: Vec<Webhook>,
 }
 
 impl CanarySection {
@@ -95,13 +130,38 @@ impl CanaryConfig {
     /// Parses and validates the text of a cairn.toml for `cairn canary`.
     pub fn from_toml_str(text: &str) -> Result<CanaryConfig, ConfigError> {
         let raw: RawCanaryFile = toml::from_str(text).map_err(super::toml_error)?;
-        validate::canary_config(raw)
+        let config = validate::canary_config(raw)?;
+        refuse_secured(&config.clusters)?;
+        Ok(config)
     }
 
     /// Reads, parses and validates a cairn.toml file for `cairn canary`.
     pub fn load(path: impl AsRef<Path>) -> Result<CanaryConfig, ConfigError> {
         Self::from_toml_str(&super::read_file(path.as_ref())?)
     }
+}
+
+/// The canary's per-broker Metadata and DescribeQuorum requests go over its own plain TCP
+/// connections (kafka-protocol), which do no SASL or TLS: a secured cluster is refused at load
+/// rather than failing later with a broken connection.
+fn refuse_secured(clusters: &[ClusterConfig]) -> Result<(), ConfigError> {
+    for cluster in clusters {
+        let protocol = cluster
+            .client
+            .iter()
+            .rev()
+            .find(|(key, _)| key == "security.protocol")
+            .map(|(_, value)| value.as_str());
+        if let Some(protocol) = protocol.filter(|p| !p.eq_ignore_ascii_case("plaintext")) {
+            return Err(ConfigError::SecuredClusterUnsupported {
+                cluster: cluster.name.clone(),
+                protocol: protocol.to_owned(),
+                tool: "cairn canary",
+                why: "its per-broker metadata and quorum requests use plain connections",
+            });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

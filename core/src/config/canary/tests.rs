@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use super::{CanaryAcks, CanaryConfig, CanarySection};
+use super::{CanaryAcks, CanaryConfig, CanaryMode, CanarySection};
 use crate::config::{Config, WatchConfig};
 
 const CLUSTERS: &str = r#"
@@ -19,6 +19,8 @@ fn an_empty_section_takes_the_defaults_on_every_cluster() {
     assert_eq!(c.acks, CanaryAcks::All);
     assert_eq!(c.grace, Duration::from_secs(30));
     assert_eq!(c.metadata_interval, Duration::from_secs(10));
+    assert_eq!(c.mode, CanaryMode::Both);
+    assert!(c.incidents_topic.is_none() && c.webhooks.is_empty());
 }
 
 #[test]
@@ -40,7 +42,11 @@ consume_timeout = "4s"
 availability_window = "7s"
 lost_sequences_kept = 9
 request_timeout = "1s"
+mode = "consume"
+incidents_topic = "a/incidents"
 topic_config = {{ "min.insync.replicas" = "2" }}
+[[canary.webhooks]]
+url = "http://127.0.0.1:9/hook"
 "#
     );
     let config = CanaryConfig::from_toml_str(&text).unwrap();
@@ -53,6 +59,12 @@ topic_config = {{ "min.insync.replicas" = "2" }}
     assert_eq!(c.grace, Duration::from_secs(6));
     assert_eq!(c.availability_window, Duration::from_secs(7));
     assert_eq!(c.lost_sequences_kept, 9);
+    assert_eq!(c.mode, CanaryMode::Consume);
+    assert_eq!(
+        c.incidents_topic.as_ref().map(|l| l.name()).as_deref(),
+        Some("a/incidents")
+    );
+    assert_eq!(c.webhooks.len(), 1);
     assert_eq!(
         c.topic_config,
         vec![("min.insync.replicas".to_owned(), "2".to_owned())]
@@ -68,6 +80,19 @@ fn bad_values_name_their_key() {
         ("topic = \"a b\"", "[canary] topic"),
         ("clusters = [\"zz\"]", "[canary] clusters"),
         ("replication = 0", "[canary] replication"),
+        ("mode = \"read\"", "[canary] mode"),
+        (
+            "incidents_topic = \"incidents\"",
+            "[canary] incidents_topic",
+        ),
+        (
+            "incidents_topic = \"zz/incidents\"",
+            "[canary] incidents_topic",
+        ),
+        (
+            "[[canary.webhooks]]\nurl = \"ftp://x\"",
+            "[[canary.webhooks]] #1 url",
+        ),
         ("colour = \"red\"", "colour"),
     ] {
         let text = format!("{CLUSTERS}\n[canary]\n{body}\n");
@@ -110,10 +135,35 @@ fn the_example_file_serves_the_canary_and_documents_every_key() {
         "availability_window",
         "lost_sequences_kept",
         "request_timeout",
+        "mode",
+        "incidents_topic",
+        "[[canary.webhooks]]",
         "[canary.topic_config]",
     ] {
         assert!(EXAMPLE.contains(key), "the example does not show {key}");
     }
     Config::from_toml_str(EXAMPLE).unwrap();
     WatchConfig::from_toml_str(EXAMPLE).unwrap();
+}
+
+#[test]
+fn a_secured_cluster_is_refused_naming_the_cluster_and_the_key() {
+    let secured = "[clusters.a]\nbootstrap = \"127.0.0.1:9094\"\n\
+        [clusters.a.client]\n\"security.protocol\" = \"SASL_SSL\"\n\"sasl.password\" = \"canary-secret-1\"\n";
+    let err = CanaryConfig::from_toml_str(secured)
+        .unwrap_err()
+        .to_string();
+    for part in [
+        "[clusters.a.client]",
+        "security.protocol",
+        "SASL_SSL",
+        "cairn canary",
+        "PLAINTEXT",
+    ] {
+        assert!(err.contains(part), "{part} missing from: {err}");
+    }
+    assert!(!err.contains("canary-secret-1"), "{err}");
+    let plain = "[clusters.a]\nbootstrap = \"127.0.0.1:9092\"\n\
+        [clusters.a.client]\n\"security.protocol\" = \"plaintext\"\n";
+    assert!(CanaryConfig::from_toml_str(plain).is_ok());
 }

@@ -1,10 +1,11 @@
 //! From `[canary]` as written to [`CanarySection`]; every error names the key.
 
-use super::{CanaryAcks, CanaryConfig, CanarySection};
-use crate::config::ClusterConfig;
+use super::{CanaryAcks, CanaryConfig, CanaryMode, CanarySection};
 use crate::config::error::ConfigError;
 use crate::config::raw::{RawCanary, RawCanaryFile};
 use crate::config::validate::{clusters, declared_cluster, http, non_empty, positive, topic};
+use crate::config::watch::webhook_at;
+use crate::config::{ClusterConfig, Location};
 
 pub(in crate::config) fn canary_config(raw: RawCanaryFile) -> Result<CanaryConfig, ConfigError> {
     let declared = clusters(raw.clusters.0)?;
@@ -94,7 +95,45 @@ pub(in crate::config) fn section(
             expected: "at most 100000",
         });
     }
+    let mode = match raw.mode.as_deref() {
+        None | Some("both") => CanaryMode::Both,
+        Some("produce") => CanaryMode::Produce,
+        Some("consume") => CanaryMode::Consume,
+        Some(other) => {
+            return Err(ConfigError::OutOfRange {
+                place: "[canary] mode".into(),
+                found: format!("{other:?}"),
+                expected: "\"both\", \"produce\" or \"consume\"",
+            });
+        }
+    };
+    let incidents_topic = match raw.incidents_topic {
+        Some(text) => {
+            let Some(location) = Location::parse(&text) else {
+                return Err(ConfigError::NotALocation {
+                    place: "[canary] incidents_topic".into(),
+                    found: text,
+                });
+            };
+            declared_cluster(
+                "[canary] incidents_topic",
+                location.cluster.clone(),
+                declared,
+            )?;
+            Some(location)
+        }
+        None => None,
+    };
+    let webhooks = raw
+        .webhooks
+        .into_iter()
+        .enumerate()
+        .map(|(i, hook)| webhook_at(format!("[[canary.webhooks]] #{}", i + 1), hook))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(CanarySection {
+        mode,
+        incidents_topic,
+        webhooks,
         topic,
         replication,
         topic_config: raw.topic_config.0,

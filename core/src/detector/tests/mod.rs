@@ -3,6 +3,7 @@
 mod duplicates_latency;
 mod gaps;
 mod persistence;
+mod replan;
 mod rules;
 mod spill;
 

@@ -266,6 +266,14 @@ pub const DROPPED_TRACES_REPORTED: MetricDef = MetricDef {
     labels: &["stream"],
     ..COUNTER
 };
+/// Label `reason`: `stream_removed` (messages held for a stream the new lineage lacks) or
+/// `hop_removed` (expectations still open at an app the new lineage removed or changed).
+pub const LINEAGE_UNWATCHED: MetricDef = MetricDef {
+    name: "cairn_lineage_unwatched_total",
+    help: "What the detector stopped watching when the lineage changed, by reason: messages of a removed stream, open expectations at a removed or changed app. Never judged lost.",
+    labels: &["stream", "reason"],
+    ..COUNTER
+};
 pub const CLOCK_SKEW: MetricDef = MetricDef {
     name: "cairn_clock_skew_total",
     help: "Hop latencies that came out negative (clock skew) and were clamped to 0.",
@@ -366,6 +374,22 @@ pub const ORACLE_STALENESS: MetricDef = MetricDef {
     unit: Unit::Seconds,
     recorded_in: Unit::Milliseconds,
     labels: &["cluster"],
+    ..SHELL_GAUGE
+};
+/// Label `outcome`: `applied`, `unchanged`, `failed` (no answer, an HTTP error, a timeout) or
+/// `invalid` (a document that does not validate). See `docs/control-plane.md`.
+pub const CONTROL_PLANE_FETCHES: MetricDef = MetricDef {
+    name: "cairn_control_plane_fetches_total",
+    help: "Fetches of the lineage from the control plane, by outcome; on failed or invalid the last good lineage stays.",
+    labels: &["outcome"],
+    ..SHELL_COUNTER
+};
+/// Seconds since the epoch; 0 before the first.
+pub const LINEAGE_APPLIED_AT: MetricDef = MetricDef {
+    name: "cairn_lineage_applied_timestamp_seconds",
+    help: "When the lineage in use was applied (from the file at start, or from the control plane), in seconds since the epoch.",
+    unit: Unit::Seconds,
+    recorded_in: Unit::Seconds,
     ..SHELL_GAUGE
 };
 /// 1 when `/readyz` answers 200.
@@ -658,8 +682,8 @@ pub const CANARY_TOPIC_CHANGES: MetricDef = MetricDef {
     labels: &["cluster", "kind"],
     ..CANARY_COUNTER
 };
-/// Label `operation`: `metadata`, `create`, `extend`, `produce`, `consume`, `broker_metadata`
-/// or `describe_quorum`.
+/// Label `operation`: `metadata`, `create`, `extend`, `produce`, `consume`, `broker_metadata`,
+/// `describe_quorum`, or an incident sink: `incidents_topic`, `webhook`, `incidents_queue`.
 pub const CANARY_ERRORS: MetricDef = MetricDef {
     name: "cairn_canary_errors_total",
     help: "Failed Kafka operations of the canary, by operation; it keeps going.",
@@ -679,6 +703,15 @@ pub const WATCH_ACTIVE: MetricDef = MetricDef {
     help: "1 while this cairn watch instance is the active one (it publishes incidents), 0 while it stands by.",
     unit: Unit::Flag,
     recorded_in: Unit::Flag,
+    ..WATCH_GAUGE
+};
+/// Absent before the cluster's first round.
+pub const WATCH_ROUND_DURATION: MetricDef = MetricDef {
+    name: "cairn_watch_round_duration_seconds",
+    help: "How long the cluster's last completed round took: its Kafka reads and its judging.",
+    unit: Unit::Seconds,
+    recorded_in: Unit::Seconds,
+    labels: &["cluster"],
     ..WATCH_GAUGE
 };
 pub const WATCH_ROLE_SINCE: MetricDef = MetricDef {
@@ -752,6 +785,7 @@ pub const ALL: &[&MetricDef] = &[
     &STUCK,
     &UNKNOWN,
     &DROPPED_TRACES_REPORTED,
+    &LINEAGE_UNWATCHED,
     &TRACE_GAPS,
     &CLOCK_SKEW,
     &HOP_LATENCY,
@@ -770,6 +804,8 @@ pub const ALL: &[&MetricDef] = &[
     &ORACLE_ROUNDS,
     &ORACLE_ERRORS,
     &ORACLE_STALENESS,
+    &CONTROL_PLANE_FETCHES,
+    &LINEAGE_APPLIED_AT,
     &READY,
     &TRACER_EMITTED,
     &TRACER_DELIVERED,
@@ -816,6 +852,7 @@ pub const ALL: &[&MetricDef] = &[
     &CANARY_INCIDENTS_OPENED,
     &WATCH_ACTIVE,
     &WATCH_ROLE_SINCE,
+    &WATCH_ROUND_DURATION,
 ];
 
 /// The family called `name`, if cairn has one.

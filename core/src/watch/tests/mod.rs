@@ -8,6 +8,7 @@ mod lag;
 mod props;
 mod reconcile;
 mod scenarios;
+mod shared;
 mod states;
 mod stuck_clock;
 

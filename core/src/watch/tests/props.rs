@@ -298,3 +298,39 @@ fn the_generated_histories_do_reach_stuck_and_incidents() {
         "{closed} of {cases} histories closed an incident"
     );
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Whatever happens, the history serves exactly the points the last rounds reported,
+    /// though it keeps them as runs.
+    #[test]
+    fn the_history_serves_the_points_the_rounds_reported(
+        steps in steps(5..60),
+        fetch in any::<bool>(),
+        kept in 1usize..40,
+    ) {
+        let mut h = Harness::new();
+        h.fetch = fetch;
+        h.settings.history_points = kept;
+        let mut reported = Vec::new();
+        for step in steps {
+            play(&mut h, &step);
+            let p = h.p(0);
+            reported.push(crate::watch::HistoryPoint {
+                at: h.now,
+                state: p.state,
+                committed: p.committed,
+                log_end: p.log_end,
+                lag_records: p.lag_records,
+                lag_seconds: p.lag_seconds,
+            });
+        }
+        let history = h.evaluator.history("c", "g").expect("a history");
+        let served = &history.partitions[0].points;
+        // A log that went back starts the series again: compare what both have.
+        let n = served.len();
+        prop_assert!(n <= kept);
+        prop_assert_eq!(served.as_slice(), &reported[reported.len() - n..]);
+    }
+}

@@ -23,12 +23,33 @@ use crate::detect::spill::SpillTier;
 use crate::detect::worker::{
     PartitionCheckpoint, Record, Worker, WorkerError, WorkerMsg, split_state_key,
 };
+use crate::lineage::LineageCell;
 use crate::oracle::snapshot::{ClusterOffsets, OffsetsBoard, TopicOffsets};
 
 const MESSAGES: i64 = 60;
 
+/// The one lineage of these tests, as the session hands it to workers: the detectors are
+/// built on the same `Arc`, so no worker takes it for a new lineage.
+fn cell() -> Arc<LineageCell> {
+    static CELL: std::sync::OnceLock<Arc<LineageCell>> = std::sync::OnceLock::new();
+    CELL.get_or_init(|| {
+        let config = config();
+        let lineage = Lineage::compile(&config.streams).expect("lineage");
+        Arc::new(LineageCell::from_file(&config, lineage, now_millis()))
+    })
+    .clone()
+}
+
 fn lineage() -> Arc<Lineage> {
-    let config = Config::from_toml_str(
+    cell()
+        .current()
+        .expect("a lineage from the file")
+        .lineage
+        .clone()
+}
+
+fn config() -> Config {
+    Config::from_toml_str(
         r#"
 [clusters.c]
 bootstrap = "127.0.0.1:9"
@@ -62,8 +83,7 @@ group = "audit"
 reads = "c/a"
 "#,
     )
-    .expect("a valid config");
-    Arc::new(Lineage::compile(&config.streams).expect("lineage"))
+    .expect("a valid config")
 }
 
 /// Group `audit` committed past every message; `r` committed nothing (it is behind).
@@ -143,6 +163,7 @@ fn start(
     let (errors_tx, errors) = mpsc::sync_channel(1);
     let worker = Worker::new(
         Metrics::for_lineage(detector.lineage()),
+        cell(),
         board,
         MalformedPolicy::Fail,
         Duration::from_millis(20),

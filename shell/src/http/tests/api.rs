@@ -156,6 +156,8 @@ fn assert_idle_stream_is_all_zeros(idle: &Value) {
             "trace_gaps": 0,
             "unknown": 0,
             "tracer_dropped": 0,
+            "in_lineage": false,
+            "unwatched": counts(&[("hop_removed", 0), ("stream_removed", 0)]),
             "loss_rate": 0.0,
             "duplicate_rate": 0.0,
             "end_to_end": no_latency,
@@ -171,7 +173,83 @@ async fn streams_of_an_empty_observatory_is_an_empty_list() {
         Arc::new(OffsetsBoard::new([])),
     );
     let body = get_json(router, "/api/streams", StatusCode::OK).await;
-    assert_eq!(body, json!({"streams": []}));
+    assert_eq!(
+        body,
+        json!({
+            "lineage": {
+                "version": null, "generation": null, "source": "file", "url": null,
+                "hash": null, "etag": null, "applied_at": null, "streams": [], "fetch": null,
+            },
+            "streams": [],
+        })
+    );
+}
+
+#[tokio::test]
+async fn streams_say_which_lineage_is_in_use_and_how_its_control_plane_answers() {
+    use crate::lineage::{Applied, LineageCell, LineageSource};
+    use cairn_core::config::Config;
+    use cairn_core::lineage::Lineage;
+
+    let cell = Arc::new(LineageCell::awaiting("http://127.0.0.1:1/streams.toml"));
+    let observatory = Arc::new(Observatory::with_lineage(cell.clone()));
+    let body = get_json(
+        router(observatory.clone(), Arc::new(OffsetsBoard::new([]))),
+        "/api/streams",
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(body["lineage"]["version"], Value::Null);
+    assert_eq!(body["lineage"]["source"], "control_plane");
+    assert_eq!(body["lineage"]["fetch"]["outcomes"]["failed"], 0);
+
+    let config = Config::from_toml_str(
+        "[clusters.c]\nbootstrap = \"x:1\"\n[tracing]\ncluster = \"c\"\ntopic = \"t\"\n\
+         group = \"g\"\n[output]\ncluster = \"c\"\ntopic = \"o\"\n[[streams]]\nname = \"s\"\n\
+         [[streams.apps]]\napp = \"api\"\nwrites = \"c/t1\"\n",
+    )
+    .expect("valid");
+    cell.apply(Applied {
+        lineage: Arc::new(Lineage::compile(&config.streams).expect("compiles")),
+        config,
+        version: "v3".into(),
+        hash: Some("sha256:00".into()),
+        etag: Some("\"e\"".into()),
+        source: LineageSource::ControlPlane {
+            url: "http://127.0.0.1:1/streams.toml".into(),
+        },
+        applied_at: 1_000,
+        generation: 0,
+    });
+    {
+        let mut status = cell.status.lock();
+        status.last_attempt_at = Some(3_000);
+        status.last_success_at = Some(1_000);
+        status.last_error = Some("answered HTTP 503, expected 2xx".into());
+        status.last_error_at = Some(3_000);
+    }
+    cell.counters
+        .failed
+        .fetch_add(2, std::sync::atomic::Ordering::Relaxed);
+    let body = get_json(
+        router(observatory, Arc::new(OffsetsBoard::new([]))),
+        "/api/streams",
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        body["lineage"],
+        json!({
+            "version": "v3", "generation": 1, "source": "control_plane",
+            "url": "http://127.0.0.1:1/streams.toml", "hash": "sha256:00", "etag": "\"e\"",
+            "applied_at": 1_000, "streams": ["s"],
+            "fetch": {
+                "last_attempt_at": 3_000, "last_success_at": 1_000,
+                "last_error": "answered HTTP 503, expected 2xx", "last_error_at": 3_000,
+                "outcomes": {"applied": 0, "failed": 2, "invalid": 0, "unchanged": 0},
+            },
+        })
+    );
 }
 
 /// The body `/api/lost` must answer with: `verdicts`, each exactly as the wire contract.

@@ -19,6 +19,7 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 
 use super::{CLUSTER, Fixture, GROUP, at};
+use crate::watch::committed::Commit;
 use crate::watch::events::{ReadReason, TopicChange};
 use crate::watch::poller::judge;
 use crate::watch::reads::{ClusterReads, Topics};
@@ -273,12 +274,16 @@ fn committed_read_failing_with(error: RDKafkaRespErr) -> ReadReason {
     mock.create_topic("t", 1, 1).expect("a topic");
     let mut base = ClientConfig::new();
     base.set("bootstrap.servers", mock.bootstrap_servers());
-    let mut reads = ClusterReads::new(&base, Duration::from_secs(2)).expect("the reads");
+    let reads = ClusterReads::new(&base, Duration::from_secs(2)).expect("the reads");
     mock.request_errors(RDKafkaApiKey::OffsetFetch, &[error; 200]);
-    let err = reads
-        .committed(GROUP, &[("t".to_owned(), 0)])
-        .expect_err("the read fails");
-    ReadReason::of_offsets(&err)
+    let answers = reads.committed(&[GROUP.to_owned()], &[("t".to_owned(), 0)]);
+    match answers[..] {
+        [ref group] => match group[..] {
+            [Commit::Failed(code)] => ReadReason::of_code(code),
+            ref other => panic!("the read should fail as a whole, got {other:?}"),
+        },
+        ref other => panic!("one answer per group, got {other:?}"),
+    }
 }
 
 #[test]
@@ -287,9 +292,9 @@ fn a_loading_coordinator_or_a_refused_group_fails_the_read_with_its_reason() {
         committed_read_failing_with(RDKafkaRespErr::RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED),
         ReadReason::Authorization
     );
-    // librdkafka retries a loading coordinator itself; one that loads for longer than the
-    // request timeout fails the read as a timeout.
+    // librdkafka's admin request does not retry a loading coordinator (its consumer did, until
+    // the timeout): the read fails at once, named for what it is, and the next round asks again.
     let loading =
         committed_read_failing_with(RDKafkaRespErr::RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS);
-    assert_eq!(loading, ReadReason::Timeout);
+    assert_eq!(loading, ReadReason::CoordinatorLoading);
 }
