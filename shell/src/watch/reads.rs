@@ -3,8 +3,8 @@
 //!
 //! Every client here reads with `isolation.level=read_committed`, so a watermark read (a
 //! ListOffsets request) answers the last stable offset: the log end a `read_committed`
-//! consumer sees. Committed offsets come from [`CommittedReader`], one admin client that never
-//! joins a group and asks for every group at once.
+//! consumer sees. Committed offsets come from [`CommittedReader`], passive readers that never
+//! join the groups they read.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
