@@ -17,12 +17,11 @@ use tokio::sync::mpsc;
 
 use super::view::ClusterSlot;
 use crate::kafka::client::client_config;
+use crate::watch::publish::{WEBHOOK_ATTEMPTS, deliver};
 
 /// Records waiting to go out; a full queue drops the record from the sinks (it stays in
 /// `/api/incidents` and the log) and counts it.
 pub const QUEUE: usize = 10_000;
-const WEBHOOK_ATTEMPTS: u32 = 3;
-const WEBHOOK_BACKOFF: Duration = Duration::from_millis(500);
 /// How long one record may take on the topic.
 const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -125,27 +124,9 @@ async fn post(
     payload: Vec<u8>,
     slot: Option<Arc<ClusterSlot>>,
 ) {
-    let mut backoff = WEBHOOK_BACKOFF;
-    let mut last_error = String::new();
-    for attempt in 1..=WEBHOOK_ATTEMPTS {
-        let mut request = http
-            .post(&hook.url)
-            .timeout(hook.timeout)
-            .header("content-type", "application/json")
-            .body(payload.clone());
-        for (name, value) in &hook.headers {
-            request = request.header(name.as_str(), value.as_str());
-        }
-        match request.send().await {
-            Ok(response) if response.status().is_success() => return,
-            Ok(response) => last_error = format!("status {}", response.status()),
-            Err(err) => last_error = err.to_string(),
-        }
-        if attempt < WEBHOOK_ATTEMPTS {
-            tokio::time::sleep(backoff).await;
-            backoff *= 2;
-        }
-    }
+    let Err(last_error) = deliver(&http, &hook, &payload).await else {
+        return;
+    };
     let error = format!(
         "{} after {WEBHOOK_ATTEMPTS} attempts: {last_error}",
         hook.url

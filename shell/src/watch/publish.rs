@@ -30,7 +30,7 @@ use super::view::WatchView;
 use crate::kafka::client::client_config;
 
 /// Attempts per record and webhook.
-const WEBHOOK_ATTEMPTS: u32 = 3;
+pub(crate) const WEBHOOK_ATTEMPTS: u32 = 3;
 /// The wait before the second attempt; doubled before each next one.
 const WEBHOOK_BACKOFF: Duration = Duration::from_millis(500);
 /// Records waiting to go out. A poller that finds the queue full logs the record as dropped
@@ -323,8 +323,14 @@ fn send_in_transaction(
     })
 }
 
-/// POSTs one record to one webhook, retrying with back-off; a final failure is logged and counted.
-async fn post(http: reqwest::Client, hook: Webhook, payload: Vec<u8>, view: Arc<WatchView>) {
+/// POSTs `payload` as JSON to `hook`, each attempt bounded by the hook's timeout, up to
+/// [`WEBHOOK_ATTEMPTS`] times with doubling back-off; the last error when none succeeded. The
+/// incident sinks of `cairn watch` and `cairn canary` both send through it.
+pub(crate) async fn deliver(
+    http: &reqwest::Client,
+    hook: &Webhook,
+    payload: &[u8],
+) -> Result<(), String> {
     let mut backoff = WEBHOOK_BACKOFF;
     let mut last_error = String::new();
     for attempt in 1..=WEBHOOK_ATTEMPTS {
@@ -332,12 +338,12 @@ async fn post(http: reqwest::Client, hook: Webhook, payload: Vec<u8>, view: Arc<
             .post(&hook.url)
             .timeout(hook.timeout)
             .header("content-type", "application/json")
-            .body(payload.clone());
+            .body(payload.to_vec());
         for (name, value) in &hook.headers {
             request = request.header(name.as_str(), value.as_str());
         }
         match request.send().await {
-            Ok(response) if response.status().is_success() => return,
+            Ok(response) if response.status().is_success() => return Ok(()),
             Ok(response) => last_error = format!("status {}", response.status()),
             Err(err) => last_error = err.to_string(),
         }
@@ -346,6 +352,14 @@ async fn post(http: reqwest::Client, hook: Webhook, payload: Vec<u8>, view: Arc<
             backoff *= 2;
         }
     }
+    Err(last_error)
+}
+
+/// POSTs one record to one webhook, retrying with back-off; a final failure is logged and counted.
+async fn post(http: reqwest::Client, hook: Webhook, payload: Vec<u8>, view: Arc<WatchView>) {
+    let Err(last_error) = deliver(&http, &hook, &payload).await else {
+        return;
+    };
     WebhookFailed {
         url: &hook.url,
         attempts: WEBHOOK_ATTEMPTS,
