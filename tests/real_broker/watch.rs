@@ -43,6 +43,8 @@ pub(crate) struct World {
     pub(crate) topic: String,
     incidents_topic: String,
     pub(crate) group: String,
+    /// The watch config of [`World::spawn_watch`]'s instance, for more instances of it.
+    config: WatchToml,
     instance: WatchInstance,
 }
 
@@ -82,19 +84,30 @@ impl World {
             .poll_interval(POLL)
             .request_timeout(Duration::from_secs(5))
             .incidents_topic(&format!("{CLUSTER}/{incidents_topic}"));
-        let instance = workdir.watch_instance("watch", tweak(config));
+        let config = tweak(config);
+        let instance = workdir.watch_instance("watch", config.clone());
         World {
             kafka,
             workdir,
             topic,
             incidents_topic,
             group,
+            config,
             instance,
         }
     }
 
+    /// Another instance on the same config (its own name, store and HTTP port).
+    pub(crate) fn another_instance(&self, name: &str) -> WatchInstance {
+        self.workdir.watch_instance(name, self.config.clone())
+    }
+
     pub(crate) async fn spawn_watch(&self) -> DetectProcess {
-        let mut watch = self.workdir.spawn_watch(&self.instance);
+        self.spawn_instance(&self.instance).await
+    }
+
+    pub(crate) async fn spawn_instance(&self, instance: &WatchInstance) -> DetectProcess {
+        let mut watch = self.workdir.spawn_watch(instance);
         watch.wait_ready(READY_TIMEOUT).await;
         watch
     }
@@ -138,7 +151,7 @@ impl World {
     }
 
     /// Writes 10 records a second until the returned flag is set.
-    fn keep_producing(&self) -> Arc<AtomicBool> {
+    pub(crate) fn keep_producing(&self) -> Arc<AtomicBool> {
         let stop = Arc::new(AtomicBool::new(false));
         let producer = self.producer();
         let topic = self.topic.clone();
@@ -180,6 +193,28 @@ impl World {
             })
             .filter(|incident| incident.group == self.group)
             .collect()
+    }
+
+    /// Waits until the incidents topic holds `opens` open and `closes` close records of the
+    /// group.
+    pub(crate) async fn wait_incidents(
+        &self,
+        opens: usize,
+        closes: usize,
+        within: Duration,
+    ) -> Vec<Incident> {
+        let deadline = Instant::now() + within;
+        loop {
+            let incidents = self.incidents();
+            if phases(&incidents) == (opens, closes) {
+                return incidents;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "expected {opens} open and {closes} close records within {within:?}: {incidents:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
     }
 }
 
@@ -237,24 +272,10 @@ pub(crate) fn now_millis() -> i64 {
     .expect("fits")
 }
 
-fn count(incidents: &[Incident], phase: Phase) -> usize {
-    incidents.iter().filter(|i| i.phase == phase).count()
-}
-
-/// Waits until the incidents topic holds `opens` open and `closes` close records of the group.
-async fn wait_incidents(world: &World, opens: usize, closes: usize) -> Vec<Incident> {
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        let incidents = world.incidents();
-        if count(&incidents, Phase::Open) == opens && count(&incidents, Phase::Close) == closes {
-            return incidents;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "expected {opens} open and {closes} close records: {incidents:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+/// How many `open` and `close` records `incidents` holds.
+pub(crate) fn phases(incidents: &[Incident]) -> (usize, usize) {
+    let count = |phase| incidents.iter().filter(|i| i.phase == phase).count();
+    (count(Phase::Open), count(Phase::Close))
 }
 
 /// Starts the watch, writes, commits at the end, keeps writing; returns when the group is
@@ -299,7 +320,7 @@ async fn a_group_that_stops_committing_is_stuck_opens_one_incident_and_closes_it
     let (mut watch, producing, stuck) = stuck_group(&world).await;
     let since = stuck["stuck_since"].as_i64().expect("stuck_since");
 
-    let incidents = wait_incidents(&world, 1, 0).await;
+    let incidents = world.wait_incidents(1, 0, TIMEOUT).await;
     assert_eq!(
         incidents[0].since, since,
         "the incident starts when the stuck clock did"
@@ -317,7 +338,7 @@ async fn a_group_that_stops_committing_is_stuck_opens_one_incident_and_closes_it
         took <= 2 * POLL + OBSERVATION_SLACK,
         "cleared {took:?} after the new commit"
     );
-    let incidents = wait_incidents(&world, 1, 1).await;
+    let incidents = world.wait_incidents(1, 1, TIMEOUT).await;
     assert_eq!(
         incidents[1].since, since,
         "the close repeats the open's since"
@@ -389,7 +410,7 @@ async fn a_restart_during_an_open_incident_keeps_it_and_opens_nothing_twice() {
     let world = World::start("watch-restart").await;
     let (mut watch, producing, stuck) = stuck_group(&world).await;
     let since = stuck["stuck_since"].as_i64().expect("stuck_since");
-    wait_incidents(&world, 1, 0).await;
+    world.wait_incidents(1, 0, TIMEOUT).await;
 
     watch.terminate(EXIT_TIMEOUT).await;
     let mut restarted = world.spawn_watch().await;
@@ -401,14 +422,7 @@ async fn a_restart_during_an_open_incident_keeps_it_and_opens_nothing_twice() {
     assert_eq!(again["stuck_since"].as_i64(), Some(since), "{again}");
     tokio::time::sleep(3 * POLL).await;
     let incidents = world.incidents();
-    assert_eq!(
-        (
-            count(&incidents, Phase::Open),
-            count(&incidents, Phase::Close)
-        ),
-        (1, 0),
-        "{incidents:?}"
-    );
+    assert_eq!(phases(&incidents), (1, 0), "{incidents:?}");
     producing.store(true, Ordering::Relaxed);
     restarted.terminate(EXIT_TIMEOUT).await;
 }
@@ -450,7 +464,7 @@ async fn records_deleted_before_a_stopped_group_read_them_are_expired_exactly() 
     assert_eq!(partition["committed"].as_i64(), Some(10), "{expired}");
     assert_eq!(partition["expired_records"].as_i64(), Some(21), "{expired}");
     assert!(partition["expired_since"].is_i64(), "{expired}");
-    let incidents = wait_incidents(&world, 1, 0).await;
+    let incidents = world.wait_incidents(1, 0, TIMEOUT).await;
     assert_eq!(incidents[0].kind.as_str(), "expired", "{incidents:?}");
     watch.terminate(EXIT_TIMEOUT).await;
 }

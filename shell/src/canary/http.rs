@@ -10,7 +10,6 @@
 //! | `GET /healthz` | 200 `ok` while the process serves |
 //! | `GET /readyz` | 200 once every cluster's topic is in place and its consumer holds the partitions, else 503 naming the others |
 
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -23,10 +22,10 @@ use cairn_core::canary::consistency::MismatchIncident;
 use cairn_core::canary::report::{BrokersAnswer, CanaryAnswer, ClusterReport};
 use cairn_core::metrics::exposition;
 use serde::Serialize;
-use tokio::net::TcpListener;
 
 use super::metrics;
 use super::view::CanaryView;
+use crate::http::serving::json;
 
 pub fn router(view: Arc<CanaryView>) -> Router {
     Router::new()
@@ -39,37 +38,11 @@ pub fn router(view: Arc<CanaryView>) -> Router {
         .with_state(view)
 }
 
-/// Serves [`router`] until `shutdown` completes.
-pub async fn serve(
-    listener: TcpListener,
-    view: Arc<CanaryView>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "http listening");
-    }
-    axum::serve(listener, router(view))
-        .with_graceful_shutdown(shutdown)
-        .await
-}
-
 fn reports(view: &CanaryView) -> Vec<ClusterReport> {
     view.clusters
         .iter()
         .filter_map(|slot| slot.latest.lock().clone())
         .collect()
-}
-
-fn json(value: &impl Serialize) -> Response {
-    match serde_json::to_vec(value) {
-        Ok(body) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json")],
-            body,
-        )
-            .into_response(),
-        Err(err) => (StatusCode::INTERNAL_SERVER_ERROR, err.to_string()).into_response(),
-    }
 }
 
 async fn canary(State(view): State<Arc<CanaryView>>) -> Response {

@@ -36,7 +36,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Context as _;
 use cairn_core::canary::CanarySettings;
 use cairn_core::config::CanaryConfig;
-use tokio::net::TcpListener;
 
 use self::view::{CanaryView, ClusterSlot};
 use crate::clock::now_millis;
@@ -146,14 +145,11 @@ pub fn run_until(
         runtime.spawn(publisher.run());
     }
     let listen = config.http.listen.clone();
-    let served = runtime.block_on(async {
-        let listener = TcpListener::bind(&listen)
-            .await
-            .with_context(|| format!("binding [http] listen {listen}"))?;
-        http::serve(listener, view.clone(), shutdown)
-            .await
-            .context("serving http")
-    });
+    let served = runtime.block_on(crate::http::serving::bind_and_serve(
+        &listen,
+        http::router(view.clone()),
+        shutdown,
+    ));
     tracing::info!("stopping the canary");
     stop.store(true, Ordering::Release);
     for thread in threads {

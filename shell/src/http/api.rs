@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::HttpState;
 use super::export::staleness_seconds;
+use super::serving::json;
 use crate::lineage::LineageCell;
 use crate::oracle::snapshot::ClusterOffsets;
 
@@ -52,17 +53,6 @@ impl IntoResponse for ApiError {
         let mut response = json(&serde_json::json!({ "error": self.message }));
         *response.status_mut() = self.status;
         response
-    }
-}
-
-/// `value` as a JSON response.
-fn json(value: &impl Serialize) -> Response {
-    match serde_json::to_vec(value) {
-        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
-        Err(err) => {
-            tracing::error!(error = %err, "api response did not serialize");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
     }
 }
 

@@ -19,6 +19,7 @@
 pub mod api;
 pub mod export;
 pub mod health;
+pub mod serving;
 
 #[cfg(test)]
 mod tests;
@@ -64,14 +65,7 @@ pub async fn serve(
     board: Arc<OffsetsBoard>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "http listening");
-    }
-    axum::serve(listener, router(observatory, board))
-        .with_graceful_shutdown(shutdown)
-        .await?;
-    tracing::info!("http stopped");
-    Ok(())
+    serving::serve_router(listener, router(observatory, board), shutdown).await
 }
 
 async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {

@@ -15,7 +15,6 @@
 //! | `GET /healthz` | 200 `ok` while the process serves |
 //! | `GET /readyz` | 200 once every cluster completed a round, else 503 naming the others |
 
-use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
@@ -25,12 +24,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use cairn_core::metrics::exposition;
 use cairn_core::watch::incident::encode;
-use serde::{Deserialize, Serialize};
-use tokio::net::TcpListener;
+use serde::Deserialize;
 
 use super::metrics;
 use super::respond::log::RECENT_ACTIONS;
 use super::view::{RECENT_INCIDENTS, WatchView};
+use crate::http::serving::json;
 
 /// Incident records `/api/incidents` returns when no `limit` is given.
 pub const DEFAULT_INCIDENTS_LIMIT: usize = 100;
@@ -52,33 +51,12 @@ pub fn router(view: Arc<WatchView>) -> Router {
         .with_state(view)
 }
 
-/// Serves [`router`] until `shutdown` completes.
-pub async fn serve(
-    listener: TcpListener,
-    view: Arc<WatchView>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "http listening");
-    }
-    axum::serve(listener, router(view))
-        .with_graceful_shutdown(shutdown)
-        .await
-}
-
-/// `value` as a JSON response.
-fn json(status: StatusCode, value: &impl Serialize) -> Response {
-    match serde_json::to_vec(value) {
-        Ok(body) => (status, [(header::CONTENT_TYPE, "application/json")], body).into_response(),
-        Err(err) => (StatusCode::INTERNAL_SERVER_ERROR, err.to_string()).into_response(),
-    }
-}
-
 fn not_found(message: String) -> Response {
-    json(
+    (
         StatusCode::NOT_FOUND,
-        &serde_json::json!({ "error": message }),
+        json(&serde_json::json!({ "error": message })),
     )
+        .into_response()
 }
 
 async fn render_metrics(State(view): State<Arc<WatchView>>) -> impl IntoResponse {
@@ -95,7 +73,7 @@ async fn consumers(State(view): State<Arc<WatchView>>) -> Response {
             summaries.extend(report.groups.iter().map(|g| g.summary.clone()));
         }
     }
-    json(StatusCode::OK, &summaries)
+    json(&summaries)
 }
 
 async fn consumer(
@@ -106,7 +84,7 @@ async fn consumer(
         .cluster(&cluster)
         .and_then(|c| c.latest.lock().as_ref()?.group(&cluster, &group).cloned());
     match report {
-        Some(report) => json(StatusCode::OK, &report),
+        Some(report) => json(&report),
         None => not_found(format!("no watched group `{group}` on cluster `{cluster}`")),
     }
 }
@@ -116,7 +94,7 @@ async fn history(
     Path((cluster, group)): Path<(String, String)>,
 ) -> Response {
     match view.history(&cluster, &group) {
-        Some(history) => json(StatusCode::OK, &history),
+        Some(history) => json(&history),
         None => not_found(format!("no watched group `{group}` on cluster `{cluster}`")),
     }
 }
@@ -127,7 +105,7 @@ async fn scale_all(State(view): State<Arc<WatchView>>) -> Response {
         .iter()
         .flat_map(|c| c.scale.lock().clone())
         .collect();
-    json(StatusCode::OK, &advice)
+    json(&advice)
 }
 
 async fn scale_one(
@@ -138,7 +116,7 @@ async fn scale_one(
         .cluster(&cluster)
         .and_then(|c| c.scale.lock().iter().find(|a| a.group == group).cloned());
     match advice {
-        Some(advice) => json(StatusCode::OK, &advice),
+        Some(advice) => json(&advice),
         None => not_found(format!(
             "no advice on group `{group}` of cluster `{cluster}`: not in [[scale.groups]], or no round yet"
         )),
@@ -163,7 +141,7 @@ async fn incidents(
         .iter()
         .filter_map(|incident| serde_json::from_slice(&encode(incident)).ok())
         .collect();
-    json(StatusCode::OK, &records)
+    json(&records)
 }
 
 /// Action records `/api/actions` returns when no `limit` is given.
@@ -177,11 +155,11 @@ async fn actions(
         .limit
         .unwrap_or(DEFAULT_ACTIONS_LIMIT)
         .min(RECENT_ACTIONS);
-    json(StatusCode::OK, &view.actions.recent(limit))
+    json(&view.actions.recent(limit))
 }
 
 async fn role(State(view): State<Arc<WatchView>>) -> Response {
-    json(StatusCode::OK, &view.leader.status())
+    json(&view.leader.status())
 }
 
 async fn healthz() -> &'static str {

@@ -53,7 +53,6 @@ use anyhow::Context as _;
 use cairn_core::config::WatchConfig;
 use cairn_core::watch::Evaluator;
 use parking_lot::Mutex;
-use tokio::net::TcpListener;
 
 use self::book::BookStore;
 use self::leader::{LeaderHandle, spawn_election};
@@ -193,14 +192,11 @@ pub fn run_until(
     }
     drop(publish);
     let listen = config.http.listen.clone();
-    let served = runtime.block_on(async {
-        let listener = TcpListener::bind(&listen)
-            .await
-            .with_context(|| format!("binding [http] listen {listen}"))?;
-        http::serve(listener, view.clone(), shutdown)
-            .await
-            .context("serving http")
-    });
+    let served = runtime.block_on(crate::http::serving::bind_and_serve(
+        &listen,
+        http::router(view.clone()),
+        shutdown,
+    ));
     tracing::info!("stopping the watch");
     stop.store(true, Ordering::Release);
     for poller in pollers {
