@@ -9,16 +9,14 @@
 //! after local timeouts): the canary must report exactly the copies the log holds, which the
 //! test counts by reading every partition back.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use cairn_testkit::cluster::ThreeNodes;
 use cairn_testkit::names::rand_suffix;
 use cairn_testkit::workdir::Workdir;
-use rdkafka::consumer::BaseConsumer;
 use serde_json::Value;
 
-use super::{READY_TIMEOUT, canary_config, drained, read_heartbeats, wait_for};
+use super::{READY_TIMEOUT, canary_config, drained, extra_copies_in_log, wait_for};
 
 const INTERVAL: Duration = Duration::from_secs(2);
 /// Longer than a restarted node takes to catch up on the metadata log on this machine.
@@ -71,20 +69,7 @@ async fn canary_rides_out_the_active_controller_killed() {
     assert_eq!(r.lost, 0, "lost sequences: {:?}", r.lost_sequences);
     assert_eq!((r.unexpected, r.late), (0, 0), "{r:#?}");
     assert!(r.consumed >= r.acknowledged, "{r:#?}");
-    let reader: BaseConsumer = cluster
-        .config()
-        .set("group.id", format!("controller-reader-{}", rand_suffix()))
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("reader");
-    let mut in_log = 0;
-    for p in &r.partitions {
-        let mut copies: BTreeMap<(u64, u32), u64> = BTreeMap::new();
-        for beat in read_heartbeats(&reader, &topic, p.partition, &r).await {
-            *copies.entry(beat).or_default() += 1;
-        }
-        in_log += copies.values().map(|n| n - 1).sum::<u64>();
-    }
+    let in_log = extra_copies_in_log(&cluster, &topic, &r).await;
     assert_eq!(
         r.duplicated, in_log,
         "the duplicates reported are the extra copies in the log: {r:#?}"

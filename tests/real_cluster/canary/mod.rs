@@ -16,6 +16,7 @@ mod restarts;
 mod steady;
 mod truncation;
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use cairn_core::canary::Heartbeat;
@@ -23,6 +24,7 @@ use cairn_core::canary::report::ClusterReport;
 use cairn_testkit::canary::{CanaryToml, report};
 use cairn_testkit::cluster::ThreeNodes;
 use cairn_testkit::config::ClusterToml;
+use cairn_testkit::names::rand_suffix;
 use cairn_testkit::process::DetectProcess;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -138,4 +140,27 @@ async fn read_heartbeats(
         }
     }
     beats
+}
+
+/// How many extra copies of a heartbeat (the same sequence and attempt) the canary topic holds
+/// for `r`'s run, read back partition by partition. Losing a partition leader (and more so the
+/// active controller with it) can make Kafka keep a batch twice even from an idempotent
+/// producer (sends in flight across the producer's epoch bump after local timeouts), so a test
+/// of a killed node checks that the canary reports exactly these, not that there are none.
+async fn extra_copies_in_log(cluster: &ThreeNodes, topic: &str, r: &ClusterReport) -> u64 {
+    let reader: BaseConsumer = cluster
+        .config()
+        .set("group.id", format!("copies-reader-{}", rand_suffix()))
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("reader");
+    let mut extra = 0;
+    for p in &r.partitions {
+        let mut copies: BTreeMap<(u64, u32), u64> = BTreeMap::new();
+        for beat in read_heartbeats(&reader, topic, p.partition, r).await {
+            *copies.entry(beat).or_default() += 1;
+        }
+        extra += copies.values().map(|n| n - 1).sum::<u64>();
+    }
+    extra
 }
