@@ -3,6 +3,7 @@
 //!
 //! | endpoint | answer |
 //! | --- | --- |
+//! | `GET /` | a status page for people (HTML, reloads itself): per cluster the counts and availability, per broker its share |
 //! | `GET /api/canary` | every cluster's report (counts, lost sequences, availability, latency, brokers, partitions), and every broker |
 //! | `GET /api/brokers` | every broker of every cluster: availability, metadata consistency, what it leads |
 //! | `GET /api/incidents` | recent `metadata_mismatch` incident records, newest first |
@@ -11,7 +12,6 @@
 //! | `GET /readyz` | 200 once every cluster's topic is in place and its consumer holds the partitions, else 503 naming the others |
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use axum::Router;
 use axum::extract::State;
@@ -19,7 +19,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use cairn_core::canary::consistency::MismatchIncident;
-use cairn_core::canary::report::{BrokersAnswer, CanaryAnswer, ClusterReport};
+use cairn_core::canary::report::{BrokersAnswer, CanaryAnswer};
 use cairn_core::metrics::exposition;
 use serde::Serialize;
 
@@ -29,6 +29,7 @@ use crate::http::serving::json;
 
 pub fn router(view: Arc<CanaryView>) -> Router {
     Router::new()
+        .route("/", get(super::page::status_page))
         .route("/metrics", get(render_metrics))
         .route("/api/canary", get(canary))
         .route("/api/brokers", get(brokers))
@@ -38,15 +39,8 @@ pub fn router(view: Arc<CanaryView>) -> Router {
         .with_state(view)
 }
 
-fn reports(view: &CanaryView) -> Vec<ClusterReport> {
-    view.clusters
-        .iter()
-        .filter_map(|slot| slot.latest.lock().clone())
-        .collect()
-}
-
 async fn canary(State(view): State<Arc<CanaryView>>) -> Response {
-    let clusters = reports(&view);
+    let clusters = view.reports();
     let brokers = clusters.iter().flat_map(|c| c.brokers.clone()).collect();
     json(&CanaryAnswer {
         run: view.run.clone(),
@@ -57,7 +51,7 @@ async fn canary(State(view): State<Arc<CanaryView>>) -> Response {
 }
 
 async fn brokers(State(view): State<Arc<CanaryView>>) -> Response {
-    let brokers = reports(&view).into_iter().flat_map(|c| c.brokers).collect();
+    let brokers = view.reports().into_iter().flat_map(|c| c.brokers).collect();
     json(&BrokersAnswer { brokers })
 }
 
@@ -88,22 +82,8 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(view): State<Arc<CanaryView>>) -> Response {
-    let waiting: Vec<&str> = view
-        .clusters
-        .iter()
-        .filter(|s| !s.ready.load(Ordering::Acquire) || s.latest.lock().is_none())
-        .map(|s| s.name.as_str())
-        .collect();
-    if waiting.is_empty() {
-        (StatusCode::OK, "ready").into_response()
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "waiting for the canary topic and consumer on: {}",
-                waiting.join(", ")
-            ),
-        )
-            .into_response()
+    match view.readiness() {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(waiting) => (StatusCode::SERVICE_UNAVAILABLE, waiting).into_response(),
     }
 }

@@ -22,6 +22,7 @@ pub mod events;
 pub mod http;
 pub mod manage;
 pub mod metrics;
+mod page;
 pub mod produce;
 pub mod publish;
 pub mod view;

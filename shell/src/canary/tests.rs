@@ -139,6 +139,32 @@ async fn the_api_answers_the_contract() {
 }
 
 #[tokio::test]
+async fn the_status_page_shows_each_cluster_and_broker() {
+    let view = view();
+    let (status, page) = get(&view, "/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("not ready: waiting for the canary topic and consumer on: local"),
+        "{page}"
+    );
+    assert!(page.contains("no report yet"), "{page}");
+    feed(&view);
+    let (status, page) = get(&view, "/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("<p class=\"ready\">ready</p>"), "{page}");
+    // produced 2, acknowledged 2, consumed 1, lost 1, duplicated 0.
+    assert!(
+        page.contains("<td>local</td><td>canary</td><td>both</td><td>2</td><td>2</td><td>1</td><td>1</td><td>0</td>"),
+        "the cluster's row: {page}"
+    );
+    assert!(
+        page.contains("<td>local</td><td>2</td><td>h:2</td>"),
+        "broker 2's row: {page}"
+    );
+    assert!(page.contains("<a href=\"/api/canary\">"), "{page}");
+}
+
+#[tokio::test]
 async fn metrics_name_every_family_through_the_catalog() {
     let view = view();
     feed(&view);

@@ -136,3 +136,32 @@ pub struct CanaryView {
     pub instance: String,
     pub clusters: Vec<std::sync::Arc<ClusterSlot>>,
 }
+
+impl CanaryView {
+    /// Ready once every cluster's canary topic is in place and its consumer holds the
+    /// partitions; else the reason, naming the clusters still waited for (`/readyz`).
+    pub fn readiness(&self) -> Result<(), String> {
+        let waiting: Vec<&str> = self
+            .clusters
+            .iter()
+            .filter(|s| !s.ready.load(Ordering::Acquire) || s.latest.lock().is_none())
+            .map(|s| s.name.as_str())
+            .collect();
+        if waiting.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "waiting for the canary topic and consumer on: {}",
+                waiting.join(", ")
+            ))
+        }
+    }
+
+    /// The latest report of every cluster that has one.
+    pub fn reports(&self) -> Vec<ClusterReport> {
+        self.clusters
+            .iter()
+            .filter_map(|slot| slot.latest.lock().clone())
+            .collect()
+    }
+}

@@ -15,7 +15,7 @@ use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cairn_core::lineage::HopRole;
-use cairn_core::metrics::{DuplicateKind, HopMetrics, StreamMetrics, Unwatched};
+use cairn_core::metrics::{DuplicateKind, HopMetrics, Metrics, StreamMetrics, Unwatched};
 use cairn_core::model::{HopRef, Millis, Reason};
 use cairn_core::offsets::Observed;
 use hdrhistogram::Histogram;
@@ -60,46 +60,46 @@ impl IntoResponse for ApiError {
 // /api/streams
 
 #[derive(Serialize)]
-struct StreamsBody<'a> {
+pub(super) struct StreamsBody<'a> {
     /// The lineage in use: its version, where it came from, and how its control plane answers.
-    lineage: LineageView,
-    streams: Vec<StreamView<'a>>,
+    pub(super) lineage: LineageView,
+    pub(super) streams: Vec<StreamView<'a>>,
 }
 
 /// `lineage` of `/api/streams`. Times are milliseconds since the epoch.
 #[derive(Serialize)]
-struct LineageView {
+pub(super) struct LineageView {
     /// The served document's `version`, else its ETag, else `sha256:` and 12 hex digits of
     /// its hash; `file` for the file's streams; `null` before a control plane served one.
-    version: Option<String>,
+    pub(super) version: Option<String>,
     /// 1 for the first lineage of the process, one more per change.
-    generation: Option<u64>,
+    pub(super) generation: Option<u64>,
     /// `file` or `control_plane`.
-    source: &'static str,
+    pub(super) source: &'static str,
     /// The control plane's URL (with `source = control_plane`).
-    url: Option<String>,
+    pub(super) url: Option<String>,
     /// `sha256:<hex>` of the served document.
-    hash: Option<String>,
+    pub(super) hash: Option<String>,
     /// The ETag the control plane sent with it.
-    etag: Option<String>,
-    applied_at: Option<Millis>,
+    pub(super) etag: Option<String>,
+    pub(super) applied_at: Option<Millis>,
     /// The streams of the lineage in use, in its order.
-    streams: Vec<String>,
+    pub(super) streams: Vec<String>,
     /// Only with a control plane.
-    fetch: Option<FetchView>,
+    pub(super) fetch: Option<FetchView>,
 }
 
 #[derive(Serialize)]
-struct FetchView {
-    last_attempt_at: Option<Millis>,
+pub(super) struct FetchView {
+    pub(super) last_attempt_at: Option<Millis>,
     /// The last fetch that got the lineage in use (applied or unchanged).
-    last_success_at: Option<Millis>,
+    pub(super) last_success_at: Option<Millis>,
     /// The last failed fetch's or invalid document's error (kept after later successes;
     /// compare `last_error_at` with `last_success_at`).
-    last_error: Option<String>,
-    last_error_at: Option<Millis>,
+    pub(super) last_error: Option<String>,
+    pub(super) last_error_at: Option<Millis>,
     /// Fetches by outcome: `applied`, `unchanged`, `failed`, `invalid`.
-    outcomes: BTreeMap<&'static str, u64>,
+    pub(super) outcomes: BTreeMap<&'static str, u64>,
 }
 
 fn lineage_view(cell: &LineageCell) -> LineageView {
@@ -133,91 +133,96 @@ fn lineage_view(cell: &LineageCell) -> LineageView {
 }
 
 #[derive(Serialize)]
-struct StreamView<'a> {
-    stream: &'a str,
-    seen: u64,
-    complete: u64,
+pub(super) struct StreamView<'a> {
+    pub(super) stream: &'a str,
+    pub(super) seen: u64,
+    pub(super) complete: u64,
     /// Messages held in the detectors' memory now.
-    in_memory: u64,
+    pub(super) in_memory: u64,
     /// Messages on the detectors' disk tier now (past `[detector] max_memory`): still watched.
-    spilled: u64,
+    pub(super) spilled: u64,
     /// Messages shed since the start (no memory left, disk tier at `max_disk`): no longer
     /// watched, never judged.
-    shed: u64,
+    pub(super) shed: u64,
     /// Traces of shed messages, counted and skipped.
-    shed_traces: u64,
-    lost: LostView,
-    duplicate: DuplicateView,
+    pub(super) shed_traces: u64,
+    pub(super) lost: LostView,
+    pub(super) duplicate: DuplicateView,
     /// Lost verdicts later withdrawn (false alarms); still counted in `lost`, as the
     /// `cairn_lost_total` counter does.
-    retracted: u64,
-    stuck: u64,
-    trace_gaps: u64,
+    pub(super) retracted: u64,
+    pub(super) stuck: u64,
+    pub(super) trace_gaps: u64,
     /// Expected traces a tracer reported dropping (gap records): unknown, never lost.
-    unknown: u64,
+    pub(super) unknown: u64,
     /// Traces the tracers reported dropping, from their gap records.
-    tracer_dropped: u64,
+    pub(super) tracer_dropped: u64,
     /// Whether the lineage in use has the stream (a removed stream keeps its counters).
-    in_lineage: bool,
+    pub(super) in_lineage: bool,
     /// Dropped from watch when the lineage changed, never judged: `stream_removed` (messages),
     /// `hop_removed` (open expectations at an app removed or changed).
-    unwatched: BTreeMap<&'static str, u64>,
+    pub(super) unwatched: BTreeMap<&'static str, u64>,
     /// Messages lost for good over messages seen: `(lost.total − retracted) / seen`, 0 when
     /// nothing was seen.
-    loss_rate: f64,
+    pub(super) loss_rate: f64,
     /// `duplicate.total / seen`, 0 when nothing was seen.
-    duplicate_rate: f64,
-    end_to_end: LatencyView,
-    hops: Vec<HopView<'a>>,
+    pub(super) duplicate_rate: f64,
+    pub(super) end_to_end: LatencyView,
+    pub(super) hops: Vec<HopView<'a>>,
 }
 
 #[derive(Serialize, Default)]
-struct LostView {
-    total: u64,
-    by_reason: BTreeMap<&'static str, u64>,
+pub(super) struct LostView {
+    pub(super) total: u64,
+    pub(super) by_reason: BTreeMap<&'static str, u64>,
 }
 
 #[derive(Serialize, Default)]
-struct DuplicateView {
-    total: u64,
-    by_kind: BTreeMap<&'static str, u64>,
+pub(super) struct DuplicateView {
+    pub(super) total: u64,
+    pub(super) by_kind: BTreeMap<&'static str, u64>,
 }
 
 #[derive(Serialize)]
-struct LatencyView {
-    count: u64,
+pub(super) struct LatencyView {
+    pub(super) count: u64,
     /// `null` when nothing was measured.
-    p50_ms: Option<u64>,
-    p99_ms: Option<u64>,
+    pub(super) p50_ms: Option<u64>,
+    pub(super) p99_ms: Option<u64>,
     /// Negative latencies (clock skew) clamped to 0 and counted here.
-    clock_skew: u64,
+    pub(super) clock_skew: u64,
 }
 
 #[derive(Serialize)]
-struct HopView<'a> {
-    hop: &'a HopRef,
+pub(super) struct HopView<'a> {
+    pub(super) hop: &'a HopRef,
     /// `read` (a group must trace `received` here) or `write` (the app must trace `sent`).
-    role: &'static str,
-    traces_seen: u64,
-    lost: LostView,
-    duplicate: DuplicateView,
-    retracted: u64,
-    stuck: u64,
-    trace_gaps: u64,
+    pub(super) role: &'static str,
+    pub(super) traces_seen: u64,
+    pub(super) lost: LostView,
+    pub(super) duplicate: DuplicateView,
+    pub(super) retracted: u64,
+    pub(super) stuck: u64,
+    pub(super) trace_gaps: u64,
     /// Expected traces at this hop that a tracer reported dropping: unknown, never lost.
-    unknown: u64,
-    latency: LatencyView,
+    pub(super) unknown: u64,
+    pub(super) latency: LatencyView,
 }
 
 pub async fn streams(State(state): State<HttpState>) -> Response {
     let metrics = state.observatory.metrics.load_full();
+    json(&streams_body(&state, &metrics))
+}
+
+/// What `/api/streams` answers (the status page shows it too).
+pub(super) fn streams_body<'a>(state: &HttpState, metrics: &'a Metrics) -> StreamsBody<'a> {
     let lineage = lineage_view(&state.observatory.lineage);
     let streams = metrics
         .streams()
         .iter()
         .map(|s| stream_view(s, lineage.streams.contains(&s.stream)))
         .collect();
-    json(&StreamsBody { lineage, streams })
+    StreamsBody { lineage, streams }
 }
 
 fn stream_view(s: &StreamMetrics, in_lineage: bool) -> StreamView<'_> {

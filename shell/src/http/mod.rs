@@ -3,6 +3,7 @@
 //!
 //! | endpoint | answer |
 //! | --- | --- |
+//! | `GET /` | a status page for people (HTML, reloads itself): readiness, lineage, streams and hops |
 //! | `GET /metrics` | Prometheus text format 0.0.4 ([`export`] says what, [`exposition`] how) |
 //! | `GET /api/streams` | per stream and hop: counts, loss and duplicate rates, latency p50/p99 |
 //! | `GET /api/lost?stream=&limit=` | recent verdicts, newest first, as the verdict wire contract |
@@ -19,7 +20,9 @@
 pub mod api;
 pub mod export;
 pub mod health;
+mod page;
 pub mod serving;
+pub mod status_page;
 
 #[cfg(test)]
 mod tests;
@@ -48,6 +51,7 @@ pub struct HttpState {
 /// Every endpoint, for [`serve`] or for a caller that mounts it into its own server.
 pub fn router(observatory: Arc<Observatory>, board: Arc<OffsetsBoard>) -> Router {
     Router::new()
+        .route("/", get(page::status_page))
         .route("/metrics", get(metrics))
         .route("/api/streams", get(api::streams))
         .route("/api/lost", get(api::lost))

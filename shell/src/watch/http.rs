@@ -3,6 +3,7 @@
 //!
 //! | endpoint | answer |
 //! | --- | --- |
+//! | `GET /` | a status page for people (HTML, reloads itself): role, groups with state and lag, latest incidents |
 //! | `GET /api/consumers` | every watched group's `GroupSummary`, cluster by cluster |
 //! | `GET /api/consumers/{cluster}/{group}` | the group's `GroupReport`; 404 naming it when unknown |
 //! | `GET /api/consumers/{cluster}/{group}/history` | the recent points of each of its partitions |
@@ -37,6 +38,7 @@ pub const DEFAULT_INCIDENTS_LIMIT: usize = 100;
 /// Every endpoint of the watch.
 pub fn router(view: Arc<WatchView>) -> Router {
     Router::new()
+        .route("/", get(super::page::status_page))
         .route("/metrics", get(render_metrics))
         .route("/api/consumers", get(consumers))
         .route("/api/consumers/{cluster}/{group}", get(consumer))

@@ -30,6 +30,7 @@ pub mod first_unread;
 pub mod http;
 pub mod leader;
 pub mod metrics;
+mod page;
 pub mod phases;
 pub mod poller;
 pub mod publish;

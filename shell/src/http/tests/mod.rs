@@ -4,6 +4,7 @@
 mod api;
 mod format;
 mod metrics;
+mod page;
 mod serve;
 
 use std::borrow::Cow;

@@ -223,3 +223,30 @@ async fn the_stored_book_resumes_an_open_incident_after_a_restart() {
     assert_eq!(group.summary.stuck_since, Some(1_000_000));
     assert!(sent.try_recv().is_err(), "no second open");
 }
+
+#[tokio::test]
+async fn the_status_page_shows_the_role_the_stuck_group_and_its_incident() {
+    let fixture = Fixture::new();
+    let (status, page) = fixture.get("/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("not ready: no round completed yet on: c"),
+        "{page}"
+    );
+
+    let mut fixture = fixture;
+    fixture.stall(1_000_000, 100, 6);
+    let (status, page) = fixture.get("/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("<p class=\"ready\">ready</p>"), "{page}");
+    assert!(page.contains("<dd>active since"), "{page}");
+    assert!(
+        page.contains("<td>c</td><td>g</td><td>stuck</td>"),
+        "the group's row: {page}"
+    );
+    assert!(
+        page.contains("<td>open</td><td>stuck</td><td>c</td><td>g</td>"),
+        "the incident's row: {page}"
+    );
+    assert!(page.contains("<a href=\"/api/consumers\">"), "{page}");
+}
