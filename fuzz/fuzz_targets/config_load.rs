@@ -1,17 +1,10 @@
 //! `cairn.toml` loading: any text is a config or an error, never a panic; a config that loads
 //! compiles to a lineage or says why not.
+//!
+//! The check itself is `cairn_testkit::hostile::config_load`, which the test command also runs on
+//! stable over the kept corpus and seeded mutations of it.
 #![no_main]
 
-use cairn_core::config::Config;
-use cairn_core::lineage::Lineage;
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    if let Ok(config) = Config::from_toml_str(text) {
-        let _ = Lineage::compile(&config.streams);
-        let _ = config.with_streams_from_toml(text);
-    }
-});
+fuzz_target!(|data: &[u8]| cairn_testkit::hostile::config_load(data));

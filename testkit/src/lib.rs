@@ -40,6 +40,7 @@ pub mod cluster;
 pub mod config;
 pub mod control_plane;
 pub mod detect;
+pub mod hostile;
 pub mod instance;
 pub mod kafka;
 pub mod load;
