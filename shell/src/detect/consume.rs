@@ -23,8 +23,10 @@ use rdkafka::error::KafkaError;
 use super::checkpoint::{CheckpointError, CheckpointRunner};
 use super::dispatch::Dispatcher;
 use super::error::SessionError;
+use super::pulse::stall_after_millis;
 use super::restore::Restorer;
 use super::worker::{PartitionCheckpoint, Record, WorkerError};
+use crate::clock::now_millis;
 use crate::events::{AfterCheckpointFailure, CheckpointFailed, ConsumerError};
 use crate::kafka::client::set_default;
 use crate::observe::Observatory;
@@ -125,7 +127,21 @@ impl TracingConsumer {
         // partition would never be reported again: it is checked against the log end instead.
         let mut awaiting_end = false;
         let mut last_end_check = Instant::now();
+        let pulse = state.pipeline.lock().dispatcher.pulse().clone();
         while !stop.load(Ordering::Relaxed) {
+            // Back from a pause (a worker's full inbox, a slow checkpoint or rebalance): traces
+            // may have landed unread on partitions reported read to their end, so each must
+            // reach its end again, as after losing the cluster (see `pulse`).
+            let away = pulse.beat(now_millis());
+            if away > stall_after_millis() {
+                tracing::debug!(
+                    away_ms = away,
+                    "the poll loop was away; partitions must reach their end again"
+                );
+                state.pipeline.lock().dispatcher.interrupted();
+                awaiting_end = true;
+                last_end_check = Instant::now();
+            }
             if let Some(error) = state.fatal.lock().take() {
                 return Err(error);
             }

@@ -9,6 +9,7 @@ use std::sync::mpsc::{self, SyncSender};
 use cairn_core::metrics::Metrics;
 use rdkafka::Offset;
 
+use super::pulse::Pulse;
 use super::restore::Restored;
 use super::worker::{PartitionCheckpoint, Record, WorkerMsg};
 
@@ -19,12 +20,23 @@ const BATCH: usize = 512;
 pub struct Dispatcher {
     workers: Vec<SyncSender<WorkerMsg>>,
     batches: Vec<Vec<Record>>,
+    /// The poll loop's pulse, which the workers watch.
+    pulse: Pulse,
 }
 
 impl Dispatcher {
-    pub fn new(workers: Vec<SyncSender<WorkerMsg>>) -> Self {
+    pub fn new(workers: Vec<SyncSender<WorkerMsg>>, pulse: Pulse) -> Self {
         let batches = workers.iter().map(|_| Vec::with_capacity(BATCH)).collect();
-        Dispatcher { workers, batches }
+        Dispatcher {
+            workers,
+            batches,
+            pulse,
+        }
+    }
+
+    /// The pulse the poll loop beats and the workers watch.
+    pub fn pulse(&self) -> &Pulse {
+        &self.pulse
     }
 
     fn worker_of(&self, partition: i32) -> usize {

@@ -23,6 +23,7 @@ pub mod checkpoint;
 pub mod consume;
 pub mod dispatch;
 pub mod error;
+pub mod pulse;
 pub mod rebalance;
 pub mod restore;
 pub mod session;

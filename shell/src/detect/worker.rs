@@ -17,6 +17,7 @@ use cairn_core::trace;
 
 use cairn_core::detector::spill::{share_targets, spill_goal};
 
+use super::pulse::Pulse;
 use super::spill::{SpillError, SpillTier, TierWrite};
 use crate::clock::now_millis;
 use crate::events::{MalformedTrace, MessagesShed, TracerGap};
@@ -131,6 +132,8 @@ pub struct Worker {
     tier: Arc<SpillTier>,
     /// This worker's share of `[detector] max_memory`.
     memory_share: u64,
+    /// The poll loop's pulse: while it is stale, no partition counts as read to its end.
+    pulse: Pulse,
 }
 
 impl Worker {
@@ -145,6 +148,7 @@ impl Worker {
         errors: SyncSender<WorkerError>,
         tier: Arc<SpillTier>,
         memory_share: u64,
+        pulse: Pulse,
     ) -> Self {
         Worker {
             partitions: HashMap::new(),
@@ -156,6 +160,7 @@ impl Worker {
             errors,
             tier,
             memory_share,
+            pulse,
         }
     }
 
@@ -404,6 +409,14 @@ impl Worker {
     fn tick(&mut self) -> Result<(), WorkerError> {
         let view = self.board.view();
         let now = now_millis();
+        if self.pulse.stalled(now) {
+            // The consumer is not polling: traces may be landing unread on partitions it
+            // reported read to their end. Each must reach its end again (see `pulse`).
+            for owned in self.partitions.values_mut() {
+                owned.at_end = false;
+                owned.resumed = false;
+            }
+        }
         crate::events::report_skipped_malformed(now);
         let tier = self.tier.clone();
         let mut write: Option<TierWrite<'_>> = None;

@@ -19,6 +19,7 @@ use cairn_core::offsets::Observed;
 use cairn_core::trace;
 
 use crate::clock::now_millis;
+use crate::detect::pulse::Pulse;
 use crate::detect::spill::SpillTier;
 use crate::detect::worker::{
     PartitionCheckpoint, Record, Worker, WorkerError, WorkerMsg, split_state_key,
@@ -170,6 +171,7 @@ fn start(
         errors_tx,
         tier.clone(),
         share,
+        Pulse::steady(),
     );
     let (inbox, rx) = mpsc::channel();
     let thread = std::thread::spawn(move || worker.run(rx));
