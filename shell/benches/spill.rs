@@ -218,11 +218,13 @@ fn message_id(out: &mut String, n: u64) {
 /// of them `LOST_COMMIT_AFTER_MS` after it was sent) but never traces them: each is lost.
 const LOST_PARTITION: i32 = 12;
 const LOST_EVERY: u64 = 1_000;
+/// Which message of each thousand is lost: not one of the 1% that complete late (n % 100 = 0).
+const LOST_SLOT: u64 = 550;
 const LOST_COMMIT_AFTER_MS: Millis = 20_000;
 
 /// Where message `n` is written: (partition, offset).
 fn placed(n: u64, lossy: bool) -> (i32, i64) {
-    if lossy && n % LOST_EVERY == LOST_EVERY / 2 {
+    if lossy && n % LOST_EVERY == LOST_SLOT {
         (LOST_PARTITION, (n / LOST_EVERY) as i64)
     } else {
         ((n % 12) as i32, n as i64)
@@ -419,7 +421,7 @@ fn run_variant(name: &str, a: &Args) -> Run {
                 // The reader of the lost partition commits past what was sent 20 s ago.
                 let sent_by = (next_tick - LOST_COMMIT_AFTER_MS - T0) * 1000 / ARRIVAL_US;
                 let past = (sent_by.max(0) as u64).min(a.messages);
-                let committed = past.saturating_sub(LOST_EVERY / 2).div_ceil(LOST_EVERY);
+                let committed = past.saturating_sub(LOST_SLOT).div_ceil(LOST_EVERY);
                 offsets.set_committed(
                     "indexer",
                     "c/playback",
