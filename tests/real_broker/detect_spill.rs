@@ -17,9 +17,10 @@ const MESSAGES: usize = 12_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_a_tiny_memory_budget_spilled_messages_are_judged_exactly() {
-    // One tracing partition: with two, a worker slowed by its disk tier stalls the consumer,
-    // and the other worker judged its messages on commits newer than the traces it had been
-    // handed (false lost verdicts, retracted ~0.1 s later; `docs/spill.md`, "Known limits").
+    // One tracing partition: with two (on one worker or two), a worker slowed by its disk tier
+    // judged messages of a partition whose traces waited behind the other's on commits newer
+    // than those traces (false lost verdicts, retracted ~0.1 s later; `docs/spill.md`,
+    // "Known limits").
     let env = DetectEnv::on_real_broker(crate::cairn(), "detect-spill", 1).await;
     // Messages wait for the test to play their hops: longer than the usual 20 s on a loaded
     // machine, and none may be given up on meanwhile.
