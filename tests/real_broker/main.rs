@@ -1,6 +1,7 @@
 //! The tests that prove something only on a real Kafka broker: `cairn detect` end to end
 //! (a pipeline with exact truth, its own backlog, kill -9, a graceful restart, a rebalance, a
-//! broker restart, readiness that waits for the offsets oracle), `cairn simulate` with every fault watched by `cairn detect`, and the faults
+//! broker restart, readiness that waits for the offsets oracle, a 1 MiB memory budget that spills
+//! most messages to disk), `cairn simulate` with every fault watched by `cairn detect`, and the faults
 //! the mock cluster cannot play, `cairn watch` (stuck, idle, restart, expired; scenarios 3-5: a
 //! half-speed consumer, transactions, a compacted topic; faults: topics grown, deleted and
 //! recreated, timestamps; retention headroom), and its first responder (relaunch once,
@@ -23,6 +24,7 @@ mod detect_pipeline;
 mod detect_readiness;
 mod detect_rebalance;
 mod detect_restart;
+mod detect_spill;
 mod logs;
 mod respond;
 mod scale;

@@ -48,7 +48,7 @@ use spill::{ShedLog, SpilledIndex};
 use state::{MessageTable, Shape};
 use verdicts::Expectation;
 
-pub use tier::{Evicted, SpillCount};
+pub use tier::{Evicted, OnTier, SpillCount};
 
 /// A message whose state changed (or that was dropped) since the last drain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,14 +8,18 @@
 //! A spilled message comes back when its timer is due ([`SpilledIndex::due_by`]) or when a
 //! trace for it arrives ([`SpilledIndex::contains`]).
 //!
-//! What is out is indexed in memory by a 64-bit hash of its id, not by the id: a hash set
-//! costs ~11 bytes per message against the id's own 40 or more, answers "not spilled" exactly
-//! (so a trace of a message in memory, the common case, never reads the disk), and supports
-//! removal (a Bloom filter does not; a cuckoo or xor filter would be smaller but needs a
-//! crate and a rebuild, and its false positives cost a disk read per trace). Two ids with the
-//! same hash are counted apart ([`SpilledIndex`] is a multiset), so a collision costs a disk
-//! read, never a wrong answer. Due times are kept per second, not per message.
+//! What is out is indexed in memory by a 64-bit hash of its id, not by the id: a hash map
+//! from that hash to the deadline the message was spilled with costs ~28 bytes per message
+//! against the id's own 40 or more, answers "not spilled" exactly (so a trace of a message in
+//! memory, the common case, never reads the disk), and supports removal (a Bloom filter does
+//! not; a cuckoo or xor filter would be smaller but needs a crate and a rebuild, and its false
+//! positives cost a disk read per trace). The deadline is there because the tier files each
+//! message under its deadline (so writes append and due messages are read in one sweep, see
+//! the shell's `detect::spill`): a trace finds its message by deadline and id. Two ids with
+//! the same hash are counted apart ([`SpilledIndex`] is a multiset), so a collision costs a
+//! disk read, never a wrong answer. Due times are counted per second, not per message.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use crate::model::Millis;
@@ -24,8 +28,10 @@ use crate::model::Millis;
 pub const LOW_WATER_PERCENT: u64 = 90;
 /// Due times of spilled messages are counted per bucket of this width.
 pub const DUE_BUCKET_MS: Millis = 1_000;
-/// What the budget counts per spilled message: its hash in the set (with the set's spare room).
-pub const SPILLED_ENTRY_BYTES: u64 = 16;
+/// What the budget counts per spilled message: its hash and deadline in the map (16 bytes and
+/// a control byte per slot, with the map's spare room: between 19 and 39 bytes per entry as
+/// it fills and doubles).
+pub const SPILLED_ENTRY_BYTES: u64 = 28;
 /// What the budget counts per second that has spilled messages due (a `BTreeMap` entry).
 pub const DUE_BUCKET_BYTES: u64 = 32;
 /// What the budget counts per shed message remembered, besides its id: its hash in the set,
@@ -79,13 +85,14 @@ pub fn placement(disk_used: u64, bytes: u64, max_disk: u64) -> Placement {
     }
 }
 
-/// The messages of one stream that are on disk: a multiset of id hashes, and how many are due
-/// in each second.
+/// The messages of one stream that are on disk: a multiset of id hashes, each with the
+/// deadline it was spilled with (the tier files a message under its deadline, so a trace finds
+/// it by hash and deadline), and how many are due in each second.
 #[derive(Debug, Default)]
 pub(crate) struct SpilledIndex {
-    ids: HashSet<u64>,
-    /// Extra copies of a hash already in `ids` (two spilled ids with one hash).
-    collisions: HashMap<u64, u32>,
+    ids: HashMap<u64, Millis>,
+    /// The deadlines of extra ids with a hash already in `ids` (two spilled ids, one hash).
+    collisions: HashMap<u64, Vec<Millis>>,
     due: BTreeMap<Millis, u32>,
     len: u64,
 }
@@ -96,27 +103,45 @@ fn bucket(deadline: Millis) -> Millis {
 
 impl SpilledIndex {
     pub fn insert(&mut self, hash: u64, deadline: Millis) {
-        if !self.ids.insert(hash) {
-            *self.collisions.entry(hash).or_insert(0) += 1;
+        match self.ids.entry(hash) {
+            Entry::Occupied(_) => self.collisions.entry(hash).or_default().push(deadline),
+            Entry::Vacant(slot) => {
+                slot.insert(deadline);
+            }
         }
         *self.due.entry(bucket(deadline)).or_insert(0) += 1;
         self.len += 1;
     }
 
-    /// Forgets one message of `hash` due at `deadline`; says whether one was there.
+    /// Forgets one message of `hash` spilled with `deadline`; says whether one was there.
     pub fn remove(&mut self, hash: u64, deadline: Millis) -> bool {
-        match self.collisions.get_mut(&hash) {
-            Some(extra) => {
-                *extra -= 1;
-                if *extra == 0 {
+        let Some(&first) = self.ids.get(&hash) else {
+            return false;
+        };
+        let extra = self.collisions.get_mut(&hash);
+        match extra {
+            Some(extra) if first == deadline => {
+                // Another id with this hash takes the first place.
+                if let Some(next) = extra.pop() {
+                    self.ids.insert(hash, next);
+                }
+                if extra.is_empty() {
                     self.collisions.remove(&hash);
                 }
             }
-            None => {
-                if !self.ids.remove(&hash) {
+            Some(extra) => {
+                let Some(at) = extra.iter().position(|&d| d == deadline) else {
                     return false;
+                };
+                extra.swap_remove(at);
+                if extra.is_empty() {
+                    self.collisions.remove(&hash);
                 }
             }
+            None if first == deadline => {
+                self.ids.remove(&hash);
+            }
+            None => return false,
         }
         if let Some(count) = self.due.get_mut(&bucket(deadline)) {
             *count -= 1;
@@ -130,7 +155,18 @@ impl SpilledIndex {
 
     /// Whether a message with this id hash may be on disk (a collision makes it a maybe).
     pub fn contains(&self, hash: u64) -> bool {
-        !self.ids.is_empty() && self.ids.contains(&hash)
+        !self.ids.is_empty() && self.ids.contains_key(&hash)
+    }
+
+    /// The deadlines the messages with this id hash were spilled with: one, unless two
+    /// spilled ids share the hash.
+    pub fn deadlines(&self, hash: u64) -> impl Iterator<Item = Millis> + '_ {
+        let extra = self.collisions.get(&hash).map_or(&[][..], Vec::as_slice);
+        self.ids
+            .get(&hash)
+            .copied()
+            .into_iter()
+            .chain(extra.iter().copied())
     }
 
     /// Whether some spilled message may be due at or before `now`: the shell then reads the
@@ -270,8 +306,20 @@ mod tests {
         assert!(ix.contains(7) && ix.contains(8) && !ix.contains(9));
         assert_eq!(ix.next_due(), Some(1_000));
         assert!(!ix.due_by(999) && ix.due_by(1_000));
+        let mut both: Vec<Millis> = ix.deadlines(7).collect();
+        both.sort_unstable();
+        assert_eq!(
+            both,
+            vec![1_500, 9_000],
+            "a trace of hash 7 looks under both"
+        );
+        assert!(
+            !ix.remove(7, 2_000),
+            "no id with hash 7 was spilled due then"
+        );
         assert!(ix.remove(7, 1_500));
         assert!(ix.contains(7), "the other id with hash 7 is still out");
+        assert_eq!(ix.deadlines(7).collect::<Vec<_>>(), vec![9_000]);
         assert!(ix.remove(8, 1_200));
         assert_eq!(ix.next_due(), Some(9_000));
         assert!(ix.remove(7, 9_000));
@@ -329,6 +377,12 @@ mod tests {
                 prop_assert_eq!(ix.len(), model.len() as u64);
                 for h in 0..6 {
                     prop_assert_eq!(ix.contains(h), model.iter().any(|&(m, _)| m == h));
+                    let mut got: Vec<Millis> = ix.deadlines(h).collect();
+                    let mut want: Vec<Millis> =
+                        model.iter().filter(|&&(m, _)| m == h).map(|&(_, d)| d).collect();
+                    got.sort_unstable();
+                    want.sort_unstable();
+                    prop_assert_eq!(got, want);
                 }
                 let first = model.iter().map(|&(_, d)| bucket(d)).min();
                 prop_assert_eq!(ix.next_due(), first);

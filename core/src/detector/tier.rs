@@ -22,7 +22,8 @@ use crate::model::{Millis, Trace};
 pub struct Evicted<'a> {
     pub stream: &'a str,
     pub id: &'a str,
-    /// When its timer is due (detector time): the shell reads it back by then.
+    /// When its timer is due (detector time): the shell reads it back by then, and files it
+    /// under it ([`Detector::spilled_at`] gives it back to a trace).
     pub deadline: Millis,
     /// Changed since the last drain: the next checkpoint must carry its state.
     pub dirty: bool,
@@ -30,6 +31,15 @@ pub struct Evicted<'a> {
     pub gap_epoch: u64,
     /// Its encoded [`StoredMessage`].
     pub state: &'a [u8],
+}
+
+/// Where a spilled message may be on the disk tier: the tier files it under its stream, id
+/// and the deadline it left with ([`Evicted::deadline`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OnTier<'a> {
+    pub stream: &'a str,
+    /// The deadlines to look under: one, unless another spilled id has the same hash.
+    pub deadlines: Vec<Millis>,
 }
 
 /// What one [`Detector::spill_to`] moved out.
@@ -170,10 +180,10 @@ impl Detector {
         Ok(true)
     }
 
-    /// The stream of `trace`'s message if that message may be on the disk tier: the shell
-    /// then reads it back ([`Detector::unspill`]) before [`Detector::on_trace`]. Costs one
-    /// hash lookup, and nothing while nothing is spilled.
-    pub fn spilled_stream(&self, trace: &Trace<'_>) -> Option<&str> {
+    /// Where `trace`'s message is on the disk tier, if it may be there: the shell then reads
+    /// it back ([`Detector::unspill`]) before [`Detector::on_trace`]. Costs one hash lookup,
+    /// and nothing while nothing is spilled.
+    pub fn spilled_at(&self, trace: &Trace<'_>) -> Option<OnTier<'_>> {
         if self.spilled.iter().all(|s| s.len() == 0) {
             return None;
         }
@@ -183,9 +193,11 @@ impl Detector {
             self.tables.get(sid)?,
             self.spilled.get(sid)?,
         );
-        spilled
-            .contains(table.hash_id(&trace.id))
-            .then_some(plan.name.as_str())
+        let hash = table.hash_id(&trace.id);
+        spilled.contains(hash).then(|| OnTier {
+            stream: plan.name.as_str(),
+            deadlines: spilled.deadlines(hash).collect(),
+        })
     }
 
     /// Whether a spilled message may be due at or before `now` (then the shell reads back

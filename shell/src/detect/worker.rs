@@ -18,7 +18,7 @@ use cairn_core::trace;
 use cairn_core::detector::spill::{share_targets, spill_goal};
 
 use super::pulse::Pulse;
-use super::spill::{SpillError, SpillTier, TierWrite};
+use super::spill::{SpillError, SpillTier, TierKey, TierWrite};
 use crate::clock::now_millis;
 use crate::events::{MalformedTrace, MessagesShed, TracerGap};
 use crate::lineage::LineageCell;
@@ -115,7 +115,7 @@ struct Owned {
     /// the consumer was last interrupted.
     resumed: bool,
     /// Keys of messages spilled with changes the next checkpoint must carry (from the tier).
-    spilled_dirty: Vec<String>,
+    spilled_dirty: Vec<TierKey>,
 }
 
 pub struct Worker {
@@ -309,14 +309,21 @@ impl Worker {
             owned.next_offset = record.offset + 1;
             match trace::decode_record(&record.payload) {
                 Ok(trace::Record::Trace(decoded)) => {
-                    if let Some(stream) = owned.detector.spilled_stream(&decoded) {
+                    if let Some(at) = owned.detector.spilled_at(&decoded) {
                         // The message is on disk: back into memory before the trace is added.
-                        let key = state_key(stream, &decoded.id);
+                        let key = state_key(at.stream, &decoded.id);
                         let batch = match &mut write {
                             Some(batch) => batch,
                             None => write.insert(tier.write()?),
                         };
-                        if let Some(on_disk) = batch.take(record.partition, &key)? {
+                        let mut found = None;
+                        for deadline in at.deadlines {
+                            found = batch.take(record.partition, deadline, &key)?;
+                            if found.is_some() {
+                                break;
+                            }
+                        }
+                        if let Some(on_disk) = found {
                             owned
                                 .detector
                                 .unspill(

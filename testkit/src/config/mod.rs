@@ -253,6 +253,7 @@ pub struct CairnToml {
     timing: TimingToml,
     workers: Option<usize>,
     on_malformed: Option<MalformedPolicy>,
+    max_memory: Option<String>,
     poll_interval: Option<Duration>,
     request_timeout: Option<Duration>,
     listen: Option<String>,
@@ -273,6 +274,7 @@ impl CairnToml {
             timing: TimingToml::default(),
             workers: None,
             on_malformed: None,
+            max_memory: None,
             poll_interval: None,
             request_timeout: None,
             listen: None,
@@ -310,6 +312,12 @@ impl CairnToml {
     /// `[detector] workers`.
     pub fn workers(mut self, workers: usize) -> CairnToml {
         self.workers = Some(workers);
+        self
+    }
+
+    /// `[detector] max_memory`: a byte size such as `"1MiB"`.
+    pub fn max_memory(mut self, size: &str) -> CairnToml {
+        self.max_memory = Some(size.to_owned());
         self
     }
 
@@ -452,6 +460,11 @@ impl CairnToml {
                     .into(),
                 )
             }),
+        );
+        put(
+            &mut detector,
+            "max_memory",
+            self.max_memory.clone().map(Value::String),
         );
         section(&mut root, "detector", detector);
         let mut oracle = Table::new();

@@ -101,6 +101,7 @@ fn every_value_set_is_read_back() {
         )
         .workers(3)
         .on_malformed(MalformedPolicy::Fail)
+        .max_memory("3MiB")
         .oracle_poll_interval(Duration::from_millis(200))
         .oracle_request_timeout(secs(4))
         .http("127.0.0.1:45123".parse().unwrap())
@@ -129,6 +130,7 @@ fn every_value_set_is_read_back() {
     );
     assert_eq!(config.detector.workers, 3);
     assert_eq!(config.detector.on_malformed, MalformedPolicy::Fail);
+    assert_eq!(config.detector.max_memory, Some(3 << 20));
     assert_eq!(config.oracle.poll_interval, Duration::from_millis(200));
     assert_eq!(config.oracle.request_timeout, secs(4));
     assert_eq!(config.http.listen, "127.0.0.1:45123");

@@ -286,7 +286,7 @@ fn a_spilled_message_comes_back_after_a_lineage_change_with_the_plan_it_started_
     );
     let next = sent("old", "router", "c/l1", (0, 101), T0 + 20);
     assert!(
-        h.det.spilled_stream(&next).is_some(),
+        h.det.spilled_at(&next).is_some(),
         "a trace of the spilled message still finds it"
     );
     let (state, dirty, epoch) = disk.remove("old").unwrap();

@@ -20,12 +20,13 @@ struct OnDisk {
 }
 
 /// A harness whose detector keeps at most `budget` bytes in memory, spilling to `disk`
-/// (keyed by id) and shedding past `max_disk` bytes there.
+/// (keyed by deadline and id, as the shell's tier files them: a trace finds its message
+/// only under the deadline the index gives) and shedding past `max_disk` bytes there.
 struct Spilling {
     h: Harness,
     budget: u64,
     max_disk: u64,
-    disk: BTreeMap<String, OnDisk>,
+    disk: BTreeMap<(Millis, String), OnDisk>,
     disk_bytes: u64,
     /// Messages moved to disk, ever.
     spills: u64,
@@ -57,7 +58,7 @@ impl Spilling {
                 if placed == Placement::Spilled {
                     *disk_bytes += bytes;
                     disk.insert(
-                        e.id.to_owned(),
+                        (e.deadline, e.id.to_owned()),
                         OnDisk {
                             state: e.state.to_vec(),
                             dirty: e.dirty,
@@ -72,19 +73,30 @@ impl Spilling {
         self.spills += count.spilled;
     }
 
-    fn bring_back(&mut self, id: &str) {
-        if let Some(d) = self.disk.remove(id) {
-            self.disk_bytes -= (d.state.len() + id.len()) as u64;
-            self.h
-                .det
-                .unspill(id, &d.state, d.dirty, d.gap_epoch)
-                .unwrap();
-        }
+    /// Reads back the message filed under (`deadline`, `id`); false if none is.
+    fn bring_back(&mut self, deadline: Millis, id: &str) -> bool {
+        let Some(d) = self.disk.remove(&(deadline, id.to_owned())) else {
+            return false;
+        };
+        self.disk_bytes -= (d.state.len() + id.len()) as u64;
+        self.h
+            .det
+            .unspill(id, &d.state, d.dirty, d.gap_epoch)
+            .unwrap();
+        true
     }
 
     fn trace(&mut self, t: Trace<'_>) {
-        if self.h.det.spilled_stream(&t).is_some() {
-            self.bring_back(&t.id);
+        if let Some(at) = self.h.det.spilled_at(&t) {
+            let found = at.deadlines.clone();
+            let back = found.into_iter().any(|d| self.bring_back(d, &t.id));
+            // The index says "maybe" only for a hash it holds: a message on disk is always
+            // found under a deadline it gives.
+            assert!(
+                back || !self.disk.keys().any(|(_, id)| id == &*t.id),
+                "`{}` is on disk but not under the deadlines the index gives",
+                t.id
+            );
         }
         self.h.trace(t);
         self.enforce();
@@ -93,14 +105,14 @@ impl Spilling {
     fn tick(&mut self) {
         let now = self.h.now;
         if self.h.det.spilled_due_by(now) {
-            let due: Vec<String> = self
+            // As the shell reads them: everything filed under a deadline up to now, in order.
+            let due: Vec<(Millis, String)> = self
                 .disk
-                .iter()
-                .filter(|(_, d)| d.deadline <= now)
-                .map(|(id, _)| id.clone())
+                .range(..(now + 1, String::new()))
+                .map(|(key, _)| key.clone())
                 .collect();
-            for id in due {
-                self.bring_back(&id);
+            for (deadline, id) in due {
+                self.bring_back(deadline, &id);
             }
         }
         self.h
@@ -112,7 +124,7 @@ impl Spilling {
     /// The checkpoint's changes: the detector's, then the spilled states changed since.
     fn drain(&mut self, changelog: &mut HashMap<String, Vec<u8>>) {
         drain_into(&mut self.h.det, changelog);
-        for (id, d) in self.disk.iter_mut().filter(|(_, d)| d.dirty) {
+        for ((_, id), d) in self.disk.iter_mut().filter(|(_, d)| d.dirty) {
             changelog.insert(id.clone(), d.state.clone());
             d.dirty = false;
         }
@@ -313,19 +325,30 @@ fn the_budget_is_kept_and_spilled_messages_are_counted() {
     let spilled = s.h.det.messages_spilled();
     assert!(spilled >= 12, "{spilled} spilled");
     assert_eq!(spilled as usize, s.disk.len());
+    for ((deadline, _), d) in &s.disk {
+        assert_eq!(
+            *deadline, d.deadline,
+            "filed under the deadline it left with"
+        );
+    }
     assert_eq!(s.h.total("cairn_messages_spilled", None), spilled);
     assert_eq!(
         s.h.total("cairn_messages_in_memory", None) as usize,
         s.h.det.messages_in_memory()
     );
     // A trace of a spilled message brings it back; it is no longer on disk.
-    let id = s.disk.keys().next().cloned().unwrap();
+    let (_, id) = s.disk.keys().next().cloned().unwrap();
     let offset: i64 = id[1..].parse().unwrap();
     let seen_before = s.h.total("cairn_traces_seen_total", None);
     s.trace(received(&id, "router", "g-router", "c/l0", (0, offset), T0));
     assert_eq!(s.h.total("cairn_traces_seen_total", None), seen_before + 1);
     // Back in memory, or spilled again (its deadline ties the latest) with its new state.
-    assert!(s.disk.get(&id).is_none_or(|d| d.dirty));
+    assert!(
+        s.disk
+            .iter()
+            .filter(|((_, on), _)| *on == id)
+            .all(|(_, d)| d.dirty)
+    );
     assert!(s.h.det.memory_bytes() <= budget);
 }
 

@@ -4,11 +4,23 @@
 //!
 //! One redb file, `<store path>/spill.redb`, made fresh at every start: it is scratch, never a
 //! store of record (every spilled state is also in the changelog, or, if it changed since the
-//! last checkpoint, is carried into the next one from here). Per tracing partition p, two
-//! tables:
-//! - `spill-p`: state key (`stream \0 id`) → `dirty u8, gap_epoch u64 LE, state`;
-//! - `spill-due-p`: `deadline` (i64, sign-flipped big-endian, so keys sort by time) and the
-//!   state key → nothing: the timers of spilled messages, read back in order when due.
+//! last checkpoint, is carried into the next one from here). Per tracing partition p, one
+//! table, `spill-p`: `deadline` (i64, sign-flipped big-endian) then the state key
+//! (`stream \0 id`) → `changed_in u64 LE, gap_epoch u64 LE, state`.
+//!
+//! Why filed by deadline: under a flood that never completes, every spilled message comes back
+//! at each of its checks and (still waiting) leaves again with a later deadline. Keyed by
+//! deadline, what leaves is written near the end of the table and what comes back is cut from
+//! its start in one sweep: a batch touches a few pages at each end. Keyed by id (with a
+//! second table of deadlines, as before), each move wrote two random places in two trees, and
+//! the tier ran at ~6,000 re-checks/s (`docs/spill.md`). A trace finds its message by the
+//! deadline the detector's index keeps with each spilled id
+//! (`cairn_core::detector::OnTier`).
+//!
+//! `changed_in` says whether the next checkpoint must carry the state from here: 0 if not,
+//! else the partition's checkpoint generation + 1 at the time it was spilled. A checkpoint
+//! reads the states it carries without rewriting them, and moves the generation on: a state
+//! carried once is no longer "changed" (it is by a later generation) without a write.
 //!
 //! Why redb and not sled (the job's other store): sled 0.34 kept ~1.9 KB resident per spilled
 //! message whatever its `cache_capacity`, so it cannot honour a memory budget; redb keeps its
@@ -21,7 +33,9 @@
 //! `max_disk` bounds the bytes of keys and values held (counted here, across partitions); the
 //! file's size follows it with redb's page overhead.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use cairn_core::detector::spill::{Placement, placement};
@@ -34,10 +48,10 @@ use super::worker::state_key;
 /// redb's page cache: what the tier itself may keep resident.
 pub const PAGE_CACHE_BYTES: usize = 16 << 20;
 const FILE_NAME: &str = "spill.redb";
-/// Bytes of a due-index entry besides its state key.
-const DUE_KEY_BYTES: u64 = 8;
-/// Bytes of a value's header (dirty flag, gap epoch).
-const HEADER_BYTES: usize = 9;
+/// Bytes of a key's deadline, before the state key.
+const DEADLINE_BYTES: usize = 8;
+/// Bytes of a value's header (changed_in, gap epoch).
+const HEADER_BYTES: usize = 16;
 
 /// A table of byte keys and values named `name`.
 fn def(name: &str) -> TableDefinition<'_, &'static [u8], &'static [u8]> {
@@ -60,10 +74,29 @@ pub enum SpillError {
 
 /// One message read back from the tier.
 pub struct OnDisk {
+    /// Its state key (`stream \0 id`).
     pub key: String,
     pub dirty: bool,
     pub gap_epoch: u64,
     pub state: Vec<u8>,
+}
+
+/// Where a spilled message is on the tier: its deadline then its state key. Kept by the worker
+/// for the messages the next checkpoint must carry.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TierKey(Vec<u8>);
+
+impl TierKey {
+    pub fn new(deadline: Millis, key: &str) -> TierKey {
+        let mut out = Vec::with_capacity(DEADLINE_BYTES + key.len());
+        out.extend_from_slice(&deadline_prefix(deadline));
+        out.extend_from_slice(key.as_bytes());
+        TierKey(out)
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
 }
 
 /// The process's disk tier.
@@ -73,25 +106,18 @@ pub struct SpillTier {
     max_disk: u64,
     /// Bytes of keys and values held, over all partitions.
     used: AtomicU64,
+    /// Per partition, how many checkpoints carried its changed states from here.
+    generations: Mutex<HashMap<i32, u64>>,
 }
 
-fn tables(partition: i32) -> (String, String) {
-    (
-        format!("spill-{partition}"),
-        format!("spill-due-{partition}"),
-    )
+fn table_name(partition: i32) -> String {
+    format!("spill-{partition}")
 }
 
-fn due_key(deadline: Millis, key: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(8 + key.len());
-    out.extend_from_slice(&((deadline as u64) ^ (1 << 63)).to_be_bytes());
-    out.extend_from_slice(key.as_bytes());
-    out
-}
-
-fn due_deadline(bytes: &[u8]) -> Option<Millis> {
-    let head: [u8; 8] = bytes.get(..8)?.try_into().ok()?;
-    Some((u64::from_be_bytes(head) ^ (1 << 63)) as Millis)
+/// The deadline as the first bytes of a key: big-endian with the sign bit flipped, so keys
+/// sort by time.
+fn deadline_prefix(deadline: Millis) -> [u8; DEADLINE_BYTES] {
+    ((deadline as u64) ^ (1 << 63)).to_be_bytes()
 }
 
 impl SpillTier {
@@ -128,6 +154,7 @@ impl SpillTier {
             path,
             max_disk,
             used: AtomicU64::new(0),
+            generations: Mutex::new(HashMap::new()),
         })
     }
 
@@ -153,6 +180,20 @@ impl SpillTier {
         }
     }
 
+    /// The `changed_in` a state of `partition` changed since its last checkpoint is stored
+    /// with now.
+    fn changed_mark(&self, partition: i32) -> u64 {
+        let generations = self.generations.lock().unwrap_or_else(|e| e.into_inner());
+        generations.get(&partition).copied().unwrap_or(0) + 1
+    }
+
+    /// A checkpoint carried the changed states of `partition`: those spilled before it are
+    /// unchanged from now on.
+    fn next_generation(&self, partition: i32) {
+        let mut generations = self.generations.lock().unwrap_or_else(|e| e.into_inner());
+        *generations.entry(partition).or_insert(0) += 1;
+    }
+
     /// Starts a batch of reads and writes (one redb write transaction).
     pub fn write(&self) -> Result<TierWrite<'_>, SpillError> {
         let mut txn = self
@@ -163,7 +204,7 @@ impl SpillTier {
         Ok(TierWrite { tier: self, txn })
     }
 
-    /// Every state of `partition` on the tier, in key order (for its local snapshot).
+    /// Every state of `partition` on the tier, in deadline order (for its local snapshot).
     pub fn for_each(
         &self,
         partition: i32,
@@ -173,8 +214,7 @@ impl SpillTier {
             .db
             .begin_read()
             .map_err(|e| self.fail("begin a read")(e.into()))?;
-        let (by_id, _) = tables(partition);
-        let table = match txn.open_table(def(&by_id)) {
+        let table = match txn.open_table(def(&table_name(partition))) {
             Ok(table) => table,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
             Err(e) => return Err(self.fail("open a table")(e.into())),
@@ -182,10 +222,7 @@ impl SpillTier {
         let mut count = 0;
         for entry in table.iter().map_err(|e| self.fail("read")(e.into()))? {
             let (key, value) = entry.map_err(|e| self.fail("read")(e.into()))?;
-            let key = std::str::from_utf8(key.value()).map_err(|_| SpillError::Corrupt {
-                partition,
-                detail: "a key is not UTF-8".into(),
-            })?;
+            let key = state_key_of(partition, key.value())?;
             let value = value.value();
             let state = value
                 .get(HEADER_BYTES..)
@@ -202,24 +239,26 @@ impl SpillTier {
     /// Forgets everything of `partition` (it left this instance, or is restored afresh).
     pub fn drop_partition(&self, partition: i32) -> Result<(), SpillError> {
         let write = self.write()?;
-        let (by_id, by_due) = tables(partition);
+        let name = table_name(partition);
         let mut freed = 0u64;
         {
-            if let Ok(table) = write.txn.open_table(def(&by_id)) {
+            if let Ok(table) = write.txn.open_table(def(&name)) {
                 for entry in table.iter().map_err(|e| self.fail("read")(e.into()))? {
                     let (key, value) = entry.map_err(|e| self.fail("read")(e.into()))?;
                     freed += entry_bytes(key.value().len(), value.value().len());
                 }
             }
         }
-        for name in [&by_id, &by_due] {
-            write
-                .txn
-                .delete_table(def(name))
-                .map_err(|e| self.fail("drop a partition")(e.into()))?;
-        }
+        write
+            .txn
+            .delete_table(def(&name))
+            .map_err(|e| self.fail("drop a partition")(e.into()))?;
         write.commit()?;
         self.release(freed);
+        self.generations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&partition);
         Ok(())
     }
 
@@ -232,10 +271,20 @@ impl SpillTier {
     }
 }
 
-/// What one spilled message costs against `max_disk`: its key twice (state and due index),
-/// its value.
+/// What one spilled message costs against `max_disk`: its key (deadline and state key), its
+/// value.
 fn entry_bytes(key_len: usize, value_len: usize) -> u64 {
-    (2 * key_len + value_len) as u64 + DUE_KEY_BYTES
+    (key_len + value_len) as u64
+}
+
+/// The state key of a tier key.
+fn state_key_of(partition: i32, key: &[u8]) -> Result<&str, SpillError> {
+    key.get(DEADLINE_BYTES..)
+        .and_then(|rest| std::str::from_utf8(rest).ok())
+        .ok_or_else(|| SpillError::Corrupt {
+            partition,
+            detail: "a key is not a deadline and a UTF-8 state key".into(),
+        })
 }
 
 /// A batch of tier operations in one transaction; nothing is visible until [`TierWrite::commit`].
@@ -245,44 +294,43 @@ pub struct TierWrite<'a> {
 }
 
 impl TierWrite<'_> {
+    fn table(
+        &self,
+        partition: i32,
+    ) -> Result<redb::Table<'_, &'static [u8], &'static [u8]>, SpillError> {
+        self.txn
+            .open_table(def(&table_name(partition)))
+            .map_err(|e| self.tier.fail("open a table")(e.into()))
+    }
+
     /// Moves messages of `detector` (tracing partition `partition`) out of memory down to
-    /// `target` bytes: to the tier while `max_disk` has room, else shed. Keys of states that
-    /// changed since the last checkpoint are added to `dirty`.
+    /// `target` bytes: to the tier while `max_disk` has room, else shed. Where the states that
+    /// changed since the last checkpoint went is added to `dirty`.
     pub fn spill(
         &mut self,
         partition: i32,
         detector: &mut Detector,
         target: u64,
         now: Millis,
-        dirty: &mut Vec<String>,
+        dirty: &mut Vec<TierKey>,
     ) -> Result<SpillCount, SpillError> {
-        let (by_id, by_due) = tables(partition);
         let tier = self.tier;
-        let mut ids = self
-            .txn
-            .open_table(def(&by_id))
-            .map_err(|e| tier.fail("open a table")(e.into()))?;
-        let mut due = self
-            .txn
-            .open_table(def(&by_due))
-            .map_err(|e| tier.fail("open a table")(e.into()))?;
+        let changed = tier.changed_mark(partition);
+        let mut table = self.table(partition)?;
         let mut failure = None;
         let mut value = Vec::new();
         let count = detector.spill_to(target, now, |e| {
-            let key = state_key(e.stream, e.id);
-            let bytes = entry_bytes(key.len(), HEADER_BYTES + e.state.len());
+            let key = TierKey::new(e.deadline, &state_key(e.stream, e.id));
+            let bytes = entry_bytes(key.0.len(), HEADER_BYTES + e.state.len());
             let placed = placement(tier.used_bytes(), bytes, tier.max_disk);
             if placed == Placement::Shed {
                 return placed;
             }
             value.clear();
-            value.push(u8::from(e.dirty));
+            value.extend_from_slice(&(if e.dirty { changed } else { 0 }).to_le_bytes());
             value.extend_from_slice(&e.gap_epoch.to_le_bytes());
             value.extend_from_slice(e.state);
-            let written = ids
-                .insert(key.as_bytes(), value.as_slice())
-                .and_then(|_| due.insert(due_key(e.deadline, &key).as_slice(), &[][..]));
-            match written {
+            match table.insert(key.as_bytes(), value.as_slice()) {
                 Ok(_) => {
                     tier.used.fetch_add(bytes, Ordering::Relaxed);
                     if e.dirty {
@@ -302,131 +350,114 @@ impl TierWrite<'_> {
         }
     }
 
-    /// Takes the message under `key` off the tier, if it is there.
-    pub fn take(&mut self, partition: i32, key: &str) -> Result<Option<OnDisk>, SpillError> {
-        let (by_id, by_due) = tables(partition);
+    /// Takes the message under `key` spilled with `deadline` off the tier, if it is there.
+    pub fn take(
+        &mut self,
+        partition: i32,
+        deadline: Millis,
+        key: &str,
+    ) -> Result<Option<OnDisk>, SpillError> {
         let tier = self.tier;
-        let mut ids = match self.txn.open_table(def(&by_id)) {
-            Ok(table) => table,
-            Err(e) => return Err(tier.fail("open a table")(e.into())),
-        };
-        let removed = ids
-            .remove(key.as_bytes())
+        let changed = tier.changed_mark(partition);
+        let mut table = self.table(partition)?;
+        let at = TierKey::new(deadline, key);
+        let removed = table
+            .remove(at.as_bytes())
             .map_err(|e| tier.fail("read")(e.into()))?;
         let Some(value) = removed else {
             return Ok(None);
         };
-        let value = value.value().to_vec();
-        let on_disk = decode(partition, key, &value)?;
-        let stored = cairn_core::detector::StoredMessage::decode(&on_disk.state)?;
-        let mut due = self
-            .txn
-            .open_table(def(&by_due))
-            .map_err(|e| tier.fail("open a table")(e.into()))?;
-        due.remove(due_key(stored.deadline, key).as_slice())
-            .map_err(|e| tier.fail("write")(e.into()))?;
-        tier.release(entry_bytes(key.len(), value.len()));
-        Ok(Some(on_disk))
+        let value = value.value();
+        tier.release(entry_bytes(at.0.len(), value.len()));
+        decode(partition, key, value, changed).map(Some)
     }
 
     /// Takes the messages of `partition` due at or before `now` off the tier, earliest first,
     /// at most `limit` (after a pause many may be due at once: the rest wait for the next call,
-    /// as timers in memory wait for a bounded tick).
+    /// as timers in memory wait for a bounded tick). They are the first keys of the table:
+    /// one sweep reads them.
     pub fn take_due(
         &mut self,
         partition: i32,
         now: Millis,
         limit: usize,
     ) -> Result<Vec<OnDisk>, SpillError> {
-        let (by_id, by_due) = tables(partition);
         let tier = self.tier;
+        let changed = tier.changed_mark(partition);
+        let mut table = self.table(partition)?;
+        // Every key below the next millisecond's prefix is due by `now`.
+        let end = deadline_prefix(now.saturating_add(1));
+        let mut out = Vec::new();
         let mut keys = Vec::new();
+        let mut freed = 0;
+        for entry in table
+            .range::<&[u8]>(..&end[..])
+            .map_err(|e| tier.fail("read")(e.into()))?
+            .take(limit)
         {
-            let mut due = self
-                .txn
-                .open_table(def(&by_due))
-                .map_err(|e| tier.fail("open a table")(e.into()))?;
-            while keys.len() < limit {
-                let first = due
-                    .first()
-                    .map_err(|e| tier.fail("read")(e.into()))?
-                    .map(|(key, _)| key.value().to_vec());
-                let Some(bytes) = first else { break };
-                match due_deadline(&bytes) {
-                    Some(deadline) if deadline <= now => {}
-                    _ => break,
-                }
-                due.remove(bytes.as_slice())
-                    .map_err(|e| tier.fail("write")(e.into()))?;
-                keys.push(bytes);
-            }
-        }
-        let mut ids = self
-            .txn
-            .open_table(def(&by_id))
-            .map_err(|e| tier.fail("open a table")(e.into()))?;
-        let mut out = Vec::with_capacity(keys.len());
-        for bytes in keys {
-            let key = String::from_utf8(bytes[8..].to_vec()).map_err(|_| SpillError::Corrupt {
+            let (key, value) = entry.map_err(|e| tier.fail("read")(e.into()))?;
+            let (key, value) = (key.value(), value.value());
+            freed += entry_bytes(key.len(), value.len());
+            out.push(decode(
                 partition,
-                detail: "a due key is not UTF-8".into(),
-            })?;
-            let removed = ids
-                .remove(key.as_bytes())
-                .map_err(|e| tier.fail("read")(e.into()))?;
-            if let Some(value) = removed {
-                let value = value.value().to_vec();
-                tier.release(entry_bytes(key.len(), value.len()));
-                out.push(decode(partition, &key, &value)?);
-            }
+                state_key_of(partition, key)?,
+                value,
+                changed,
+            )?);
+            keys.push(key.to_vec());
         }
+        // Removed one by one after the read: redb changes the pages this transaction already
+        // wrote in place, where its `extract_from_if` copies the path of every key it removes
+        // (measured: it made reading back the slowest part of the bench).
+        for key in keys {
+            table
+                .remove(key.as_slice())
+                .map_err(|e| tier.fail("write")(e.into()))?;
+        }
+        tier.release(freed);
         Ok(out)
     }
 
-    /// The states of `keys` still on the tier and still marked changed, for a checkpoint; they
-    /// are marked unchanged.
+    /// The states at `keys` still on the tier and still changed since the last checkpoint, for
+    /// a checkpoint (in key order, each once). The partition's generation moves on: they are
+    /// unchanged from now on, without being written again.
     pub fn drain_dirty(
         &mut self,
         partition: i32,
-        keys: Vec<String>,
+        mut keys: Vec<TierKey>,
     ) -> Result<Vec<(String, Vec<u8>)>, SpillError> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let (by_id, _) = tables(partition);
+        keys.sort_unstable();
+        keys.dedup();
         let tier = self.tier;
-        let mut ids = self
-            .txn
-            .open_table(def(&by_id))
-            .map_err(|e| tier.fail("open a table")(e.into()))?;
+        let changed = tier.changed_mark(partition).to_le_bytes();
+        let table = self.table(partition)?;
         let mut out = Vec::new();
         for key in keys {
-            let value = match ids
+            let found = table
                 .get(key.as_bytes())
-                .map_err(|e| tier.fail("read")(e.into()))?
-            {
-                Some(value) => value.value().to_vec(),
-                None => continue, // read back since: the detector carries it
-            };
-            if value.first() != Some(&1) {
+                .map_err(|e| tier.fail("read")(e.into()))?;
+            // None: read back since (the detector carries it, or spilled it again elsewhere).
+            let Some(value) = found else { continue };
+            let value = value.value();
+            if value.get(..8) != Some(&changed[..]) {
                 continue;
             }
-            let mut clean = value.clone();
-            clean[0] = 0;
-            ids.insert(key.as_bytes(), clean.as_slice())
-                .map_err(|e| tier.fail("write")(e.into()))?;
-            out.push((key, value[HEADER_BYTES..].to_vec()));
+            let state_key = state_key_of(partition, key.as_bytes())?.to_owned();
+            out.push((state_key, value[HEADER_BYTES..].to_vec()));
         }
+        drop(table);
+        tier.next_generation(partition);
         Ok(out)
     }
 
     /// How many messages of `partition` are on the tier.
     pub fn len(&self, partition: i32) -> Result<u64, SpillError> {
-        let (by_id, _) = tables(partition);
-        match self.txn.open_table(def(&by_id)) {
-            Ok(table) => table.len().map_err(|e| self.tier.fail("read")(e.into())),
-            Err(e) => Err(self.tier.fail("open a table")(e.into())),
-        }
+        self.table(partition)?
+            .len()
+            .map_err(|e| self.tier.fail("read")(e.into()))
     }
 
     pub fn commit(self) -> Result<(), SpillError> {
@@ -435,20 +466,25 @@ impl TierWrite<'_> {
     }
 }
 
-fn decode(partition: i32, key: &str, value: &[u8]) -> Result<OnDisk, SpillError> {
+/// A value read back: changed since the last checkpoint if it was marked so in the current
+/// generation (`changed`).
+fn decode(partition: i32, key: &str, value: &[u8], changed: u64) -> Result<OnDisk, SpillError> {
     let corrupt = || SpillError::Corrupt {
         partition,
         detail: format!("the value of `{}` is too short", key.replace('\0', "/")),
     };
-    let epoch: [u8; 8] = value
-        .get(1..HEADER_BYTES)
-        .ok_or_else(corrupt)?
-        .try_into()
-        .map_err(|_| corrupt())?;
+    let word = |at: usize| -> Result<u64, SpillError> {
+        let bytes: [u8; 8] = value
+            .get(at..at + 8)
+            .ok_or_else(corrupt)?
+            .try_into()
+            .map_err(|_| corrupt())?;
+        Ok(u64::from_le_bytes(bytes))
+    };
     Ok(OnDisk {
         key: key.to_owned(),
-        dirty: value.first() == Some(&1),
-        gap_epoch: u64::from_le_bytes(epoch),
+        dirty: word(0)? == changed,
+        gap_epoch: word(8)?,
         state: value.get(HEADER_BYTES..).ok_or_else(corrupt)?.to_vec(),
     })
 }

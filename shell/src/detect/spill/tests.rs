@@ -81,24 +81,31 @@ fn spilled_messages_come_back_by_key_and_when_due_and_dirty_ones_reach_a_checkpo
     );
     assert!(tier.used_bytes() > 0);
 
-    // The checkpoint carries their states once.
+    // The checkpoint carries their states once, without writing them again.
     let mut write = tier.write().expect("write");
-    let states = write.drain_dirty(3, dirty).expect("drain");
+    let states = write.drain_dirty(3, dirty.clone()).expect("drain");
     assert_eq!(states.len() as u64, count.spilled);
     assert!(
-        write
-            .drain_dirty(3, states.iter().map(|(k, _)| k.clone()).collect())
-            .expect("drain")
-            .is_empty()
+        write.drain_dirty(3, dirty).expect("drain").is_empty(),
+        "carried by the previous checkpoint"
     );
     write.commit().expect("commit");
 
-    // The last message is spilled: a trace brings it back by key.
+    // The last message is spilled: a trace brings it back by its deadline and key.
     let last = ids.last().expect("ids");
-    assert_eq!(det.spilled_stream(&sent(last, 49)), Some("s"));
+    let at = det.spilled_at(&sent(last, 49)).expect("on the tier");
+    assert_eq!((at.stream, at.deadlines.len()), ("s", 1));
+    let deadline = at.deadlines[0];
     let mut write = tier.write().expect("write");
+    assert!(
+        write
+            .take(3, deadline + 1, &state_key("s", last))
+            .expect("take")
+            .is_none(),
+        "filed under its deadline, not another"
+    );
     let back = write
-        .take(3, &state_key("s", last))
+        .take(3, deadline, &state_key("s", last))
         .expect("take")
         .expect("on disk");
     assert!(!back.dirty, "drained since");
@@ -106,7 +113,7 @@ fn spilled_messages_come_back_by_key_and_when_due_and_dirty_ones_reach_a_checkpo
         .expect("unspill");
     assert!(
         write
-            .take(3, &state_key("s", last))
+            .take(3, deadline, &state_key("s", last))
             .expect("take")
             .is_none()
     );
@@ -179,4 +186,90 @@ fn a_fresh_tier_forgets_the_previous_run() {
     })
     .expect("read");
     assert_eq!(seen, 0);
+}
+
+/// The deadline the detector filed `id` under.
+fn filed_at(det: &Detector, id: &str) -> Millis {
+    let at = det.spilled_at(&sent(id, 0)).expect("on the tier");
+    assert_eq!(at.deadlines.len(), 1, "no two ids share a hash here");
+    at.deadlines[0]
+}
+
+#[test]
+fn due_messages_come_back_in_deadline_order_up_to_now_and_at_most_the_limit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tier = SpillTier::open(dir.path(), u64::MAX).expect("open");
+    let mut det = detector();
+    let ids: Vec<String> = (0..20).map(|i| format!("message-{i:03}")).collect();
+    // Fed newest first: the table's key order (deadline first) is not the arrival order.
+    for (i, id) in ids.iter().enumerate().rev() {
+        det.on_trace(&sent(id, i as i64), 1_000 + i as i64 * 100, &mut Vec::new());
+    }
+    let mut write = tier.write().expect("write");
+    let count = write
+        .spill(2, &mut det, 0, 2_000, &mut Vec::new())
+        .expect("spill");
+    assert_eq!(count.spilled, 20);
+    let deadlines: Vec<Millis> = ids.iter().map(|id| filed_at(&det, id)).collect();
+    assert!(deadlines.windows(2).all(|w| w[0] < w[1]), "{deadlines:?}");
+    let now = deadlines[10];
+    let first = write.take_due(2, now, 5).expect("due");
+    let rest = write.take_due(2, now, usize::MAX).expect("due");
+    let none = write.take_due(2, now, usize::MAX).expect("due");
+    write.commit().expect("commit");
+    let names = |v: &[OnDisk]| -> Vec<String> {
+        v.iter()
+            .map(|d| d.key.split_once('\0').expect("key").1.to_owned())
+            .collect()
+    };
+    assert_eq!(
+        names(&first),
+        ids[..5].to_vec(),
+        "earliest first, at most 5"
+    );
+    assert_eq!(
+        names(&rest),
+        ids[5..=10].to_vec(),
+        "then up to now, inclusive"
+    );
+    assert!(none.is_empty(), "nothing else is due by now");
+    let write = tier.write().expect("write");
+    assert_eq!(write.len(2).expect("len"), 9, "the later ones stay");
+    write.commit().expect("commit");
+}
+
+#[test]
+fn a_state_a_checkpoint_carried_comes_back_unchanged_and_one_not_yet_carried_comes_back_changed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tier = SpillTier::open(dir.path(), u64::MAX).expect("open");
+    let mut det = detector();
+    det.on_trace(&sent("carried", 1), 1_000, &mut Vec::new());
+    let mut dirty = Vec::new();
+    let mut write = tier.write().expect("write");
+    write
+        .spill(0, &mut det, 0, 1_000, &mut dirty)
+        .expect("spill");
+    let carried = write
+        .drain_dirty(0, std::mem::take(&mut dirty))
+        .expect("drain");
+    assert_eq!(carried.len(), 1);
+    assert_eq!(carried[0].0, state_key("s", "carried"));
+    // A message spilled after that checkpoint, with changes it has not carried.
+    det.on_trace(&sent("fresh", 2), 1_500, &mut Vec::new());
+    write
+        .spill(0, &mut det, 0, 1_500, &mut dirty)
+        .expect("spill");
+    assert_eq!(dirty.len(), 1, "only the new one is changed");
+    let key = |id: &str| state_key("s", id);
+    let old = write
+        .take(0, filed_at(&det, "carried"), &key("carried"))
+        .expect("take")
+        .expect("on disk");
+    let new = write
+        .take(0, filed_at(&det, "fresh"), &key("fresh"))
+        .expect("take")
+        .expect("on disk");
+    write.commit().expect("commit");
+    assert!(!old.dirty, "carried by the checkpoint: unchanged since");
+    assert!(new.dirty, "the next checkpoint must carry it from memory");
 }
