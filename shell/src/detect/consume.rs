@@ -132,7 +132,9 @@ impl TracingConsumer {
             // Back from a pause (a worker's full inbox, a slow checkpoint or rebalance): traces
             // may have landed unread on partitions reported read to their end, so each must
             // reach its end again, as after losing the cluster (see `pulse`).
-            let away = pulse.beat(now_millis());
+            // The interruption goes out before the beat: until it reaches a worker, the
+            // announced number keeps that worker's timers waiting.
+            let away = pulse.away(now_millis());
             if away > stall_after_millis() {
                 tracing::debug!(
                     away_ms = away,
@@ -142,6 +144,7 @@ impl TracingConsumer {
                 awaiting_end = true;
                 last_end_check = Instant::now();
             }
+            pulse.beat(now_millis());
             if let Some(error) = state.fatal.lock().take() {
                 return Err(error);
             }
@@ -159,7 +162,12 @@ impl TracingConsumer {
                     state.pipeline.lock().dispatcher.push(record);
                 }
                 Some(Err(KafkaError::PartitionEOF(partition))) => {
-                    state.pipeline.lock().dispatcher.reached_end(partition);
+                    let position = self.position_of(partition);
+                    state
+                        .pipeline
+                        .lock()
+                        .dispatcher
+                        .reached_end(partition, position);
                 }
                 Some(Err(error)) => {
                     ConsumerError { error: &error }.emit(shell);
@@ -177,6 +185,9 @@ impl TracingConsumer {
             if awaiting_end && last_end_check.elapsed() >= END_CHECK_EVERY {
                 last_end_check = Instant::now();
                 awaiting_end = !self.report_partitions_at_end();
+                // Asking the broker where each partition ends is the consumer at work, not a
+                // pause: what it reported is fresh.
+                pulse.beat(now_millis());
             }
             if last_checkpoint.elapsed() >= interval {
                 self.checkpoint()?;
@@ -209,12 +220,23 @@ impl TracingConsumer {
                         .pipeline
                         .lock()
                         .dispatcher
-                        .reached_end(element.partition());
+                        .reached_end(element.partition(), Some(position));
                 }
                 _ => all = false,
             }
         }
         all
+    }
+
+    /// Where the consumer stands in `partition` (a local answer: no request).
+    fn position_of(&self, partition: i32) -> Option<i64> {
+        let positions = self.consumer.position().ok()?;
+        let element =
+            positions.find_partition(&self.consumer.context().tracing_topic, partition)?;
+        match element.offset() {
+            rdkafka::Offset::Offset(offset) => Some(offset),
+            _ => None,
+        }
     }
 
     /// Starts a checkpoint of every owned partition and refreshes the published metrics,

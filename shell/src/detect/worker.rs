@@ -17,6 +17,7 @@ use cairn_core::trace;
 
 use cairn_core::detector::spill::{share_targets, spill_goal};
 
+use super::lane::Lane;
 use super::pulse::Pulse;
 use super::spill::{SpillError, SpillTier, TierKey, TierWrite};
 use crate::clock::now_millis;
@@ -57,15 +58,24 @@ pub enum WorkerMsg {
         partition: i32,
         detector: Box<Detector>,
         next_offset: i64,
+        /// What the consumer routed and read of the partition (it goes on counting).
+        lane: Arc<Lane>,
     },
-    /// The consumer read `partition` to its end: every trace appended before now is in.
+    /// The consumer read `partition` to its end: every trace appended before now is in, once
+    /// the `routed` records routed to this worker before it are read. It stands while no
+    /// record was routed since (the lane still says `routed`): a record waiting in the inbox
+    /// behind the timers is not read yet.
     ReachedEnd {
         partition: i32,
+        routed: u64,
     },
     /// The consumer lost the tracing cluster: no partition counts as read to its end until
     /// it reaches the end again, and verdicts wait a confirmation delay after that (traces
-    /// and gap reports that tracers held back must come first).
-    Interrupted,
+    /// and gap reports that tracers held back must come first). `seq` is its number on the
+    /// consumer's [`Pulse`].
+    Interrupted {
+        seq: u64,
+    },
     /// Give up partitions: reply with their final checkpoints, then drop them.
     Revoke {
         partitions: Vec<i32>,
@@ -106,16 +116,28 @@ struct Owned {
     detector: Box<Detector>,
     next_offset: i64,
     verdicts: Vec<Verdict>,
-    /// Whether the partition was read to its end since its last record. Timers of a partition
-    /// that is behind wait: a missing trace may be among the records not read yet, and the
-    /// confirmation delay only covers traces in flight, not a backlog of the detector's own
-    /// (after a restart, or under more load than it keeps up with).
-    at_end: bool,
+    /// The records routed to the partition when the consumer last read it to its end; `None`
+    /// when it has not since it was assigned or interrupted. The partition is read to its end
+    /// while the dispatcher's count still equals it. Timers of a partition that is behind wait:
+    /// a missing trace may be among the records not read yet (in Kafka, in the consumer's queue
+    /// or in this worker's inbox), and the confirmation delay only covers traces in flight, not
+    /// a backlog of the detector's own (after a restart, or under more load than it keeps up
+    /// with).
+    end_at: Option<u64>,
+    lane: Arc<Lane>,
     /// Whether the detector was told its input resumed since the partition was assigned or
     /// the consumer was last interrupted.
     resumed: bool,
     /// Keys of messages spilled with changes the next checkpoint must carry (from the tier).
     spilled_dirty: Vec<TierKey>,
+}
+
+impl Owned {
+    /// Whether the partition was read to its end, no record was routed to it since, and the
+    /// log holds none past what was (see [`Lane`]).
+    fn read_to_end(&self) -> bool {
+        self.end_at == Some(self.lane.routed()) && !self.lane.behind()
+    }
 }
 
 pub struct Worker {
@@ -132,8 +154,11 @@ pub struct Worker {
     tier: Arc<SpillTier>,
     /// This worker's share of `[detector] max_memory`.
     memory_share: u64,
-    /// The poll loop's pulse: while it is stale, no partition counts as read to its end.
+    /// The poll loop's pulse: while it is stale, or an interruption it announced has not
+    /// arrived yet, no timer runs.
     pulse: Pulse,
+    /// The number of the last interruption received.
+    interrupts_seen: u64,
 }
 
 impl Worker {
@@ -161,6 +186,7 @@ impl Worker {
             tier,
             memory_share,
             pulse,
+            interrupts_seen: 0,
         }
     }
 
@@ -180,6 +206,7 @@ impl Worker {
                     partition,
                     detector,
                     next_offset,
+                    lane,
                 }) => {
                     self.partitions.insert(
                         partition,
@@ -187,26 +214,28 @@ impl Worker {
                             detector,
                             next_offset,
                             verdicts: Vec::new(),
-                            at_end: false,
+                            end_at: None,
+                            lane,
                             resumed: false,
                             spilled_dirty: Vec::new(),
                         },
                     );
                 }
-                Ok(WorkerMsg::ReachedEnd { partition }) => {
+                Ok(WorkerMsg::ReachedEnd { partition, routed }) => {
                     if let Some(owned) = self.partitions.get_mut(&partition) {
-                        owned.at_end = true;
+                        owned.end_at = Some(routed);
                         if !owned.resumed {
                             owned.detector.input_resumed(now_millis());
                             owned.resumed = true;
                         }
                     }
                 }
-                Ok(WorkerMsg::Interrupted) => {
+                Ok(WorkerMsg::Interrupted { seq }) => {
                     for owned in self.partitions.values_mut() {
-                        owned.at_end = false;
+                        owned.end_at = None;
                         owned.resumed = false;
                     }
+                    self.interrupts_seen = self.interrupts_seen.max(seq);
                 }
                 Ok(WorkerMsg::Revoke { partitions, reply }) => {
                     if let Err(err) = self.tick() {
@@ -302,7 +331,7 @@ impl Worker {
                 // A record of a partition revoked meanwhile: the next owner reads it again.
                 continue;
             };
-            owned.at_end = false;
+            owned.end_at = None;
             if record.offset < owned.next_offset {
                 continue; // already in the restored state
             }
@@ -416,18 +445,17 @@ impl Worker {
     fn tick(&mut self) -> Result<(), WorkerError> {
         let view = self.board.view();
         let now = now_millis();
-        if self.pulse.stalled(now) {
-            // The consumer is not polling: traces may be landing unread on partitions it
-            // reported read to their end. Each must reach its end again (see `pulse`).
-            for owned in self.partitions.values_mut() {
-                owned.at_end = false;
-                owned.resumed = false;
-            }
-        }
+        // The consumer is not polling, or has just come back and its interruption is on the
+        // way: traces may be waiting unread on partitions it reported read to their end.
+        let judging = !self.pulse.stalled(now) && self.pulse.interrupts() <= self.interrupts_seen;
         crate::events::report_skipped_malformed(now);
         let tier = self.tier.clone();
         let mut write: Option<TierWrite<'_>> = None;
-        for (&partition, owned) in self.partitions.iter_mut().filter(|(_, owned)| owned.at_end) {
+        for (&partition, owned) in self
+            .partitions
+            .iter_mut()
+            .filter(|(_, owned)| judging && owned.read_to_end())
+        {
             if owned.detector.spilled_due_by(now) {
                 // Spilled messages whose timers are due come back before the timers run.
                 let batch = match &mut write {
