@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use cairn_core::config::WatchConfig;
 use cairn_core::model::Millis;
 use cairn_core::watch::{
-    GroupObservation, GroupState, GroupStatus, Observed, PartitionObservation,
+    FirstUnread, GroupObservation, GroupState, GroupStatus, Observed, PartitionObservation,
 };
 use rdkafka::error::RDKafkaErrorCode;
 
@@ -261,7 +261,10 @@ impl Round<'_> {
         for ((topic, _), commit) in all.iter().zip(&answer) {
             let (refused, code) = match *commit {
                 Commit::Offset(Some(_)) => {
-                    topics.insert(topic.clone());
+                    // Copied once per topic, not per partition.
+                    if !topics.contains(topic) {
+                        topics.insert(topic.clone());
+                    }
                     continue;
                 }
                 Commit::Offset(None) => continue,
@@ -276,7 +279,7 @@ impl Round<'_> {
                 None => errors.push((refused, code, 1)),
             }
             // Unknown this round, and the group keeps the topic.
-            if before.is_some_and(|b| b.contains(topic)) {
+            if before.is_some_and(|b| b.contains(topic)) && !topics.contains(topic) {
                 topics.insert(topic.clone());
             }
         }
@@ -459,14 +462,25 @@ fn add_first_unread(
     for err in &errors {
         failed("first_unread", ReadReason::of_kafka(err), err);
     }
+    // Borrowed keys: no topic name is copied per pair to look its answer up.
+    let answers: HashMap<(&str, i32), FirstUnread> = answers
+        .iter()
+        .map(|((topic, partition), answer)| ((topic.as_str(), *partition), *answer))
+        .collect();
     for p in observations
         .iter_mut()
         .flat_map(|g| g.partitions.iter_mut())
     {
         let committed = p.committed.as_ref().and_then(|c| c.value);
-        p.first_unread = answers
-            .get(&(p.topic.clone(), p.partition))
-            .filter(|a| Some(a.from()) == committed)
-            .copied();
+        // Only a partition with records past its commit was asked about.
+        let behind = matches!((committed, &p.log_end), (Some(c), Some(end)) if end.value > c);
+        p.first_unread = if behind {
+            answers
+                .get(&(p.topic.as_str(), p.partition))
+                .filter(|a| Some(a.from()) == committed)
+                .copied()
+        } else {
+            None
+        };
     }
 }
