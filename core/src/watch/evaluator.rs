@@ -187,16 +187,15 @@ impl GroupTrack {
         for run in obs.partitions.chunk_by(|a, b| a.topic == b.topic) {
             let topic = &run[0].topic;
             // The name is copied only when the topic is new.
-            if !logs.contains_key(topic.as_str()) {
-                logs.insert(topic.clone(), HashMap::new());
+            if !logs.contains_key(&**topic) {
+                logs.insert(topic.to_string(), HashMap::new());
             }
-            if !self.partitions.contains_key(topic.as_str()) {
-                self.partitions.insert(topic.clone(), BTreeMap::new());
+            if !self.partitions.contains_key(&**topic) {
+                self.partitions.insert(topic.to_string(), BTreeMap::new());
             }
-            let (Some(topic_logs), Some(topic_tracks)) = (
-                logs.get_mut(topic.as_str()),
-                self.partitions.get_mut(topic.as_str()),
-            ) else {
+            let (Some(topic_logs), Some(topic_tracks)) =
+                (logs.get_mut(&**topic), self.partitions.get_mut(&**topic))
+            else {
                 unreachable!("both were just inserted");
             };
             for p in run {
@@ -208,7 +207,7 @@ impl GroupTrack {
                 tracked.seen_in = round;
                 partitions.push(tracked.track.evaluate(&ctx, p, log, timestamps));
                 if log.went_back_at(now) {
-                    logs_went_back.insert((p.topic.clone(), p.partition));
+                    logs_went_back.insert((p.topic.to_string(), p.partition));
                 }
             }
         }

@@ -130,7 +130,7 @@ fn partition_lags(out: &mut Exposition, cluster: &str, group: &GroupReport) {
         let labels = [
             ("cluster", cluster),
             ("group", group.summary.group.as_str()),
-            ("topic", p.topic.as_str()),
+            ("topic", &*p.topic),
             ("partition", partition.as_str()),
         ];
         if let Some(lag) = p.lag_records {

@@ -97,14 +97,16 @@ pub fn spawn_poller(
     Ok(handle)
 }
 
-/// Keeps how long the round took, then counts it: a scrape that sees the count move sees
-/// this round's duration, not the last one's.
+/// Keeps how long the round took, then counts it, then says the cluster is ready: a scrape
+/// that sees the count move (or `/readyz` turn ready) sees this round's duration, not the
+/// last one's.
 pub(super) fn round_done(cluster_view: &ClusterView, took: Duration) {
     let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
     cluster_view
         .last_round_micros
         .store(micros, Ordering::Relaxed);
     cluster_view.rounds.fetch_add(1, Ordering::Release);
+    cluster_view.ready.store(true, Ordering::Release);
 }
 
 /// Evaluates a round and passes on what it concluded. Every instance keeps its book up to
@@ -142,7 +144,6 @@ pub(super) fn judge(
     // The last report is dropped (400,000 pairs at issue 10's size) after the lock is let go.
     let last = cluster_view.latest.lock().replace(report);
     drop(last);
-    cluster_view.ready.store(true, Ordering::Release);
     let Some(term) = view.leader.active_term() else {
         for incident in &incidents {
             tracing::debug!(cluster, group = incident.group, phase = ?incident.phase, "incident concluded on standby, not published");
@@ -265,9 +266,9 @@ fn read_retention(cluster: &str, round: &Round, cache: &mut RetentionCache, view
     let mut topics: BTreeSet<&str> = BTreeSet::new();
     let mut last: Option<&str> = None;
     for p in round.groups.iter().flat_map(|g| &g.partitions) {
-        if last != Some(p.topic.as_str()) {
-            last = Some(p.topic.as_str());
-            topics.insert(p.topic.as_str());
+        if last != Some(&*p.topic) {
+            last = Some(&*p.topic);
+            topics.insert(&*p.topic);
         }
     }
     let topics = topics.into_iter().map(str::to_owned).collect();

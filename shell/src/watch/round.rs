@@ -7,6 +7,7 @@
 //! once with no partitions, which closes its incident, and then left out.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 
 use cairn_core::config::WatchConfig;
 use cairn_core::model::Millis;
@@ -50,6 +51,8 @@ type Committed = Vec<Option<Observed<Option<i64>>>>;
 /// order, so a round looks no (topic, partition) key up per group and partition.
 struct Cluster<'a> {
     starts: HashMap<&'a str, usize>,
+    /// Each topic's name, made once a round and shared by every observation of it.
+    names: HashMap<&'a str, Arc<str>>,
 }
 /// Watermarks read this round, by (topic, partition), shared by the groups that read it.
 type RoundWatermarks = HashMap<(String, i32), Option<Observed<Watermarks>>>;
@@ -101,12 +104,17 @@ pub fn observe_cluster(
         .map(|(group, answer)| round.read_committed(memory, &all, group, answer))
         .collect();
     let mut starts = HashMap::new();
+    let mut topic_names = HashMap::new();
     let mut next = 0;
     for (topic, partitions) in &memory.topics {
         starts.insert(topic.as_str(), next);
+        topic_names.insert(topic.as_str(), Arc::from(topic.as_str()));
         next += partitions.len();
     }
-    let cluster_partitions = Cluster { starts };
+    let cluster_partitions = Cluster {
+        starts,
+        names: topic_names,
+    };
     // Every partition some group reads, for one batched watermarks read shared by all.
     let read_topics: BTreeSet<&String> = names
         .iter()
@@ -213,11 +221,15 @@ impl Round<'_> {
                 continue; // deleted: its partitions are gone
             };
             let start = cluster.starts.get(topic.as_str()).copied();
+            let name = match cluster.names.get(topic.as_str()) {
+                Some(name) => name.clone(),
+                None => Arc::from(topic.as_str()),
+            };
             let topic_marks = watermarks.get(topic.as_str());
             for (k, &partition) in ids.iter().enumerate() {
                 let marks = topic_marks.and_then(|m| m.get(k).copied().flatten());
                 partitions.push(PartitionObservation {
-                    topic: topic.clone(),
+                    topic: name.clone(),
                     partition,
                     committed: start.and_then(|s| committed.get(s + k).copied().flatten()),
                     log_start: marks.map(|w| Observed {
@@ -444,10 +456,10 @@ fn add_first_unread(
         let committed = p.committed.as_ref().and_then(|c| c.value);
         if let (Some(committed), Some(end)) = (committed, p.log_end.as_ref())
             && end.value > committed
-            && asked.insert((p.topic.as_str(), p.partition, committed))
+            && asked.insert((&*p.topic, p.partition, committed))
         {
             lagging.push(Lagging {
-                topic: p.topic.clone(),
+                topic: p.topic.to_string(),
                 partition: p.partition,
                 committed,
                 log_end: end.value,
@@ -476,7 +488,7 @@ fn add_first_unread(
         let behind = matches!((committed, &p.log_end), (Some(c), Some(end)) if end.value > c);
         p.first_unread = if behind {
             answers
-                .get(&(p.topic.as_str(), p.partition))
+                .get(&(&*p.topic, p.partition))
                 .filter(|a| Some(a.from()) == committed)
                 .copied()
         } else {
