@@ -13,8 +13,10 @@ use crate::model::Millis;
 
 /// (cluster, group).
 type GroupKey = (String, String);
-/// (topic, partition).
-type PartitionKey = (String, i32);
+/// One cluster's partition logs: topic, then partition. Looked up once per topic of a group's
+/// round, not per pair: at 400,000 pairs a round, a (topic, partition) key copied and
+/// compared per pair cost more than judging the pair.
+type ClusterLogs = HashMap<String, HashMap<i32, LogTrack>>;
 
 /// Judges every watched group, round after round.
 ///
@@ -26,7 +28,7 @@ type PartitionKey = (String, i32);
 pub struct Evaluator {
     groups: BTreeMap<GroupKey, GroupTrack>,
     /// Each cluster's partition logs, shared by the groups that read them.
-    logs: HashMap<String, HashMap<PartitionKey, LogTrack>>,
+    logs: HashMap<String, ClusterLogs>,
 }
 
 #[derive(Debug, Default)]
@@ -34,7 +36,16 @@ struct GroupTrack {
     empty_since: Option<Millis>,
     /// The times of the rounds its partitions' histories keep.
     times: RoundTimes,
-    partitions: BTreeMap<PartitionKey, PartitionTrack>,
+    /// Topic, then partition (iterated in (topic, partition) order).
+    partitions: BTreeMap<String, BTreeMap<i32, Tracked>>,
+}
+
+/// A partition's track and the group's round that last listed it, so that partitions left
+/// out of a round are told without a set of the ones seen.
+#[derive(Debug)]
+struct Tracked {
+    seen_in: u32,
+    track: PartitionTrack,
 }
 
 impl Evaluator {
@@ -58,9 +69,16 @@ impl Evaluator {
                 };
                 track
                     .partitions
-                    .entry((recorded.topic.clone(), recorded.partition))
-                    .or_insert_with(|| {
-                        PartitionTrack::resumed(committed, stuck_since, recorded.expired_since)
+                    .entry(recorded.topic.clone())
+                    .or_default()
+                    .entry(recorded.partition)
+                    .or_insert_with(|| Tracked {
+                        seen_in: 0,
+                        track: PartitionTrack::resumed(
+                            committed,
+                            stuck_since,
+                            recorded.expired_since,
+                        ),
                     });
             }
         }
@@ -85,7 +103,10 @@ impl Evaluator {
         self.groups.retain(|key, _| seen.contains(key));
         // Logs no group read this round are forgotten, as their groups' partitions are.
         for logs in self.logs.values_mut() {
-            logs.retain(|_, log| log.seen_at == round.now);
+            for partitions in logs.values_mut() {
+                partitions.retain(|_, log| log.seen_at == round.now);
+            }
+            logs.retain(|_, partitions| !partitions.is_empty());
         }
         self.logs.retain(|_, logs| !logs.is_empty());
         RoundReport {
@@ -102,10 +123,12 @@ impl Evaluator {
         let partitions = track
             .partitions
             .iter()
-            .map(|((topic, partition), p)| PartitionHistory {
-                topic: topic.clone(),
-                partition: *partition,
-                points: p.history().points(&track.times),
+            .flat_map(|(topic, partitions)| {
+                partitions.iter().map(|(partition, p)| PartitionHistory {
+                    topic: topic.clone(),
+                    partition: *partition,
+                    points: p.track.history().points(&track.times),
+                })
             })
             .collect();
         Some(GroupHistory {
@@ -117,7 +140,11 @@ impl Evaluator {
 
     /// How many partitions are tracked, over all groups.
     pub fn tracked_partitions(&self) -> usize {
-        self.groups.values().map(|g| g.partitions.len()).sum()
+        self.groups
+            .values()
+            .flat_map(|g| g.partitions.values())
+            .map(BTreeMap::len)
+            .sum()
     }
 }
 
@@ -126,7 +153,7 @@ impl GroupTrack {
         &mut self,
         now: Millis,
         obs: &GroupObservation,
-        logs: &mut HashMap<PartitionKey, LogTrack>,
+        logs: &mut ClusterLogs,
         timestamps: &mut TimestampCounts,
         logs_went_back: &mut BTreeSet<(String, i32)>,
     ) -> GroupReport {
@@ -154,26 +181,40 @@ impl GroupTrack {
             // An unreadable round keeps the spell going but does not show an empty group.
             empty_since: self.empty_since.filter(|_| is_empty),
         };
-        let mut seen = BTreeSet::new();
-        let partitions: Vec<PartitionReport> = obs
-            .partitions
-            .iter()
-            .map(|p| {
-                let key = (p.topic.clone(), p.partition);
-                let log = logs.entry(key.clone()).or_default();
-                let track = self
-                    .partitions
-                    .entry(key.clone())
-                    .or_insert_with(|| PartitionTrack::new(round));
-                seen.insert(key);
-                let report = track.evaluate(&ctx, p, log, timestamps);
+        let mut partitions: Vec<PartitionReport> = Vec::with_capacity(obs.partitions.len());
+        // The shell lists a group's partitions topic by topic: each run of one topic looks
+        // its tracks and logs up once.
+        for run in obs.partitions.chunk_by(|a, b| a.topic == b.topic) {
+            let topic = &run[0].topic;
+            // The name is copied only when the topic is new.
+            if !logs.contains_key(&**topic) {
+                logs.insert(topic.to_string(), HashMap::new());
+            }
+            if !self.partitions.contains_key(&**topic) {
+                self.partitions.insert(topic.to_string(), BTreeMap::new());
+            }
+            let (Some(topic_logs), Some(topic_tracks)) =
+                (logs.get_mut(&**topic), self.partitions.get_mut(&**topic))
+            else {
+                unreachable!("both were just inserted");
+            };
+            for p in run {
+                let log = topic_logs.entry(p.partition).or_default();
+                let tracked = topic_tracks.entry(p.partition).or_insert_with(|| Tracked {
+                    seen_in: round,
+                    track: PartitionTrack::new(round),
+                });
+                tracked.seen_in = round;
+                partitions.push(tracked.track.evaluate(&ctx, p, log, timestamps));
                 if log.went_back_at(now) {
-                    logs_went_back.insert((p.topic.clone(), p.partition));
+                    logs_went_back.insert((p.topic.to_string(), p.partition));
                 }
-                report
-            })
-            .collect();
-        self.partitions.retain(|key, _| seen.contains(key));
+            }
+        }
+        for tracks in self.partitions.values_mut() {
+            tracks.retain(|_, tracked| tracked.seen_in == round);
+        }
+        self.partitions.retain(|_, tracks| !tracks.is_empty());
 
         let summary = summarize(obs, &ctx, &partitions);
         GroupReport {

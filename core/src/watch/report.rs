@@ -1,6 +1,8 @@
 //! What a round concludes, shaped for the REST API: `GET /api/consumers/{cluster}/{group}`
 //! serializes a [`GroupReport`], `GET /api/consumers` a list of [`GroupSummary`].
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use super::input::GroupState;
@@ -78,7 +80,8 @@ pub struct GroupSummary {
 /// or is stale (the state is then `unknown`), and `committed` is null under `no_commit`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct PartitionReport {
-    pub topic: String,
+    /// The observation's shared name.
+    pub topic: Arc<str>,
     pub partition: i32,
     pub state: ConsumerState,
     pub committed: Option<i64>,

@@ -141,25 +141,29 @@ impl GroupOffsetsReader {
             })?;
         // A partition the broker answered with an error (not authorized, unstable) is not
         // "no commit": the caller must treat it as unread.
-        let offsets: std::collections::HashMap<(String, i32), PartitionCommit> = answer
-            .elements()
-            .iter()
-            .map(|e| {
-                let commit = match (e.error(), e.offset()) {
-                    (Err(err), _) => Err(err.rdkafka_error_code()),
-                    (Ok(()), Offset::Offset(offset)) => Ok(Some(offset)),
-                    (Ok(()), _) => Ok(None),
-                };
-                ((e.topic().to_owned(), e.partition()), commit)
-            })
-            .collect();
+        let commit_of = |e: &rdkafka::topic_partition_list::TopicPartitionListElem<'_>| match (
+            e.error(),
+            e.offset(),
+        ) {
+            (Err(err), _) => Err(err.rdkafka_error_code()),
+            (Ok(()), Offset::Offset(offset)) => Ok(Some(offset)),
+            (Ok(()), _) => Ok(None),
+        };
+        let elements = answer.elements();
+        // librdkafka answers in the order asked: each slot is looked at first, so no key is
+        // copied or hashed per partition; a partition elsewhere is searched for.
         Ok(partitions
             .iter()
-            .map(|(topic, partition)| {
-                offsets
-                    .get(&(topic.clone(), *partition))
-                    .copied()
-                    .unwrap_or(Ok(None))
+            .enumerate()
+            .map(|(i, (topic, partition))| {
+                let matches = |e: &&rdkafka::topic_partition_list::TopicPartitionListElem<'_>| {
+                    e.partition() == *partition && e.topic() == topic
+                };
+                elements
+                    .get(i)
+                    .filter(matches)
+                    .or_else(|| elements.iter().find(matches))
+                    .map_or(Ok(None), commit_of)
             })
             .collect())
     }

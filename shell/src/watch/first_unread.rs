@@ -58,10 +58,16 @@ impl FirstUnreadFetcher {
     /// did not answer in time has none. Partitions not in `lagging` are forgotten. The errors
     /// are those of topics whose fetch failed (their partitions have no answer).
     pub fn answers(&mut self, lagging: &[Lagging]) -> (&Cache, Vec<KafkaError>) {
+        // By key, so that keeping the cache costs a lookup per cached answer, not a scan.
+        let by_key: HashMap<(&str, i32), Vec<&Lagging>> =
+            lagging.iter().fold(HashMap::new(), |mut by_key, l| {
+                by_key.entry((&l.topic, l.partition)).or_default().push(l);
+                by_key
+            });
         self.cache.retain(|key, answer| {
-            lagging
-                .iter()
-                .any(|l| (&l.topic, l.partition) == (&key.0, key.1) && still_answers(answer, l))
+            by_key
+                .get(&(key.0.as_str(), key.1))
+                .is_some_and(|ls| ls.iter().any(|l| still_answers(answer, l)))
         });
         let mut by_topic: BTreeMap<&str, Vec<&Lagging>> = BTreeMap::new();
         for l in lagging {

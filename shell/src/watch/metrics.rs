@@ -13,7 +13,7 @@ use cairn_core::metrics::catalog::{
     WATCH_TOPIC_CHANGES, WATCH_WEBHOOK_FAILURES,
 };
 use cairn_core::metrics::exposition::Exposition;
-use cairn_core::watch::{ConsumerState, GroupReport, group_headroom};
+use cairn_core::watch::{ConsumerState, GroupReport};
 
 use super::view::WatchView;
 
@@ -36,7 +36,7 @@ pub fn render(view: &WatchView) -> String {
             );
         }
         let latest = cluster.latest.lock();
-        let retention = cluster.retention.lock();
+        let headroom = cluster.headroom.lock();
         for group in latest.iter().flat_map(|r| &r.groups) {
             let s = &group.summary;
             let labels = [("cluster", name), ("group", s.group.as_str())];
@@ -49,10 +49,8 @@ pub fn render(view: &WatchView) -> String {
             if let Some(age) = s.last_commit_age_seconds {
                 out.gauge(&WATCH_LAST_COMMIT_AGE, &labels, age);
             }
-            if let Some(headroom) =
-                group_headroom(&group.partitions, |topic| retention.get(topic).copied())
-            {
-                out.gauge(&WATCH_RETENTION_HEADROOM, &labels, headroom);
+            if let Some(headroom) = headroom.get(&s.group) {
+                out.gauge(&WATCH_RETENTION_HEADROOM, &labels, *headroom);
             }
             if view.partition_metrics {
                 partition_lags(&mut out, name, group);
@@ -132,7 +130,7 @@ fn partition_lags(out: &mut Exposition, cluster: &str, group: &GroupReport) {
         let labels = [
             ("cluster", cluster),
             ("group", group.summary.group.as_str()),
-            ("topic", p.topic.as_str()),
+            ("topic", &*p.topic),
             ("partition", partition.as_str()),
         ];
         if let Some(lag) = p.lag_records {

@@ -2,14 +2,14 @@
 //! the report for HTTP, records incidents in the shared book (stored before they go out) and
 //! hands them to the publisher.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use cairn_core::config::WatchConfig;
-use cairn_core::watch::{GroupState, IncidentBook, Round, RoundReport};
+use cairn_core::watch::{GroupState, IncidentBook, Retention, Round, RoundReport, group_headroom};
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
@@ -86,10 +86,7 @@ pub fn spawn_poller(
                 }
                 phases.time("drop_round", || drop(round));
                 if let Some(cluster_view) = view.cluster(&cluster) {
-                    let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-                    cluster_view
-                        .last_round_micros
-                        .store(took, Ordering::Relaxed);
+                    round_done(cluster_view, started.elapsed());
                 }
                 tracing::debug!(cluster, total_ms = started.elapsed().as_millis() as u64, phases = %phases, "watch round phases");
                 let left = interval.saturating_sub(started.elapsed());
@@ -98,6 +95,18 @@ pub fn spawn_poller(
             tracing::info!(cluster, "watch poller stopped");
         })?;
     Ok(handle)
+}
+
+/// Keeps how long the round took, then counts it, then says the cluster is ready: a scrape
+/// that sees the count move (or `/readyz` turn ready) sees this round's duration, not the
+/// last one's.
+pub(super) fn round_done(cluster_view: &ClusterView, took: Duration) {
+    let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+    cluster_view
+        .last_round_micros
+        .store(micros, Ordering::Relaxed);
+    cluster_view.rounds.fetch_add(1, Ordering::Release);
+    cluster_view.ready.store(true, Ordering::Release);
 }
 
 /// Evaluates a round and passes on what it concluded. Every instance keeps its book up to
@@ -130,9 +139,11 @@ pub(super) fn judge(
     if let Err(err) = store.save(kept) {
         tracing::error!(cluster, error = %err, "incident book not stored");
     }
-    *cluster_view.latest.lock() = Some(report);
-    cluster_view.rounds.fetch_add(1, Ordering::Relaxed);
-    cluster_view.ready.store(true, Ordering::Release);
+    let headroom = headroom_by_group(&report, &cluster_view.retention.lock());
+    *cluster_view.headroom.lock() = headroom;
+    // The last report is dropped (400,000 pairs at issue 10's size) after the lock is let go.
+    let last = cluster_view.latest.lock().replace(report);
+    drop(last);
     let Some(term) = view.leader.active_term() else {
         for incident in &incidents {
             tracing::debug!(cluster, group = incident.group, phase = ?incident.phase, "incident concluded on standby, not published");
@@ -154,6 +165,23 @@ pub(super) fn judge(
         }
     }
     drop(shared);
+}
+
+/// Each group's retention headroom (see [`group_headroom`]), for `/metrics`; groups whose
+/// headroom cannot be known are left out.
+fn headroom_by_group(
+    report: &RoundReport,
+    retention: &HashMap<String, Retention>,
+) -> HashMap<String, f64> {
+    report
+        .groups
+        .iter()
+        .filter_map(|group| {
+            let headroom =
+                group_headroom(&group.partitions, |topic| retention.get(topic).copied())?;
+            Some((group.summary.group.clone(), headroom))
+        })
+        .collect()
 }
 
 /// One event per topic whose partitions' logs went back this round.
@@ -233,13 +261,16 @@ fn read_retention(cluster: &str, round: &Round, cache: &mut RetentionCache, view
     let Some(cluster_view) = view.cluster(cluster) else {
         return;
     };
-    // Deduplicated before they are copied: a round has a topic name per (group, partition).
-    let topics: BTreeSet<&str> = round
-        .groups
-        .iter()
-        .flat_map(|g| &g.partitions)
-        .map(|p| p.topic.as_str())
-        .collect();
+    // Deduplicated before they are copied: a round has a topic name per (group, partition),
+    // listed topic by topic, so only a change of topic is looked up in the set.
+    let mut topics: BTreeSet<&str> = BTreeSet::new();
+    let mut last: Option<&str> = None;
+    for p in round.groups.iter().flat_map(|g| &g.partitions) {
+        if last != Some(&*p.topic) {
+            last = Some(&*p.topic);
+            topics.insert(&*p.topic);
+        }
+    }
     let topics = topics.into_iter().map(str::to_owned).collect();
     match cache.refresh(topics, Instant::now()) {
         Ok(known) => *cluster_view.retention.lock() = known.clone(),

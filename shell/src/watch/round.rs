@@ -7,11 +7,12 @@
 //! once with no partitions, which closes its incident, and then left out.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 
 use cairn_core::config::WatchConfig;
 use cairn_core::model::Millis;
 use cairn_core::watch::{
-    GroupObservation, GroupState, GroupStatus, Observed, PartitionObservation,
+    FirstUnread, GroupObservation, GroupState, GroupStatus, Observed, PartitionObservation,
 };
 use rdkafka::error::RDKafkaErrorCode;
 
@@ -50,6 +51,8 @@ type Committed = Vec<Option<Observed<Option<i64>>>>;
 /// order, so a round looks no (topic, partition) key up per group and partition.
 struct Cluster<'a> {
     starts: HashMap<&'a str, usize>,
+    /// Each topic's name, made once a round and shared by every observation of it.
+    names: HashMap<&'a str, Arc<str>>,
 }
 /// Watermarks read this round, by (topic, partition), shared by the groups that read it.
 type RoundWatermarks = HashMap<(String, i32), Option<Observed<Watermarks>>>;
@@ -101,12 +104,17 @@ pub fn observe_cluster(
         .map(|(group, answer)| round.read_committed(memory, &all, group, answer))
         .collect();
     let mut starts = HashMap::new();
+    let mut topic_names = HashMap::new();
     let mut next = 0;
     for (topic, partitions) in &memory.topics {
         starts.insert(topic.as_str(), next);
+        topic_names.insert(topic.as_str(), Arc::from(topic.as_str()));
         next += partitions.len();
     }
-    let cluster_partitions = Cluster { starts };
+    let cluster_partitions = Cluster {
+        starts,
+        names: topic_names,
+    };
     // Every partition some group reads, for one batched watermarks read shared by all.
     let read_topics: BTreeSet<&String> = names
         .iter()
@@ -213,11 +221,15 @@ impl Round<'_> {
                 continue; // deleted: its partitions are gone
             };
             let start = cluster.starts.get(topic.as_str()).copied();
+            let name = match cluster.names.get(topic.as_str()) {
+                Some(name) => name.clone(),
+                None => Arc::from(topic.as_str()),
+            };
             let topic_marks = watermarks.get(topic.as_str());
             for (k, &partition) in ids.iter().enumerate() {
                 let marks = topic_marks.and_then(|m| m.get(k).copied().flatten());
                 partitions.push(PartitionObservation {
-                    topic: topic.clone(),
+                    topic: name.clone(),
                     partition,
                     committed: start.and_then(|s| committed.get(s + k).copied().flatten()),
                     log_start: marks.map(|w| Observed {
@@ -261,7 +273,10 @@ impl Round<'_> {
         for ((topic, _), commit) in all.iter().zip(&answer) {
             let (refused, code) = match *commit {
                 Commit::Offset(Some(_)) => {
-                    topics.insert(topic.clone());
+                    // Copied once per topic, not per partition.
+                    if !topics.contains(topic) {
+                        topics.insert(topic.clone());
+                    }
                     continue;
                 }
                 Commit::Offset(None) => continue,
@@ -276,7 +291,7 @@ impl Round<'_> {
                 None => errors.push((refused, code, 1)),
             }
             // Unknown this round, and the group keeps the topic.
-            if before.is_some_and(|b| b.contains(topic)) {
+            if before.is_some_and(|b| b.contains(topic)) && !topics.contains(topic) {
                 topics.insert(topic.clone());
             }
         }
@@ -441,10 +456,10 @@ fn add_first_unread(
         let committed = p.committed.as_ref().and_then(|c| c.value);
         if let (Some(committed), Some(end)) = (committed, p.log_end.as_ref())
             && end.value > committed
-            && asked.insert((p.topic.as_str(), p.partition, committed))
+            && asked.insert((&*p.topic, p.partition, committed))
         {
             lagging.push(Lagging {
-                topic: p.topic.clone(),
+                topic: p.topic.to_string(),
                 partition: p.partition,
                 committed,
                 log_end: end.value,
@@ -459,14 +474,25 @@ fn add_first_unread(
     for err in &errors {
         failed("first_unread", ReadReason::of_kafka(err), err);
     }
+    // Borrowed keys: no topic name is copied per pair to look its answer up.
+    let answers: HashMap<(&str, i32), FirstUnread> = answers
+        .iter()
+        .map(|((topic, partition), answer)| ((topic.as_str(), *partition), *answer))
+        .collect();
     for p in observations
         .iter_mut()
         .flat_map(|g| g.partitions.iter_mut())
     {
         let committed = p.committed.as_ref().and_then(|c| c.value);
-        p.first_unread = answers
-            .get(&(p.topic.clone(), p.partition))
-            .filter(|a| Some(a.from()) == committed)
-            .copied();
+        // Only a partition with records past its commit was asked about.
+        let behind = matches!((committed, &p.log_end), (Some(c), Some(end)) if end.value > c);
+        p.first_unread = if behind {
+            answers
+                .get(&(&*p.topic, p.partition))
+                .filter(|a| Some(a.from()) == committed)
+                .copied()
+        } else {
+            None
+        };
     }
 }

@@ -31,6 +31,10 @@ pub struct ClusterView {
     pub rebalancing: Mutex<BTreeMap<String, Rebalance>>,
     /// The retention of the topics watched groups read, as last read.
     pub retention: Mutex<HashMap<String, Retention>>,
+    /// Each group's retention headroom in seconds, worked out once per round when the report
+    /// is judged (see `poller::judge`): `/metrics` reads it here rather than going over every
+    /// partition of the report under its lock at each scrape, which held the round up.
+    pub headroom: Mutex<HashMap<String, f64>>,
     /// The autoscaling advisor's memory of this cluster's `[[scale.groups]]`.
     pub planner: Mutex<Planner>,
     /// Its latest advice, one per `[[scale.groups]]` entry of this cluster, in file order.
@@ -130,6 +134,7 @@ impl WatchView {
                     rounds: AtomicU64::new(0),
                     rebalancing: Mutex::new(BTreeMap::new()),
                     retention: Mutex::new(HashMap::new()),
+                    headroom: Mutex::new(HashMap::new()),
                     planner: Mutex::new(Planner::new()),
                     scale: Mutex::new(Vec::new()),
                     last_round_micros: AtomicU64::new(0),

@@ -213,7 +213,7 @@ impl OpenIncident {
     /// Holds a stuck or expired partition, or refreshes what is held about it.
     fn hold(&mut self, p: &PartitionReport) {
         let fresh = HeldPartition {
-            topic: p.topic.clone(),
+            topic: p.topic.to_string(),
             partition: p.partition,
             committed: p.committed,
             stuck_since: p.stuck_since,
@@ -256,7 +256,7 @@ fn find<'a>(group: &'a GroupReport, topic: &str, partition: i32) -> Option<&'a P
     group
         .partitions
         .iter()
-        .find(|p| p.topic == topic && p.partition == partition)
+        .find(|p| &*p.topic == topic && p.partition == partition)
 }
 
 fn close_record(now: Millis, incident: OpenIncident, group: &GroupReport) -> Incident {

@@ -109,7 +109,7 @@ pub struct PartitionEvidence {
 impl PartitionEvidence {
     pub fn from_report(p: &PartitionReport) -> Self {
         PartitionEvidence {
-            topic: p.topic.clone(),
+            topic: p.topic.to_string(),
             partition: p.partition,
             state: p.state,
             committed: p.committed,

@@ -187,7 +187,7 @@ impl Harness {
                     _ => None,
                 };
                 PartitionObservation {
-                    topic: p.topic.clone(),
+                    topic: p.topic.as_str().into(),
                     partition: p.partition,
                     committed: if p.fail.committed {
                         None

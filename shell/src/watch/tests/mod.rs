@@ -24,7 +24,7 @@ use tower::ServiceExt;
 use super::book::BookStore;
 use super::http::router;
 use super::leader::LeaderHandle;
-use super::poller::{SharedBook, judge};
+use super::poller::{SharedBook, judge, round_done};
 use super::publish::Outgoing;
 use super::view::WatchView;
 
@@ -105,6 +105,8 @@ impl Fixture {
         for n in 0..rounds {
             let r = round(start + n * 1_000, committed, committed + 10 + n);
             judge(CLUSTER, &r, &self.view, &self.book, &self.publish);
+            let cluster = self.view.cluster(CLUSTER).expect("the cluster's view");
+            round_done(cluster, Duration::from_millis(1));
         }
     }
 
