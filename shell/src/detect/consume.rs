@@ -162,12 +162,7 @@ impl TracingConsumer {
                     state.pipeline.lock().dispatcher.push(record);
                 }
                 Some(Err(KafkaError::PartitionEOF(partition))) => {
-                    let position = self.position_of(partition);
-                    state
-                        .pipeline
-                        .lock()
-                        .dispatcher
-                        .reached_end(partition, position);
+                    state.pipeline.lock().dispatcher.reached_end(partition);
                 }
                 Some(Err(error)) => {
                     ConsumerError { error: &error }.emit(shell);
@@ -220,23 +215,12 @@ impl TracingConsumer {
                         .pipeline
                         .lock()
                         .dispatcher
-                        .reached_end(element.partition(), Some(position));
+                        .reached_end(element.partition());
                 }
                 _ => all = false,
             }
         }
         all
-    }
-
-    /// Where the consumer stands in `partition` (a local answer: no request).
-    fn position_of(&self, partition: i32) -> Option<i64> {
-        let positions = self.consumer.position().ok()?;
-        let element =
-            positions.find_partition(&self.consumer.context().tracing_topic, partition)?;
-        match element.offset() {
-            rdkafka::Offset::Offset(offset) => Some(offset),
-            _ => None,
-        }
     }
 
     /// Starts a checkpoint of every owned partition and refreshes the published metrics,

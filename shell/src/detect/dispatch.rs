@@ -4,14 +4,11 @@
 //! request to a worker (assign, end of partition, revoke, checkpoint) goes after the records read
 //! before it, so a worker always answers for everything consumed so far.
 
-use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::mpsc::{self, SyncSender};
 
 use cairn_core::metrics::Metrics;
 use rdkafka::Offset;
 
-use super::lane::{Lane, Lanes};
 use super::pulse::Pulse;
 use super::restore::Restored;
 use super::worker::{PartitionCheckpoint, Record, WorkerMsg};
@@ -23,10 +20,6 @@ const BATCH: usize = 512;
 pub struct Dispatcher {
     workers: Vec<SyncSender<WorkerMsg>>,
     batches: Vec<Vec<Record>>,
-    /// Per owned partition, what was routed to its worker and read (shared with the worker
-    /// and the end watch through `registry`).
-    lanes: HashMap<i32, Arc<Lane>>,
-    registry: Lanes,
     /// The poll loop's pulse, which the workers watch.
     pulse: Pulse,
 }
@@ -37,15 +30,8 @@ impl Dispatcher {
         Dispatcher {
             workers,
             batches,
-            lanes: HashMap::new(),
-            registry: Lanes::default(),
             pulse,
         }
-    }
-
-    /// The lanes of the owned partitions, for the end watch.
-    pub fn lanes(&self) -> Lanes {
-        self.registry.clone()
     }
 
     /// The pulse the poll loop beats and the workers watch.
@@ -59,10 +45,6 @@ impl Dispatcher {
 
     /// Queues a record for its partition's worker, sending the batch once it is full.
     pub fn push(&mut self, record: Record) {
-        if let Some(lane) = self.lanes.get(&record.partition) {
-            // Counted before it is queued: from now on the worker knows it has more to read.
-            lane.routed_record(record.offset);
-        }
         let w = self.worker_of(record.partition);
         self.batches[w].push(record);
         if self.batches[w].len() >= BATCH {
@@ -82,22 +64,13 @@ impl Dispatcher {
 
     /// Tells the partition's worker, after every record read before it, that the consumer
     /// reached the partition's end: every trace appended so far is in its state.
-    pub fn reached_end(&mut self, partition: i32, position: Option<i64>) {
+    pub fn reached_end(&mut self, partition: i32) {
         let w = self.worker_of(partition);
         if !self.batches[w].is_empty() {
             let batch = std::mem::replace(&mut self.batches[w], Vec::with_capacity(BATCH));
             let _ = self.workers[w].send(WorkerMsg::Records(batch));
         }
-        let routed = match self.lanes.get(&partition) {
-            Some(lane) => {
-                if let Some(position) = position {
-                    lane.reached(position);
-                }
-                lane.routed()
-            }
-            None => 0,
-        };
-        let _ = self.workers[w].send(WorkerMsg::ReachedEnd { partition, routed });
+        let _ = self.workers[w].send(WorkerMsg::ReachedEnd { partition });
     }
 
     /// Tells every worker, after the records read so far, that the consumer lost the tracing
@@ -112,19 +85,15 @@ impl Dispatcher {
     }
 
     /// Hands a restored partition to its worker.
-    pub fn assign(&mut self, partition: i32, restored: Restored) {
+    pub fn assign(&self, partition: i32, restored: Restored) {
         let next_offset = match restored.next_offset {
             Offset::Offset(offset) => offset,
             _ => 0,
         };
-        let lane = Arc::new(Lane::new(next_offset));
-        self.lanes.insert(partition, lane.clone());
-        self.registry.lock().insert(partition, lane.clone());
         let message = WorkerMsg::Assign {
             partition,
             detector: Box::new(restored.detector),
             next_offset,
-            lane,
         };
         let _ = self.workers[self.worker_of(partition)].send(message);
     }
@@ -132,10 +101,6 @@ impl Dispatcher {
     /// Takes partitions back from their workers: their final checkpoints, detectors included.
     pub fn revoke(&mut self, partitions: &[i32]) -> Vec<PartitionCheckpoint> {
         self.flush();
-        for partition in partitions {
-            self.lanes.remove(partition);
-            self.registry.lock().remove(partition);
-        }
         let (reply, answers) = mpsc::channel();
         let mut asked = 0;
         for (w, sender) in self.workers.iter().enumerate() {

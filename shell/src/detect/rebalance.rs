@@ -68,7 +68,7 @@ impl ConsumerState {
         tpl: &mut TopicPartitionList,
         partitions: &[i32],
     ) -> Result<(), SessionError> {
-        let mut pipeline = self.pipeline.lock();
+        let pipeline = self.pipeline.lock();
         for &partition in partitions {
             let restored = pipeline
                 .restorer

@@ -18,7 +18,6 @@ use rdkafka::ClientConfig;
 use super::checkpoint::{CheckpointRunner, Checkpointer, ExternalOutput};
 use super::consume::{Pipeline, TracingConsumer};
 use super::dispatch::Dispatcher;
-use super::end_watch::EndWatch;
 use super::error::SessionError;
 use super::pulse::Pulse;
 use super::restore::Restorer;
@@ -60,13 +59,6 @@ pub(super) fn run(
 ) -> Result<(), SessionError> {
     let checkpoints = start_checkpoints(shared)?;
     let (dispatcher, workers) = spawn_workers(shared)?;
-    // Stops with the session (dropped at the end of this function).
-    let _end_watch = EndWatch::start(
-        shared.tracing_base,
-        &shared.config.tracing.topic,
-        dispatcher.lanes(),
-    )
-    .map_err(SessionError::Consumer)?;
     let consumer = match subscribe(shared, dispatcher, checkpoints) {
         Ok(consumer) => consumer,
         Err(err) => {

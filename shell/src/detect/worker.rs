@@ -17,7 +17,6 @@ use cairn_core::trace;
 
 use cairn_core::detector::spill::{share_targets, spill_goal};
 
-use super::lane::Lane;
 use super::pulse::Pulse;
 use super::spill::{SpillError, SpillTier, TierKey, TierWrite};
 use crate::clock::now_millis;
@@ -58,16 +57,10 @@ pub enum WorkerMsg {
         partition: i32,
         detector: Box<Detector>,
         next_offset: i64,
-        /// What the consumer routed and read of the partition (it goes on counting).
-        lane: Arc<Lane>,
     },
-    /// The consumer read `partition` to its end: every trace appended before now is in, once
-    /// the `routed` records routed to this worker before it are read. It stands while no
-    /// record was routed since (the lane still says `routed`): a record waiting in the inbox
-    /// behind the timers is not read yet.
+    /// The consumer read `partition` to its end: every trace appended before now is in.
     ReachedEnd {
         partition: i32,
-        routed: u64,
     },
     /// The consumer lost the tracing cluster: no partition counts as read to its end until
     /// it reaches the end again, and verdicts wait a confirmation delay after that (traces
@@ -116,28 +109,16 @@ struct Owned {
     detector: Box<Detector>,
     next_offset: i64,
     verdicts: Vec<Verdict>,
-    /// The records routed to the partition when the consumer last read it to its end; `None`
-    /// when it has not since it was assigned or interrupted. The partition is read to its end
-    /// while the dispatcher's count still equals it. Timers of a partition that is behind wait:
-    /// a missing trace may be among the records not read yet (in Kafka, in the consumer's queue
-    /// or in this worker's inbox), and the confirmation delay only covers traces in flight, not
-    /// a backlog of the detector's own (after a restart, or under more load than it keeps up
-    /// with).
-    end_at: Option<u64>,
-    lane: Arc<Lane>,
+    /// Whether the partition was read to its end since its last record. Timers of a partition
+    /// that is behind wait: a missing trace may be among the records not read yet, and the
+    /// confirmation delay only covers traces in flight, not a backlog of the detector's own
+    /// (after a restart, or under more load than it keeps up with).
+    at_end: bool,
     /// Whether the detector was told its input resumed since the partition was assigned or
     /// the consumer was last interrupted.
     resumed: bool,
     /// Keys of messages spilled with changes the next checkpoint must carry (from the tier).
     spilled_dirty: Vec<TierKey>,
-}
-
-impl Owned {
-    /// Whether the partition was read to its end, no record was routed to it since, and the
-    /// log holds none past what was (see [`Lane`]).
-    fn read_to_end(&self) -> bool {
-        self.end_at == Some(self.lane.routed()) && !self.lane.behind()
-    }
 }
 
 pub struct Worker {
@@ -206,7 +187,6 @@ impl Worker {
                     partition,
                     detector,
                     next_offset,
-                    lane,
                 }) => {
                     self.partitions.insert(
                         partition,
@@ -214,16 +194,15 @@ impl Worker {
                             detector,
                             next_offset,
                             verdicts: Vec::new(),
-                            end_at: None,
-                            lane,
+                            at_end: false,
                             resumed: false,
                             spilled_dirty: Vec::new(),
                         },
                     );
                 }
-                Ok(WorkerMsg::ReachedEnd { partition, routed }) => {
+                Ok(WorkerMsg::ReachedEnd { partition }) => {
                     if let Some(owned) = self.partitions.get_mut(&partition) {
-                        owned.end_at = Some(routed);
+                        owned.at_end = true;
                         if !owned.resumed {
                             owned.detector.input_resumed(now_millis());
                             owned.resumed = true;
@@ -232,7 +211,7 @@ impl Worker {
                 }
                 Ok(WorkerMsg::Interrupted { seq }) => {
                     for owned in self.partitions.values_mut() {
-                        owned.end_at = None;
+                        owned.at_end = false;
                         owned.resumed = false;
                     }
                     self.interrupts_seen = self.interrupts_seen.max(seq);
@@ -331,7 +310,7 @@ impl Worker {
                 // A record of a partition revoked meanwhile: the next owner reads it again.
                 continue;
             };
-            owned.end_at = None;
+            owned.at_end = false;
             if record.offset < owned.next_offset {
                 continue; // already in the restored state
             }
@@ -454,7 +433,7 @@ impl Worker {
         for (&partition, owned) in self
             .partitions
             .iter_mut()
-            .filter(|(_, owned)| judging && owned.read_to_end())
+            .filter(|(_, owned)| judging && owned.at_end)
         {
             if owned.detector.spilled_due_by(now) {
                 // Spilled messages whose timers are due come back before the timers run.

@@ -19,7 +19,6 @@ use cairn_core::offsets::Observed;
 use cairn_core::trace;
 
 use crate::clock::now_millis;
-use crate::detect::lane::Lane;
 use crate::detect::pulse::Pulse;
 use crate::detect::spill::SpillTier;
 use crate::detect::worker::{
@@ -181,9 +180,6 @@ fn start(
             partition: 0,
             detector: Box::new(detector),
             next_offset,
-            // Records go straight to the inbox here, not through a dispatcher that counts them,
-            // and no log is behind them.
-            lane: caught_up(next_offset),
         })
         .expect("assign");
     Running {
@@ -193,23 +189,13 @@ fn start(
     }
 }
 
-/// A lane whose log ends where the worker starts.
-fn caught_up(next_offset: i64) -> Arc<Lane> {
-    let lane = Lane::new(next_offset);
-    lane.saw_log_end(Some(next_offset));
-    Arc::new(lane)
-}
-
 impl Running {
     fn feed(&self, records: Vec<Record>) {
         self.inbox
             .send(WorkerMsg::Records(records))
             .expect("records");
         self.inbox
-            .send(WorkerMsg::ReachedEnd {
-                partition: 0,
-                routed: 0,
-            })
+            .send(WorkerMsg::ReachedEnd { partition: 0 })
             .expect("end");
     }
 
