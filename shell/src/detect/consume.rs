@@ -131,9 +131,9 @@ impl TracingConsumer {
         while !stop.load(Ordering::Relaxed) {
             // Back from a pause (a worker's full inbox, a slow checkpoint or rebalance): traces
             // may have landed unread on partitions reported read to their end, so each must
-            // reach its end again, as after losing the cluster (see `pulse`).
-            // The interruption goes out before the beat: until it reaches a worker, the
-            // announced number keeps that worker's timers waiting.
+            // reach its end again, as after losing the cluster (see `pulse`). The interruption
+            // goes out before the beat: until it reaches a worker, its announced number keeps
+            // that worker's timers waiting.
             let away = pulse.away(now_millis());
             if away > stall_after_millis() {
                 tracing::debug!(

@@ -74,7 +74,7 @@ impl Dispatcher {
     }
 
     /// Tells every worker, after the records read so far, that the consumer lost the tracing
-    /// cluster (see [`WorkerMsg::Interrupted`]).
+    /// cluster or was held up (see [`WorkerMsg::Interrupted`]).
     pub fn interrupted(&mut self) {
         // Announced first: a worker skips its timers from now until the message reaches it.
         let seq = self.pulse.interrupt();

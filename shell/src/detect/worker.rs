@@ -62,10 +62,10 @@ pub enum WorkerMsg {
     ReachedEnd {
         partition: i32,
     },
-    /// The consumer lost the tracing cluster: no partition counts as read to its end until
-    /// it reaches the end again, and verdicts wait a confirmation delay after that (traces
-    /// and gap reports that tracers held back must come first). `seq` is its number on the
-    /// consumer's [`Pulse`].
+    /// The consumer lost the tracing cluster or was held up: no partition counts as read to
+    /// its end until it reaches the end again, and verdicts wait a confirmation delay after
+    /// that (traces and gap reports that tracers held back must come first). `seq` is its
+    /// number on the consumer's [`Pulse`].
     Interrupted {
         seq: u64,
     },

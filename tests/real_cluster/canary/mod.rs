@@ -142,6 +142,19 @@ async fn read_heartbeats(
     beats
 }
 
+/// [`assert_exact`] for a run that lost a partition leader: the duplicates reported must be
+/// exactly the extra copies the log holds (see [`extra_copies_in_log`]) rather than none.
+async fn assert_exact_but_the_log_s_copies(cluster: &ThreeNodes, topic: &str, r: &ClusterReport) {
+    assert_eq!(r.lost, 0, "lost sequences: {:?}", r.lost_sequences);
+    assert_eq!((r.unexpected, r.late), (0, 0), "{r:#?}");
+    assert!(r.consumed >= r.acknowledged, "{r:#?}");
+    let in_log = extra_copies_in_log(cluster, topic, r).await;
+    assert_eq!(
+        r.duplicated, in_log,
+        "the duplicates reported are the extra copies in the log: {r:#?}"
+    );
+}
+
 /// How many extra copies of a heartbeat (the same sequence and attempt) the canary topic holds
 /// for `r`'s run, read back partition by partition. Losing a partition leader (and more so the
 /// active controller with it) can make Kafka keep a batch twice even from an idempotent
