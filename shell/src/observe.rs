@@ -45,6 +45,11 @@ pub struct ShellCounters {
     pub session_restarts: AtomicU64,
     /// Consumer errors other than the ones above (logged with their cause).
     pub consumer_errors: AtomicU64,
+    /// Asks of the tracing partitions' log ends that failed (see `detect::looks`).
+    pub look_failures: AtomicU64,
+    /// How far behind now the owned tracing partitions are judged, at the last checkpoint:
+    /// the largest now − read-through time, in milliseconds (see `detect::frontier`).
+    pub judging_lag_ms: AtomicI64,
 }
 
 /// Shared between the job (writer) and HTTP (reader).

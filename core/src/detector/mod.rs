@@ -243,26 +243,36 @@ impl Detector {
         self.gaps.iter().map(GapTable::len).sum()
     }
 
-    /// Runs every timer due at or before `now`, in deadline order, against `offsets`.
+    /// Runs every timer due at or before `now`, in deadline order, against `offsets`: for a
+    /// shell whose input holds every trace written up to `now` (tests, replays).
     pub fn on_tick(
         &mut self,
         now: Millis,
         offsets: &impl OffsetsView,
         sink: &mut impl VerdictSink,
     ) {
-        self.on_tick_bounded(now, offsets, sink, usize::MAX);
+        self.on_tick_bounded(now, now, offsets, sink, usize::MAX);
     }
 
-    /// [`Detector::on_tick`], stopping at the first deadline boundary after `budget` messages
-    /// were checked; returns whether due timers remain. A shell bounds with it how much state
-    /// one checkpoint must carry when many timers come due at once (after a backlog).
+    /// Runs the timers due at or before `read_through`, or `now` if that is earlier, checking
+    /// them at `now`; stops at the first deadline boundary after `budget` messages were
+    /// checked and returns whether due timers remain.
+    ///
+    /// `read_through` is the latest time by which every trace written to the input has been
+    /// fed to this detector. A check confirms a loss only after the delay has passed since the
+    /// check before it, so with timers held to `read_through` a trace written before the
+    /// commit that passed it is always read before a verdict, however far the reading lags
+    /// behind. `budget` bounds how much state one checkpoint must carry when many timers
+    /// come due at once (after a backlog).
     pub fn on_tick_bounded(
         &mut self,
         now: Millis,
+        read_through: Millis,
         offsets: &impl OffsetsView,
         sink: &mut impl VerdictSink,
         budget: usize,
     ) -> bool {
+        let due_by = now.min(read_through);
         self.forget_shed(now);
         let mut checked = 0usize;
         for (sid, table) in self.tables.iter_mut().enumerate() {
@@ -279,7 +289,7 @@ impl Detector {
                     at.saturating_add(plan.timing.confirmation_delay)
                 }),
             };
-            while let Some(mut due) = table.timers.pop_due(now) {
+            while let Some(mut due) = table.timers.pop_due(due_by) {
                 while let Some(row) = table.timers.take(&mut due) {
                     if !table.is_occupied(row) {
                         continue;
@@ -308,7 +318,7 @@ impl Detector {
                     return self
                         .tables
                         .iter()
-                        .any(|t| t.timers.next_deadline().is_some_and(|at| at <= now));
+                        .any(|t| t.timers.next_deadline().is_some_and(|at| at <= due_by));
                 }
             }
         }

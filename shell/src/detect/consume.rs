@@ -23,7 +23,7 @@ use rdkafka::error::KafkaError;
 use super::checkpoint::{CheckpointError, CheckpointRunner};
 use super::dispatch::Dispatcher;
 use super::error::SessionError;
-use super::pulse::stall_after_millis;
+use super::looks::LookThread;
 use super::restore::Restorer;
 use super::worker::{PartitionCheckpoint, Record, WorkerError};
 use crate::clock::now_millis;
@@ -70,7 +70,9 @@ impl ConsumerState {
 
 /// cairn's member of its consumer group on the tracing topic.
 pub struct TracingConsumer {
-    consumer: BaseConsumer<ConsumerState>,
+    consumer: Arc<BaseConsumer<ConsumerState>>,
+    /// Asks where the assigned partitions end, through the same client (see `looks`).
+    looks: Option<LookThread>,
 }
 
 impl TracingConsumer {
@@ -83,11 +85,12 @@ impl TracingConsumer {
         pipeline: Pipeline,
         observatory: Arc<Observatory>,
     ) -> Result<TracingConsumer, SessionError> {
+        let frontier = pipeline.dispatcher.frontier().clone();
         let state = ConsumerState {
             pipeline: Mutex::new(pipeline),
             fatal: Mutex::new(None),
             poisoned: AtomicBool::new(false),
-            observatory,
+            observatory: observatory.clone(),
             tracing_topic: topic.to_owned(),
         };
         let consumer: BaseConsumer<ConsumerState> = consumer_settings(tracing_base, group)
@@ -99,7 +102,13 @@ impl TracingConsumer {
                 topic: topic.to_owned(),
                 error,
             })?;
-        Ok(TracingConsumer { consumer })
+        let consumer = Arc::new(consumer);
+        let looks = LookThread::start(consumer.clone(), topic, frontier, observatory)
+            .map_err(SessionError::LookThread)?;
+        Ok(TracingConsumer {
+            consumer,
+            looks: Some(looks),
+        })
     }
 
     /// Polls until `stop` is set or the session fails; checkpoints every `interval`.
@@ -122,29 +131,8 @@ impl TracingConsumer {
         let state = self.consumer.context();
         let shell = &state.observatory.shell;
         let mut last_checkpoint = Instant::now();
-        // After the tracing cluster was lost, partitions count as read to their end again only
-        // once they are; librdkafka reports the end of a partition once per offset, so a quiet
-        // partition would never be reported again: it is checked against the log end instead.
-        let mut awaiting_end = false;
-        let mut last_end_check = Instant::now();
-        let pulse = state.pipeline.lock().dispatcher.pulse().clone();
+        let mut last_interruption: Option<Instant> = None;
         while !stop.load(Ordering::Relaxed) {
-            // Back from a pause (a worker's full inbox, a slow checkpoint or rebalance): traces
-            // may have landed unread on partitions reported read to their end, so each must
-            // reach its end again, as after losing the cluster (see `pulse`). The interruption
-            // goes out before the beat: until it reaches a worker, its announced number keeps
-            // that worker's timers waiting.
-            let away = pulse.away(now_millis());
-            if away > stall_after_millis() {
-                tracing::debug!(
-                    away_ms = away,
-                    "the poll loop was away; partitions must reach their end again"
-                );
-                state.pipeline.lock().dispatcher.interrupted();
-                awaiting_end = true;
-                last_end_check = Instant::now();
-            }
-            pulse.beat(now_millis());
             if let Some(error) = state.fatal.lock().take() {
                 return Err(error);
             }
@@ -162,27 +150,24 @@ impl TracingConsumer {
                     state.pipeline.lock().dispatcher.push(record);
                 }
                 Some(Err(KafkaError::PartitionEOF(partition))) => {
-                    state.pipeline.lock().dispatcher.reached_end(partition);
+                    let position = self.position_of(partition);
+                    state
+                        .pipeline
+                        .lock()
+                        .dispatcher
+                        .reached_end(partition, position);
                 }
                 Some(Err(error)) => {
                     ConsumerError { error: &error }.emit(shell);
-                    // A burst of errors about one outage interrupts once.
-                    if loses_the_cluster(&error) && !awaiting_end {
-                        state.pipeline.lock().dispatcher.interrupted();
-                        awaiting_end = true;
-                        last_end_check = Instant::now();
+                    // A burst of errors about one outage interrupts about once a second, each
+                    // time moving on when the partitions must be read through again.
+                    let due = last_interruption.is_none_or(|at| at.elapsed() >= INTERRUPT_EVERY);
+                    if loses_the_cluster(&error) && due {
+                        state.pipeline.lock().dispatcher.interrupted(now_millis());
+                        last_interruption = Some(Instant::now());
                     }
                 }
                 None => state.pipeline.lock().dispatcher.flush(),
-            }
-            // Checked whatever the poll returned: librdkafka may keep reporting errors queued
-            // during the outage long after the cluster is back.
-            if awaiting_end && last_end_check.elapsed() >= END_CHECK_EVERY {
-                last_end_check = Instant::now();
-                awaiting_end = !self.report_partitions_at_end();
-                // Asking the broker where each partition ends is the consumer at work, not a
-                // pause: what it reported is fresh.
-                pulse.beat(now_millis());
             }
             if last_checkpoint.elapsed() >= interval {
                 self.checkpoint()?;
@@ -192,35 +177,15 @@ impl TracingConsumer {
         Ok(())
     }
 
-    /// Reports every assigned partition whose position has reached its log end (asked of the
-    /// broker, so a cluster still unreachable reports none); true when all of them have.
-    fn report_partitions_at_end(&self) -> bool {
-        let state = self.consumer.context();
-        let Ok(positions) = self.consumer.position() else {
-            return false;
-        };
-        let mut all = true;
-        for element in positions.elements() {
-            let rdkafka::Offset::Offset(position) = element.offset() else {
-                all = false;
-                continue;
-            };
-            match self.consumer.fetch_watermarks(
-                element.topic(),
-                element.partition(),
-                END_CHECK_EVERY,
-            ) {
-                Ok((_, end)) if position >= end => {
-                    state
-                        .pipeline
-                        .lock()
-                        .dispatcher
-                        .reached_end(element.partition());
-                }
-                _ => all = false,
-            }
+    /// Where the consumer stands in `partition` (a local answer: no request).
+    fn position_of(&self, partition: i32) -> Option<i64> {
+        let positions = self.consumer.position().ok()?;
+        let element =
+            positions.find_partition(&self.consumer.context().tracing_topic, partition)?;
+        match element.offset() {
+            rdkafka::Offset::Offset(offset) => Some(offset),
+            _ => None,
         }
-        all
     }
 
     /// Starts a checkpoint of every owned partition and refreshes the published metrics,
@@ -228,6 +193,7 @@ impl TracingConsumer {
     /// it all up).
     fn checkpoint(&self) -> Result<(), SessionError> {
         let state = self.consumer.context();
+        let shell = &state.observatory.shell;
         let mut pipeline = state.pipeline.lock();
         let busy = pipeline
             .checkpoints
@@ -238,6 +204,13 @@ impl TracingConsumer {
         }
         let (checkpoints, metrics) = pipeline.dispatcher.checkpoint_all();
         state.observatory.metrics.store(Arc::new(metrics));
+        let now = now_millis();
+        let lag = checkpoints
+            .iter()
+            .map(|c| now.saturating_sub(c.judged_through))
+            .max()
+            .unwrap_or(0);
+        shell.judging_lag_ms.store(lag, Ordering::Relaxed);
         let group = self
             .consumer
             .group_metadata()
@@ -265,7 +238,8 @@ impl TracingConsumer {
     /// Leaves the group and stops the workers. The revoke callback checkpoints what is still
     /// owned, unless the session failed: then the next owner, or the next session, resumes
     /// from the last checkpoint.
-    pub fn leave(self) {
+    pub fn leave(mut self) {
+        drop(self.looks.take());
         self.consumer.unsubscribe();
         let _ = self.consumer.poll(Duration::from_millis(500));
         self.consumer.context().pipeline.lock().dispatcher.stop();
@@ -292,8 +266,8 @@ fn loses_the_cluster(error: &KafkaError) -> bool {
     )
 }
 
-/// How often, after losing the tracing cluster, positions are compared with the log ends.
-const END_CHECK_EVERY: Duration = Duration::from_secs(1);
+/// How often a burst of errors about losing the tracing cluster interrupts the workers.
+const INTERRUPT_EVERY: Duration = Duration::from_secs(1);
 
 /// The tracing cluster's settings with what this consumer needs on top.
 fn consumer_settings(tracing_base: &ClientConfig, group: &str) -> ClientConfig {

@@ -7,9 +7,10 @@
 use std::sync::mpsc::{self, SyncSender};
 
 use cairn_core::metrics::Metrics;
+use cairn_core::model::Millis;
 use rdkafka::Offset;
 
-use super::pulse::Pulse;
+use super::frontier::Frontier;
 use super::restore::Restored;
 use super::worker::{PartitionCheckpoint, Record, WorkerMsg};
 
@@ -20,23 +21,23 @@ const BATCH: usize = 512;
 pub struct Dispatcher {
     workers: Vec<SyncSender<WorkerMsg>>,
     batches: Vec<Vec<Record>>,
-    /// The poll loop's pulse, which the workers watch.
-    pulse: Pulse,
+    /// Where interruptions are announced to the workers.
+    frontier: Frontier,
 }
 
 impl Dispatcher {
-    pub fn new(workers: Vec<SyncSender<WorkerMsg>>, pulse: Pulse) -> Self {
+    pub fn new(workers: Vec<SyncSender<WorkerMsg>>, frontier: Frontier) -> Self {
         let batches = workers.iter().map(|_| Vec::with_capacity(BATCH)).collect();
         Dispatcher {
             workers,
             batches,
-            pulse,
+            frontier,
         }
     }
 
-    /// The pulse the poll loop beats and the workers watch.
-    pub fn pulse(&self) -> &Pulse {
-        &self.pulse
+    /// How far the workers' partitions are read, which the look thread moves.
+    pub fn frontier(&self) -> &Frontier {
+        &self.frontier
     }
 
     fn worker_of(&self, partition: i32) -> usize {
@@ -63,24 +64,27 @@ impl Dispatcher {
     }
 
     /// Tells the partition's worker, after every record read before it, that the consumer
-    /// reached the partition's end: every trace appended so far is in its state.
-    pub fn reached_end(&mut self, partition: i32) {
+    /// reached the partition's end at `position`.
+    pub fn reached_end(&mut self, partition: i32, position: Option<i64>) {
         let w = self.worker_of(partition);
         if !self.batches[w].is_empty() {
             let batch = std::mem::replace(&mut self.batches[w], Vec::with_capacity(BATCH));
             let _ = self.workers[w].send(WorkerMsg::Records(batch));
         }
-        let _ = self.workers[w].send(WorkerMsg::ReachedEnd { partition });
+        let _ = self.workers[w].send(WorkerMsg::ReachedEnd {
+            partition,
+            position,
+        });
     }
 
     /// Tells every worker, after the records read so far, that the consumer lost the tracing
-    /// cluster or was held up (see [`WorkerMsg::Interrupted`]).
-    pub fn interrupted(&mut self) {
+    /// cluster at `at` (see [`WorkerMsg::Interrupted`]).
+    pub fn interrupted(&mut self, at: Millis) {
         // Announced first: a worker skips its timers from now until the message reaches it.
-        let seq = self.pulse.interrupt();
+        let seq = self.frontier.interrupt();
         self.flush();
         for worker in &self.workers {
-            let _ = worker.send(WorkerMsg::Interrupted { seq });
+            let _ = worker.send(WorkerMsg::Interrupted { seq, at });
         }
     }
 

@@ -18,6 +18,8 @@ pub enum SessionError {
     CheckpointThread(std::io::Error),
     #[error("starting the worker threads: {0}")]
     Workers(std::io::Error),
+    #[error("starting the thread that asks where the tracing partitions end: {0}")]
+    LookThread(std::io::Error),
     #[error("creating the tracing consumer: {0}")]
     Consumer(KafkaError),
     #[error("subscribing to the tracing topic `{topic}`: {error}")]
@@ -53,6 +55,7 @@ impl SessionError {
             SessionError::CheckpointProducer(_)
             | SessionError::CheckpointThread(_)
             | SessionError::Workers(_)
+            | SessionError::LookThread(_)
             | SessionError::Consumer(_)
             | SessionError::Subscribe { .. } => Recovery::RestartIfSubscribedBefore,
             SessionError::Checkpoint(_)

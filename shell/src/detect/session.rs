@@ -19,12 +19,11 @@ use super::checkpoint::{CheckpointRunner, Checkpointer, ExternalOutput};
 use super::consume::{Pipeline, TracingConsumer};
 use super::dispatch::Dispatcher;
 use super::error::SessionError;
-use super::pulse::Pulse;
+use super::frontier::Frontier;
 use super::restore::Restorer;
 use super::spill::SpillTier;
 use super::worker::{Worker, WorkerError};
 use super::{CHECKPOINT_INTERVAL, TICK_INTERVAL};
-use crate::clock::now_millis;
 use crate::lineage::LineageCell;
 use crate::observe::Observatory;
 use crate::oracle::OffsetsBoard;
@@ -128,7 +127,7 @@ fn spawn_workers(shared: &Shared<'_>) -> Result<(Dispatcher, WorkerThreads), Ses
     let (errors_tx, errors) = mpsc::sync_channel::<WorkerError>(count);
     let mut inboxes = Vec::with_capacity(count);
     let mut threads = Vec::with_capacity(count);
-    let pulse = Pulse::new(now_millis());
+    let frontier = Frontier::new();
     for n in 0..count {
         let (tx, rx) = mpsc::sync_channel(64);
         inboxes.push(tx);
@@ -146,7 +145,7 @@ fn spawn_workers(shared: &Shared<'_>) -> Result<(Dispatcher, WorkerThreads), Ses
             errors_tx.clone(),
             shared.tier.clone(),
             shared.max_memory / count as u64,
-            pulse.clone(),
+            frontier.clone(),
         );
         let thread = std::thread::Builder::new()
             .name(format!("cairn-worker-{n}"))
@@ -155,7 +154,7 @@ fn spawn_workers(shared: &Shared<'_>) -> Result<(Dispatcher, WorkerThreads), Ses
         threads.push(thread);
     }
     Ok((
-        Dispatcher::new(inboxes, pulse),
+        Dispatcher::new(inboxes, frontier),
         WorkerThreads { threads, errors },
     ))
 }

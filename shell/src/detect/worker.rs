@@ -12,12 +12,12 @@ use std::time::Duration;
 use cairn_core::config::MalformedPolicy;
 use cairn_core::detector::Detector;
 use cairn_core::metrics::Metrics;
-use cairn_core::model::Verdict;
+use cairn_core::model::{Millis, Verdict};
 use cairn_core::trace;
 
 use cairn_core::detector::spill::{share_targets, spill_goal};
 
-use super::pulse::Pulse;
+use super::frontier::Frontier;
 use super::spill::{SpillError, SpillTier, TierKey, TierWrite};
 use crate::clock::now_millis;
 use crate::events::{MalformedTrace, MessagesShed, TracerGap};
@@ -47,6 +47,9 @@ pub struct PartitionCheckpoint {
     /// The partition's detector, when the partition leaves this instance (revoke, shutdown):
     /// after the commit its full state becomes the local snapshot.
     pub handoff: Option<Box<Detector>>,
+    /// The time its timers may run up to: the later of its read-through time and its
+    /// assignment (see [`Frontier`]).
+    pub judged_through: Millis,
 }
 
 /// Messages to a worker.
@@ -58,16 +61,19 @@ pub enum WorkerMsg {
         detector: Box<Detector>,
         next_offset: i64,
     },
-    /// The consumer read `partition` to its end: every trace appended before now is in.
+    /// The consumer reached the end of `partition`, standing at `position` there: every
+    /// record before it was sent before this message (past a trailing transaction marker too,
+    /// which is never a record).
     ReachedEnd {
         partition: i32,
+        position: Option<i64>,
     },
-    /// The consumer lost the tracing cluster or was held up: no partition counts as read to
-    /// its end until it reaches the end again, and verdicts wait a confirmation delay after
-    /// that (traces and gap reports that tracers held back must come first). `seq` is its
-    /// number on the consumer's [`Pulse`].
+    /// The consumer lost the tracing cluster at `at`: verdicts wait until each partition is
+    /// read through a time after it, and a confirmation delay more (traces and gap reports
+    /// that tracers held back must come first). `seq` is its number on the [`Frontier`].
     Interrupted {
         seq: u64,
+        at: Millis,
     },
     /// Give up partitions: reply with their final checkpoints, then drop them.
     Revoke {
@@ -109,13 +115,17 @@ struct Owned {
     detector: Box<Detector>,
     next_offset: i64,
     verdicts: Vec<Verdict>,
-    /// Whether the partition was read to its end since its last record. Timers of a partition
-    /// that is behind wait: a missing trace may be among the records not read yet, and the
-    /// confirmation delay only covers traces in flight, not a backlog of the detector's own
-    /// (after a restart, or under more load than it keeps up with).
-    at_end: bool,
-    /// Whether the detector was told its input resumed since the partition was assigned or
-    /// the consumer was last interrupted.
+    /// The latest time every trace written to the partition before it has been fed (see
+    /// [`Frontier`]): timers run no further. A missing trace may be among the records not
+    /// read yet, and the confirmation delay only covers traces in flight, not a backlog of
+    /// the detector's own (after a restart, behind a slow disk tier, or under more load than
+    /// it keeps up with).
+    read_through: Millis,
+    assigned_at: Millis,
+    /// The partition's input counts as resumed once it is read through this time: its
+    /// assignment, or the consumer's last interruption.
+    resume_after: Millis,
+    /// Whether the detector was told its input resumed since `resume_after` was set.
     resumed: bool,
     /// Keys of messages spilled with changes the next checkpoint must carry (from the tier).
     spilled_dirty: Vec<TierKey>,
@@ -135,9 +145,9 @@ pub struct Worker {
     tier: Arc<SpillTier>,
     /// This worker's share of `[detector] max_memory`.
     memory_share: u64,
-    /// The poll loop's pulse: while it is stale, or an interruption it announced has not
+    /// How far each partition is read; while an interruption announced on it has not
     /// arrived yet, no timer runs.
-    pulse: Pulse,
+    frontier: Frontier,
     /// The number of the last interruption received.
     interrupts_seen: u64,
 }
@@ -154,7 +164,7 @@ impl Worker {
         errors: SyncSender<WorkerError>,
         tier: Arc<SpillTier>,
         memory_share: u64,
-        pulse: Pulse,
+        frontier: Frontier,
     ) -> Self {
         Worker {
             partitions: HashMap::new(),
@@ -166,7 +176,7 @@ impl Worker {
             errors,
             tier,
             memory_share,
-            pulse,
+            frontier,
             interrupts_seen: 0,
         }
     }
@@ -188,30 +198,33 @@ impl Worker {
                     detector,
                     next_offset,
                 }) => {
+                    let now = now_millis();
                     self.partitions.insert(
                         partition,
                         Owned {
                             detector,
                             next_offset,
                             verdicts: Vec::new(),
-                            at_end: false,
+                            read_through: Millis::MIN,
+                            assigned_at: now,
+                            resume_after: now,
                             resumed: false,
                             spilled_dirty: Vec::new(),
                         },
                     );
                 }
-                Ok(WorkerMsg::ReachedEnd { partition }) => {
+                Ok(WorkerMsg::ReachedEnd {
+                    partition,
+                    position: Some(position),
+                }) => {
                     if let Some(owned) = self.partitions.get_mut(&partition) {
-                        owned.at_end = true;
-                        if !owned.resumed {
-                            owned.detector.input_resumed(now_millis());
-                            owned.resumed = true;
-                        }
+                        owned.next_offset = owned.next_offset.max(position);
                     }
                 }
-                Ok(WorkerMsg::Interrupted { seq }) => {
+                Ok(WorkerMsg::ReachedEnd { position: None, .. }) => {}
+                Ok(WorkerMsg::Interrupted { seq, at }) => {
                     for owned in self.partitions.values_mut() {
-                        owned.at_end = false;
+                        owned.resume_after = owned.resume_after.max(at);
                         owned.resumed = false;
                     }
                     self.interrupts_seen = self.interrupts_seen.max(seq);
@@ -310,7 +323,6 @@ impl Worker {
                 // A record of a partition revoked meanwhile: the next owner reads it again.
                 continue;
             };
-            owned.at_end = false;
             if record.offset < owned.next_offset {
                 continue; // already in the restored state
             }
@@ -424,24 +436,34 @@ impl Worker {
     fn tick(&mut self) -> Result<(), WorkerError> {
         let view = self.board.view();
         let now = now_millis();
-        // The consumer is not polling, or has just come back and its interruption is on the
-        // way: traces may be waiting unread on partitions it reported read to their end.
-        let judging = !self.pulse.stalled(now) && self.pulse.interrupts() <= self.interrupts_seen;
+        // The consumer lost the tracing cluster and its message saying so is on the way:
+        // traces held back by tracers may still come, whatever was read.
+        let judging = self.frontier.interrupts() <= self.interrupts_seen;
         crate::events::report_skipped_malformed(now);
         let tier = self.tier.clone();
         let mut write: Option<TierWrite<'_>> = None;
-        for (&partition, owned) in self
-            .partitions
-            .iter_mut()
-            .filter(|(_, owned)| judging && owned.at_end)
-        {
-            if owned.detector.spilled_due_by(now) {
+        for (&partition, owned) in self.partitions.iter_mut() {
+            if let Some(through) = self.frontier.reached(partition, owned.next_offset, now) {
+                owned.read_through = owned.read_through.max(through);
+            }
+            if !judging {
+                continue;
+            }
+            if !owned.resumed {
+                if owned.read_through < owned.resume_after {
+                    continue;
+                }
+                owned.detector.input_resumed(now);
+                owned.resumed = true;
+            }
+            let due_by = now.min(owned.read_through);
+            if owned.detector.spilled_due_by(due_by) {
                 // Spilled messages whose timers are due come back before the timers run.
                 let batch = match &mut write {
                     Some(batch) => batch,
                     None => write.insert(tier.write()?),
                 };
-                for on_disk in batch.take_due(partition, now, MAX_PENDING_CHANGES)? {
+                for on_disk in batch.take_due(partition, due_by, MAX_PENDING_CHANGES)? {
                     let id =
                         split_state_key(&on_disk.key).map_or(on_disk.key.as_str(), |(_, id)| id);
                     owned
@@ -454,9 +476,13 @@ impl Worker {
             // next checkpoint bounded; the rest wait for the ticks after it.
             let room = MAX_PENDING_CHANGES.saturating_sub(owned.detector.pending_changes());
             if room > 0 {
-                owned
-                    .detector
-                    .on_tick_bounded(now, &view, &mut owned.verdicts, room);
+                owned.detector.on_tick_bounded(
+                    now,
+                    owned.read_through,
+                    &view,
+                    &mut owned.verdicts,
+                    room,
+                );
             }
         }
         self.keep_budget(&tier, &mut write, now)?;
@@ -513,5 +539,6 @@ fn checkpoint_of(
         changes,
         verdicts: std::mem::take(&mut owned.verdicts),
         handoff: None,
+        judged_through: owned.read_through.max(owned.assigned_at),
     })
 }

@@ -126,6 +126,10 @@ fn shell(out: &mut Exposition, shell: &ShellCounters) {
     out.gauge(&catalog::PARTITIONS_ASSIGNED, &[], assigned);
     let errors = shell.consumer_errors.load(Ordering::Relaxed);
     out.counter(&catalog::CONSUMER_ERRORS, &[], errors);
+    let failures = shell.look_failures.load(Ordering::Relaxed);
+    out.counter(&catalog::LOOK_FAILURES, &[], failures);
+    let lag = shell.judging_lag_ms.load(Ordering::Relaxed) as f64 / 1000.0;
+    out.gauge(&catalog::JUDGING_LAG, &[], lag);
 }
 
 fn oracle_cluster(out: &mut Exposition, cluster: &str, stats: &PollerStats, now: Millis) {

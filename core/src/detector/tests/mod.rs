@@ -39,6 +39,8 @@ pub(super) struct Harness {
     pub now: Millis,
     /// When set, ticks stop refreshing `read_at` (the oracle is down).
     pub offsets_frozen: bool,
+    /// When set, the input counts as read only through this time (the shell lags behind).
+    pub read_through: Option<Millis>,
 }
 
 pub(super) const T0: Millis = 1_000_000;
@@ -56,6 +58,7 @@ impl Harness {
             verdicts: Vec::new(),
             now: T0,
             offsets_frozen: false,
+            read_through: None,
         }
     }
 
@@ -82,8 +85,14 @@ impl Harness {
                     o.read_at = self.now;
                 }
             }
-            self.det
-                .on_tick(self.now, &self.offsets, &mut self.verdicts);
+            let read_through = self.read_through.unwrap_or(self.now);
+            self.det.on_tick_bounded(
+                self.now,
+                read_through,
+                &self.offsets,
+                &mut self.verdicts,
+                usize::MAX,
+            );
         }
     }
 

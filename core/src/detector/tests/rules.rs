@@ -398,7 +398,7 @@ fn a_bounded_tick_stops_between_deadlines_and_the_next_ticks_finish_the_work() {
     let mut calls = 1;
     while h
         .det
-        .on_tick_bounded(h.now, &h.offsets, &mut h.verdicts, 10)
+        .on_tick_bounded(h.now, h.now, &h.offsets, &mut h.verdicts, 10)
     {
         calls += 1;
     }
@@ -410,9 +410,32 @@ fn a_bounded_tick_stops_between_deadlines_and_the_next_ticks_finish_the_work() {
     h.commit("g-audit", "c/l0", 0, 100);
     assert!(
         !h.det
-            .on_tick_bounded(h.now, &h.offsets, &mut h.verdicts, 10)
+            .on_tick_bounded(h.now, h.now, &h.offsets, &mut h.verdicts, 10)
     );
     let lost: std::collections::BTreeSet<&str> = h.lost().iter().map(|v| v.id.as_str()).collect();
     assert_eq!(lost.len(), ids.len(), "every message decided, once");
     assert_eq!(h.lost().len(), ids.len());
+}
+
+#[test]
+fn no_timer_runs_past_what_was_read_so_a_trace_read_late_is_never_a_loss() {
+    for trace_was_written in [true, false] {
+        let mut h = Harness::new();
+        for t in journey("m", 10).into_iter().filter(|t| t.app != "audit") {
+            h.trace(t);
+        }
+        h.commit("g-audit", "c/l0", 0, 11);
+        // The shell has read its input only through T0 + 50 for a minute: audit's trace, if it
+        // was written, waits unread, while the commit past the message is fresh all along.
+        h.read_through = Some(T0 + 50);
+        h.run_to(60_000);
+        assert!(h.verdicts.is_empty(), "judged past what was read");
+        if trace_was_written {
+            h.trace(received("m", "audit", "g-audit", "c/l0", (0, 10), T0 + 12));
+        }
+        h.read_through = None;
+        h.run_to(70_000);
+        let expected = usize::from(!trace_was_written);
+        assert_eq!(h.lost().len(), expected, "written: {trace_was_written}");
+    }
 }

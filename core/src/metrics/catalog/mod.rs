@@ -354,6 +354,16 @@ pub const CONSUMER_ERRORS: MetricDef = MetricDef {
     help: "Errors of the tracing consumer other than position resets and checkpoint failures.",
     ..SHELL_COUNTER
 };
+pub const LOOK_FAILURES: MetricDef = MetricDef {
+    name: "cairn_log_end_look_failures_total",
+    help: "Asks of the tracing partitions' log ends that failed; no message is judged past the last answer.",
+    ..SHELL_COUNTER
+};
+pub const JUDGING_LAG: MetricDef = MetricDef {
+    name: "cairn_judging_lag_seconds",
+    help: "How far behind now the owned tracing partitions are judged: the largest now minus read-through time.",
+    ..SHELL_GAUGE
+};
 pub const ORACLE_ROUNDS: MetricDef = MetricDef {
     name: "cairn_oracle_rounds_total",
     help: "Poll rounds of the offsets oracle (committed offsets and watermarks), complete or not.",
@@ -801,6 +811,8 @@ pub const ALL: &[&MetricDef] = &[
     &SESSION_RESTARTS,
     &PARTITIONS_ASSIGNED,
     &CONSUMER_ERRORS,
+    &LOOK_FAILURES,
+    &JUDGING_LAG,
     &ORACLE_ROUNDS,
     &ORACLE_ERRORS,
     &ORACLE_STALENESS,

@@ -19,7 +19,7 @@ use cairn_core::offsets::Observed;
 use cairn_core::trace;
 
 use crate::clock::now_millis;
-use crate::detect::pulse::Pulse;
+use crate::detect::frontier::{Frontier, Look};
 use crate::detect::spill::SpillTier;
 use crate::detect::worker::{
     PartitionCheckpoint, Record, Worker, WorkerError, WorkerMsg, split_state_key,
@@ -161,6 +161,24 @@ fn start(
     next_offset: i64,
     board: Arc<OffsetsBoard>,
 ) -> Running {
+    start_reading(
+        tier,
+        share,
+        detector,
+        next_offset,
+        board,
+        Frontier::everything_read(),
+    )
+}
+
+fn start_reading(
+    tier: &Arc<SpillTier>,
+    share: u64,
+    detector: Detector,
+    next_offset: i64,
+    board: Arc<OffsetsBoard>,
+    frontier: Frontier,
+) -> Running {
     let (errors_tx, errors) = mpsc::sync_channel(1);
     let worker = Worker::new(
         Metrics::for_lineage(detector.lineage()),
@@ -171,7 +189,7 @@ fn start(
         errors_tx,
         tier.clone(),
         share,
-        Pulse::steady(),
+        frontier,
     );
     let (inbox, rx) = mpsc::channel();
     let thread = std::thread::spawn(move || worker.run(rx));
@@ -195,7 +213,10 @@ impl Running {
             .send(WorkerMsg::Records(records))
             .expect("records");
         self.inbox
-            .send(WorkerMsg::ReachedEnd { partition: 0 })
+            .send(WorkerMsg::ReachedEnd {
+                partition: 0,
+                position: None,
+            })
             .expect("end");
     }
 
@@ -353,4 +374,64 @@ fn past_max_disk_messages_are_shed_counted_and_never_judged_lost() {
         shed_ids.iter().all(|id| !lost.contains(id.as_str())),
         "no shed message is judged lost"
     );
+}
+
+#[test]
+fn a_worker_judges_no_further_than_its_partition_was_read() {
+    use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tier = Arc::new(SpillTier::open(dir.path(), u64::MAX).expect("tier"));
+    let frontier = Frontier::new();
+    let fed = records(0, MESSAGES);
+    let next_offset = fed.last().expect("records").offset + 1;
+    // The look thread's stand-in: the log holds five records more than are fed at first
+    // (audit's traces could be among them).
+    let log_end = Arc::new(AtomicI64::new(next_offset + 5));
+    let stop = Arc::new(AtomicBool::new(false));
+    let looker = {
+        let (frontier, log_end, stop) = (frontier.clone(), log_end.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let end = log_end.load(Ordering::Relaxed);
+                let asked_at = now_millis();
+                frontier.saw(0, Look { end, asked_at });
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    let w = start_reading(
+        &tier,
+        u64::MAX,
+        Detector::new(lineage()),
+        0,
+        board(),
+        frontier,
+    );
+    w.feed(fed);
+    // Audit committed past every message, but while records wait unread nothing is judged.
+    let mut verdicts = Vec::new();
+    let until = Instant::now() + Duration::from_millis(1_500);
+    while Instant::now() < until {
+        for c in w.checkpoint().0 {
+            verdicts.extend(c.verdicts);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(verdicts.is_empty(), "judged past what was read: {verdicts:?}");
+    // The rest turns out to be other messages' traces: once they are fed, every message is
+    // judged lost at audit.
+    w.feed(
+        (next_offset..next_offset + 5)
+            .map(|offset| {
+                let id = format!("other-{offset}");
+                record(offset, &trace_of(&id, Kind::Sent, 1_000 + offset))
+            })
+            .collect(),
+    );
+    gather(&w, &mut HashMap::new(), &mut verdicts, all_judged);
+    w.stop();
+    stop.store(true, Ordering::Relaxed);
+    looker.join().expect("looker");
+    assert_eq!(verdicts.len() as i64, MESSAGES);
 }

@@ -350,6 +350,8 @@ fn count_shell(shell: &ShellCounters) {
     shell.restored_changelog.store(5, Ordering::Relaxed);
     shell.partitions_assigned.store(6, Ordering::Relaxed);
     shell.consumer_errors.store(7, Ordering::Relaxed);
+    shell.look_failures.store(8, Ordering::Relaxed);
+    shell.judging_lag_ms.store(2_500, Ordering::Relaxed);
 }
 
 /// Cluster `c` completed a round 1.5 s before [`NOW`] with two watermark errors on the way;
