@@ -418,7 +418,10 @@ fn a_worker_judges_no_further_than_its_partition_was_read() {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(verdicts.is_empty(), "judged past what was read: {verdicts:?}");
+    assert!(
+        verdicts.is_empty(),
+        "judged past what was read: {verdicts:?}"
+    );
     // The rest turns out to be other messages' traces: once they are fed, every message is
     // judged lost at audit.
     w.feed(
