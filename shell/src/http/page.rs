@@ -1,6 +1,8 @@
 //! `cairn detect`'s status page at `/`: readiness, the lineage in use, and per stream and hop
 //! the counts `/api/streams` answers ([`status_page`](super::status_page) renders it).
 
+use std::sync::atomic::Ordering;
+
 use axum::extract::State;
 use axum::response::Response;
 
@@ -28,6 +30,7 @@ pub async fn status_page(State(state): State<HttpState>) -> Response {
             format!("{} ({})", or_dash(lineage.version.clone()), lineage.source),
         ),
         ("streams in the lineage", lineage.streams.join(", ")),
+        ("judged up to", judged_up_to(&state)),
     ];
     page::html(&StatusPage {
         job: "cairn detect",
@@ -36,6 +39,16 @@ pub async fn status_page(State(state): State<HttpState>) -> Response {
         tables: vec![streams_table(&body.streams), hops_table(&body.streams)],
         links: LINKS,
     })
+}
+
+/// How far behind now the owned tracing partitions are judged (`cairn_judging_lag_seconds`).
+fn judged_up_to(state: &HttpState) -> String {
+    let shell = &state.observatory.shell;
+    if shell.partitions_assigned.load(Ordering::Relaxed) == 0 {
+        return "no tracing partition owned".to_owned();
+    }
+    let lag_ms = shell.judging_lag_ms.load(Ordering::Relaxed);
+    format!("{:.1} s ago", lag_ms as f64 / 1000.0)
 }
 
 fn streams_table(streams: &[StreamView<'_>]) -> Table {

@@ -30,4 +30,9 @@ async fn the_status_page_shows_every_stream_and_hop_as_the_api_counts_them() {
         }
     }
     assert!(page.contains("<a href=\"/api/lost\">"), "{page}");
+    // `cairn_judging_lag_seconds` of the fixture's shell counters.
+    assert!(
+        page.contains("<dt>judged up to</dt><dd>2.5 s ago</dd>"),
+        "{page}"
+    );
 }
