@@ -319,6 +319,41 @@ impl MessagesShed {
     }
 }
 
+/// A worker's detector state stays above its share of `[detector] max_memory` after a spill
+/// round: the index of the messages on disk (~28 bytes each) and the shed messages remembered
+/// cannot leave memory, so past about share ÷ 28 B messages on disk the budget is not kept
+/// (`docs/spill.md`). At most one line a minute per worker thread.
+pub struct StateOverBudget {
+    pub used: u64,
+    pub share: u64,
+}
+
+impl StateOverBudget {
+    pub fn emit(&self) {
+        use std::cell::Cell;
+        use std::time::Instant;
+        thread_local! {
+            static LAST: Cell<Option<Instant>> = const { Cell::new(None) };
+        }
+        let now = Instant::now();
+        let due = LAST.with(|l| {
+            l.get()
+                .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(60))
+        });
+        if !due {
+            return;
+        }
+        LAST.with(|l| l.set(Some(now)));
+        tracing::warn!(
+            used_bytes = self.used,
+            share_bytes = self.share,
+            "the detector's state stays over its share of max_memory after spilling: the index of \
+             the messages on disk (~28 bytes each) cannot leave memory; raise [detector] \
+             max_memory to at least 28 bytes per message that may be on disk"
+        );
+    }
+}
+
 /// The control plane gave no document (no answer, an HTTP error, a timeout): the lineage in
 /// use stays.
 pub struct LineageFetchFailed<'a> {

@@ -20,7 +20,7 @@ use cairn_core::detector::spill::{share_targets, spill_goal};
 use super::frontier::Frontier;
 use super::spill::{SpillError, SpillTier, TierKey, TierWrite};
 use crate::clock::now_millis;
-use crate::events::{MalformedTrace, MessagesShed, TracerGap};
+use crate::events::{MalformedTrace, MessagesShed, StateOverBudget, TracerGap};
 use crate::lineage::LineageCell;
 use crate::oracle::OffsetsBoard;
 
@@ -429,6 +429,20 @@ impl Worker {
                 }
                 .emit();
             }
+        }
+        let after: u64 = self
+            .partitions
+            .values()
+            .map(|owned| owned.detector.memory_bytes())
+            .sum();
+        if after > self.memory_share {
+            // Everything that could leave memory did: what is left is the index of what is
+            // on disk (and the shed messages remembered), which cannot leave.
+            StateOverBudget {
+                used: after,
+                share: self.memory_share,
+            }
+            .emit();
         }
         Ok(())
     }
