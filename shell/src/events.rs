@@ -181,6 +181,23 @@ impl SessionRestarted<'_> {
     }
 }
 
+/// A session's tracing consumer did not close within `waited`: it is left open, so that the
+/// next session can start.
+pub struct ConsumerLeftOpen {
+    pub waited: Duration,
+}
+
+impl ConsumerLeftOpen {
+    pub fn emit(&self, counters: &ShellCounters) {
+        counters.consumers_left_open.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(
+            waited = ?self.waited,
+            "the tracing consumer did not close in time; it is left open and the next session \
+             starts (the group drops the old member once max.poll.interval.ms passes)"
+        );
+    }
+}
+
 /// Malformed-trace log lines per kind and interval before the rest are only counted.
 pub const MALFORMED_LINES_PER_INTERVAL: u32 = 5;
 /// The interval of [`MALFORMED_LINES_PER_INTERVAL`].

@@ -43,6 +43,8 @@ pub struct ShellCounters {
     /// Sessions of the job started again after a failure (a checkpoint that could not commit,
     /// a restore that could not read): each resumes from the last checkpoint.
     pub session_restarts: AtomicU64,
+    /// Tracing consumers of ended sessions that did not close in time and were left open.
+    pub consumers_left_open: AtomicU64,
     /// Consumer errors other than the ones above (logged with their cause).
     pub consumer_errors: AtomicU64,
     /// Asks of the tracing partitions' log ends that failed (see `detect::looks`).

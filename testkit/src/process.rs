@@ -383,6 +383,31 @@ impl DetectProcess {
         *self.exited.lock() = Some(child.wait().expect("reap after SIGKILL"));
     }
 
+    /// Every thread's stack, written by gdb next to the logs (for a process that hangs):
+    /// where the file is, or why there is none.
+    pub fn stacks(&self) -> String {
+        if self.try_exited().is_some() {
+            return "no stacks: the process has exited".into();
+        }
+        let path = self.stderr_path.with_extension("stacks.txt");
+        let output = Command::new("gdb")
+            .args([
+                "-p",
+                &self.pid.to_string(),
+                "-batch",
+                "-ex",
+                "thread apply all bt",
+            ])
+            .output();
+        match output {
+            Ok(output) => match fs::write(&path, &output.stdout) {
+                Ok(()) => format!("---- every thread's stack: {}", path.display()),
+                Err(err) => format!("no stacks: writing {}: {err}", path.display()),
+            },
+            Err(err) => format!("no stacks: cannot run gdb: {err}"),
+        }
+    }
+
     /// The last lines of both logs, with their paths.
     pub fn logs(&self) -> String {
         format!(

@@ -118,13 +118,19 @@ impl Workdir {
 
 impl Drop for Workdir {
     fn drop(&mut self) {
-        if !std::thread::panicking() {
+        // CAIRN_KEEP_WORKDIRS keeps every test's directory and logs, passed or failed.
+        if !std::thread::panicking() && std::env::var_os("CAIRN_KEEP_WORKDIRS").is_none() {
             return;
         }
         let Some(dir) = self.dir.take() else { return };
         let kept = dir.keep();
+        let how = if std::thread::panicking() {
+            "failed"
+        } else {
+            "passed"
+        };
         eprintln!(
-            "\n---- {} failed; its directory is kept: {}",
+            "\n---- {} {how}; its directory is kept: {}",
             self.test,
             kept.display()
         );

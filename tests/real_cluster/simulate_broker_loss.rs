@@ -193,9 +193,10 @@ async fn broker_side_loss_is_detected_message_by_message() {
     assert_eq!(
         overall.recall,
         Some(1.0),
-        "a loss without a verdict\n{}\n{}",
+        "a loss without a verdict\n{}\n{}\n{}",
         graded.to_text(),
-        detect.logs()
+        detect.logs(),
+        detect.stacks()
     );
     assert_eq!(
         overall.false_alarms,

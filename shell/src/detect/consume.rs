@@ -27,7 +27,7 @@ use super::looks::LookThread;
 use super::restore::Restorer;
 use super::worker::{PartitionCheckpoint, Record, WorkerError};
 use crate::clock::now_millis;
-use crate::events::{AfterCheckpointFailure, CheckpointFailed, ConsumerError};
+use crate::events::{AfterCheckpointFailure, CheckpointFailed, ConsumerError, ConsumerLeftOpen};
 use crate::kafka::client::set_default;
 use crate::observe::Observatory;
 
@@ -243,6 +243,30 @@ impl TracingConsumer {
         self.consumer.unsubscribe();
         let _ = self.consumer.poll(Duration::from_millis(500));
         self.consumer.context().pipeline.lock().dispatcher.stop();
+        self.close_within(CLOSE_TIMEOUT);
+    }
+
+    /// Closes the consumer (leaves the group), giving up after `timeout`. rdkafka's drop
+    /// polls until librdkafka says the consumer is closed, without a deadline; a close that
+    /// never completes (it happened with a node of the tracing cluster just killed) would
+    /// keep the next session from ever starting. Such a consumer is left behind, open: the
+    /// group drops it once it stops polling (`max.poll.interval.ms`).
+    fn close_within(&self, timeout: Duration) {
+        if let Err(error) = self.consumer.close_queue() {
+            tracing::warn!(%error, "closing the tracing consumer");
+            return;
+        }
+        let deadline = Instant::now() + timeout;
+        while !self.consumer.closed() {
+            if Instant::now() >= deadline {
+                ConsumerLeftOpen { waited: timeout }
+                    .emit(&self.consumer.context().observatory.shell);
+                // One more reference that is never dropped: rdkafka's drop never runs.
+                std::mem::forget(self.consumer.clone());
+                return;
+            }
+            let _ = self.consumer.poll(Duration::from_millis(100));
+        }
     }
 
     fn poison_on_error(&self, result: Result<(), SessionError>) -> Result<(), SessionError> {
@@ -266,6 +290,9 @@ fn loses_the_cluster(error: &KafkaError) -> bool {
     )
 }
 
+/// How long closing the tracing consumer may take when a session ends.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How often a burst of errors about losing the tracing cluster interrupts the workers.
 const INTERRUPT_EVERY: Duration = Duration::from_secs(1);
 
@@ -283,12 +310,13 @@ fn consumer_settings(tracing_base: &ClientConfig, group: &str) -> ClientConfig {
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        // Eager: revocation runs before the group moves to a new generation, so the final
-        // checkpoint of revoked partitions can still commit offsets in a transaction.
+        // Eager, whatever the passthrough says: revocation runs before the group moves to a
+        // new generation, so the final checkpoint of revoked partitions can still commit
+        // offsets in a transaction. The rebalance callback relies on it (`rebalance`).
         .set("partition.assignment.strategy", "roundrobin")
         .set("isolation.level", "read_uncommitted")
-        // Workers decide only on partitions read to their end (see `worker`): the end of a
-        // partition must be reported.
+        // The end of a partition tells its worker the consumer's position, which may stand
+        // past a trailing transaction marker no record carries (see `worker`).
         .set("enable.partition.eof", "true");
     settings
 }

@@ -100,10 +100,14 @@ impl Dispatcher {
             next_offset,
         };
         let _ = self.workers[self.worker_of(partition)].send(message);
+        self.frontier.assigned(partition);
     }
 
     /// Takes partitions back from their workers: their final checkpoints, detectors included.
     pub fn revoke(&mut self, partitions: &[i32]) -> Vec<PartitionCheckpoint> {
+        for &partition in partitions {
+            self.frontier.revoked(partition);
+        }
         self.flush();
         let (reply, answers) = mpsc::channel();
         let mut asked = 0;

@@ -12,7 +12,7 @@
 //! was lost): a worker runs no timer between the announcement and the moment the numbered
 //! message reaches it.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -43,6 +43,10 @@ pub struct Frontier(Arc<Inner>);
 struct Inner {
     /// Looks not reached yet, per partition, oldest first.
     looks: Mutex<HashMap<i32, VecDeque<Look>>>,
+    /// The partitions handed to workers, which the look thread asks about. Kept here rather
+    /// than asked of librdkafka: its assignment call waits on the consumer group's thread
+    /// without a timeout, and the look thread must never hold up a session's end.
+    assigned: Mutex<BTreeSet<i32>>,
     interrupts: AtomicU64,
     /// No consumer in front of the workers: everything fed is everything written.
     everything_read: bool,
@@ -62,9 +66,25 @@ impl Frontier {
     fn with(everything_read: bool) -> Frontier {
         Frontier(Arc::new(Inner {
             looks: Mutex::new(HashMap::new()),
+            assigned: Mutex::new(BTreeSet::new()),
             interrupts: AtomicU64::new(0),
             everything_read,
         }))
+    }
+
+    /// `partition` now belongs to a worker of this session.
+    pub fn assigned(&self, partition: i32) {
+        self.0.assigned.lock().insert(partition);
+    }
+
+    /// `partition` left this session.
+    pub fn revoked(&self, partition: i32) {
+        self.0.assigned.lock().remove(&partition);
+    }
+
+    /// The partitions the workers own, in order.
+    pub fn assignment(&self) -> Vec<i32> {
+        self.0.assigned.lock().iter().copied().collect()
     }
 
     /// Files what the look thread saw of `partition`.

@@ -96,12 +96,11 @@ fn look_once<C: ConsumerContext>(
     topic: &str,
     frontier: &Frontier,
 ) -> Result<usize, KafkaError> {
-    let assignment = consumer.assignment()?;
     let mut ask = TopicPartitionList::new();
-    for element in assignment.elements_for_topic(topic) {
+    for partition in frontier.assignment() {
         // The latest offset (ListOffsets' timestamp -1): the high watermark, as this consumer
         // reads uncommitted records.
-        ask.add_partition_offset(topic, element.partition(), Offset::End)?;
+        ask.add_partition_offset(topic, partition, Offset::End)?;
     }
     if ask.count() == 0 {
         return Ok(0);

@@ -30,6 +30,7 @@ pub mod restore;
 pub mod session;
 pub mod spill;
 pub mod supervise;
+pub mod watchdog;
 pub mod worker;
 
 use std::sync::Arc;

@@ -6,7 +6,7 @@
 
 use std::sync::atomic::Ordering;
 
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::topic_partition_list::TopicPartitionList;
 use rdkafka::types::RDKafkaRespErr;
 
@@ -44,11 +44,10 @@ impl ConsumerState {
             refuse_assignment(consumer);
             return;
         }
-        let result = match consumer.rebalance_protocol() {
-            RebalanceProtocol::Cooperative => consumer.incremental_assign(tpl),
-            _ => consumer.assign(tpl),
-        };
-        if let Err(err) = result {
+        // The strategy is always eager (`consume::consumer_settings`). Asking librdkafka for
+        // the protocol here instead can block for ever when the rebalance comes from closing
+        // the consumer (librdkafka issue #4041).
+        if let Err(err) = consumer.assign(tpl) {
             self.fail(SessionError::Assign(err));
             return;
         }
@@ -105,11 +104,7 @@ impl ConsumerState {
             }
             .emit(&self.observatory.shell);
         }
-        let result = match consumer.rebalance_protocol() {
-            RebalanceProtocol::Cooperative => consumer.incremental_unassign(tpl),
-            _ => consumer.unassign(),
-        };
-        if let Err(err) = result {
+        if let Err(err) = consumer.unassign() {
             tracing::warn!(error = %err, "unassigning revoked partitions");
         }
         tracing::info!(?partitions, "partitions revoked after a final checkpoint");

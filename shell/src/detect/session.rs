@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use cairn_core::config::Config;
 use cairn_core::metrics::Metrics;
@@ -22,6 +23,7 @@ use super::error::SessionError;
 use super::frontier::Frontier;
 use super::restore::Restorer;
 use super::spill::SpillTier;
+use super::watchdog::Watchdog;
 use super::worker::{Worker, WorkerError};
 use super::{CHECKPOINT_INTERVAL, TICK_INTERVAL};
 use crate::lineage::LineageCell;
@@ -211,8 +213,13 @@ fn run_until_stopped_or_failed(
     consumer.closing_checkpoint()
 }
 
+/// How long ending a session may take before the process gives up on it (see [`Watchdog`]):
+/// well above the consumer's close timeout and a worker's last tick.
+const SHUT_DOWN_LIMIT: Duration = Duration::from_secs(120);
+
 /// Leaves the group (see [`TracingConsumer::leave`]) and waits for the workers.
 fn shut_down(consumer: TracingConsumer, workers: WorkerThreads) {
+    let _watchdog = Watchdog::arm(SHUT_DOWN_LIMIT, "ending the session");
     consumer.leave();
     workers.join();
 }

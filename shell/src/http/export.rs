@@ -98,7 +98,7 @@ fn push_hop<'a>(labels: &mut Vec<Label<'a>>, hop: &'a HopRef) {
 }
 
 /// The shell's unlabelled counters, each with the family it is exported as.
-fn shell_counters(shell: &ShellCounters) -> [(&'static MetricDef, &AtomicU64); 8] {
+fn shell_counters(shell: &ShellCounters) -> [(&'static MetricDef, &AtomicU64); 9] {
     [
         (&catalog::TRACES_CONSUMED, &shell.traces_consumed),
         (&catalog::VERDICTS_PUBLISHED, &shell.verdicts_published),
@@ -108,6 +108,7 @@ fn shell_counters(shell: &ShellCounters) -> [(&'static MetricDef, &AtomicU64); 8
         (&catalog::SNAPSHOT_FAILURES, &shell.snapshot_failures),
         (&catalog::STATE_UNREADABLE, &shell.state_unreadable),
         (&catalog::SESSION_RESTARTS, &shell.session_restarts),
+        (&catalog::CONSUMERS_LEFT_OPEN, &shell.consumers_left_open),
     ]
 }
 

@@ -344,6 +344,11 @@ pub const SESSION_RESTARTS: MetricDef = MetricDef {
     help: "Times the job started again from the last checkpoint after a failure.",
     ..SHELL_COUNTER
 };
+pub const CONSUMERS_LEFT_OPEN: MetricDef = MetricDef {
+    name: "cairn_consumers_left_open_total",
+    help: "Tracing consumers of ended sessions that did not close in time and were left open.",
+    ..SHELL_COUNTER
+};
 pub const PARTITIONS_ASSIGNED: MetricDef = MetricDef {
     name: "cairn_partitions_assigned",
     help: "Tracing partitions owned by this instance now.",
@@ -809,6 +814,7 @@ pub const ALL: &[&MetricDef] = &[
     &SNAPSHOT_FAILURES,
     &STATE_UNREADABLE,
     &SESSION_RESTARTS,
+    &CONSUMERS_LEFT_OPEN,
     &PARTITIONS_ASSIGNED,
     &CONSUMER_ERRORS,
     &LOOK_FAILURES,
