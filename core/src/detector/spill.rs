@@ -8,19 +8,27 @@
 //! A spilled message comes back when its timer is due ([`SpilledIndex::due_by`]) or when a
 //! trace for it arrives ([`SpilledIndex::contains`]).
 //!
-//! What is out is indexed in memory by a 64-bit hash of its id, not by the id: a hash map
-//! from that hash to the deadline the message was spilled with costs ~28 bytes per message
-//! against the id's own 40 or more, answers "not spilled" exactly (so a trace of a message in
-//! memory, the common case, never reads the disk), and supports removal (a Bloom filter does
-//! not; a cuckoo or xor filter would be smaller but needs a crate and a rebuild, and its false
-//! positives cost a disk read per trace). The deadline is there because the tier files each
-//! message under its deadline (so writes append and due messages are read in one sweep, see
-//! the shell's `detect::spill`): a trace finds its message by deadline and id. Two ids with
-//! the same hash are counted apart ([`SpilledIndex`] is a multiset), so a collision costs a
-//! disk read, never a wrong answer. Due times are counted per second, not per message.
+//! What is out is indexed in memory by a Bloom filter of 64-bit hashes of the ids, about
+//! 1.2 bytes per spilled message at 1% false positives, where a map from hash to deadline cost
+//! ~28 (it held 110 MiB against a 64 MiB budget at 4M spilled messages, `docs/spill.md`). The
+//! filter never says "no" for a spilled id, so a trace of a message in memory (the common
+//! case) reads the disk only on a false "maybe", and a spilled message is always found. The
+//! exact answer, and the deadline the tier files the message under, is in the tier's table of
+//! spilled ids (the shell's `detect::spill`). A Bloom filter cannot forget: a message read
+//! back leaves a stale bit pattern, a "maybe" that costs one disk read. Once stale entries
+//! outnumber the live ones, the shell lists the ids the tier holds and the filter is built
+//! again ([`super::Detector::rebuild_spilled_index`]); when nothing is spilled it is dropped.
+//! When more are spilled than it was sized for, a layer is added that holds as much as the
+//! others together (the filter doubles), each layer with 0.8 times the false positives of the
+//! one before, so the layers together stay under [`FALSE_POSITIVES`] and a late layer
+//! costs only a few bits more per message than the first. (A cuckoo filter could forget, but the crate's growing variant removes
+//! the first matching fingerprint from whichever layer holds one, which can be another id's:
+//! a spilled message that a trace would then not find.) Due times are counted per second,
+//! not per message.
 
-use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
+
+use fastbloom::BloomFilter;
 
 use crate::model::Millis;
 
@@ -28,10 +36,18 @@ use crate::model::Millis;
 pub const LOW_WATER_PERCENT: u64 = 90;
 /// Due times of spilled messages are counted per bucket of this width.
 pub const DUE_BUCKET_MS: Millis = 1_000;
-/// What the budget counts per spilled message: its hash and deadline in the map (16 bytes and
-/// a control byte per slot, with the map's spare room: between 19 and 39 bytes per entry as
-/// it fills and doubles).
-pub const SPILLED_ENTRY_BYTES: u64 = 28;
+/// What spilling a message is taken to cost the index, when choosing how many to spill: about
+/// 10 bits in the filter, with room to spare (the budget counts the filter's real size).
+pub const SPILLED_ENTRY_BYTES: u64 = 2;
+/// The false positives of the whole filter, all layers together.
+pub const FALSE_POSITIVES: f64 = 0.01;
+/// The smallest layer, in messages (smaller in tests, whose budgets are a few hundred bytes).
+const FIRST_LAYER: u64 = if cfg!(test) { 16 } else { 256 };
+/// Each layer's false positives, as a share of the one before's.
+const TIGHTENING: f64 = 0.8;
+/// Stale entries that may pile up before a rebuild is asked for, at least (few in tests, so
+/// that they rebuild).
+const STALE_FLOOR: u64 = if cfg!(test) { 8 } else { 4096 };
 /// What the budget counts per second that has spilled messages due (a `BTreeMap` entry).
 pub const DUE_BUCKET_BYTES: u64 = 32;
 /// What the budget counts per shed message remembered, besides its id: its hash in the set,
@@ -85,16 +101,37 @@ pub fn placement(disk_used: u64, bytes: u64, max_disk: u64) -> Placement {
     }
 }
 
-/// The messages of one stream that are on disk: a multiset of id hashes, each with the
-/// deadline it was spilled with (the tier files a message under its deadline, so a trace finds
-/// it by hash and deadline), and how many are due in each second.
+/// The messages of one stream that are on disk: a filter of their id hashes that never says
+/// no for one of them, and how many are due in each second.
 #[derive(Debug, Default)]
 pub(crate) struct SpilledIndex {
-    ids: HashMap<u64, Millis>,
-    /// The deadlines of extra ids with a hash already in `ids` (two spilled ids, one hash).
-    collisions: HashMap<u64, Vec<Millis>>,
+    layers: Vec<Layer>,
     due: BTreeMap<Millis, u32>,
     len: u64,
+    /// Messages read back since the filter was built: their entries answer "maybe" still.
+    stale: u64,
+}
+
+#[derive(Debug)]
+struct Layer {
+    filter: BloomFilter,
+    capacity: u64,
+    inserted: u64,
+}
+
+impl Layer {
+    /// The `n`th layer (from 0) holds `capacity` at `FALSE_POSITIVES × 0.2 × 0.8^n`: the sum
+    /// over all layers stays under `FALSE_POSITIVES`.
+    fn new(n: usize, capacity: u64) -> Layer {
+        let exponent = i32::try_from(n).unwrap_or(i32::MAX);
+        let rate = FALSE_POSITIVES * (1.0 - TIGHTENING) * TIGHTENING.powi(exponent);
+        let items = usize::try_from(capacity).unwrap_or(usize::MAX);
+        Layer {
+            filter: BloomFilter::with_false_pos(rate).expected_items(items),
+            capacity,
+            inserted: 0,
+        }
+    }
 }
 
 fn bucket(deadline: Millis) -> Millis {
@@ -103,45 +140,31 @@ fn bucket(deadline: Millis) -> Millis {
 
 impl SpilledIndex {
     pub fn insert(&mut self, hash: u64, deadline: Millis) {
-        match self.ids.entry(hash) {
-            Entry::Occupied(_) => self.collisions.entry(hash).or_default().push(deadline),
-            Entry::Vacant(slot) => {
-                slot.insert(deadline);
-            }
-        }
+        self.file(hash);
         *self.due.entry(bucket(deadline)).or_insert(0) += 1;
         self.len += 1;
     }
 
-    /// Forgets one message of `hash` spilled with `deadline`; says whether one was there.
-    pub fn remove(&mut self, hash: u64, deadline: Millis) -> bool {
-        let Some(&first) = self.ids.get(&hash) else {
-            return false;
-        };
-        let extra = self.collisions.get_mut(&hash);
-        match extra {
-            Some(extra) if first == deadline => {
-                // Another id with this hash takes the first place.
-                if let Some(next) = extra.pop() {
-                    self.ids.insert(hash, next);
-                }
-                if extra.is_empty() {
-                    self.collisions.remove(&hash);
-                }
-            }
-            Some(extra) => {
-                let Some(at) = extra.iter().position(|&d| d == deadline) else {
-                    return false;
-                };
-                extra.swap_remove(at);
-                if extra.is_empty() {
-                    self.collisions.remove(&hash);
-                }
-            }
-            None if first == deadline => {
-                self.ids.remove(&hash);
-            }
-            None => return false,
+    /// Adds `hash` to the filter, in a new layer when the last one is full.
+    fn file(&mut self, hash: u64) {
+        let full = self.layers.last().is_none_or(|l| l.inserted >= l.capacity);
+        if full {
+            let held: u64 = self.layers.iter().map(|l| l.capacity).sum();
+            let capacity = held.max(FIRST_LAYER);
+            self.layers.push(Layer::new(self.layers.len(), capacity));
+        }
+        if let Some(layer) = self.layers.last_mut() {
+            layer.filter.insert_hash(hash);
+            layer.inserted += 1;
+        }
+    }
+
+    /// Forgets one message of `hash` spilled with `deadline`, read back: it stays a stale
+    /// "maybe" in the filter until the next rebuild. A message the filter does not hold (the
+    /// tier had it from before this index) changes nothing.
+    pub fn remove(&mut self, hash: u64, deadline: Millis) {
+        if self.len == 0 || !self.contains(hash) {
+            return;
         }
         if let Some(count) = self.due.get_mut(&bucket(deadline)) {
             *count -= 1;
@@ -150,23 +173,35 @@ impl SpilledIndex {
             }
         }
         self.len -= 1;
-        true
+        self.stale += 1;
     }
 
-    /// Whether a message with this id hash may be on disk (a collision makes it a maybe).
+    /// Whether a message with this id hash may be on disk: never false for one that is.
     pub fn contains(&self, hash: u64) -> bool {
-        !self.ids.is_empty() && self.ids.contains_key(&hash)
+        self.layers.iter().any(|l| l.filter.contains_hash(hash))
     }
 
-    /// The deadlines the messages with this id hash were spilled with: one, unless two
-    /// spilled ids share the hash.
-    pub fn deadlines(&self, hash: u64) -> impl Iterator<Item = Millis> + '_ {
-        let extra = self.collisions.get(&hash).map_or(&[][..], Vec::as_slice);
-        self.ids
-            .get(&hash)
-            .copied()
-            .into_iter()
-            .chain(extra.iter().copied())
+    /// Whether the filter should be built again from what the tier holds: stale entries
+    /// outnumber the live ones (and are many), or nothing is left but stale ones.
+    pub fn is_stale(&self) -> bool {
+        (self.stale >= STALE_FLOOR && self.stale > self.len) || (self.len == 0 && self.stale > 0)
+    }
+
+    /// Empties the index for a rebuild, its filter sized for twice what it counted. Every
+    /// message the tier holds must then be [`SpilledIndex::refile`]d: the index then says
+    /// exactly what the tier says, whatever it counted before.
+    pub fn begin_rebuild(&mut self) {
+        let expected = self.len;
+        *self = SpilledIndex::default();
+        if expected > 0 {
+            self.layers
+                .push(Layer::new(0, (expected * 2).max(FIRST_LAYER)));
+        }
+    }
+
+    /// Files again a message the tier holds (during a rebuild).
+    pub fn refile(&mut self, hash: u64, deadline: Millis) {
+        self.insert(hash, deadline);
     }
 
     /// Whether some spilled message may be due at or before `now`: the shell then reads the
@@ -184,9 +219,10 @@ impl SpilledIndex {
         self.len
     }
 
-    /// What the budget counts for the index.
+    /// What the budget counts for the index: the filter's bits and the due seconds.
     pub fn bytes(&self) -> u64 {
-        self.len * SPILLED_ENTRY_BYTES + self.due.len() as u64 * DUE_BUCKET_BYTES
+        let bits: u64 = self.layers.iter().map(|l| l.filter.num_bits() as u64).sum();
+        bits / 8 + self.due.len() as u64 * DUE_BUCKET_BYTES
     }
 }
 
@@ -298,33 +334,59 @@ mod tests {
     }
 
     #[test]
-    fn a_collision_is_counted_apart_and_due_buckets_follow() {
+    fn the_filter_never_forgets_a_spilled_id_and_due_buckets_follow() {
         let mut ix = SpilledIndex::default();
         ix.insert(7, 1_500);
         ix.insert(7, 9_000);
         ix.insert(8, 1_200);
-        assert!(ix.contains(7) && ix.contains(8) && !ix.contains(9));
+        assert!(ix.contains(7) && ix.contains(8));
         assert_eq!(ix.next_due(), Some(1_000));
         assert!(!ix.due_by(999) && ix.due_by(1_000));
-        let mut both: Vec<Millis> = ix.deadlines(7).collect();
-        both.sort_unstable();
-        assert_eq!(
-            both,
-            vec![1_500, 9_000],
-            "a trace of hash 7 looks under both"
-        );
-        assert!(
-            !ix.remove(7, 2_000),
-            "no id with hash 7 was spilled due then"
-        );
-        assert!(ix.remove(7, 1_500));
+        ix.remove(7, 1_500);
         assert!(ix.contains(7), "the other id with hash 7 is still out");
-        assert_eq!(ix.deadlines(7).collect::<Vec<_>>(), vec![9_000]);
-        assert!(ix.remove(8, 1_200));
-        assert_eq!(ix.next_due(), Some(9_000));
-        assert!(ix.remove(7, 9_000));
-        assert!(!ix.remove(7, 9_000));
+        ix.remove(8, 1_200);
+        assert_eq!((ix.len(), ix.next_due()), (1, Some(9_000)));
+        ix.remove(7, 9_000);
         assert_eq!((ix.len(), ix.next_due()), (0, None));
+        assert!(ix.is_stale(), "only stale entries are left: rebuild");
+        ix.begin_rebuild();
+        assert_eq!(ix.bytes(), 0, "nothing on the tier: no filter");
+        assert!(!ix.contains(7));
+    }
+
+    fn spread(h: u64) -> u64 {
+        h.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+
+    #[test]
+    fn a_filter_grows_in_layers_and_a_rebuild_clears_what_went_stale() {
+        let mut ix = SpilledIndex::default();
+        let n = 100_000;
+        for h in 0..n {
+            ix.insert(spread(h), 10_000);
+        }
+        assert!(ix.layers.len() >= 2, "{} layers", ix.layers.len());
+        assert!((0..n).all(|h| ix.contains(spread(h))));
+        let per_message = ix.bytes() as f64 / n as f64;
+        assert!(per_message < 4.0, "{per_message} bytes per spilled message");
+        // Read back all but the last 100: stale entries outnumber the live ones.
+        for h in 0..n - 100 {
+            ix.remove(spread(h), 10_000);
+        }
+        assert!(ix.is_stale());
+        ix.begin_rebuild();
+        for h in n - 100..n {
+            ix.refile(spread(h), 10_000);
+        }
+        assert_eq!(ix.len(), 100);
+        assert!(!ix.is_stale());
+        assert_eq!(ix.layers.len(), 1);
+        assert!((n - 100..n).all(|h| ix.contains(spread(h))));
+        let stale_maybes = (0..n - 100).filter(|&h| ix.contains(spread(h))).count();
+        assert!(
+            stale_maybes < (n as usize) / 50,
+            "{stale_maybes} ids read back still look spilled"
+        );
     }
 
     #[test]
@@ -359,30 +421,22 @@ mod tests {
         }
 
         #[test]
-        fn the_index_is_a_multiset(ops in proptest::collection::vec((0u64..6, 0i64..5_000, any::<bool>()), 0..64)) {
+        fn the_index_never_says_no_for_a_spilled_hash(
+            ops in proptest::collection::vec((0u64..6, 0i64..5_000, any::<bool>()), 0..64),
+        ) {
             let mut ix = SpilledIndex::default();
             let mut model: Vec<(u64, Millis)> = Vec::new();
             for (hash, deadline, add) in ops {
                 if add {
-                    ix.insert(hash, deadline);
+                    ix.insert(spread(hash), deadline);
                     model.push((hash, deadline));
-                } else {
-                    let at = model.iter().position(|&(h, _)| h == hash);
-                    let removed = match at {
-                        Some(i) => ix.remove(hash, model.remove(i).1),
-                        None => ix.remove(hash, deadline),
-                    };
-                    prop_assert_eq!(removed, at.is_some());
+                } else if let Some(i) = model.iter().position(|&(h, _)| h == hash) {
+                    // Only what was spilled is read back.
+                    ix.remove(spread(hash), model.remove(i).1);
                 }
                 prop_assert_eq!(ix.len(), model.len() as u64);
-                for h in 0..6 {
-                    prop_assert_eq!(ix.contains(h), model.iter().any(|&(m, _)| m == h));
-                    let mut got: Vec<Millis> = ix.deadlines(h).collect();
-                    let mut want: Vec<Millis> =
-                        model.iter().filter(|&&(m, _)| m == h).map(|&(_, d)| d).collect();
-                    got.sort_unstable();
-                    want.sort_unstable();
-                    prop_assert_eq!(got, want);
+                for &(h, _) in &model {
+                    prop_assert!(ix.contains(spread(h)));
                 }
                 let first = model.iter().map(|&(_, d)| bucket(d)).min();
                 prop_assert_eq!(ix.next_due(), first);

@@ -33,13 +33,11 @@ pub struct Evicted<'a> {
     pub state: &'a [u8],
 }
 
-/// Where a spilled message may be on the disk tier: the tier files it under its stream, id
-/// and the deadline it left with ([`Evicted::deadline`]).
+/// A message that may be on the disk tier (the index's filter says "maybe"): the tier knows
+/// it by its stream and id, and says whether it is there.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OnTier<'a> {
     pub stream: &'a str,
-    /// The deadlines to look under: one, unless another spilled id has the same hash.
-    pub deadlines: Vec<Millis>,
 }
 
 /// What one [`Detector::spill_to`] moved out.
@@ -194,9 +192,37 @@ impl Detector {
             self.spilled.get(sid)?,
         );
         let hash = table.hash_id(&trace.id);
-        spilled.contains(hash).then(|| OnTier {
+        spilled.contains(hash).then_some(OnTier {
             stream: plan.name.as_str(),
-            deadlines: spilled.deadlines(hash).collect(),
+        })
+    }
+
+    /// Whether the index of spilled messages holds more stale entries (messages read back
+    /// since it was built) than live ones: the shell should then list what the tier holds of
+    /// this shard for [`Detector::rebuild_spilled_index`].
+    pub fn spilled_index_stale(&self) -> bool {
+        self.spilled.iter().any(|s| s.is_stale())
+    }
+
+    /// Builds the index of spilled messages again from what the tier holds: `list` is called
+    /// with a function to call for each spilled message's (stream, id, deadline). After it the
+    /// index holds no stale entry, and counts exactly what the tier holds.
+    pub fn rebuild_spilled_index<E>(
+        &mut self,
+        list: impl FnOnce(&mut dyn FnMut(&str, &str, Millis)) -> Result<(), E>,
+    ) -> Result<(), E> {
+        for spilled in &mut self.spilled {
+            spilled.begin_rebuild();
+        }
+        let (lineage, tables, spilled) = (&self.lineage, &self.tables, &mut self.spilled);
+        list(&mut |stream, id, deadline| {
+            let Some(sid) = lineage.stream_id(stream) else {
+                return;
+            };
+            let sid = usize::from(sid.0);
+            if let (Some(table), Some(index)) = (tables.get(sid), spilled.get_mut(sid)) {
+                index.refile(table.hash_id(id), deadline);
+            }
         })
     }
 

@@ -330,20 +330,14 @@ impl Worker {
             match trace::decode_record(&record.payload) {
                 Ok(trace::Record::Trace(decoded)) => {
                     if let Some(at) = owned.detector.spilled_at(&decoded) {
-                        // The message is on disk: back into memory before the trace is added.
+                        // The message may be on disk: back into memory before the trace is
+                        // added.
                         let key = state_key(at.stream, &decoded.id);
                         let batch = match &mut write {
                             Some(batch) => batch,
                             None => write.insert(tier.write()?),
                         };
-                        let mut found = None;
-                        for deadline in at.deadlines {
-                            found = batch.take(record.partition, deadline, &key)?;
-                            if found.is_some() {
-                                break;
-                            }
-                        }
-                        if let Some(on_disk) = found {
+                        if let Some(on_disk) = batch.take(record.partition, &key)? {
                             owned
                                 .detector
                                 .unspill(
@@ -395,6 +389,15 @@ impl Worker {
         write: &mut Option<TierWrite<'t>>,
         now: i64,
     ) -> Result<(), WorkerError> {
+        for (&partition, owned) in self.partitions.iter_mut() {
+            if owned.detector.spilled_index_stale() {
+                let batch = match write {
+                    Some(batch) => batch,
+                    None => write.insert(tier.write()?),
+                };
+                batch.rebuild_index(partition, &mut owned.detector)?;
+            }
+        }
         let used: Vec<(i32, u64)> = self
             .partitions
             .iter()

@@ -30,6 +30,13 @@ struct Spilling {
     disk_bytes: u64,
     /// Messages moved to disk, ever.
     spills: u64,
+    /// Times the index was rebuilt from the disk's list.
+    rebuilds: u64,
+}
+
+/// The stream a stored state belongs to.
+fn stream_of(state: &[u8]) -> String {
+    StoredMessage::decode(state).unwrap().stream.to_string()
 }
 
 impl Spilling {
@@ -41,6 +48,7 @@ impl Spilling {
             disk: BTreeMap::new(),
             disk_bytes: 0,
             spills: 0,
+            rebuilds: 0,
         }
     }
 
@@ -87,19 +95,47 @@ impl Spilling {
     }
 
     fn trace(&mut self, t: Trace<'_>) {
-        if let Some(at) = self.h.det.spilled_at(&t) {
-            let found = at.deadlines.clone();
-            let back = found.into_iter().any(|d| self.bring_back(d, &t.id));
-            // The index says "maybe" only for a hash it holds: a message on disk is always
-            // found under a deadline it gives.
-            assert!(
-                back || !self.disk.keys().any(|(_, id)| id == &*t.id),
-                "`{}` is on disk but not under the deadlines the index gives",
-                t.id
-            );
+        let on_disk = self
+            .disk
+            .keys()
+            .find(|(_, id)| id == &*t.id)
+            .map(|(deadline, _)| *deadline);
+        let maybe = self.h.det.spilled_at(&t).is_some();
+        // The filter may say "maybe" for a message in memory (a disk read finds nothing),
+        // never "no" for one on disk.
+        assert!(
+            maybe || on_disk.is_none(),
+            "`{}` is on disk but the index says it is not",
+            t.id
+        );
+        if let Some(deadline) = on_disk {
+            // As the tier's table of spilled ids gives it.
+            assert!(self.bring_back(deadline, &t.id));
         }
         self.h.trace(t);
         self.enforce();
+    }
+
+    /// As the shell does when stale entries pile up: lists what is on disk for a rebuild.
+    fn rebuild_if_stale(&mut self) {
+        if !self.h.det.spilled_index_stale() {
+            return;
+        }
+        let streams: Vec<(String, String, Millis)> = self
+            .disk
+            .iter()
+            .map(|((deadline, id), d)| (stream_of(&d.state), id.clone(), *deadline))
+            .collect();
+        self.h
+            .det
+            .rebuild_spilled_index(|add| {
+                for (stream, id, deadline) in &streams {
+                    add(stream, id, *deadline);
+                }
+                Ok::<(), ()>(())
+            })
+            .unwrap();
+        self.rebuilds += 1;
     }
 
     fn tick(&mut self) {
@@ -115,6 +151,7 @@ impl Spilling {
                 self.bring_back(deadline, &id);
             }
         }
+        self.rebuild_if_stale();
         self.h
             .det
             .on_tick(now, &self.h.offsets, &mut self.h.verdicts);
@@ -299,6 +336,10 @@ fn a_tiny_budget_spills_and_judges_exactly_as_without() {
         spilling.spills >= 3,
         "the budget forced spills: {}",
         spilling.spills
+    );
+    assert!(
+        spilling.rebuilds >= 1,
+        "messages read back and spilled again made the index stale and it was rebuilt"
     );
     assert_eq!(plain.lost().len(), 3);
     assert_eq!(

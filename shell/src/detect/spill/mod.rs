@@ -4,18 +4,23 @@
 //!
 //! One redb file, `<store path>/spill.redb`, made fresh at every start: it is scratch, never a
 //! store of record (every spilled state is also in the changelog, or, if it changed since the
-//! last checkpoint, is carried into the next one from here). Per tracing partition p, one
-//! table, `spill-p`: `deadline` (i64, sign-flipped big-endian) then the state key
-//! (`stream \0 id`) → `changed_in u64 LE, gap_epoch u64 LE, state`.
+//! last checkpoint, is carried into the next one from here). Per tracing partition p, two
+//! tables:
+//! - `spill-p`: `deadline` (i64, sign-flipped big-endian) then the state key (`stream \0 id`)
+//!   → `changed_in u64 LE, gap_epoch u64 LE, state`;
+//! - `spill-ids-p`: the state key → its deadline (i64 LE): which messages are on the tier, and
+//!   where in `spill-p`.
 //!
-//! Why filed by deadline: under a flood that never completes, every spilled message comes back
-//! at each of its checks and (still waiting) leaves again with a later deadline. Keyed by
-//! deadline, what leaves is written near the end of the table and what comes back is cut from
-//! its start in one sweep: a batch touches a few pages at each end. Keyed by id (with a
-//! second table of deadlines, as before), each move wrote two random places in two trees, and
-//! the tier ran at ~6,000 re-checks/s (`docs/spill.md`). A trace finds its message by the
-//! deadline the detector's index keeps with each spilled id
-//! (`cairn_core::detector::OnTier`).
+//! Why the states are filed by deadline: under a flood that never completes, every spilled
+//! message comes back at each of its checks and (still waiting) leaves again with a later
+//! deadline. Keyed by deadline, what leaves is written near the end of the table and what
+//! comes back is cut from its start in one sweep: a batch touches a few pages at each end.
+//! Keyed by id, each move wrote the whole state to a random place, and the tier ran at ~6,000
+//! re-checks/s (`docs/spill.md`). The id table costs a small random write per move, and is
+//! what lets the detector keep only a filter of the spilled ids in memory
+//! (`cairn_core::detector::spill`): a trace whose id the filter may hold is looked up here,
+//! and the filter is rebuilt from this table's keys when read-back messages leave too many
+//! stale entries in it.
 //!
 //! `changed_in` says whether the next checkpoint must carry the state from here: 0 if not,
 //! else the partition's checkpoint generation + 1 at the time it was spilled. A checkpoint
@@ -43,7 +48,7 @@ use cairn_core::detector::{Detector, SpillCount, StateError};
 use cairn_core::model::Millis;
 use redb::{Database, Durability, ReadableTable, ReadableTableMetadata, TableDefinition};
 
-use super::worker::state_key;
+use super::worker::{split_state_key, state_key};
 
 /// redb's page cache: what the tier itself may keep resident.
 pub const PAGE_CACHE_BYTES: usize = 16 << 20;
@@ -112,6 +117,10 @@ pub struct SpillTier {
 
 fn table_name(partition: i32) -> String {
     format!("spill-{partition}")
+}
+
+fn ids_table_name(partition: i32) -> String {
+    format!("spill-ids-{partition}")
 }
 
 /// The deadline as the first bytes of a key: big-endian with the sign bit flipped, so keys
@@ -249,10 +258,12 @@ impl SpillTier {
                 }
             }
         }
-        write
-            .txn
-            .delete_table(def(&name))
-            .map_err(|e| self.fail("drop a partition")(e.into()))?;
+        for name in [name, ids_table_name(partition)] {
+            write
+                .txn
+                .delete_table(def(&name))
+                .map_err(|e| self.fail("drop a partition")(e.into()))?;
+        }
         write.commit()?;
         self.release(freed);
         self.generations
@@ -271,10 +282,10 @@ impl SpillTier {
     }
 }
 
-/// What one spilled message costs against `max_disk`: its key (deadline and state key), its
-/// value.
+/// What one spilled message costs against `max_disk`: its key (deadline and state key) and
+/// value, and its entry in the id table (the state key and the deadline: as long as the key).
 fn entry_bytes(key_len: usize, value_len: usize) -> u64 {
-    (key_len + value_len) as u64
+    (2 * key_len + value_len) as u64
 }
 
 /// The state key of a tier key.
@@ -303,6 +314,15 @@ impl TierWrite<'_> {
             .map_err(|e| self.tier.fail("open a table")(e.into()))
     }
 
+    fn ids(
+        &self,
+        partition: i32,
+    ) -> Result<redb::Table<'_, &'static [u8], &'static [u8]>, SpillError> {
+        self.txn
+            .open_table(def(&ids_table_name(partition)))
+            .map_err(|e| self.tier.fail("open a table")(e.into()))
+    }
+
     /// Moves messages of `detector` (tracing partition `partition`) out of memory down to
     /// `target` bytes: to the tier while `max_disk` has room, else shed. Where the states that
     /// changed since the last checkpoint went is added to `dirty`.
@@ -317,10 +337,12 @@ impl TierWrite<'_> {
         let tier = self.tier;
         let changed = tier.changed_mark(partition);
         let mut table = self.table(partition)?;
+        let mut ids = self.ids(partition)?;
         let mut failure = None;
         let mut value = Vec::new();
         let count = detector.spill_to(target, now, |e| {
-            let key = TierKey::new(e.deadline, &state_key(e.stream, e.id));
+            let state_key = state_key(e.stream, e.id);
+            let key = TierKey::new(e.deadline, &state_key);
             let bytes = entry_bytes(key.0.len(), HEADER_BYTES + e.state.len());
             let placed = placement(tier.used_bytes(), bytes, tier.max_disk);
             if placed == Placement::Shed {
@@ -330,7 +352,10 @@ impl TierWrite<'_> {
             value.extend_from_slice(&(if e.dirty { changed } else { 0 }).to_le_bytes());
             value.extend_from_slice(&e.gap_epoch.to_le_bytes());
             value.extend_from_slice(e.state);
-            match table.insert(key.as_bytes(), value.as_slice()) {
+            let written = table
+                .insert(key.as_bytes(), value.as_slice())
+                .and_then(|_| ids.insert(state_key.as_bytes(), &e.deadline.to_le_bytes()[..]));
+            match written {
                 Ok(_) => {
                     tier.used.fetch_add(bytes, Ordering::Relaxed);
                     if e.dirty {
@@ -350,15 +375,19 @@ impl TierWrite<'_> {
         }
     }
 
-    /// Takes the message under `key` spilled with `deadline` off the tier, if it is there.
-    pub fn take(
-        &mut self,
-        partition: i32,
-        deadline: Millis,
-        key: &str,
-    ) -> Result<Option<OnDisk>, SpillError> {
+    /// Takes the message under the state `key` off the tier, if it is there (the detector's
+    /// filter may say "maybe" for one that is not).
+    pub fn take(&mut self, partition: i32, key: &str) -> Result<Option<OnDisk>, SpillError> {
         let tier = self.tier;
         let changed = tier.changed_mark(partition);
+        let mut ids = self.ids(partition)?;
+        let filed = ids
+            .remove(key.as_bytes())
+            .map_err(|e| tier.fail("read")(e.into()))?
+            .map(|deadline| deadline_of(partition, key, deadline.value()));
+        let Some(deadline) = filed.transpose()? else {
+            return Ok(None);
+        };
         let mut table = self.table(partition)?;
         let at = TierKey::new(deadline, key);
         let removed = table
@@ -409,9 +438,12 @@ impl TierWrite<'_> {
         // Removed one by one after the read: redb changes the pages this transaction already
         // wrote in place, where its `extract_from_if` copies the path of every key it removes
         // (measured: it made reading back the slowest part of the bench).
+        let mut ids = self.ids(partition)?;
         for key in keys {
             table
                 .remove(key.as_slice())
+                .map_err(|e| tier.fail("write")(e.into()))?;
+            ids.remove(&key[DEADLINE_BYTES..])
                 .map_err(|e| tier.fail("write")(e.into()))?;
         }
         tier.release(freed);
@@ -453,6 +485,43 @@ impl TierWrite<'_> {
         Ok(out)
     }
 
+    /// Builds `detector`'s filter of spilled ids again from the ids of `partition` on the tier
+    /// (once read-back messages left it more stale entries than live ones).
+    pub fn rebuild_index(&self, partition: i32, detector: &mut Detector) -> Result<(), SpillError> {
+        let tier = self.tier;
+        let ids = self.ids(partition)?;
+        detector.rebuild_spilled_index(|add| {
+            for entry in ids.iter().map_err(|e| tier.fail("read")(e.into()))? {
+                let (key, deadline) = entry.map_err(|e| tier.fail("read")(e.into()))?;
+                let key = std::str::from_utf8(key.value()).map_err(|_| SpillError::Corrupt {
+                    partition,
+                    detail: "a spilled id is not UTF-8".into(),
+                })?;
+                let deadline = deadline_of(partition, key, deadline.value())?;
+                if let Some((stream, id)) = split_state_key(key) {
+                    add(stream, id, deadline);
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// The deadline the id table files the state `key` under (tests).
+    #[cfg(test)]
+    pub fn filed_at(&self, partition: i32, key: &str) -> Option<Millis> {
+        let ids = self.ids(partition).ok()?;
+        let found = ids.get(key.as_bytes()).ok()??;
+        deadline_of(partition, key, found.value()).ok()
+    }
+
+    /// How many ids of `partition` the id table holds (tests: as many as states).
+    #[cfg(test)]
+    pub fn ids_len(&self, partition: i32) -> u64 {
+        self.ids(partition)
+            .and_then(|t| t.len().map_err(|e| self.tier.fail("read")(e.into())))
+            .expect("ids table")
+    }
+
     /// How many messages of `partition` are on the tier.
     pub fn len(&self, partition: i32) -> Result<u64, SpillError> {
         self.table(partition)?
@@ -464,6 +533,18 @@ impl TierWrite<'_> {
         let tier = self.tier;
         self.txn.commit().map_err(|e| tier.fail("commit")(e.into()))
     }
+}
+
+/// The deadline the id table gives for `key`.
+fn deadline_of(partition: i32, key: &str, bytes: &[u8]) -> Result<Millis, SpillError> {
+    let bytes: [u8; 8] = bytes.try_into().map_err(|_| SpillError::Corrupt {
+        partition,
+        detail: format!(
+            "the deadline of `{}` is not 8 bytes",
+            key.replace('\0', "/")
+        ),
+    })?;
+    Ok(Millis::from_le_bytes(bytes))
 }
 
 /// A value read back: changed since the last checkpoint if it was marked so in the current

@@ -91,21 +91,27 @@ fn spilled_messages_come_back_by_key_and_when_due_and_dirty_ones_reach_a_checkpo
     );
     write.commit().expect("commit");
 
-    // The last message is spilled: a trace brings it back by its deadline and key.
+    // The last message is spilled: a trace brings it back by its key.
     let last = ids.last().expect("ids");
     let at = det.spilled_at(&sent(last, 49)).expect("on the tier");
-    assert_eq!((at.stream, at.deadlines.len()), ("s", 1));
-    let deadline = at.deadlines[0];
+    assert_eq!(at.stream, "s");
     let mut write = tier.write().expect("write");
     assert!(
         write
-            .take(3, deadline + 1, &state_key("s", last))
+            .take(3, &state_key("s", "never-spilled"))
             .expect("take")
             .is_none(),
-        "filed under its deadline, not another"
+        "a key the tier does not hold: nothing"
+    );
+    assert!(
+        write
+            .take(2, &state_key("s", last))
+            .expect("take")
+            .is_none(),
+        "filed under its partition, not another"
     );
     let back = write
-        .take(3, deadline, &state_key("s", last))
+        .take(3, &state_key("s", last))
         .expect("take")
         .expect("on disk");
     assert!(!back.dirty, "drained since");
@@ -113,7 +119,7 @@ fn spilled_messages_come_back_by_key_and_when_due_and_dirty_ones_reach_a_checkpo
         .expect("unspill");
     assert!(
         write
-            .take(3, deadline, &state_key("s", last))
+            .take(3, &state_key("s", last))
             .expect("take")
             .is_none()
     );
@@ -188,13 +194,6 @@ fn a_fresh_tier_forgets_the_previous_run() {
     assert_eq!(seen, 0);
 }
 
-/// The deadline the detector filed `id` under.
-fn filed_at(det: &Detector, id: &str) -> Millis {
-    let at = det.spilled_at(&sent(id, 0)).expect("on the tier");
-    assert_eq!(at.deadlines.len(), 1, "no two ids share a hash here");
-    at.deadlines[0]
-}
-
 #[test]
 fn due_messages_come_back_in_deadline_order_up_to_now_and_at_most_the_limit() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -210,7 +209,10 @@ fn due_messages_come_back_in_deadline_order_up_to_now_and_at_most_the_limit() {
         .spill(2, &mut det, 0, 2_000, &mut Vec::new())
         .expect("spill");
     assert_eq!(count.spilled, 20);
-    let deadlines: Vec<Millis> = ids.iter().map(|id| filed_at(&det, id)).collect();
+    let deadlines: Vec<Millis> = ids
+        .iter()
+        .map(|id| write.filed_at(2, &state_key("s", id)).expect("filed"))
+        .collect();
     assert!(deadlines.windows(2).all(|w| w[0] < w[1]), "{deadlines:?}");
     let now = deadlines[10];
     let first = write.take_due(2, now, 5).expect("due");
@@ -235,6 +237,7 @@ fn due_messages_come_back_in_deadline_order_up_to_now_and_at_most_the_limit() {
     assert!(none.is_empty(), "nothing else is due by now");
     let write = tier.write().expect("write");
     assert_eq!(write.len(2).expect("len"), 9, "the later ones stay");
+    assert_eq!(write.ids_len(2), 9, "and only they are in the id table");
     write.commit().expect("commit");
 }
 
@@ -262,11 +265,11 @@ fn a_state_a_checkpoint_carried_comes_back_unchanged_and_one_not_yet_carried_com
     assert_eq!(dirty.len(), 1, "only the new one is changed");
     let key = |id: &str| state_key("s", id);
     let old = write
-        .take(0, filed_at(&det, "carried"), &key("carried"))
+        .take(0, &key("carried"))
         .expect("take")
         .expect("on disk");
     let new = write
-        .take(0, filed_at(&det, "fresh"), &key("fresh"))
+        .take(0, &key("fresh"))
         .expect("take")
         .expect("on disk");
     write.commit().expect("commit");

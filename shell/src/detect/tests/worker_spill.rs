@@ -222,9 +222,9 @@ impl Running {
 
     fn checkpoint(&self) -> (Vec<PartitionCheckpoint>, Metrics) {
         let (reply, answer) = mpsc::channel();
-        self.inbox
-            .send(WorkerMsg::Checkpoint { reply })
-            .expect("checkpoint");
+        if self.inbox.send(WorkerMsg::Checkpoint { reply }).is_err() {
+            panic!("the worker stopped: {:?}", self.errors.try_recv());
+        }
         let out = answer
             .recv_timeout(Duration::from_secs(30))
             .expect("a checkpoint");
@@ -301,6 +301,9 @@ fn run(share: u64, tier: &Arc<SpillTier>) -> (Vec<Verdict>, u64) {
     let metrics = gather(&first, &mut changelog, &mut verdicts, |_, _| true);
     let spilled_first = metrics.total("cairn_messages_spilled", None);
     first.stop();
+    // As `Restorer::restore` does: what the tier held of the partition is older than the
+    // restored state.
+    tier.drop_partition(0).expect("drop the partition");
     let second = start(tier, share, restored(&changelog), MESSAGES, board());
     second.feed(records(MESSAGES / 2, MESSAGES));
     gather(&second, &mut changelog, &mut verdicts, all_judged);
