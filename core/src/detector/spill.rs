@@ -176,6 +176,11 @@ impl SpilledIndex {
         self.stale += 1;
     }
 
+    /// Whether the filter holds anything at all (live or stale).
+    pub fn has_filter(&self) -> bool {
+        !self.layers.is_empty()
+    }
+
     /// Whether a message with this id hash may be on disk: never false for one that is.
     pub fn contains(&self, hash: u64) -> bool {
         self.layers.iter().any(|l| l.filter.contains_hash(hash))
