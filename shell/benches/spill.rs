@@ -394,12 +394,9 @@ fn run_variant(name: &str, a: &Args) -> Run {
             if let Some(on_tier) = det.spilled_at(&t) {
                 let key = state_key(on_tier.stream, &id);
                 let batch = write.get_or_insert_with(|| tier.write().expect("write"));
-                for deadline in on_tier.deadlines {
-                    if let Some(back) = batch.take(0, deadline, &key).expect("take") {
-                        det.unspill(&id, &back.state, back.dirty, back.gap_epoch)
-                            .expect("unspill");
-                        break;
-                    }
+                if let Some(back) = batch.take(0, &key).expect("take") {
+                    det.unspill(&id, &back.state, back.dirty, back.gap_epoch)
+                        .expect("unspill");
                 }
             }
             det.on_trace(&t, at, &mut verdicts);
@@ -436,7 +433,15 @@ fn run_variant(name: &str, a: &Args) -> Run {
             timed(&mut time.tick, || {
                 det.on_tick(next_tick, &offsets, &mut verdicts)
             });
-            // As a worker does: the budget is kept after each tick and each batch of traces.
+            // As a worker does: the budget is kept after each tick and each batch of traces,
+            // after rebuilding the filter of spilled ids if read-backs left it stale (counted
+            // with spilling).
+            if det.spilled_index_stale() {
+                let batch = write.get_or_insert_with(|| tier.write().expect("write"));
+                timed(&mut time.spill, || {
+                    batch.rebuild_index(0, &mut det).expect("rebuild")
+                });
+            }
             peak = peak.max(det.memory_bytes());
             if let Some(target) = spill_goal(det.memory_bytes(), budget) {
                 let batch = write.get_or_insert_with(|| tier.write().expect("write"));

@@ -8,8 +8,8 @@
 //! A spilled message comes back when its timer is due ([`SpilledIndex::due_by`]) or when a
 //! trace for it arrives ([`SpilledIndex::contains`]).
 //!
-//! What is out is indexed in memory by a Bloom filter of 64-bit hashes of the ids, about
-//! 1.2 bytes per spilled message at 1% false positives, where a map from hash to deadline cost
+//! What is out is indexed in memory by a Bloom filter of 64-bit hashes of the ids, 2 to 4
+//! bytes per spilled message (room not filled yet included) at 1% false positives, where a map from hash to deadline cost
 //! ~28 (it held 110 MiB against a 64 MiB budget at 4M spilled messages, `docs/spill.md`). The
 //! filter never says "no" for a spilled id, so a trace of a message in memory (the common
 //! case) reads the disk only on a false "maybe", and a spilled message is always found. The
@@ -36,8 +36,8 @@ use crate::model::Millis;
 pub const LOW_WATER_PERCENT: u64 = 90;
 /// Due times of spilled messages are counted per bucket of this width.
 pub const DUE_BUCKET_MS: Millis = 1_000;
-/// What spilling a message is taken to cost the index, when choosing how many to spill: about
-/// 10 bits in the filter, with room to spare (the budget counts the filter's real size).
+/// What spilling a message is taken to cost the index, when choosing how many to spill: 13 to
+/// 21 bits in the filter, rounded up (the budget counts the filter's real size).
 pub const SPILLED_ENTRY_BYTES: u64 = 2;
 /// The false positives of the whole filter, all layers together.
 pub const FALSE_POSITIVES: f64 = 0.01;
