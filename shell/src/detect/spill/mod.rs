@@ -305,22 +305,29 @@ pub struct TierWrite<'a> {
 }
 
 impl TierWrite<'_> {
+    fn open(
+        &self,
+        name: &str,
+    ) -> Result<redb::Table<'_, &'static [u8], &'static [u8]>, SpillError> {
+        self.txn
+            .open_table(def(name))
+            .map_err(|e| self.tier.fail("open a table")(e.into()))
+    }
+
+    /// The partition's states, by deadline.
     fn table(
         &self,
         partition: i32,
     ) -> Result<redb::Table<'_, &'static [u8], &'static [u8]>, SpillError> {
-        self.txn
-            .open_table(def(&table_name(partition)))
-            .map_err(|e| self.tier.fail("open a table")(e.into()))
+        self.open(&table_name(partition))
     }
 
+    /// The partition's spilled ids, with their deadlines.
     fn ids(
         &self,
         partition: i32,
     ) -> Result<redb::Table<'_, &'static [u8], &'static [u8]>, SpillError> {
-        self.txn
-            .open_table(def(&ids_table_name(partition)))
-            .map_err(|e| self.tier.fail("open a table")(e.into()))
+        self.open(&ids_table_name(partition))
     }
 
     /// Moves messages of `detector` (tracing partition `partition`) out of memory down to

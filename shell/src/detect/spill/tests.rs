@@ -276,3 +276,40 @@ fn a_state_a_checkpoint_carried_comes_back_unchanged_and_one_not_yet_carried_com
     assert!(!old.dirty, "carried by the checkpoint: unchanged since");
     assert!(new.dirty, "the next checkpoint must carry it from memory");
 }
+
+#[test]
+fn a_rebuilt_index_holds_exactly_what_the_id_table_holds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tier = SpillTier::open(dir.path(), u64::MAX).expect("open");
+    let mut det = detector();
+    let ids: Vec<String> = (0..20).map(|i| format!("message-{i:03}")).collect();
+    for (i, id) in ids.iter().enumerate() {
+        det.on_trace(&sent(id, i as i64), 1_000 + i as i64 * 100, &mut Vec::new());
+    }
+    let mut write = tier.write().expect("write");
+    let count = write
+        .spill(1, &mut det, 0, 1_000, &mut Vec::new())
+        .expect("spill");
+    assert_eq!(count.spilled, 20);
+    // The 15 earliest come back when due: their filter entries go stale.
+    let now = write.filed_at(1, &state_key("s", &ids[14])).expect("filed");
+    for back in write.take_due(1, now, usize::MAX).expect("due") {
+        let (_, id) = split_state_key(&back.key).expect("key");
+        det.unspill(id, &back.state, back.dirty, back.gap_epoch)
+            .expect("unspill");
+    }
+    assert_eq!(det.messages_spilled(), 5);
+    write.rebuild_index(1, &mut det).expect("rebuild");
+    assert_eq!(det.messages_spilled(), write.len(1).expect("len"));
+    for id in &ids[15..] {
+        let at = det.spilled_at(&sent(id, 0)).expect("still on the tier");
+        let back = write
+            .take(1, &state_key(at.stream, id))
+            .expect("take")
+            .expect("found by its key");
+        det.unspill(id, &back.state, back.dirty, back.gap_epoch)
+            .expect("unspill");
+    }
+    assert_eq!((det.messages_spilled(), write.ids_len(1)), (0, 0));
+    write.commit().expect("commit");
+}
