@@ -87,6 +87,10 @@ pub enum Command {
     /// Zero-setup demo: an in-process mock Kafka cluster, a simulated pipeline with faults,
     /// the detector, and a score table.
     Demo,
+    /// Internal: the child process through which `cairn watch` reads committed offsets.
+    /// Started by the watch itself, with its socket as standard input.
+    #[command(name = "committed-offsets-reader", hide = true)]
+    CommittedOffsetsReader,
 }
 
 /// The flags of `cairn score`.
@@ -153,6 +157,21 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Watch { config, store } => {
             init_logging();
+            // The offsets reader writes its log lines as the watch does.
+            let format = match cli.log_format {
+                LogFormat::Text => "text",
+                LogFormat::Json => "json",
+            };
+            cairn_shell::watch::committed::set_launcher(cairn_shell::watch::committed::Launcher {
+                program: std::env::current_exe().context("finding the cairn executable")?,
+                args: [
+                    "--log-format",
+                    format,
+                    cairn_shell::watch::committed::READER_SUBCOMMAND,
+                ]
+                .map(std::ffi::OsString::from)
+                .to_vec(),
+            });
             let loaded = cairn_core::config::WatchConfig::load(&config)
                 .with_context(|| format!("loading {}", config.display()))?;
             cairn_shell::watch::run(loaded, store)
@@ -182,6 +201,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Score(args) => score(args),
+        Command::CommittedOffsetsReader => {
+            init_logging();
+            cairn_shell::watch::committed::serve()
+        }
         Command::Demo => {
             // Quiet by default: the demo's output is its report. RUST_LOG shows detect's logs.
             if std::env::var_os("RUST_LOG").is_some() {

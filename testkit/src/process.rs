@@ -314,20 +314,28 @@ impl DetectProcess {
 
     /// Its memory now, while it runs.
     pub fn memory(&self) -> Option<Memory> {
-        let status = fs::read_to_string(format!("/proc/{}/status", self.pid)).ok()?;
-        let field = |name: &str| -> Option<u64> {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix(name))?
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()
+        memory_of(self.pid)
+    }
+
+    /// The memory of each process it started that still runs (`cairn watch`'s offsets
+    /// reader), found by their parent's pid in `/proc`.
+    pub fn children_memory(&self) -> Vec<Memory> {
+        let Ok(entries) = fs::read_dir("/proc") else {
+            return Vec::new();
         };
-        Some(Memory {
-            rss_kib: field("VmRSS:")?,
-            peak_kib: field("VmHWM:")?,
-        })
+        let parent = format!("{}", self.pid);
+        entries
+            .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|status| {
+                    status.lines().any(|line| {
+                        line.strip_prefix("PPid:")
+                            .is_some_and(|ppid| ppid.trim() == parent)
+                    })
+                })
+            })
+            .filter_map(memory_of)
+            .collect()
     }
 
     /// Sends SIGTERM (through kill(1): the kit has no libc binding).
@@ -465,4 +473,22 @@ pub fn tail(path: &Path, lines: usize) -> String {
         }
         Err(err) => format!("(cannot read: {err})"),
     }
+}
+
+/// `VmRSS` and `VmHWM` of a running process.
+fn memory_of(pid: u32) -> Option<Memory> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| -> Option<u64> {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    };
+    Some(Memory {
+        rss_kib: field("VmRSS:")?,
+        peak_kib: field("VmHWM:")?,
+    })
 }

@@ -1,9 +1,12 @@
-//! The watch's committed-offsets reader on a real broker: one admin client, every group asked
-//! at once, in chunks, each answer exactly the partitions its group committed.
+//! The watch's committed-offsets reader on a real broker: one admin client in a child process
+//! (this test's `cairn` binary), every group asked at once, in chunks, each answer exactly the
+//! partitions its group committed.
 
 use std::time::Duration;
 
-use cairn_shell::watch::committed::{CHUNK, Commit, CommittedReader};
+use cairn_shell::watch::committed::{
+    CHUNK, Commit, CommittedReader, Launcher, READER_SUBCOMMAND, set_launcher,
+};
 use cairn_testkit::kafka::{Sharing, TestKafka};
 use cairn_testkit::names::{rand_group, rand_topic};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -43,6 +46,10 @@ async fn every_group_gets_exactly_its_own_commits() {
     kafka.create_topic(&many, wide).await;
     commit(&b, &[(&many, 3, 9), (&many, wide - 1, 4)]);
 
+    set_launcher(Launcher {
+        program: env!("CARGO_BIN_EXE_cairn").into(),
+        args: vec![READER_SUBCOMMAND.into()],
+    });
     let reader = CommittedReader::new(&kafka.config(), Duration::from_secs(10)).expect("reader");
     let groups = [a.clone(), b.clone(), idle.clone()];
     let mut partitions: Vec<(String, i32)> = vec![

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::KafkaError;
 use rdkafka::{Offset, TopicPartitionList};
 
 /// Errors from reading offsets, by operation.
@@ -25,14 +25,6 @@ pub enum OffsetsError {
         topic: String,
         source: Box<KafkaError>,
     },
-    #[error(
-        "reading committed offsets of group `{group}` on {partitions} partitions failed: {source}"
-    )]
-    CommittedMany {
-        group: String,
-        partitions: usize,
-        source: Box<KafkaError>,
-    },
     #[error("reading watermarks of `{topic}` partition {partition} failed: {source}")]
     Watermarks {
         topic: String,
@@ -40,10 +32,6 @@ pub enum OffsetsError {
         source: Box<KafkaError>,
     },
 }
-
-/// One partition's answer to an OffsetFetch: the committed offset (`None`: no commit), or the
-/// error the broker gave for that partition alone.
-pub type PartitionCommit = Result<Option<i64>, Option<RDKafkaErrorCode>>;
 
 /// Low and high watermark of one partition: the log start and the next offset to be written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,56 +102,6 @@ impl GroupOffsetsReader {
                         _ => None,
                     });
                 (partition, offset)
-            })
-            .collect())
-    }
-
-    /// The committed offsets of any partitions, of any topics, in one request (`cairn watch`
-    /// asks for every partition of the cluster to learn which ones a group has committed);
-    /// in the order given, `Ok(None)` where the group has committed nothing, `Err` where the
-    /// broker refused that partition.
-    pub fn committed_in(
-        &self,
-        partitions: &[(String, i32)],
-        timeout: Duration,
-    ) -> Result<Vec<PartitionCommit>, OffsetsError> {
-        let mut request = TopicPartitionList::with_capacity(partitions.len());
-        for (topic, partition) in partitions {
-            request.add_partition(topic, *partition);
-        }
-        let answer = self
-            .consumer
-            .committed_offsets(request, timeout)
-            .map_err(|source| OffsetsError::CommittedMany {
-                group: self.group.clone(),
-                partitions: partitions.len(),
-                source: Box::new(source),
-            })?;
-        // A partition the broker answered with an error (not authorized, unstable) is not
-        // "no commit": the caller must treat it as unread.
-        let commit_of = |e: &rdkafka::topic_partition_list::TopicPartitionListElem<'_>| match (
-            e.error(),
-            e.offset(),
-        ) {
-            (Err(err), _) => Err(err.rdkafka_error_code()),
-            (Ok(()), Offset::Offset(offset)) => Ok(Some(offset)),
-            (Ok(()), _) => Ok(None),
-        };
-        let elements = answer.elements();
-        // librdkafka answers in the order asked: each slot is looked at first, so no key is
-        // copied or hashed per partition; a partition elsewhere is searched for.
-        Ok(partitions
-            .iter()
-            .enumerate()
-            .map(|(i, (topic, partition))| {
-                let matches = |e: &&rdkafka::topic_partition_list::TopicPartitionListElem<'_>| {
-                    e.partition() == *partition && e.topic() == topic
-                };
-                elements
-                    .get(i)
-                    .filter(matches)
-                    .or_else(|| elements.iter().find(matches))
-                    .map_or(Ok(None), commit_of)
             })
             .collect())
     }

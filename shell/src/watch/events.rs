@@ -74,7 +74,6 @@ impl ReadReason {
         match error {
             OffsetsError::Client { source, .. }
             | OffsetsError::Committed { source, .. }
-            | OffsetsError::CommittedMany { source, .. }
             | OffsetsError::Watermarks { source, .. } => ReadReason::of_kafka(source),
         }
     }

@@ -9,8 +9,8 @@ use cairn_core::metrics::catalog::{
     WATCH_INCIDENTS_CLOSED, WATCH_INCIDENTS_OPENED, WATCH_LAG_RECORDS, WATCH_LAG_SECONDS,
     WATCH_LAST_COMMIT_AGE, WATCH_LONG_REBALANCES, WATCH_ODD_TIMESTAMPS,
     WATCH_PARTITION_LAG_RECORDS, WATCH_PARTITION_LAG_SECONDS, WATCH_READ_ERRORS,
-    WATCH_RETENTION_HEADROOM, WATCH_ROLE_SINCE, WATCH_ROUND_DURATION, WATCH_ROUNDS,
-    WATCH_TOPIC_CHANGES, WATCH_WEBHOOK_FAILURES,
+    WATCH_READERS_LOST, WATCH_RETENTION_HEADROOM, WATCH_ROLE_SINCE, WATCH_ROUND_DURATION,
+    WATCH_ROUNDS, WATCH_TOPIC_CHANGES, WATCH_WEBHOOK_FAILURES,
 };
 use cairn_core::metrics::exposition::Exposition;
 use cairn_core::watch::{ConsumerState, GroupReport};
@@ -98,6 +98,9 @@ pub fn render(view: &WatchView) -> String {
     }
     for (cluster, value) in counters.long_rebalances.lock().iter() {
         out.counter(&WATCH_LONG_REBALANCES, &[("cluster", cluster)], *value);
+    }
+    for (cluster, value) in counters.readers_lost.lock().iter() {
+        out.counter(&WATCH_READERS_LOST, &[("cluster", cluster)], *value);
     }
     for (def, map) in [
         (&WATCH_TOPIC_CHANGES, &counters.topic_changes),

@@ -3,8 +3,8 @@
 //!
 //! Every client here reads with `isolation.level=read_committed`, so a watermark read (a
 //! ListOffsets request) answers the last stable offset: the log end a `read_committed`
-//! consumer sees. Committed offsets come from [`CommittedReader`], passive readers that never
-//! join the groups they read.
+//! consumer sees. Committed offsets come from [`CommittedReader`], a child process with one
+//! admin client that reads any group without joining it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -39,7 +39,7 @@ pub struct Topics {
 pub struct ClusterReads {
     base: ClientConfig,
     meta: BaseConsumer,
-    /// Every group's committed offsets, through one admin client.
+    /// Every group's committed offsets, through one admin client in a child process.
     committed: CommittedReader,
     pub timeout: Duration,
 }
@@ -108,6 +108,11 @@ impl ClusterReads {
     /// order of `partitions`), all asked at once.
     pub fn committed(&self, groups: &[String], partitions: &[(String, i32)]) -> Vec<Vec<Commit>> {
         self.committed.committed(groups, partitions)
+    }
+
+    /// Committed offsets reader processes lost since the last call.
+    pub fn take_readers_lost(&self) -> u64 {
+        self.committed.take_lost()
     }
 
     /// Log start and the read_committed log end of one partition.

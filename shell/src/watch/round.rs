@@ -98,6 +98,14 @@ pub fn observe_cluster(
         .collect();
     let names: Vec<String> = listed.iter().map(|(g, _)| g.name.clone()).collect();
     let answers = phases.time("committed", || reads.committed(&names, &all));
+    let lost = reads.take_readers_lost();
+    if lost > 0 {
+        *counters
+            .readers_lost
+            .lock()
+            .entry(cluster.to_owned())
+            .or_default() += lost;
+    }
     let committed: Vec<Committed> = names
         .iter()
         .zip(answers)

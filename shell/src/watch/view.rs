@@ -73,6 +73,8 @@ pub struct WatchCounters {
     pub topic_changes: Mutex<BTreeMap<(String, &'static str), u64>>,
     /// cluster → rebalances that lasted longer than the group's window.
     pub long_rebalances: Mutex<BTreeMap<String, u64>>,
+    /// cluster → committed offsets reader processes lost (died, hung or not started).
+    pub readers_lost: Mutex<BTreeMap<String, u64>>,
     /// (cluster, kind) → incidents opened / closed.
     pub opened: Mutex<BTreeMap<(String, &'static str), u64>>,
     pub closed: Mutex<BTreeMap<(String, &'static str), u64>>,

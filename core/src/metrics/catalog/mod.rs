@@ -540,6 +540,12 @@ pub const WATCH_LONG_REBALANCES: MetricDef = MetricDef {
     labels: &["cluster"],
     ..WATCH_COUNTER
 };
+pub const WATCH_READERS_LOST: MetricDef = MetricDef {
+    name: "cairn_watch_offsets_readers_lost_total",
+    help: "Committed offsets reader processes that died, hung or did not start; that round's committed offsets are unknown.",
+    labels: &["cluster"],
+    ..WATCH_COUNTER
+};
 
 // The first responder of `cairn watch`. `group` is bounded by `[[respond.groups]]`; `action`,
 // `outcome` and `cause` take fixed lists.
@@ -847,6 +853,7 @@ pub const ALL: &[&MetricDef] = &[
     &WATCH_ODD_TIMESTAMPS,
     &WATCH_TOPIC_CHANGES,
     &WATCH_LONG_REBALANCES,
+    &WATCH_READERS_LOST,
     &RESPOND_ACTIONS,
     &RESPOND_ACTION_FAILURES,
     &RESPOND_AUDIT_FAILURES,

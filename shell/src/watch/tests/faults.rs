@@ -292,9 +292,9 @@ fn a_loading_coordinator_or_a_refused_group_fails_the_read_with_its_reason() {
         committed_read_failing_with(RDKafkaRespErr::RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED),
         ReadReason::Authorization
     );
-    // librdkafka retries a loading coordinator itself; one that loads for longer than the
-    // request timeout fails the read as a timeout.
+    // librdkafka's admin request does not retry a loading coordinator (its consumer did, until
+    // the timeout): the read fails at once, named for what it is, and the next round asks again.
     let loading =
         committed_read_failing_with(RDKafkaRespErr::RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS);
-    assert_eq!(loading, ReadReason::Timeout);
+    assert_eq!(loading, ReadReason::CoordinatorLoading);
 }
