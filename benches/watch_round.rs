@@ -266,7 +266,8 @@ fn run(args: &Args, brokers: &str, bin: &Path, load_before: &str) -> Result<bool
             .tempdir()
             .map_err(|e| format!("temporary directory: {e}"))?;
         let measured = watch(args, &names, brokers, bin, dir.path(), &runtime);
-        if measured.is_err() {
+        // CAIRN_KEEP_WORKDIRS keeps the watch's config and log, as it does for tests.
+        if measured.is_err() || std::env::var_os("CAIRN_KEEP_WORKDIRS").is_some() {
             eprintln!("kept {}", dir.keep().display());
         }
         measured

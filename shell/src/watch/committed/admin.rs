@@ -21,6 +21,11 @@ use super::Commit;
 
 /// Partitions asked in one OffsetFetch.
 pub const CHUNK: usize = 100;
+/// Requests out at once. With every request of a round out at once (2,000 at issue 10's
+/// size), some timed out on a healthy local broker, and librdkafka 2.12 aborts in its admin
+/// timeout path (`rd_kafka_enq_once_del_source_return`, librdkafka issues #3663 and #4605):
+/// a bounded window keeps the broker's queue short, so requests are answered, not timed out.
+pub const IN_FLIGHT: usize = 32;
 
 /// One admin client for every group of a cluster.
 pub struct AdminReader {
@@ -37,8 +42,9 @@ impl AdminReader {
     }
 
     /// The committed offset of each of `partitions` for each of `groups`: per group, in the
-    /// order of `partitions`. Every (group, chunk) request is in flight at once; a request with
-    /// no answer within the timeout has its partitions `Failed(OperationTimedOut)`.
+    /// order of `partitions`. At most [`IN_FLIGHT`] (group, chunk) requests are out at once; a
+    /// request with no answer within the timeout, or not sent by then, has its partitions
+    /// `Failed(OperationTimedOut)`.
     pub fn committed(&self, groups: &[String], partitions: &[(String, i32)]) -> Vec<Vec<Commit>> {
         let timed_out = Commit::Failed(Some(RDKafkaErrorCode::OperationTimedOut));
         let mut answers = vec![vec![timed_out; partitions.len()]; groups.len()];
@@ -46,8 +52,22 @@ impl AdminReader {
             return answers;
         }
         let chunks: Vec<&[(String, i32)]> = partitions.chunks(CHUNK).collect();
+        let names: Vec<Option<CString>> = groups
+            .iter()
+            .map(|group| CString::new(group.as_str()).ok())
+            .collect();
+        for (g, name) in names.iter().enumerate() {
+            if name.is_none() {
+                answers[g].fill(Commit::Failed(Some(RDKafkaErrorCode::InvalidGroupId)));
+            }
+        }
+        // Every request to send, as (group, chunk).
+        let mut requests = (0..groups.len())
+            .filter(|g| names[*g].is_some())
+            .flat_map(|g| (0..chunks.len()).map(move |c| (g, c)));
         let rk = self.admin.inner().native_ptr();
         let timeout_ms = i32::try_from(self.timeout.as_millis()).unwrap_or(i32::MAX);
+        let deadline = Instant::now() + self.timeout + Duration::from_secs(1);
         // SAFETY: every librdkafka object made here is destroyed here, after its last use;
         // the strings and lists passed in live until the call that copies them returns; an
         // event's results are read before the event is destroyed.
@@ -56,40 +76,33 @@ impl AdminReader {
             // Each chunk's list is made once and copied by every request that carries it.
             let lists: Vec<*mut rd::rd_kafka_topic_partition_list_t> =
                 chunks.iter().map(|chunk| partition_list(chunk)).collect();
+            let send = |(g, c): (usize, usize)| {
+                let Some(name) = &names[g] else { return };
+                let mut request =
+                    rd::rd_kafka_ListConsumerGroupOffsets_new(name.as_ptr(), lists[c]);
+                let options = rd::rd_kafka_AdminOptions_new(
+                    rk,
+                    rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS,
+                );
+                let mut errstr = [0 as std::ffi::c_char; 256];
+                rd::rd_kafka_AdminOptions_set_request_timeout(
+                    options,
+                    timeout_ms,
+                    errstr.as_mut_ptr(),
+                    errstr.len(),
+                );
+                // Which (group, chunk) an answer is for comes back with it.
+                let tag = g * chunks.len() + c;
+                rd::rd_kafka_AdminOptions_set_opaque(options, tag as *mut c_void);
+                rd::rd_kafka_ListConsumerGroupOffsets(rk, &mut request, 1, options, queue);
+                rd::rd_kafka_ListConsumerGroupOffsets_destroy(request);
+                rd::rd_kafka_AdminOptions_destroy(options);
+            };
             let mut in_flight = 0usize;
-            for (g, group) in groups.iter().enumerate() {
-                let Ok(name) = CString::new(group.as_str()) else {
-                    let invalid = Commit::Failed(Some(RDKafkaErrorCode::InvalidGroupId));
-                    answers[g].fill(invalid);
-                    continue;
-                };
-                for (c, list) in lists.iter().enumerate() {
-                    let mut request =
-                        rd::rd_kafka_ListConsumerGroupOffsets_new(name.as_ptr(), *list);
-                    let options = rd::rd_kafka_AdminOptions_new(
-                        rk,
-                        rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS,
-                    );
-                    let mut errstr = [0 as std::ffi::c_char; 256];
-                    rd::rd_kafka_AdminOptions_set_request_timeout(
-                        options,
-                        timeout_ms,
-                        errstr.as_mut_ptr(),
-                        errstr.len(),
-                    );
-                    // Which (group, chunk) an answer is for comes back with it.
-                    let tag = g * chunks.len() + c;
-                    rd::rd_kafka_AdminOptions_set_opaque(options, tag as *mut c_void);
-                    rd::rd_kafka_ListConsumerGroupOffsets(rk, &mut request, 1, options, queue);
-                    rd::rd_kafka_ListConsumerGroupOffsets_destroy(request);
-                    rd::rd_kafka_AdminOptions_destroy(options);
-                    in_flight += 1;
-                }
+            for request in requests.by_ref().take(IN_FLIGHT) {
+                send(request);
+                in_flight += 1;
             }
-            for list in lists {
-                rd::rd_kafka_topic_partition_list_destroy(list);
-            }
-            let deadline = Instant::now() + self.timeout + Duration::from_secs(1);
             while in_flight > 0 {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
@@ -107,6 +120,13 @@ impl AdminReader {
                     read_event(event, chunks[c], &mut answer[from..from + chunks[c].len()]);
                 }
                 rd::rd_kafka_event_destroy(event);
+                if let Some(request) = requests.next() {
+                    send(request);
+                    in_flight += 1;
+                }
+            }
+            for list in lists {
+                rd::rd_kafka_topic_partition_list_destroy(list);
             }
             rd::rd_kafka_queue_destroy(queue);
         }
