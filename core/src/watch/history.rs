@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 
 use serde::Serialize;
+use smallvec::SmallVec;
 
 use super::report::seconds;
 use super::state::ConsumerState;
@@ -58,7 +59,7 @@ pub struct History {
     /// The first round (in the group's numbering) this partition has a point for.
     first: u32,
     /// Oldest first; each run lasts until the next one starts.
-    runs: Vec<Run>,
+    runs: SmallVec<[Run; 1]>,
 }
 
 /// Rounds from `from` on with the same point. Optional values are stored as [`NONE`].
@@ -98,7 +99,7 @@ impl History {
     pub(super) fn starting(round: u32) -> History {
         History {
             first: round,
-            runs: Vec::new(),
+            runs: SmallVec::new(),
         }
     }
 
