@@ -59,7 +59,7 @@ pub struct History {
     /// The first round (in the group's numbering) this partition has a point for.
     first: u32,
     /// Oldest first; each run lasts until the next one starts.
-    runs: SmallVec<[Run; 1]>,
+    runs: SmallVec<[Run; 2]>,
 }
 
 /// Rounds from `from` on with the same point. Optional values are stored as [`NONE`].

@@ -19,6 +19,7 @@
 //! - `trend`: lag in time sampled per window, for `falling_behind`.
 //! - `partition`: one partition across rounds: the stuck clock and the state of a round.
 //! - `evaluator`: rounds in, reports out; groups and partitions come and go with rounds.
+//! - [`packed`]: optional numbers in 8 bytes, for what is kept per (group, partition).
 //! - [`report`]: what a round concludes, in the API's JSON shapes.
 //! - [`history`]: the recent points per partition, kept as runs, for the history endpoint.
 //! - [`headroom`]: retention minus lag in time, per group.
@@ -32,6 +33,7 @@ pub mod incident;
 pub mod input;
 mod lag;
 mod log_track;
+pub mod packed;
 mod partition;
 pub mod report;
 pub mod settings;

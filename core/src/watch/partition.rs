@@ -11,6 +11,7 @@ use super::history::{History, HistoryPoint, RoundTimes};
 use super::input::{GroupState, GroupStatus, PartitionObservation};
 use super::lag::{Lag, TimestampFault, lag_in_time};
 use super::log_track::LogTrack;
+use super::packed::{MaybeCommit, MaybeI64};
 use super::report::{PartitionReport, TimestampCounts, seconds};
 use super::settings::GroupSettings;
 use super::state::{ConsumerState, LagMethod};
@@ -37,15 +38,15 @@ pub(super) struct GroupContext<'a> {
 #[derive(Clone, Debug, Default)]
 pub(super) struct PartitionTrack {
     /// The committed offset last read (`Some(None)`: no commit) and when the watch first saw it.
-    committed: Option<Option<i64>>,
+    committed: MaybeCommit,
     commit_seen_at: Millis,
     /// First round of the current unbroken run of rounds with records waiting.
-    backlog_since: Option<Millis>,
-    expired_since: Option<Millis>,
+    backlog_since: MaybeI64,
+    expired_since: MaybeI64,
     trend: Trend,
     history: History,
     /// The first-unread record whose timestamp fault was last counted, so each counts once.
-    counted_record: Option<i64>,
+    counted_record: MaybeI64,
     /// The shared log's epoch this track was learnt under (`None`: not yet seen, take it).
     log_epoch: Option<u32>,
 }
@@ -80,10 +81,10 @@ impl PartitionTrack {
     /// waiting records since `stuck_since`, as before a restart of the watch.
     pub fn resumed(committed: i64, stuck_since: Millis, expired_since: Option<Millis>) -> Self {
         PartitionTrack {
-            committed: Some(Some(committed)),
+            committed: MaybeCommit::new(Some(Some(committed))),
             commit_seen_at: stuck_since,
-            backlog_since: Some(stuck_since),
-            expired_since,
+            backlog_since: MaybeI64::new(Some(stuck_since)),
+            expired_since: MaybeI64::new(expired_since),
             ..PartitionTrack::default()
         }
     }
@@ -122,9 +123,9 @@ impl PartitionTrack {
 
     fn follow_commit(&mut self, fresh: &Fresh, now: Millis) {
         if let Some(committed) = fresh.committed
-            && self.committed != Some(committed)
+            && self.committed.get() != Some(committed)
         {
-            self.committed = Some(committed);
+            self.committed = MaybeCommit::new(Some(committed));
             self.commit_seen_at = now;
         }
     }
@@ -163,7 +164,8 @@ impl PartitionTrack {
             (Some(committed), Some(start)) if committed < start => Some(start - committed),
             _ => None,
         };
-        self.expired_since = expired_records.map(|_| self.expired_since.unwrap_or(now));
+        self.expired_since =
+            MaybeI64::new(expired_records.map(|_| self.expired_since.get().unwrap_or(now)));
         expired_records
     }
 
@@ -192,7 +194,8 @@ impl PartitionTrack {
         };
         self.history
             .push(ctx.round, &point, findings.lag.millis, ctx.times);
-        let last_commit_at = matches!(self.committed, Some(Some(_))).then_some(self.commit_seen_at);
+        let last_commit_at =
+            matches!(self.committed.get(), Some(Some(_))).then_some(self.commit_seen_at);
         PartitionReport {
             topic: obs.topic.clone(),
             partition: obs.partition,
@@ -207,7 +210,7 @@ impl PartitionTrack {
             last_commit_at,
             last_commit_age_seconds: last_commit_at.map(|at| seconds(ctx.now.saturating_sub(at))),
             expired_records: findings.expired_records,
-            expired_since: self.expired_since,
+            expired_since: self.expired_since.get(),
         }
     }
 
@@ -244,12 +247,12 @@ impl PartitionTrack {
             .status
             .is_some_and(|s| matches!(s.state, GroupState::Stable | GroupState::Empty));
         let waiting = settled && unread.is_some_and(Unread::is_backlog);
-        if waiting {
-            self.backlog_since.get_or_insert(ctx.now);
-        } else {
-            self.backlog_since = None;
+        if !waiting {
+            self.backlog_since = MaybeI64::NONE;
+        } else if self.backlog_since.get().is_none() {
+            self.backlog_since = MaybeI64::new(Some(ctx.now));
         }
-        let start = self.backlog_since?.max(self.commit_seen_at);
+        let start = self.backlog_since.get()?.max(self.commit_seen_at);
         (ctx.now.saturating_sub(start) >= ctx.settings.window_ms()).then_some(start)
     }
 
@@ -262,10 +265,10 @@ impl PartitionTrack {
         let (Some(Unread::Record { offset, .. }), Some(fault)) = (unread, fault) else {
             return;
         };
-        if self.counted_record == Some(offset) {
+        if self.counted_record.get() == Some(offset) {
             return;
         }
-        self.counted_record = Some(offset);
+        self.counted_record = MaybeI64::new(Some(offset));
         match fault {
             TimestampFault::Missing => counts.missing += 1,
             TimestampFault::Future => counts.future += 1,

@@ -7,6 +7,7 @@
 //! drift by a poll per window. A sample missed by more than a window restarts the series:
 //! uneven spacing would compare unlike things.
 
+use super::packed::MaybeI64;
 use crate::model::Millis;
 
 /// Four samples span three windows.
@@ -16,7 +17,7 @@ const SAMPLES: usize = 4;
 /// in a fixed array, and of each sample only what `growing` asks of it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Trend {
-    anchor: Option<Millis>,
+    anchor: MaybeI64,
     /// Samples taken since the anchor, the anchor's own included.
     taken: i64,
     /// When the newest sample was taken.
@@ -39,7 +40,7 @@ impl Trend {
     ) {
         let Some(lag) = lag else { return };
         let window = window.max(1);
-        match self.anchor {
+        match self.anchor.get() {
             Some(anchor) => {
                 let due = anchor.saturating_add(self.taken.saturating_mul(window));
                 if now < due {
@@ -77,7 +78,7 @@ impl Trend {
     }
 
     fn restart(&mut self, now: Millis, lag: Millis) {
-        self.anchor = Some(now);
+        self.anchor = MaybeI64::new(Some(now));
         self.taken = 1;
         self.last_at = now;
         self.lags = [0; SAMPLES];
