@@ -44,12 +44,12 @@ impl ScaleSample {
 
     /// The sample of a group the watch judged at `report_at`, stamped with that time.
     pub fn from_report(report_at: Millis, group: &GroupReport) -> ScaleSample {
-        let log_end = group.partitions.iter().map(|p| p.log_end).sum();
+        let log_end = group.partitions.iter().map(|p| p.log_end.get()).sum();
         let committed = group
             .partitions
             .iter()
             .filter(|p| p.state != ConsumerState::NoCommit)
-            .map(|p| p.committed)
+            .map(|p| p.committed.get())
             .sum();
         ScaleSample {
             at: report_at,

@@ -274,10 +274,13 @@ fn summarize(
         .iter()
         .filter(|p| p.state != ConsumerState::NoCommit)
         .collect();
-    let lag_records = committed.iter().map(|p| p.lag_records).sum::<Option<i64>>();
+    let lag_records = committed
+        .iter()
+        .map(|p| p.lag_records.get())
+        .sum::<Option<i64>>();
     let slowest = committed
         .iter()
-        .map(|p| p.lag_seconds.map(|lag| (lag, p.lag_method)))
+        .map(|p| p.lag_seconds.get().map(|lag| (lag, p.lag_method)))
         .collect::<Option<Vec<_>>>()
         .map(|lags| {
             lags.into_iter()
@@ -291,10 +294,10 @@ fn summarize(
         lag_records,
         lag_seconds: slowest.map(|(lag, _)| lag),
         lag_method: slowest.map_or(LagMethod::Unknown, |(_, method)| method),
-        stuck_since: partitions.iter().filter_map(|p| p.stuck_since).min(),
+        stuck_since: partitions.iter().filter_map(|p| p.stuck_since.get()).min(),
         last_commit_age_seconds: partitions
             .iter()
-            .filter_map(|p| p.last_commit_age_seconds)
+            .filter_map(|p| p.last_commit_age_seconds.get())
             .min_by(f64::total_cmp),
         group_state,
         members: ctx.status.map(|s| s.members),

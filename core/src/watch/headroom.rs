@@ -39,12 +39,12 @@ pub fn group_headroom(
     retention: impl Fn(&str) -> Option<Retention>,
 ) -> Option<f64> {
     let mut smallest: Option<f64> = None;
-    for partition in partitions.iter().filter(|p| p.committed.is_some()) {
+    for partition in partitions.iter().filter(|p| p.committed.get().is_some()) {
         let millis = match retention(&partition.topic)? {
             Retention::Forever => continue,
             Retention::Millis(ms) => ms,
         };
-        let headroom = millis as f64 / 1_000.0 - partition.lag_seconds?;
+        let headroom = millis as f64 / 1_000.0 - partition.lag_seconds.get()?;
         smallest = Some(smallest.map_or(headroom, |s| s.min(headroom)));
     }
     smallest

@@ -32,6 +32,18 @@ impl From<Option<i64>> for MaybeI64 {
     }
 }
 
+impl PartialEq<Option<i64>> for MaybeI64 {
+    fn eq(&self, other: &Option<i64>) -> bool {
+        self.get() == *other
+    }
+}
+
+impl PartialEq<MaybeI64> for Option<i64> {
+    fn eq(&self, other: &MaybeI64) -> bool {
+        *self == other.get()
+    }
+}
+
 impl std::fmt::Debug for MaybeI64 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.get().fmt(f)
@@ -77,6 +89,18 @@ impl From<Option<f64>> for MaybeF64 {
 impl PartialEq for MaybeF64 {
     fn eq(&self, other: &Self) -> bool {
         self.get() == other.get()
+    }
+}
+
+impl PartialEq<Option<f64>> for MaybeF64 {
+    fn eq(&self, other: &Option<f64>) -> bool {
+        self.get() == *other
+    }
+}
+
+impl PartialEq<MaybeF64> for Option<f64> {
+    fn eq(&self, other: &MaybeF64) -> bool {
+        *self == other.get()
     }
 }
 

@@ -200,17 +200,19 @@ impl PartitionTrack {
             topic: obs.topic.clone(),
             partition: obs.partition,
             state,
-            committed,
-            log_start: fresh.log_start,
-            log_end: fresh.log_end,
-            lag_records,
-            lag_seconds,
+            committed: committed.into(),
+            log_start: fresh.log_start.into(),
+            log_end: fresh.log_end.into(),
+            lag_records: lag_records.into(),
+            lag_seconds: lag_seconds.into(),
             lag_method: findings.lag.method,
-            stuck_since: findings.stuck_since,
-            last_commit_at,
-            last_commit_age_seconds: last_commit_at.map(|at| seconds(ctx.now.saturating_sub(at))),
-            expired_records: findings.expired_records,
-            expired_since: self.expired_since.get(),
+            stuck_since: findings.stuck_since.into(),
+            last_commit_at: last_commit_at.into(),
+            last_commit_age_seconds: last_commit_at
+                .map(|at| seconds(ctx.now.saturating_sub(at)))
+                .into(),
+            expired_records: findings.expired_records.into(),
+            expired_since: self.expired_since,
         }
     }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::input::GroupState;
+use super::packed::{MaybeF64, MaybeI64};
 use super::settings::GroupSettings;
 use super::state::{ConsumerState, LagMethod};
 use crate::model::Millis;
@@ -78,31 +79,36 @@ pub struct GroupSummary {
 
 /// One partition of one group. Offsets are this round's reads: null when the read failed
 /// or is stale (the state is then `unknown`), and `committed` is null under `no_commit`.
+///
+/// Optional numbers are packed ([`MaybeI64`], [`MaybeF64`]: 8 bytes where an `Option` takes
+/// 16) and serialize exactly as the `Option` would: a report holds one of these per
+/// (group, partition), 400,000 at issue 10's size. (The compiler lays the fields out; their
+/// order here is the JSON's.)
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct PartitionReport {
     /// The observation's shared name.
     pub topic: Arc<str>,
     pub partition: i32,
     pub state: ConsumerState,
-    pub committed: Option<i64>,
-    pub log_start: Option<i64>,
-    pub log_end: Option<i64>,
+    pub committed: MaybeI64,
+    pub log_start: MaybeI64,
+    pub log_end: MaybeI64,
     /// Offsets from the first that may hold an unread record to the log end. Transaction
     /// markers the first-unread fetch skipped are not counted.
-    pub lag_records: Option<i64>,
+    pub lag_records: MaybeI64,
     /// The age of the oldest unread record; 0 when nothing is unread.
-    pub lag_seconds: Option<f64>,
+    pub lag_seconds: MaybeF64,
     pub lag_method: LagMethod,
     /// When the stuck clock started, once it has run a whole window (ms since the epoch).
     /// Set whenever the stuck condition holds, also under a worse state such as `expired`.
-    pub stuck_since: Option<Millis>,
+    pub stuck_since: MaybeI64,
     /// When the watch saw the committed offset change (or first saw it).
-    pub last_commit_at: Option<Millis>,
-    pub last_commit_age_seconds: Option<f64>,
+    pub last_commit_at: MaybeI64,
+    pub last_commit_age_seconds: MaybeF64,
     /// Under `expired`: offsets retention deleted before the group read them (log start − committed).
-    pub expired_records: Option<i64>,
+    pub expired_records: MaybeI64,
     /// Under `expired`: the first round that saw it.
-    pub expired_since: Option<Millis>,
+    pub expired_since: MaybeI64,
 }
 
 /// Milliseconds as seconds, for JSON.

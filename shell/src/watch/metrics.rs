@@ -136,10 +136,10 @@ fn partition_lags(out: &mut Exposition, cluster: &str, group: &GroupReport) {
             ("topic", &*p.topic),
             ("partition", partition.as_str()),
         ];
-        if let Some(lag) = p.lag_records {
+        if let Some(lag) = p.lag_records.get() {
             out.gauge(&WATCH_PARTITION_LAG_RECORDS, &labels, lag as f64);
         }
-        if let Some(lag) = p.lag_seconds {
+        if let Some(lag) = p.lag_seconds.get() {
             out.gauge(&WATCH_PARTITION_LAG_SECONDS, &labels, lag);
         }
     }

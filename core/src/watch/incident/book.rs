@@ -173,7 +173,12 @@ impl IncidentBook {
             .expect("an incident opens on a troubled partition");
         let since = troubled
             .iter()
-            .filter_map(|p| [p.stuck_since, p.expired_since].into_iter().flatten().min())
+            .filter_map(|p| {
+                [p.stuck_since.get(), p.expired_since.get()]
+                    .into_iter()
+                    .flatten()
+                    .min()
+            })
             .min()
             .unwrap_or(now);
         let mut incident = OpenIncident {
@@ -215,10 +220,10 @@ impl OpenIncident {
         let fresh = HeldPartition {
             topic: p.topic.to_string(),
             partition: p.partition,
-            committed: p.committed,
-            stuck_since: p.stuck_since,
-            expired_since: p.expired_since,
-            expired_records: p.expired_records,
+            committed: p.committed.get(),
+            stuck_since: p.stuck_since.get(),
+            expired_since: p.expired_since.get(),
+            expired_records: p.expired_records.get(),
         };
         match self.held_mut(&p.topic, p.partition) {
             Some(held) => {
@@ -247,7 +252,7 @@ fn moved_on(held: &HeldPartition, group: &GroupReport) -> bool {
     let commit_moved = match now.state {
         // The commit was deleted: the group will start elsewhere.
         ConsumerState::NoCommit => true,
-        _ => now.committed.is_some() && now.committed != held.committed,
+        _ => now.committed.get().is_some() && now.committed.get() != held.committed,
     };
     commit_moved || now.lag_records == Some(0)
 }
@@ -266,7 +271,7 @@ fn close_record(now: Millis, incident: OpenIncident, group: &GroupReport) -> Inc
         match find(group, &held.topic, held.partition) {
             Some(p) => {
                 let mut evidence = PartitionEvidence::from_report(p);
-                evidence.expired_records = held.expired_records.max(p.expired_records);
+                evidence.expired_records = held.expired_records.max(p.expired_records.get());
                 partitions.push(evidence);
             }
             None => gone.push(PartitionRef {

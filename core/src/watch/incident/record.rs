@@ -112,14 +112,14 @@ impl PartitionEvidence {
             topic: p.topic.to_string(),
             partition: p.partition,
             state: p.state,
-            committed: p.committed,
-            log_start: p.log_start,
-            log_end: p.log_end,
-            lag_records: p.lag_records,
-            lag_seconds: p.lag_seconds,
-            stuck_since: p.stuck_since,
-            last_commit_at: p.last_commit_at,
-            expired_records: p.expired_records,
+            committed: p.committed.get(),
+            log_start: p.log_start.get(),
+            log_end: p.log_end.get(),
+            lag_records: p.lag_records.get(),
+            lag_seconds: p.lag_seconds.get(),
+            stuck_since: p.stuck_since.get(),
+            last_commit_at: p.last_commit_at.get(),
+            expired_records: p.expired_records.get(),
         }
     }
 }

@@ -110,7 +110,7 @@ fn retention_overtaking_a_stopped_consumer_opens_expired_with_the_exact_count() 
         ConsumerState::Expired,
         "stuck too, expired is worse"
     );
-    assert!(h.p(0).stuck_since.is_some());
+    assert!(h.p(0).stuck_since.get().is_some());
     // The consumer comes back and resets to the log start.
     h.commit(0, 150);
     h.poll_after(POLL);

@@ -207,7 +207,7 @@ proptest! {
             if p.state == ConsumerState::Stuck {
                 prop_assert!(now.complete, "stuck on missing data at {}", now.at - T0);
             }
-            if let Some(since) = p.stuck_since {
+            if let Some(since) = p.stuck_since.get() {
                 prop_assert!(now.at - since >= WINDOW);
                 for t in truths.iter().filter(|t| t.at >= since) {
                     prop_assert!(t.complete, "a gap at {} inside the stuck run", t.at - T0);
@@ -224,7 +224,7 @@ proptest! {
             if let Some(first) = run
                 && now.at - first.at >= WINDOW + POLL + 1_500
             {
-                prop_assert!(p.stuck_since.is_some(), "not declared at {}", now.at - T0);
+                prop_assert!(p.stuck_since.get().is_some(), "not declared at {}", now.at - T0);
             }
         }
     }
@@ -320,10 +320,10 @@ proptest! {
             reported.push(crate::watch::HistoryPoint {
                 at: h.now,
                 state: p.state,
-                committed: p.committed,
-                log_end: p.log_end,
-                lag_records: p.lag_records,
-                lag_seconds: p.lag_seconds,
+                committed: p.committed.get(),
+                log_end: p.log_end.get(),
+                lag_records: p.lag_records.get(),
+                lag_seconds: p.lag_seconds.get(),
             });
         }
         let history = h.evaluator.history("c", "g").expect("a history");

@@ -144,7 +144,7 @@ fn the_close_the_last_active_instance_did_not_publish_goes_out_at_the_next_round
 fn an_open_never_published_is_opened_at_the_next_round() {
     let mut h = Harness::new();
     stuck_for_two_windows(&mut h);
-    let since = h.p(0).stuck_since.expect("stuck");
+    let since = h.p(0).stuck_since.get().expect("stuck");
     let outcome = h.book.reconcile(&PublishedIncidents::new(), everywhere);
     assert_eq!(outcome.dropped, 1);
     let before = h.incidents.len();

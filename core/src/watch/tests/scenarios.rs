@@ -95,7 +95,7 @@ fn scenario_1_a_consumer_that_stops_for_six_windows() {
         "declared {} ms after the last commit",
         declared - last_commit
     );
-    assert!(p.stuck_since.is_some_and(|s| s >= last_commit));
+    assert!(p.stuck_since.get().is_some_and(|s| s >= last_commit));
     assert!(
         stopped
             .iter()
@@ -161,10 +161,10 @@ fn scenario_3_half_speed_consumer_falls_behind_is_never_stuck_and_its_lag_is_exa
         // The true age of the oldest unread record: the record at the committed offset was
         // produced in second `offset / 10 + 1` (10 a second, from T0 + 1 s).
         for (now, p) in polls.iter().skip(2) {
-            let committed = p.committed.unwrap();
+            let committed = p.committed.get().unwrap();
             let produced = T0 + (committed / 10 + 1) * 1_000;
             let truth = (now - produced) as f64 / 1_000.0;
-            let lag = p.lag_seconds.expect("known");
+            let lag = p.lag_seconds.get().expect("known");
             assert!(
                 (lag - truth).abs() <= 2.0,
                 "fetch {fetch}: {lag} vs {truth}"
@@ -193,7 +193,10 @@ fn scenario_6_retention_overtakes_a_stopped_consumer_with_the_exact_count() {
         .collect();
     assert!(!expired.is_empty());
     for (_, p) in &expired {
-        assert_eq!(p.expired_records, Some(p.log_start.unwrap() - committed));
+        assert_eq!(
+            p.expired_records.get(),
+            Some(p.log_start.get().unwrap() - committed)
+        );
     }
     let open = &pipe.h.incidents[0];
     assert_eq!(open.phase, Phase::Open);

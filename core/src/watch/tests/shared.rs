@@ -12,10 +12,10 @@ fn point_of(h: &Harness, i: usize) -> HistoryPoint {
     HistoryPoint {
         at: h.now,
         state: p.state,
-        committed: p.committed,
-        log_end: p.log_end,
-        lag_records: p.lag_records,
-        lag_seconds: p.lag_seconds,
+        committed: p.committed.get(),
+        log_end: p.log_end.get(),
+        lag_records: p.lag_records.get(),
+        lag_seconds: p.lag_seconds.get(),
     }
 }
 
@@ -110,7 +110,7 @@ fn groups_on_one_partition_share_its_log() {
     let report = h.evaluator.evaluate(&two_groups(&h, 30));
     let joined = &report.groups[1].partitions[0];
     assert_eq!(joined.lag_method, LagMethod::Interpolated);
-    let lag = joined.lag_seconds.expect("a lag in time");
+    let lag = joined.lag_seconds.get().expect("a lag in time");
     assert!((lag - 20.0).abs() <= 5.0, "about four polls old: {lag}");
 
     // The log goes back (topic recreated): said once, and both groups start again.

@@ -13,7 +13,7 @@ fn a_caught_up_partition_is_ok_with_zero_lag() {
     let p = h.p(0);
     assert_eq!(p.state, ConsumerState::Ok);
     assert_eq!(
-        (p.committed, p.log_start, p.log_end),
+        (p.committed.get(), p.log_start.get(), p.log_end.get()),
         (Some(5), Some(0), Some(5))
     );
     assert_eq!(p.lag_records, Some(0));
