@@ -110,31 +110,45 @@ impl Evaluator {
 
     /// Judges one round.
     pub fn evaluate(&mut self, round: &Round) -> RoundReport {
+        self.evaluate_groups(round.now, round.groups.iter())
+    }
+
+    /// Judges one round the caller no longer needs: each group's observations are dropped as
+    /// soon as its report is made, so a round and its report are not both whole in memory
+    /// (at issue 10's size each is tens of MiB).
+    pub fn evaluate_taking(&mut self, round: Round) -> RoundReport {
+        self.evaluate_groups(round.now, round.groups.into_iter())
+    }
+
+    fn evaluate_groups<G: std::borrow::Borrow<GroupObservation>>(
+        &mut self,
+        now: Millis,
+        observations: impl Iterator<Item = G>,
+    ) -> RoundReport {
         let mut timestamps = TimestampCounts::default();
         let mut logs_went_back = BTreeSet::new();
         let mut seen = BTreeSet::new();
-        let groups = round
-            .groups
-            .iter()
+        let groups = observations
             .map(|obs| {
+                let obs = obs.borrow();
                 let key = (obs.cluster.clone(), obs.group.clone());
                 let track = self.groups.entry(key.clone()).or_default();
                 seen.insert(key);
                 let logs = self.logs.entry(obs.cluster.clone()).or_default();
-                track.evaluate(round.now, obs, logs, &mut timestamps, &mut logs_went_back)
+                track.evaluate(now, obs, logs, &mut timestamps, &mut logs_went_back)
             })
             .collect();
         self.groups.retain(|key, _| seen.contains(key));
         // Logs no group read this round are forgotten, as their groups' partitions are.
         for logs in self.logs.values_mut() {
             for partitions in logs.values_mut() {
-                partitions.retain(|_, log| log.seen_at == round.now);
+                partitions.retain(|_, log| log.seen_at == now);
             }
             logs.retain(|_, partitions| !partitions.is_empty());
         }
         self.logs.retain(|_, logs| !logs.is_empty());
         RoundReport {
-            now: round.now,
+            now,
             groups,
             timestamps,
             logs_went_back: logs_went_back.into_iter().collect(),

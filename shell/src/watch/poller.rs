@@ -76,15 +76,17 @@ pub fn spawn_poller(
                 phases.time("retention", || {
                     read_retention(&cluster, &round, &mut retention, &view)
                 });
-                phases.time("judge", || judge(&cluster, &round, &view, &book, &publish));
+                // The advisor reads the observations of its few groups after the judging,
+                // which consumes the round.
+                let scaled = scale::observed_groups(&config, &cluster, &round);
+                phases.time("judge", || judge(&cluster, round, &view, &book, &publish));
                 if let Some(cluster_view) = view.cluster(&cluster)
                     && let Some(report) = cluster_view.latest.lock().as_ref()
                 {
                     phases.time("scale", || {
-                        scale::advise(&config, &view, cluster_view, &round, report)
+                        scale::advise(&config, &view, cluster_view, &scaled, report)
                     });
                 }
-                phases.time("drop_round", || drop(round));
                 if let Some(cluster_view) = view.cluster(&cluster) {
                     round_done(cluster_view, started.elapsed());
                 }
@@ -114,7 +116,7 @@ pub(super) fn round_done(cluster_view: &ClusterView, took: Duration) {
 /// under the book's lock so that a takeover (which reconciles under it) falls between rounds.
 pub(super) fn judge(
     cluster: &str,
-    round: &Round,
+    round: Round,
     view: &WatchView,
     book: &Mutex<SharedBook>,
     publish: &mpsc::Sender<Outgoing>,
@@ -127,7 +129,7 @@ pub(super) fn judge(
     // round's judging (~0.1 s there) instead of reading the last one meanwhile.
     let mut latest = cluster_view.latest.lock();
     drop(latest.take());
-    let report = cluster_view.evaluator.lock().evaluate(round);
+    let report = cluster_view.evaluator.lock().evaluate_taking(round);
     OddTimestamps {
         cluster,
         missing: report.timestamps.missing,

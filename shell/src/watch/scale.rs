@@ -7,18 +7,39 @@
 use cairn_core::config::{ScaleHook, WatchConfig};
 use cairn_core::respond::Outcome;
 use cairn_core::scale::{Advice, ScaleSample};
-use cairn_core::watch::{Round, RoundReport};
+use cairn_core::watch::{GroupObservation, Round, RoundReport};
 
 use super::respond::execute::run_command;
 use super::view::{ClusterView, WatchCounters, WatchView};
 
-/// Advises on every group of `cluster_view`'s cluster that `[scale]` names, from the round
-/// the watch read and the report it made of it.
+/// The observations of the groups of `cluster` that `[scale]` names, out of `round`.
+pub fn observed_groups(
+    config: &WatchConfig,
+    cluster: &str,
+    round: &Round,
+) -> Vec<GroupObservation> {
+    let scaled = |group: &str| {
+        config
+            .scale
+            .groups
+            .iter()
+            .any(|g| g.cluster == cluster && g.group == group)
+    };
+    round
+        .groups
+        .iter()
+        .filter(|g| g.cluster == cluster && scaled(&g.group))
+        .cloned()
+        .collect()
+}
+
+/// Advises on every group of `cluster_view`'s cluster that `[scale]` names, from what the
+/// watch read of them (`observed`, see [`observed_groups`]) and the report it made.
 pub fn advise(
     config: &WatchConfig,
     view: &WatchView,
     cluster_view: &ClusterView,
-    round: &Round,
+    observed: &[GroupObservation],
     report: &RoundReport,
 ) {
     let counters = &view.counters;
@@ -36,8 +57,7 @@ pub fn advise(
     let advice: Vec<Advice> = entries
         .iter()
         .map(|entry| {
-            let observed = round
-                .groups
+            let observed = observed
                 .iter()
                 .find(|g| g.cluster == cluster && g.group == entry.group);
             (entry, observed, report.group(cluster, &entry.group))

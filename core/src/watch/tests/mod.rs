@@ -104,6 +104,9 @@ impl Part {
 pub(super) struct Harness {
     pub now: Millis,
     pub evaluator: Evaluator,
+    /// A second evaluator fed the same rounds through `evaluate_taking`: every poll checks
+    /// that it concludes exactly what `evaluate` does.
+    pub taking: Evaluator,
     pub book: IncidentBook,
     pub settings: GroupSettings,
     /// `None`: the group's state could not be read.
@@ -123,6 +126,7 @@ impl Harness {
         Harness {
             now: T0,
             evaluator: Evaluator::new(),
+            taking: Evaluator::new(),
             book: IncidentBook::new(),
             settings: settings(),
             status: Some(stable()),
@@ -227,6 +231,11 @@ impl Harness {
             groups: vec![self.observation()],
         };
         let report = self.evaluator.evaluate(&round);
+        assert_eq!(
+            self.taking.evaluate_taking(round),
+            report,
+            "evaluate_taking concluded otherwise"
+        );
         self.incidents.extend(self.book.observe(&report));
         self.timestamps.missing += report.timestamps.missing;
         self.timestamps.future += report.timestamps.future;

@@ -242,8 +242,10 @@ proptest! {
             if i == restart_at {
                 h.book = IncidentBook::from_bytes(&h.book.to_bytes()).expect("reads back");
                 h.evaluator = Evaluator::new();
+                h.taking = Evaluator::new();
                 if resume {
                     h.evaluator.resume(&h.book);
+                    h.taking.resume(&h.book);
                 }
             }
             play(&mut h, step);

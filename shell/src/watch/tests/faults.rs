@@ -61,7 +61,13 @@ fn observed(
 
 impl Fixture {
     fn judge(&self, round: &Round) -> (ConsumerState, Option<i64>) {
-        judge(CLUSTER, round, &self.view, &self.book, &self.publish);
+        judge(
+            CLUSTER,
+            round.clone(),
+            &self.view,
+            &self.book,
+            &self.publish,
+        );
         let latest = self.view.clusters[0].latest.lock();
         let group = latest
             .as_ref()

@@ -79,7 +79,7 @@ async fn an_active_instance_publishes_in_its_term_and_a_standby_again_stops() {
     // The group moves on: the close is concluded but not published.
     for n in 0..3 {
         let r = round(1_006_000 + n * 1_000, 200, 200);
-        judge(CLUSTER, &r, &fixture.view, &fixture.book, &fixture.publish);
+        judge(CLUSTER, r, &fixture.view, &fixture.book, &fixture.publish);
     }
     assert!(
         fixture.book.lock().book.open().is_empty(),

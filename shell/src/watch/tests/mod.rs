@@ -104,7 +104,7 @@ impl Fixture {
     pub(super) fn stall(&mut self, start: i64, committed: i64, rounds: i64) {
         for n in 0..rounds {
             let r = round(start + n * 1_000, committed, committed + 10 + n);
-            judge(CLUSTER, &r, &self.view, &self.book, &self.publish);
+            judge(CLUSTER, r, &self.view, &self.book, &self.publish);
             let cluster = self.view.cluster(CLUSTER).expect("the cluster's view");
             round_done(cluster, Duration::from_millis(1));
         }
@@ -215,7 +215,7 @@ async fn the_stored_book_resumes_an_open_incident_after_a_restart() {
     let (publish, mut sent) = mpsc::channel(16);
     judge(
         CLUSTER,
-        &round(1_010_000, 100, 130),
+        round(1_010_000, 100, 130),
         &view,
         &shared,
         &publish,

@@ -10,7 +10,7 @@ use cairn_core::watch::{
 };
 
 use super::super::poller::judge;
-use super::super::scale::{advise, hook_due};
+use super::super::scale::{advise, hook_due, observed_groups};
 use super::{CLUSTER, Fixture, GROUP, at};
 
 fn config() -> WatchConfig {
@@ -65,7 +65,7 @@ async fn a_lagging_group_gets_a_recommendation_served_and_exported() {
     for second in 0..12 {
         judge(
             CLUSTER,
-            &rounds[second as usize],
+            rounds[second as usize].clone(),
             &fixture.view,
             &fixture.book,
             &fixture.publish,
@@ -76,7 +76,7 @@ async fn a_lagging_group_gets_a_recommendation_served_and_exported() {
             &config,
             &fixture.view,
             cluster,
-            &rounds[second as usize],
+            &observed_groups(&config, CLUSTER, &rounds[second as usize]),
             &report,
         );
     }
@@ -162,10 +162,17 @@ async fn a_changed_recommendation_runs_the_hook_with_the_advice_once() {
         .expect("set once");
     let rounds: Vec<Round> = (0..12).map(round).collect();
     for r in &rounds {
-        judge(CLUSTER, r, &fixture.view, &fixture.book, &fixture.publish);
+        judge(
+            CLUSTER,
+            r.clone(),
+            &fixture.view,
+            &fixture.book,
+            &fixture.publish,
+        );
         let cluster = &fixture.view.clusters[0];
         let report = cluster.latest.lock().clone().expect("a report");
-        advise(&config, &fixture.view, cluster, r, &report);
+        let observed = observed_groups(&config, CLUSTER, r);
+        advise(&config, &fixture.view, cluster, &observed, &report);
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let runs = loop {
