@@ -512,10 +512,12 @@ fn incident_round(now: Millis, committed: i64, log_start: i64, log_end: i64) -> 
                 }),
                 log_start: read(log_start),
                 log_end: read(log_end),
-                first_unread: (committed < log_end).then_some(FirstUnread::Record {
-                    from: committed,
-                    offset: committed.max(log_start),
-                    timestamp: now - 30_000,
+                first_unread: (committed < log_end).then(|| {
+                    Box::new(FirstUnread::Record {
+                        from: committed,
+                        offset: committed.max(log_start),
+                        timestamp: now - 30_000,
+                    })
                 }),
             }],
         }],

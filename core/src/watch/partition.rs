@@ -106,9 +106,11 @@ impl PartitionTrack {
         self.follow_log(log, ctx.round);
         self.follow_commit(&fresh, ctx.now);
         let unread = match (fresh.committed, fresh.log_end) {
-            (Some(Some(committed)), Some(end)) => {
-                Some(Unread::judge(committed, end, obs.first_unread))
-            }
+            (Some(Some(committed)), Some(end)) => Some(Unread::judge(
+                committed,
+                end,
+                obs.first_unread.as_deref().copied(),
+            )),
             _ => None,
         };
         let findings = Findings {

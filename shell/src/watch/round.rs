@@ -498,7 +498,7 @@ fn add_first_unread(
             answers
                 .get(&(&*p.topic, p.partition))
                 .filter(|a| Some(a.from()) == committed)
-                .copied()
+                .map(|a| Box::new(*a))
         } else {
             None
         };

@@ -91,7 +91,7 @@ fn a_fetch_that_found_only_markers_holds_until_the_log_grows() {
     assert_eq!(h.p(0).lag_records, Some(0));
     assert_eq!(h.p(0).lag_method, LagMethod::CaughtUp);
     // Records arrive after the fetch's end; the shell has not fetched again yet.
-    let cached = h.observation().partitions[0].first_unread;
+    let cached = h.observation().partitions[0].first_unread.clone();
     h.produce(0, 5);
     h.now += POLL;
     let mut obs = h.observation();

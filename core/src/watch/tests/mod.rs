@@ -186,7 +186,7 @@ impl Harness {
             .map(|p| {
                 let first_unread = match p.committed {
                     Some(c) if self.fetch && !p.fail.committed && c < p.log_end() => {
-                        Some(p.fetch(c))
+                        Some(Box::new(p.fetch(c)))
                     }
                     _ => None,
                 };

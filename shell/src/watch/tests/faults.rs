@@ -53,7 +53,7 @@ fn observed(
                 committed: at(now, Some(committed)),
                 log_start: at(now, 0),
                 log_end: at(now, end),
-                first_unread,
+                first_unread: first_unread.map(Box::new),
             }],
         }],
     }
