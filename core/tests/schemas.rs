@@ -509,9 +509,10 @@ fn incident_round(now: Millis, committed: i64, log_start: i64, log_end: i64) -> 
                 committed: Some(Observed {
                     value: Some(committed),
                     read_at: now,
-                }),
-                log_start: read(log_start),
-                log_end: read(log_end),
+                })
+                .into(),
+                log_start: read(log_start).into(),
+                log_end: read(log_end).into(),
                 first_unread: (committed < log_end).then(|| {
                     Box::new(FirstUnread::Record {
                         from: committed,

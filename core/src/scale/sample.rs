@@ -34,7 +34,7 @@ impl ScaleSample {
         let read_at = observed
             .partitions
             .iter()
-            .filter_map(|p| p.log_end.map(|end| end.read_at))
+            .filter_map(|p| p.log_end.get().map(|end| end.read_at))
             .max();
         ScaleSample {
             at: read_at.unwrap_or(now),

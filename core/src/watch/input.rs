@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::packed::{CommitRead, OffsetRead};
 use super::settings::GroupSettings;
 use crate::model::Millis;
 pub use crate::offsets::Observed;
@@ -93,12 +94,12 @@ pub struct PartitionObservation {
     pub partition: i32,
     /// The group's committed offset (the next offset it will read). `Some` with
     /// `value: None` when the group has no committed offset here; `None` when the read failed.
-    pub committed: Option<Observed<Option<i64>>>,
+    pub committed: CommitRead,
     /// The first offset still in the log; `None` when the read failed.
-    pub log_start: Option<Observed<i64>>,
+    pub log_start: OffsetRead,
     /// The offset the next record will get, as a `read_committed` reader sees it (the last
     /// stable offset); `None` when the read failed.
-    pub log_end: Option<Observed<i64>>,
+    pub log_end: OffsetRead,
     /// The shell's `read_committed` fetch of the first record at or after the committed
     /// offset, cached per committed offset; `None` when it was not made or failed.
     /// Boxed: only lagging partitions have one, and a round holds an observation per

@@ -4,6 +4,9 @@
 
 use serde::{Serialize, Serializer};
 
+use crate::model::Millis;
+use crate::offsets::Observed;
+
 /// An `Option<i64>`; `i64::MIN` stands for none (offsets, counts and times never take it).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MaybeI64(i64);
@@ -154,6 +157,80 @@ impl std::fmt::Debug for MaybeCommit {
     }
 }
 
+/// A read of an offset that may have failed: `Option<Observed<i64>>` in 16 bytes (24 as an
+/// `Option`); `read_at == i64::MIN` stands for not read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct OffsetRead {
+    value: i64,
+    read_at: Millis,
+}
+
+impl OffsetRead {
+    pub const NONE: OffsetRead = OffsetRead {
+        value: 0,
+        read_at: i64::MIN,
+    };
+
+    pub fn get(self) -> Option<Observed<i64>> {
+        (self.read_at != i64::MIN).then_some(Observed {
+            value: self.value,
+            read_at: self.read_at,
+        })
+    }
+}
+
+impl From<Option<Observed<i64>>> for OffsetRead {
+    fn from(read: Option<Observed<i64>>) -> Self {
+        read.map_or(OffsetRead::NONE, |o| OffsetRead {
+            value: o.value,
+            read_at: o.read_at,
+        })
+    }
+}
+
+impl std::fmt::Debug for OffsetRead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.get().fmt(f)
+    }
+}
+
+/// A read of a committed offset that may have failed, and may have found no commit:
+/// `Option<Observed<Option<i64>>>` in 16 bytes (32 as an `Option`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct CommitRead {
+    value: MaybeI64,
+    read_at: Millis,
+}
+
+impl CommitRead {
+    pub const NONE: CommitRead = CommitRead {
+        value: MaybeI64::NONE,
+        read_at: i64::MIN,
+    };
+
+    pub fn get(self) -> Option<Observed<Option<i64>>> {
+        (self.read_at != i64::MIN).then_some(Observed {
+            value: self.value.get(),
+            read_at: self.read_at,
+        })
+    }
+}
+
+impl From<Option<Observed<Option<i64>>>> for CommitRead {
+    fn from(read: Option<Observed<Option<i64>>>) -> Self {
+        read.map_or(CommitRead::NONE, |o| CommitRead {
+            value: MaybeI64::new(o.value),
+            read_at: o.read_at,
+        })
+    }
+}
+
+impl std::fmt::Debug for CommitRead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.get().fmt(f)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,5 +258,27 @@ mod tests {
             assert_eq!(MaybeCommit::new(value).get(), value);
         }
         assert_eq!(std::mem::size_of::<MaybeCommit>(), 8);
+        for read in [
+            None,
+            Some(Observed {
+                value: 7,
+                read_at: 1_000,
+            }),
+        ] {
+            assert_eq!(OffsetRead::from(read).get(), read);
+        }
+        for read in [
+            None,
+            Some(Observed {
+                value: None,
+                read_at: 1_000,
+            }),
+            Some(Observed {
+                value: Some(3),
+                read_at: 2_000,
+            }),
+        ] {
+            assert_eq!(CommitRead::from(read).get(), read);
+        }
     }
 }

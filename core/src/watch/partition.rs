@@ -222,9 +222,21 @@ impl PartitionTrack {
         let stale_after = ctx.settings.stale_after_ms();
         let fresh = |read_at: Millis| ctx.now.saturating_sub(read_at) <= stale_after;
         Fresh {
-            committed: obs.committed.filter(|o| fresh(o.read_at)).map(|o| o.value),
-            log_start: obs.log_start.filter(|o| fresh(o.read_at)).map(|o| o.value),
-            log_end: obs.log_end.filter(|o| fresh(o.read_at)).map(|o| o.value),
+            committed: obs
+                .committed
+                .get()
+                .filter(|o| fresh(o.read_at))
+                .map(|o| o.value),
+            log_start: obs
+                .log_start
+                .get()
+                .filter(|o| fresh(o.read_at))
+                .map(|o| o.value),
+            log_end: obs
+                .log_end
+                .get()
+                .filter(|o| fresh(o.read_at))
+                .map(|o| o.value),
         }
     }
 

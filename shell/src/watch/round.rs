@@ -239,15 +239,21 @@ impl Round<'_> {
                 partitions.push(PartitionObservation {
                     topic: name.clone(),
                     partition,
-                    committed: start.and_then(|s| committed.get(s + k).copied().flatten()),
-                    log_start: marks.map(|w| Observed {
-                        value: w.value.log_start,
-                        read_at: w.read_at,
-                    }),
-                    log_end: marks.map(|w| Observed {
-                        value: w.value.log_end,
-                        read_at: w.read_at,
-                    }),
+                    committed: start
+                        .and_then(|s| committed.get(s + k).copied().flatten())
+                        .into(),
+                    log_start: marks
+                        .map(|w| Observed {
+                            value: w.value.log_start,
+                            read_at: w.read_at,
+                        })
+                        .into(),
+                    log_end: marks
+                        .map(|w| Observed {
+                            value: w.value.log_end,
+                            read_at: w.read_at,
+                        })
+                        .into(),
                     first_unread: None,
                 });
             }
@@ -461,8 +467,8 @@ fn add_first_unread(
     // (topic, partition, committed) already asked, so many groups at one commit ask once.
     let mut asked: HashSet<(&str, i32, i64)> = HashSet::new();
     for p in observations.iter().flat_map(|g| &g.partitions) {
-        let committed = p.committed.as_ref().and_then(|c| c.value);
-        if let (Some(committed), Some(end)) = (committed, p.log_end.as_ref())
+        let committed = p.committed.get().and_then(|c| c.value);
+        if let (Some(committed), Some(end)) = (committed, p.log_end.get())
             && end.value > committed
             && asked.insert((&*p.topic, p.partition, committed))
         {
@@ -491,9 +497,9 @@ fn add_first_unread(
         .iter_mut()
         .flat_map(|g| g.partitions.iter_mut())
     {
-        let committed = p.committed.as_ref().and_then(|c| c.value);
+        let committed = p.committed.get().and_then(|c| c.value);
         // Only a partition with records past its commit was asked about.
-        let behind = matches!((committed, &p.log_end), (Some(c), Some(end)) if end.value > c);
+        let behind = matches!((committed, p.log_end.get()), (Some(c), Some(end)) if end.value > c);
         p.first_unread = if behind {
             answers
                 .get(&(&*p.topic, p.partition))

@@ -184,9 +184,9 @@ fn a_sample_from_a_round_is_stamped_with_its_log_end_reads() {
     let partition = |p: i32, committed: i64, end: i64| PartitionObservation {
         topic: "t".into(),
         partition: p,
-        committed: read(Some(committed), now - 900),
-        log_start: read(0, now - 700),
-        log_end: read(end, now - 700 + i64::from(p)),
+        committed: read(Some(committed), now - 900).into(),
+        log_start: read(0, now - 700).into(),
+        log_end: read(end, now - 700 + i64::from(p)).into(),
         first_unread: None,
     };
     let round = Round {

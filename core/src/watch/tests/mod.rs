@@ -197,17 +197,20 @@ impl Harness {
                         None
                     } else {
                         fresh(p.committed, now)
-                    },
+                    }
+                    .into(),
                     log_start: if p.fail.log_start {
                         None
                     } else {
                         fresh(p.log_start, now)
-                    },
+                    }
+                    .into(),
                     log_end: if p.fail.log_end {
                         None
                     } else {
                         fresh(p.log_end(), now)
-                    },
+                    }
+                    .into(),
                     first_unread,
                 }
             })

@@ -86,8 +86,9 @@ fn two_groups(h: &Harness, g2_committed: i64) -> Round {
     let first = h.observation();
     let mut second = first.clone();
     second.group = "g2".into();
-    if let Some(c) = second.partitions[0].committed.as_mut() {
+    if let Some(mut c) = second.partitions[0].committed.get() {
         c.value = Some(g2_committed);
+        second.partitions[0].committed = Some(c).into();
     }
     second.partitions[0].first_unread = None;
     Round {

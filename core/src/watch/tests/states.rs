@@ -175,7 +175,8 @@ fn failed_or_stale_reads_are_unknown() {
     obs.partitions[0].committed = Some(Observed {
         value: Some(10),
         read_at: now - 2 * POLL,
-    });
+    })
+    .into();
     let round = |obs| Round {
         now,
         groups: vec![obs],
@@ -185,7 +186,8 @@ fn failed_or_stale_reads_are_unknown() {
     obs.partitions[0].committed = Some(Observed {
         value: Some(10),
         read_at: now - 2 * POLL - 1,
-    });
+    })
+    .into();
     let report = h.evaluator.evaluate(&round(obs));
     let p = &report.groups[0].partitions[0];
     assert_eq!(p.state, ConsumerState::Unknown);

@@ -50,9 +50,9 @@ fn observed(
             partitions: vec![PartitionObservation {
                 topic: "t".into(),
                 partition: 0,
-                committed: at(now, Some(committed)),
-                log_start: at(now, 0),
-                log_end: at(now, end),
+                committed: at(now, Some(committed)).into(),
+                log_start: at(now, 0).into(),
+                log_end: at(now, end).into(),
                 first_unread: first_unread.map(Box::new),
             }],
         }],

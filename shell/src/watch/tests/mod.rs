@@ -53,9 +53,9 @@ fn round(now: i64, committed: i64, end: i64) -> Round {
             partitions: vec![PartitionObservation {
                 topic: "t".into(),
                 partition: 0,
-                committed: at(now, Some(committed)),
-                log_start: at(now, 0),
-                log_end: at(now, end),
+                committed: at(now, Some(committed)).into(),
+                log_start: at(now, 0).into(),
+                log_end: at(now, end).into(),
                 first_unread: None,
             }],
         }],

@@ -30,9 +30,9 @@ fn round(second: i64) -> Round {
         .map(|p| PartitionObservation {
             topic: "t".into(),
             partition: p,
-            committed: at(now, Some(150 * second)),
-            log_start: at(now, 0),
-            log_end: at(now, 5_000 + 250 * second),
+            committed: at(now, Some(150 * second)).into(),
+            log_start: at(now, 0).into(),
+            log_end: at(now, 5_000 + 250 * second).into(),
             first_unread: None,
         })
         .collect();
