@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use cairn_core::config::WatchConfig;
 use cairn_core::model::Millis;
+use cairn_core::watch::packed::CommitRead;
 use cairn_core::watch::{
     FirstUnread, GroupObservation, GroupState, GroupStatus, Observed, PartitionObservation,
 };
@@ -45,7 +46,7 @@ pub(super) type Failed<'a> = &'a dyn Fn(&'static str, ReadReason, &dyn std::fmt:
 
 /// Committed offsets of one group, in the order of the cluster's partitions (see [`Cluster`]);
 /// `None` where the read failed, empty when it failed as a whole.
-type Committed = Vec<Option<Observed<Option<i64>>>>;
+type Committed = Vec<CommitRead>;
 /// Where each topic's partitions start in the list of the cluster's partitions (topic then
 /// partition order, as `RoundMemory::topics` lists them): the groups' answers are kept in this
 /// order, so a round looks no (topic, partition) key up per group and partition.
@@ -240,8 +241,8 @@ impl Round<'_> {
                     topic: name.clone(),
                     partition,
                     committed: start
-                        .and_then(|s| committed.get(s + k).copied().flatten())
-                        .into(),
+                        .and_then(|s| committed.get(s + k).copied())
+                        .unwrap_or(CommitRead::NONE),
                     log_start: marks
                         .map(|w| Observed {
                             value: w.value.log_start,
@@ -327,8 +328,8 @@ impl Round<'_> {
         answer
             .into_iter()
             .map(|commit| match commit {
-                Commit::Offset(value) => Some(Observed { value, read_at: at }),
-                Commit::Refused(_) | Commit::Failed(_) => None,
+                Commit::Offset(value) => Some(Observed { value, read_at: at }).into(),
+                Commit::Refused(_) | Commit::Failed(_) => CommitRead::NONE,
             })
             .collect()
     }

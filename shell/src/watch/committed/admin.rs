@@ -17,7 +17,7 @@ use rdkafka::bindings as rd;
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
-use super::Commit;
+use super::wire::WireCommit;
 
 /// Partitions asked in one OffsetFetch.
 pub const CHUNK: usize = 100;
@@ -45,8 +45,12 @@ impl AdminReader {
     /// order of `partitions`. At most [`IN_FLIGHT`] (group, chunk) requests are out at once; a
     /// request with no answer within the timeout, or not sent by then, has its partitions
     /// `Failed(OperationTimedOut)`.
-    pub fn committed(&self, groups: &[String], partitions: &[(String, i32)]) -> Vec<Vec<Commit>> {
-        let timed_out = Commit::Failed(Some(RDKafkaErrorCode::OperationTimedOut));
+    pub fn committed(
+        &self,
+        groups: &[String],
+        partitions: &[(String, i32)],
+    ) -> Vec<Vec<WireCommit>> {
+        let timed_out = WireCommit::Failed(Some(RDKafkaErrorCode::OperationTimedOut as i32));
         let mut answers = vec![vec![timed_out; partitions.len()]; groups.len()];
         if partitions.is_empty() {
             return answers;
@@ -58,7 +62,9 @@ impl AdminReader {
             .collect();
         for (g, name) in names.iter().enumerate() {
             if name.is_none() {
-                answers[g].fill(Commit::Failed(Some(RDKafkaErrorCode::InvalidGroupId)));
+                answers[g].fill(WireCommit::Failed(Some(
+                    RDKafkaErrorCode::InvalidGroupId as i32,
+                )));
             }
         }
         // Every request to send, as (group, chunk).
@@ -158,10 +164,10 @@ unsafe fn partition_list(partitions: &[(String, i32)]) -> *mut rd::rd_kafka_topi
 unsafe fn read_event(
     event: *mut rd::rd_kafka_event_t,
     asked: &[(String, i32)],
-    out: &mut [Commit],
+    out: &mut [WireCommit],
 ) {
     unsafe {
-        let failed = |code: rd::rd_kafka_resp_err_t| Commit::Failed(Some(code.into()));
+        let failed = |code: rd::rd_kafka_resp_err_t| WireCommit::Failed(Some(code as i32));
         let error = rd::rd_kafka_event_error(event);
         if error != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
             out.fill(failed(error));
@@ -175,7 +181,7 @@ unsafe fn read_event(
             rd::rd_kafka_ListConsumerGroupOffsets_result_groups(result, &mut count)
         };
         if groups.is_null() || count == 0 {
-            out.fill(Commit::Failed(None));
+            out.fill(WireCommit::Failed(None));
             return;
         }
         let group = *groups;
@@ -185,7 +191,7 @@ unsafe fn read_event(
             return;
         }
         // Asked partitions missing from the answer: no commit, as the consumer's read says.
-        out.fill(Commit::Offset(None));
+        out.fill(WireCommit::NoCommit);
         let list = rd::rd_kafka_group_result_partitions(group);
         if list.is_null() {
             return;
@@ -204,11 +210,11 @@ unsafe fn read_event(
             };
             let Some(slot) = slot else { continue };
             out[slot] = if element.err != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
-                Commit::Refused(Some(element.err.into()))
+                WireCommit::Refused(Some(element.err as i32))
             } else if element.offset < 0 {
-                Commit::Offset(None)
+                WireCommit::NoCommit
             } else {
-                Commit::Offset(Some(element.offset))
+                WireCommit::Offset(element.offset)
             };
         }
     }

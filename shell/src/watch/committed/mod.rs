@@ -39,7 +39,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 use self::admin::AdminReader;
 pub use self::admin::CHUNK;
-use self::wire::{Answer, Ask, Hello, WireCommit};
+use self::wire::{Answer, Ask, Hello};
 
 /// The hidden subcommand of the `cairn` binary that runs [`serve`].
 pub const READER_SUBCOMMAND: &str = "committed-offsets-reader";
@@ -250,11 +250,7 @@ pub fn serve() -> anyhow::Result<()> {
             Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
             Err(err) => return Err(err).context("reading a question"),
         };
-        let groups = reader
-            .committed(&ask.groups, &ask.partitions)
-            .into_iter()
-            .map(|group| group.into_iter().map(WireCommit::from).collect())
-            .collect();
+        let groups = reader.committed(&ask.groups, &ask.partitions);
         wire::send(&mut socket, &Answer { groups }).context("answering")?;
     }
 }

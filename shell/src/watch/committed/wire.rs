@@ -36,10 +36,12 @@ pub struct Answer {
     pub groups: Vec<Vec<WireCommit>>,
 }
 
-/// A [`Commit`] with its error code as the number librdkafka gives it.
+/// A [`Commit`] in 16 bytes (24 as a `Commit`; the reader holds one per group and partition
+/// of the cluster until it answers), its error code the number librdkafka gives it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum WireCommit {
-    Offset(Option<i64>),
+    Offset(i64),
+    NoCommit,
     Refused(Option<i32>),
     Failed(Option<i32>),
 }
@@ -48,7 +50,8 @@ impl From<Commit> for WireCommit {
     fn from(commit: Commit) -> WireCommit {
         let code = |c: Option<RDKafkaErrorCode>| c.map(|c| c as i32);
         match commit {
-            Commit::Offset(offset) => WireCommit::Offset(offset),
+            Commit::Offset(Some(offset)) => WireCommit::Offset(offset),
+            Commit::Offset(None) => WireCommit::NoCommit,
             Commit::Refused(c) => WireCommit::Refused(code(c)),
             Commit::Failed(c) => WireCommit::Failed(code(c)),
         }
@@ -63,7 +66,8 @@ impl From<WireCommit> for Commit {
                 .map(RDKafkaErrorCode::from)
         };
         match commit {
-            WireCommit::Offset(offset) => Commit::Offset(offset),
+            WireCommit::Offset(offset) => Commit::Offset(Some(offset)),
+            WireCommit::NoCommit => Commit::Offset(None),
             WireCommit::Refused(c) => Commit::Refused(code(c)),
             WireCommit::Failed(c) => Commit::Failed(code(c)),
         }
