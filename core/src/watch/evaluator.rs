@@ -110,17 +110,20 @@ impl Evaluator {
 
     /// Judges one round.
     pub fn evaluate(&mut self, round: &Round) -> RoundReport {
-        self.evaluate_groups(round.now, round.groups.iter())
+        self.evaluate_stream(round.now, round.groups.iter())
     }
 
     /// Judges one round the caller no longer needs: each group's observations are dropped as
     /// soon as its report is made, so a round and its report are not both whole in memory
     /// (at issue 10's size each is tens of MiB).
     pub fn evaluate_taking(&mut self, round: Round) -> RoundReport {
-        self.evaluate_groups(round.now, round.groups.into_iter())
+        self.evaluate_stream(round.now, round.groups.into_iter())
     }
 
-    fn evaluate_groups<G: std::borrow::Borrow<GroupObservation>>(
+    /// Judges the round of time `now` whose groups `observations` yields, each group taken
+    /// (and, when owned, dropped) in turn: the shell makes each group's observation only when
+    /// it is judged, so a round's observations are never whole in memory.
+    pub fn evaluate_stream<G: std::borrow::Borrow<GroupObservation>>(
         &mut self,
         now: Millis,
         observations: impl Iterator<Item = G>,

@@ -9,7 +9,12 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use cairn_core::config::WatchConfig;
-use cairn_core::watch::{GroupState, IncidentBook, Retention, Round, RoundReport, group_headroom};
+use cairn_core::model::Millis;
+#[cfg(test)]
+use cairn_core::watch::Round;
+use cairn_core::watch::{
+    GroupObservation, GroupState, IncidentBook, Retention, RoundReport, group_headroom,
+};
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
@@ -60,7 +65,7 @@ pub fn spawn_poller(
             let interval = config.watch.poll_interval;
             while !stop.load(Ordering::Acquire) {
                 let started = Instant::now();
-                let (groups, mut phases) = observe_cluster(
+                let (read, mut phases) = observe_cluster(
                     &config,
                     &cluster,
                     &mut reads,
@@ -69,17 +74,23 @@ pub fn spawn_poller(
                     &view.counters,
                     now_millis,
                 );
-                let round = Round {
-                    now: now_millis(),
-                    groups,
-                };
+                let now = now_millis();
                 phases.time("retention", || {
-                    read_retention(&cluster, &round, &mut retention, &view)
+                    read_retention(&cluster, read.topics_read(), &mut retention, &view)
                 });
                 // The advisor reads the observations of its few groups after the judging,
-                // which consumes the round.
-                let scaled = scale::observed_groups(&config, &cluster, &round);
-                phases.time("judge", || judge(&cluster, round, &view, &book, &publish));
+                // which consumes the round's reads.
+                let scaled = read.observations_of(|group| scale::scales(&config, &cluster, group));
+                phases.time("judge", || {
+                    judge_groups(
+                        &cluster,
+                        now,
+                        read.into_observations(),
+                        &view,
+                        &book,
+                        &publish,
+                    )
+                });
                 if let Some(cluster_view) = view.cluster(&cluster)
                     && let Some(report) = cluster_view.latest.lock().as_ref()
                 {
@@ -111,12 +122,33 @@ pub(super) fn round_done(cluster_view: &ClusterView, took: Duration) {
     cluster_view.ready.store(true, Ordering::Release);
 }
 
-/// Evaluates a round and passes on what it concluded. Every instance keeps its book up to
-/// date; only the active one records and publishes the round's incident records, decided
-/// under the book's lock so that a takeover (which reconciles under it) falls between rounds.
+/// Evaluates a whole round (the tests' way in; the poller judges its reads as they are turned
+/// into observations, [`judge_groups`]).
+#[cfg(test)]
 pub(super) fn judge(
     cluster: &str,
     round: Round,
+    view: &WatchView,
+    book: &Mutex<SharedBook>,
+    publish: &mpsc::Sender<Outgoing>,
+) {
+    judge_groups(
+        cluster,
+        round.now,
+        round.groups.into_iter(),
+        view,
+        book,
+        publish,
+    );
+}
+
+/// Evaluates a round and passes on what it concluded. Every instance keeps its book up to
+/// date; only the active one records and publishes the round's incident records, decided
+/// under the book's lock so that a takeover (which reconciles under it) falls between rounds.
+pub(super) fn judge_groups(
+    cluster: &str,
+    now: Millis,
+    groups: impl Iterator<Item = GroupObservation>,
     view: &WatchView,
     book: &Mutex<SharedBook>,
     publish: &mpsc::Sender<Outgoing>,
@@ -129,7 +161,7 @@ pub(super) fn judge(
     // round's judging (~0.1 s there) instead of reading the last one meanwhile.
     let mut latest = cluster_view.latest.lock();
     drop(latest.take());
-    let report = cluster_view.evaluator.lock().evaluate_taking(round);
+    let report = cluster_view.evaluator.lock().evaluate_stream(now, groups);
     OddTimestamps {
         cluster,
         missing: report.timestamps.missing,
@@ -263,21 +295,16 @@ fn follow_rebalances(
 
 /// Refreshes the retention of the round's topics when due; a failed read keeps the last
 /// values, and is logged and counted.
-fn read_retention(cluster: &str, round: &Round, cache: &mut RetentionCache, view: &WatchView) {
+fn read_retention(
+    cluster: &str,
+    topics: BTreeSet<String>,
+    cache: &mut RetentionCache,
+    view: &WatchView,
+) {
     let Some(cluster_view) = view.cluster(cluster) else {
         return;
     };
-    // Deduplicated before they are copied: a round has a topic name per (group, partition),
-    // listed topic by topic, so only a change of topic is looked up in the set.
-    let mut topics: BTreeSet<&str> = BTreeSet::new();
-    let mut last: Option<&str> = None;
-    for p in round.groups.iter().flat_map(|g| &g.partitions) {
-        if last != Some(&*p.topic) {
-            last = Some(&*p.topic);
-            topics.insert(&*p.topic);
-        }
-    }
-    let topics = topics.into_iter().map(str::to_owned).collect();
+    let topics = topics.into_iter().collect();
     match cache.refresh(topics, Instant::now()) {
         Ok(known) => *cluster_view.retention.lock() = known.clone(),
         Err(error) => ReadFailed {

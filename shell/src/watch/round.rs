@@ -13,7 +13,8 @@ use cairn_core::config::WatchConfig;
 use cairn_core::model::Millis;
 use cairn_core::watch::packed::CommitRead;
 use cairn_core::watch::{
-    FirstUnread, GroupObservation, GroupState, GroupStatus, Observed, PartitionObservation,
+    FirstUnread, GroupObservation, GroupSettings, GroupState, GroupStatus, Observed,
+    PartitionObservation,
 };
 use rdkafka::error::RDKafkaErrorCode;
 
@@ -47,19 +48,11 @@ pub(super) type Failed<'a> = &'a dyn Fn(&'static str, ReadReason, &dyn std::fmt:
 /// Committed offsets of one group, in the order of the cluster's partitions (see [`Cluster`]);
 /// `None` where the read failed, empty when it failed as a whole.
 type Committed = Vec<CommitRead>;
-/// Where each topic's partitions start in the list of the cluster's partitions (topic then
-/// partition order, as `RoundMemory::topics` lists them): the groups' answers are kept in this
-/// order, so a round looks no (topic, partition) key up per group and partition.
-struct Cluster<'a> {
-    starts: HashMap<&'a str, usize>,
-    /// Each topic's name, made once a round and shared by every observation of it.
-    names: HashMap<&'a str, Arc<str>>,
-}
 /// Watermarks read this round, by (topic, partition), shared by the groups that read it.
 type RoundWatermarks = HashMap<(String, i32), Option<Observed<Watermarks>>>;
 
-/// The reads of one round on `cluster`, as observations for the evaluator, and how long each
-/// read took.
+/// The reads of one round on `cluster`, ready to be turned into observations for the
+/// evaluator group by group, and how long each read took.
 pub fn observe_cluster(
     config: &WatchConfig,
     cluster: &str,
@@ -68,7 +61,7 @@ pub fn observe_cluster(
     memory: &mut RoundMemory,
     counters: &WatchCounters,
     clock: impl Fn() -> Millis,
-) -> (Vec<GroupObservation>, Phases) {
+) -> (ClusterRound, Phases) {
     let mut phases = Phases::default();
     let failed = |operation: &'static str, reason: ReadReason, error: &dyn std::fmt::Display| {
         ReadFailed {
@@ -112,18 +105,6 @@ pub fn observe_cluster(
         .zip(answers)
         .map(|(group, answer)| round.read_committed(memory, &all, group, answer))
         .collect();
-    let mut starts = HashMap::new();
-    let mut topic_names = HashMap::new();
-    let mut next = 0;
-    for (topic, partitions) in &memory.topics {
-        starts.insert(topic.as_str(), next);
-        topic_names.insert(topic.as_str(), Arc::from(topic.as_str()));
-        next += partitions.len();
-    }
-    let cluster_partitions = Cluster {
-        starts,
-        names: topic_names,
-    };
     // Every partition some group reads, for one batched watermarks read shared by all.
     let read_topics: BTreeSet<&String> = names
         .iter()
@@ -137,39 +118,186 @@ pub fn observe_cluster(
         .collect();
     let watermarks = phases.time("watermarks", || round.read_watermarks(reads, &needed));
     // By topic, in the order of its partitions, as the groups' observations are built.
-    let watermarks: HashMap<&str, Vec<Option<Observed<Watermarks>>>> = memory
-        .topics
-        .iter()
-        .map(|(topic, ids)| {
-            let marks = ids
-                .iter()
-                .map(|&p| watermarks.get(&(topic.clone(), p)).copied().flatten())
-                .collect();
-            (topic.as_str(), marks)
-        })
-        .collect();
-    let mut observations: Vec<GroupObservation> = listed
+    let mut topics = BTreeMap::new();
+    let mut start = 0;
+    for (topic, ids) in &memory.topics {
+        let marks = ids
+            .iter()
+            .map(|&p| watermarks.get(&(topic.clone(), p)).copied().flatten())
+            .collect();
+        let read = RoundTopic {
+            name: Arc::from(topic.as_str()),
+            partitions: ids.clone(),
+            start,
+            marks,
+        };
+        start += ids.len();
+        topics.insert(topic.clone(), read);
+    }
+    let mut groups: Vec<PendingGroup> = listed
         .iter()
         .zip(committed)
-        .map(|((group, status), committed)| {
-            round.observe_group(
-                memory,
-                &cluster_partitions,
-                &watermarks,
-                group,
-                *status,
-                &committed,
-            )
+        .map(|((group, status), committed)| PendingGroup {
+            name: group.name.clone(),
+            settings: config.settings_for(cluster, &group.name),
+            status: *status,
+            topics: memory
+                .group_topics
+                .get(&group.name)
+                .into_iter()
+                .flatten()
+                .filter(|topic| topics.contains_key(*topic))
+                .cloned()
+                .collect(),
+            committed,
         })
         .collect();
-    phases.time("first_unread", || {
-        add_first_unread(&mut observations, fetcher, &failed)
+    let first_unread = phases.time("first_unread", || {
+        read_first_unread(&topics, &groups, fetcher, &failed)
     });
 
     let now_watched: BTreeSet<String> = listed.iter().map(|(g, _)| g.name.clone()).collect();
-    round.forget_deleted(memory, &now_watched, &mut observations);
+    round.forget_deleted(memory, &now_watched, &mut groups);
     memory.watched = now_watched;
-    (observations, phases)
+    let cluster_round = ClusterRound {
+        cluster: cluster.to_owned(),
+        topics,
+        groups,
+        first_unread,
+    };
+    (cluster_round, phases)
+}
+
+/// One cluster's reads of a round, kept as read until the judging asks for each group's
+/// observation: a committed offset is 16 bytes a pair here and an observation 80, and at
+/// 400,000 pairs the round's observations whole were 32 MB on top of the last report and the
+/// evaluator's tracks, at the peak of the round.
+pub struct ClusterRound {
+    cluster: String,
+    topics: BTreeMap<String, RoundTopic>,
+    groups: Vec<PendingGroup>,
+    /// First unread records fetched this round; each answers for the committed offset it was
+    /// fetched from.
+    first_unread: HashMap<(String, i32), FirstUnread>,
+}
+
+/// A topic of the cluster as this round read it.
+struct RoundTopic {
+    /// Shared by every observation of the topic in the round.
+    name: Arc<str>,
+    partitions: Vec<i32>,
+    /// Where its partitions start in a group's committed offsets (topic, then partition).
+    start: usize,
+    /// Each partition's watermarks, in the order of `partitions`.
+    marks: Vec<Option<Observed<Watermarks>>>,
+}
+
+/// A watched group's reads, not yet an observation.
+struct PendingGroup {
+    name: String,
+    settings: GroupSettings,
+    status: Option<Observed<GroupStatus>>,
+    /// The topics it reads (has commits on), of those the cluster lists.
+    topics: Vec<String>,
+    committed: Committed,
+}
+
+impl ClusterRound {
+    /// Every group's observation, each made when asked for; the reads go with them.
+    pub fn into_observations(self) -> impl Iterator<Item = GroupObservation> {
+        let ClusterRound {
+            cluster,
+            topics,
+            groups,
+            first_unread,
+        } = self;
+        groups
+            .into_iter()
+            .map(move |group| observe(&cluster, &topics, &first_unread, &group))
+    }
+
+    /// The observations of the groups `wanted` says yes to, made now.
+    pub fn observations_of(&self, wanted: impl Fn(&str) -> bool) -> Vec<GroupObservation> {
+        self.groups
+            .iter()
+            .filter(|g| wanted(&g.name))
+            .map(|g| observe(&self.cluster, &self.topics, &self.first_unread, g))
+            .collect()
+    }
+
+    /// The topics the round's groups read.
+    pub fn topics_read(&self) -> BTreeSet<String> {
+        self.groups
+            .iter()
+            .flat_map(|g| g.topics.iter().cloned())
+            .collect()
+    }
+}
+
+/// One group's observation: every partition of the topics it reads, with its commit, the
+/// partition's watermarks and, where records wait past the commit, the first unread record.
+fn observe(
+    cluster: &str,
+    topics: &BTreeMap<String, RoundTopic>,
+    first_unread: &HashMap<(String, i32), FirstUnread>,
+    group: &PendingGroup,
+) -> GroupObservation {
+    let size = group
+        .topics
+        .iter()
+        .filter_map(|t| topics.get(t))
+        .map(|t| t.partitions.len())
+        .sum();
+    let mut partitions = Vec::with_capacity(size);
+    for topic in &group.topics {
+        let Some(read) = topics.get(topic) else {
+            continue; // deleted: its partitions are gone
+        };
+        for (k, &partition) in read.partitions.iter().enumerate() {
+            let marks = read.marks.get(k).copied().flatten();
+            let committed = group
+                .committed
+                .get(read.start + k)
+                .copied()
+                .unwrap_or(CommitRead::NONE);
+            let offset = committed.get().and_then(|c| c.value);
+            // Only a partition with records past its commit was asked about.
+            let behind = matches!((offset, marks), (Some(c), Some(m)) if m.value.log_end > c);
+            let unread = if behind {
+                first_unread
+                    .get(&(topic.clone(), partition))
+                    .filter(|a| Some(a.from()) == offset)
+                    .map(|a| Box::new(*a))
+            } else {
+                None
+            };
+            partitions.push(PartitionObservation {
+                topic: read.name.clone(),
+                partition,
+                committed,
+                log_start: marks
+                    .map(|w| Observed {
+                        value: w.value.log_start,
+                        read_at: w.read_at,
+                    })
+                    .into(),
+                log_end: marks
+                    .map(|w| Observed {
+                        value: w.value.log_end,
+                        read_at: w.read_at,
+                    })
+                    .into(),
+                first_unread: unread,
+            });
+        }
+    }
+    GroupObservation {
+        cluster: cluster.to_owned(),
+        group: group.name.clone(),
+        settings: group.settings,
+        status: group.status,
+        partitions,
+    }
 }
 
 /// What every step of one cluster's round needs.
@@ -210,61 +338,6 @@ impl Round<'_> {
                 let last = memory.groups.clone().unwrap_or_default();
                 last.into_iter().map(|g| (g, None)).collect()
             }
-        }
-    }
-
-    /// One group: its commits and the watermarks of every partition of the topics it reads.
-    fn observe_group(
-        &self,
-        memory: &RoundMemory,
-        cluster: &Cluster,
-        watermarks: &HashMap<&str, Vec<Option<Observed<Watermarks>>>>,
-        group: &ListedGroup,
-        status: Option<Observed<GroupStatus>>,
-        committed: &Committed,
-    ) -> GroupObservation {
-        let mut partitions = Vec::new();
-        let topics = memory.group_topics.get(&group.name).into_iter().flatten();
-        for topic in topics {
-            let Some(ids) = memory.topics.get(topic) else {
-                continue; // deleted: its partitions are gone
-            };
-            let start = cluster.starts.get(topic.as_str()).copied();
-            let name = match cluster.names.get(topic.as_str()) {
-                Some(name) => name.clone(),
-                None => Arc::from(topic.as_str()),
-            };
-            let topic_marks = watermarks.get(topic.as_str());
-            for (k, &partition) in ids.iter().enumerate() {
-                let marks = topic_marks.and_then(|m| m.get(k).copied().flatten());
-                partitions.push(PartitionObservation {
-                    topic: name.clone(),
-                    partition,
-                    committed: start
-                        .and_then(|s| committed.get(s + k).copied())
-                        .unwrap_or(CommitRead::NONE),
-                    log_start: marks
-                        .map(|w| Observed {
-                            value: w.value.log_start,
-                            read_at: w.read_at,
-                        })
-                        .into(),
-                    log_end: marks
-                        .map(|w| Observed {
-                            value: w.value.log_end,
-                            read_at: w.read_at,
-                        })
-                        .into(),
-                    first_unread: None,
-                });
-            }
-        }
-        GroupObservation {
-            cluster: self.cluster.to_owned(),
-            group: group.name.clone(),
-            settings: self.config.settings_for(self.cluster, &group.name),
-            status,
-            partitions,
         }
     }
 
@@ -437,12 +510,11 @@ impl Round<'_> {
         &self,
         memory: &mut RoundMemory,
         now_watched: &BTreeSet<String>,
-        observations: &mut Vec<GroupObservation>,
+        groups: &mut Vec<PendingGroup>,
     ) {
         for deleted in memory.watched.difference(now_watched) {
-            observations.push(GroupObservation {
-                cluster: self.cluster.to_owned(),
-                group: deleted.clone(),
+            groups.push(PendingGroup {
+                name: deleted.clone(),
                 settings: self.config.settings_for(self.cluster, deleted),
                 status: Some(Observed {
                     value: GroupStatus {
@@ -451,34 +523,55 @@ impl Round<'_> {
                     },
                     read_at: (self.clock)(),
                 }),
-                partitions: Vec::new(),
+                topics: Vec::new(),
+                committed: Committed::new(),
             });
             memory.group_topics.remove(deleted);
         }
     }
 }
 
-/// Fills `first_unread` of every partition with records past its commit.
-fn add_first_unread(
-    observations: &mut [GroupObservation],
+/// The first unread record of every partition with records past a group's commit, once per
+/// (topic, partition, committed offset).
+fn read_first_unread(
+    topics: &BTreeMap<String, RoundTopic>,
+    groups: &[PendingGroup],
     fetcher: &mut FirstUnreadFetcher,
     failed: Failed<'_>,
-) {
+) -> HashMap<(String, i32), FirstUnread> {
     let mut lagging: Vec<Lagging> = Vec::new();
     // (topic, partition, committed) already asked, so many groups at one commit ask once.
     let mut asked: HashSet<(&str, i32, i64)> = HashSet::new();
-    for p in observations.iter().flat_map(|g| &g.partitions) {
-        let committed = p.committed.get().and_then(|c| c.value);
-        if let (Some(committed), Some(end)) = (committed, p.log_end.get())
-            && end.value > committed
-            && asked.insert((&*p.topic, p.partition, committed))
+    for group in groups {
+        for (topic, read) in group
+            .topics
+            .iter()
+            .filter_map(|t| Some((t, topics.get(t)?)))
         {
-            lagging.push(Lagging {
-                topic: p.topic.to_string(),
-                partition: p.partition,
-                committed,
-                log_end: end.value,
-            });
+            for (k, &partition) in read.partitions.iter().enumerate() {
+                let committed = group
+                    .committed
+                    .get(read.start + k)
+                    .and_then(|c| c.get())
+                    .and_then(|c| c.value);
+                let end = read
+                    .marks
+                    .get(k)
+                    .copied()
+                    .flatten()
+                    .map(|m| m.value.log_end);
+                if let (Some(committed), Some(end)) = (committed, end)
+                    && end > committed
+                    && asked.insert((topic.as_str(), partition, committed))
+                {
+                    lagging.push(Lagging {
+                        topic: topic.clone(),
+                        partition,
+                        committed,
+                        log_end: end,
+                    });
+                }
+            }
         }
     }
     // Two groups on one partition at different commits: the fetcher answers per partition,
@@ -489,25 +582,5 @@ fn add_first_unread(
     for err in &errors {
         failed("first_unread", ReadReason::of_kafka(err), err);
     }
-    // Borrowed keys: no topic name is copied per pair to look its answer up.
-    let answers: HashMap<(&str, i32), FirstUnread> = answers
-        .iter()
-        .map(|((topic, partition), answer)| ((topic.as_str(), *partition), *answer))
-        .collect();
-    for p in observations
-        .iter_mut()
-        .flat_map(|g| g.partitions.iter_mut())
-    {
-        let committed = p.committed.get().and_then(|c| c.value);
-        // Only a partition with records past its commit was asked about.
-        let behind = matches!((committed, p.log_end.get()), (Some(c), Some(end)) if end.value > c);
-        p.first_unread = if behind {
-            answers
-                .get(&(&*p.topic, p.partition))
-                .filter(|a| Some(a.from()) == committed)
-                .map(|a| Box::new(*a))
-        } else {
-            None
-        };
-    }
+    answers.clone()
 }

@@ -7,28 +7,31 @@
 use cairn_core::config::{ScaleHook, WatchConfig};
 use cairn_core::respond::Outcome;
 use cairn_core::scale::{Advice, ScaleSample};
-use cairn_core::watch::{GroupObservation, Round, RoundReport};
+use cairn_core::watch::{GroupObservation, RoundReport};
 
 use super::respond::execute::run_command;
 use super::view::{ClusterView, WatchCounters, WatchView};
 
+/// Whether `[scale]` names `group` of `cluster`.
+pub fn scales(config: &WatchConfig, cluster: &str, group: &str) -> bool {
+    config
+        .scale
+        .groups
+        .iter()
+        .any(|g| g.cluster == cluster && g.group == group)
+}
+
 /// The observations of the groups of `cluster` that `[scale]` names, out of `round`.
+#[cfg(test)]
 pub fn observed_groups(
     config: &WatchConfig,
     cluster: &str,
-    round: &Round,
+    round: &cairn_core::watch::Round,
 ) -> Vec<GroupObservation> {
-    let scaled = |group: &str| {
-        config
-            .scale
-            .groups
-            .iter()
-            .any(|g| g.cluster == cluster && g.group == group)
-    };
     round
         .groups
         .iter()
-        .filter(|g| g.cluster == cluster && scaled(&g.group))
+        .filter(|g| g.cluster == cluster && scales(config, cluster, &g.group))
         .cloned()
         .collect()
 }
