@@ -111,10 +111,12 @@ pub struct CommittedReader {
 impl CommittedReader {
     /// A reader of the cluster `base` connects to; no process is started yet.
     pub fn new(base: &ClientConfig, timeout: Duration) -> Result<CommittedReader, KafkaError> {
+        // `config_map` hides secrets behind a placeholder: each value is taken with `get`, which
+        // gives it as set (a reader given the placeholder for `sasl.password` cannot log in).
         let settings = base
             .config_map()
-            .into_iter()
-            .map(|(key, value)| (key.to_owned(), value.to_owned()))
+            .into_keys()
+            .filter_map(|key| Some((key.to_owned(), base.get(key)?.to_owned())))
             .collect();
         Ok(CommittedReader {
             hello: Hello {

@@ -114,3 +114,26 @@ fn a_reader_that_dies_costs_one_round_and_is_replaced() {
     );
     assert_eq!(reader.take_lost(), 0);
 }
+
+#[test]
+fn the_reader_is_given_the_secrets_as_they_were_set() {
+    let mut base = ClientConfig::new();
+    base.set("bootstrap.servers", "127.0.0.1:1")
+        .set("sasl.password", "a-recognisable-secret")
+        .set("ssl.key.password", "another-secret");
+    let reader = CommittedReader::new(&base, Duration::from_secs(1)).expect("a reader");
+    let given = |key: &str| {
+        reader
+            .hello
+            .settings
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(
+        given("sasl.password").as_deref(),
+        Some("a-recognisable-secret")
+    );
+    assert_eq!(given("ssl.key.password").as_deref(), Some("another-secret"));
+    assert_eq!(given("bootstrap.servers").as_deref(), Some("127.0.0.1:1"));
+}
