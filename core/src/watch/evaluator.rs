@@ -113,13 +113,6 @@ impl Evaluator {
         self.evaluate_stream(round.now, round.groups.iter())
     }
 
-    /// Judges one round the caller no longer needs: each group's observations are dropped as
-    /// soon as its report is made, so a round and its report are not both whole in memory
-    /// (at issue 10's size each is tens of MiB).
-    pub fn evaluate_taking(&mut self, round: Round) -> RoundReport {
-        self.evaluate_stream(round.now, round.groups.into_iter())
-    }
-
     /// Judges the round of time `now` whose groups `observations` yields, each group taken
     /// (and, when owned, dropped) in turn: the shell makes each group's observation only when
     /// it is judged, so a round's observations are never whole in memory.

@@ -189,10 +189,10 @@ fn restart(h: &mut Harness, resume: bool) {
     let stored = h.book.to_bytes();
     h.book = IncidentBook::from_bytes(&stored).expect("the book reads back");
     h.evaluator = Evaluator::new();
-    h.taking = Evaluator::new();
+    h.streaming = Evaluator::new();
     if resume {
         h.evaluator.resume(&h.book);
-        h.taking.resume(&h.book);
+        h.streaming.resume(&h.book);
     }
 }
 

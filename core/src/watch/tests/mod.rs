@@ -104,9 +104,9 @@ impl Part {
 pub(super) struct Harness {
     pub now: Millis,
     pub evaluator: Evaluator,
-    /// A second evaluator fed the same rounds through `evaluate_taking`: every poll checks
-    /// that it concludes exactly what `evaluate` does.
-    pub taking: Evaluator,
+    /// A second evaluator fed the same rounds group by group, owned, as the shell feeds them
+    /// (`evaluate_stream`): every poll checks that it concludes exactly what `evaluate` does.
+    pub streaming: Evaluator,
     pub book: IncidentBook,
     pub settings: GroupSettings,
     /// `None`: the group's state could not be read.
@@ -126,7 +126,7 @@ impl Harness {
         Harness {
             now: T0,
             evaluator: Evaluator::new(),
-            taking: Evaluator::new(),
+            streaming: Evaluator::new(),
             book: IncidentBook::new(),
             settings: settings(),
             status: Some(stable()),
@@ -235,9 +235,10 @@ impl Harness {
         };
         let report = self.evaluator.evaluate(&round);
         assert_eq!(
-            self.taking.evaluate_taking(round),
+            self.streaming
+                .evaluate_stream(round.now, round.groups.into_iter()),
             report,
-            "evaluate_taking concluded otherwise"
+            "evaluate_stream concluded otherwise"
         );
         self.incidents.extend(self.book.observe(&report));
         self.timestamps.missing += report.timestamps.missing;

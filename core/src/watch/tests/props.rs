@@ -242,10 +242,10 @@ proptest! {
             if i == restart_at {
                 h.book = IncidentBook::from_bytes(&h.book.to_bytes()).expect("reads back");
                 h.evaluator = Evaluator::new();
-                h.taking = Evaluator::new();
+                h.streaming = Evaluator::new();
                 if resume {
                     h.evaluator.resume(&h.book);
-                    h.taking.resume(&h.book);
+                    h.streaming.resume(&h.book);
                 }
             }
             play(&mut h, step);

@@ -5,7 +5,7 @@
 //! `group.id`, so reading 200 groups through consumers took 200 clients, each with its own
 //! threads, buffers and connections: most of the watch's memory at issue 10's size
 //! (docs/watch.md, *Round cost*). librdkafka's admin `ListConsumerGroupOffsets` reads any
-//! group, and one client sends every (group, chunk) request at once ([`admin`]).
+//! group, and one client keeps many (group, chunk) requests out at once ([`admin`]).
 //!
 //! Why a child process: with a broker killed under it, librdkafka 2.12's admin request
 //! aborted the whole process once (`rd_kafka_enq_once_del_source_return: Assertion
