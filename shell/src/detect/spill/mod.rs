@@ -16,11 +16,13 @@
 //! deadline. Keyed by deadline, what leaves is written near the end of the table and what
 //! comes back is cut from its start in one sweep: a batch touches a few pages at each end.
 //! Keyed by id, each move wrote the whole state to a random place, and the tier ran at ~6,000
-//! re-checks/s (`docs/spill.md`). The id table costs a small random write per move, and is
-//! what lets the detector keep only a filter of the spilled ids in memory
-//! (`cairn_core::detector::spill`): a trace whose id the filter may hold is looked up here,
-//! and the filter is rebuilt from this table's keys when read-back messages leave too many
-//! stale entries in it.
+//! re-checks/s (`docs/spill.md`). The id table is what lets the detector keep only a filter
+//! of the spilled ids in memory (`cairn_core::detector::spill`): a trace whose id the filter
+//! may hold is looked up here, and the filter is rebuilt from this table's keys when
+//! read-back messages leave too many stale entries in it. Its keys are random, so a batch
+//! keeps its changes to it in memory and writes them in key order at commit, one per id (a
+//! message read back and spilled again in the batch is one write): written at once, as each
+//! move came, they halved the tier's rate.
 //!
 //! `changed_in` says whether the next checkpoint must carry the state from here: 0 if not,
 //! else the partition's checkpoint generation + 1 at the time it was spilled. A checkpoint
@@ -38,7 +40,7 @@
 //! `max_disk` bounds the bytes of keys and values held (counted here, across partitions); the
 //! file's size follows it with redb's page overhead.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -57,6 +59,10 @@ const FILE_NAME: &str = "spill.redb";
 const DEADLINE_BYTES: usize = 8;
 /// Bytes of a value's header (changed_in, gap epoch).
 const HEADER_BYTES: usize = 16;
+/// How many id-table changes a batch holds in memory before it writes them (~130 bytes each,
+/// so ~8 MiB): a caller that makes one long batch of many ticks must not grow memory with it.
+/// Twice as many peaked 10 MiB higher and was no faster (`docs/spill.md`).
+const MAX_HELD_ID_CHANGES: usize = 1 << 16;
 
 /// A table of byte keys and values named `name`.
 fn def(name: &str) -> TableDefinition<'_, &'static [u8], &'static [u8]> {
@@ -210,7 +216,11 @@ impl SpillTier {
             .begin_write()
             .map_err(|e| self.fail("begin")(e.into()))?;
         txn.set_durability(Durability::Eventual);
-        Ok(TierWrite { tier: self, txn })
+        Ok(TierWrite {
+            tier: self,
+            txn,
+            ids: BTreeMap::new(),
+        })
     }
 
     /// Every state of `partition` on the tier, in deadline order (for its local snapshot).
@@ -302,6 +312,14 @@ fn state_key_of(partition: i32, key: &[u8]) -> Result<&str, SpillError> {
 pub struct TierWrite<'a> {
     tier: &'a SpillTier,
     txn: redb::WriteTransaction,
+    /// Per partition, the id table's changes not yet written: state key → its new deadline,
+    /// or `None` if it left the tier. Written in key order when the batch commits, once it
+    /// holds [`MAX_HELD_ID_CHANGES`], or before the table is read whole. Why: a message read back and spilled again in one batch
+    /// (every re-check under a flood that never completes) then costs one write of its id,
+    /// not a removal and an insert, and the writes go through the tree in order instead of
+    /// at random places (the id table is keyed by a hash-like id, far larger than redb's
+    /// page cache at millions of messages).
+    ids: BTreeMap<i32, BTreeMap<Box<[u8]>, Option<Millis>>>,
 }
 
 impl TierWrite<'_> {
@@ -309,9 +327,7 @@ impl TierWrite<'_> {
         &self,
         name: &str,
     ) -> Result<redb::Table<'_, &'static [u8], &'static [u8]>, SpillError> {
-        self.txn
-            .open_table(def(name))
-            .map_err(|e| self.tier.fail("open a table")(e.into()))
+        open_table(self.tier, &self.txn, name)
     }
 
     /// The partition's states, by deadline.
@@ -341,10 +357,11 @@ impl TierWrite<'_> {
         now: Millis,
         dirty: &mut Vec<TierKey>,
     ) -> Result<SpillCount, SpillError> {
+        self.write_ids_if_many()?;
         let tier = self.tier;
         let changed = tier.changed_mark(partition);
-        let mut table = self.table(partition)?;
-        let mut ids = self.ids(partition)?;
+        let mut table = open_table(tier, &self.txn, &table_name(partition))?;
+        let ids = self.ids.entry(partition).or_default();
         let mut failure = None;
         let mut value = Vec::new();
         let count = detector.spill_to(target, now, |e| {
@@ -359,11 +376,9 @@ impl TierWrite<'_> {
             value.extend_from_slice(&(if e.dirty { changed } else { 0 }).to_le_bytes());
             value.extend_from_slice(&e.gap_epoch.to_le_bytes());
             value.extend_from_slice(e.state);
-            let written = table
-                .insert(key.as_bytes(), value.as_slice())
-                .and_then(|_| ids.insert(state_key.as_bytes(), &e.deadline.to_le_bytes()[..]));
-            match written {
+            match table.insert(key.as_bytes(), value.as_slice()) {
                 Ok(_) => {
+                    ids.insert(state_key.into_bytes().into(), Some(e.deadline));
                     tier.used.fetch_add(bytes, Ordering::Relaxed);
                     if e.dirty {
                         dirty.push(key);
@@ -385,16 +400,16 @@ impl TierWrite<'_> {
     /// Takes the message under the state `key` off the tier, if it is there (the detector's
     /// filter may say "maybe" for one that is not).
     pub fn take(&mut self, partition: i32, key: &str) -> Result<Option<OnDisk>, SpillError> {
+        self.write_ids_if_many()?;
         let tier = self.tier;
         let changed = tier.changed_mark(partition);
-        let mut ids = self.ids(partition)?;
-        let filed = ids
-            .remove(key.as_bytes())
-            .map_err(|e| tier.fail("read")(e.into()))?
-            .map(|deadline| deadline_of(partition, key, deadline.value()));
-        let Some(deadline) = filed.transpose()? else {
+        let Some(deadline) = self.deadline_of(partition, key)? else {
             return Ok(None);
         };
+        self.ids
+            .entry(partition)
+            .or_default()
+            .insert(key.as_bytes().into(), None);
         let mut table = self.table(partition)?;
         let at = TierKey::new(deadline, key);
         let removed = table
@@ -418,9 +433,10 @@ impl TierWrite<'_> {
         now: Millis,
         limit: usize,
     ) -> Result<Vec<OnDisk>, SpillError> {
+        self.write_ids_if_many()?;
         let tier = self.tier;
         let changed = tier.changed_mark(partition);
-        let mut table = self.table(partition)?;
+        let mut table = open_table(tier, &self.txn, &table_name(partition))?;
         // Every key below the next millisecond's prefix is due by `now`.
         let end = deadline_prefix(now.saturating_add(1));
         let mut out = Vec::new();
@@ -445,13 +461,12 @@ impl TierWrite<'_> {
         // Removed one by one after the read: redb changes the pages this transaction already
         // wrote in place, where its `extract_from_if` copies the path of every key it removes
         // (measured: it made reading back the slowest part of the bench).
-        let mut ids = self.ids(partition)?;
+        let ids = self.ids.entry(partition).or_default();
         for key in keys {
             table
                 .remove(key.as_slice())
                 .map_err(|e| tier.fail("write")(e.into()))?;
-            ids.remove(&key[DEADLINE_BYTES..])
-                .map_err(|e| tier.fail("write")(e.into()))?;
+            ids.insert(key[DEADLINE_BYTES..].into(), None);
         }
         tier.release(freed);
         Ok(out)
@@ -494,7 +509,12 @@ impl TierWrite<'_> {
 
     /// Builds `detector`'s filter of spilled ids again from the ids of `partition` on the tier
     /// (once read-back messages left it more stale entries than live ones).
-    pub fn rebuild_index(&self, partition: i32, detector: &mut Detector) -> Result<(), SpillError> {
+    pub fn rebuild_index(
+        &mut self,
+        partition: i32,
+        detector: &mut Detector,
+    ) -> Result<(), SpillError> {
+        self.write_ids(partition)?;
         let tier = self.tier;
         let ids = self.ids(partition)?;
         detector.rebuild_spilled_index(|add| {
@@ -513,17 +533,66 @@ impl TierWrite<'_> {
         })
     }
 
-    /// The deadline the id table files the state `key` under (tests).
+    /// The deadline the state `key` is filed under, if it is on the tier: the batch's own
+    /// changes first, then the id table.
+    fn deadline_of(&self, partition: i32, key: &str) -> Result<Option<Millis>, SpillError> {
+        if let Some(pending) = self
+            .ids
+            .get(&partition)
+            .and_then(|ids| ids.get(key.as_bytes()))
+        {
+            return Ok(*pending);
+        }
+        let ids = self.ids(partition)?;
+        let found = ids
+            .get(key.as_bytes())
+            .map_err(|e| self.tier.fail("read")(e.into()))?;
+        found
+            .map(|deadline| deadline_of(partition, key, deadline.value()))
+            .transpose()
+    }
+
+    /// Writes the batch's changes to the id tables once it holds many (called before each
+    /// operation, so a batch holds at most one operation's changes more).
+    fn write_ids_if_many(&mut self) -> Result<(), SpillError> {
+        let held: usize = self.ids.values().map(BTreeMap::len).sum();
+        if held < MAX_HELD_ID_CHANGES {
+            return Ok(());
+        }
+        let partitions: Vec<i32> = self.ids.keys().copied().collect();
+        for partition in partitions {
+            self.write_ids(partition)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the batch's changes to the id table of `partition`, in key order.
+    fn write_ids(&mut self, partition: i32) -> Result<(), SpillError> {
+        let Some(changes) = self.ids.remove(&partition) else {
+            return Ok(());
+        };
+        let tier = self.tier;
+        let mut ids = self.ids(partition)?;
+        for (key, deadline) in changes {
+            let written = match deadline {
+                Some(deadline) => ids.insert(&key[..], &deadline.to_le_bytes()[..]).map(drop),
+                None => ids.remove(&key[..]).map(drop),
+            };
+            written.map_err(|e| tier.fail("write")(e.into()))?;
+        }
+        Ok(())
+    }
+
+    /// The deadline the state `key` is filed under (tests).
     #[cfg(test)]
     pub fn filed_at(&self, partition: i32, key: &str) -> Option<Millis> {
-        let ids = self.ids(partition).ok()?;
-        let found = ids.get(key.as_bytes()).ok()??;
-        deadline_of(partition, key, found.value()).ok()
+        self.deadline_of(partition, key).ok()?
     }
 
     /// How many ids of `partition` the id table holds (tests: as many as states).
     #[cfg(test)]
-    pub fn ids_len(&self, partition: i32) -> u64 {
+    pub fn ids_len(&mut self, partition: i32) -> u64 {
+        self.write_ids(partition).expect("write the ids");
         self.ids(partition)
             .and_then(|t| t.len().map_err(|e| self.tier.fail("read")(e.into())))
             .expect("ids table")
@@ -536,10 +605,24 @@ impl TierWrite<'_> {
             .map_err(|e| self.tier.fail("read")(e.into()))
     }
 
-    pub fn commit(self) -> Result<(), SpillError> {
+    pub fn commit(mut self) -> Result<(), SpillError> {
+        let partitions: Vec<i32> = self.ids.keys().copied().collect();
+        for partition in partitions {
+            self.write_ids(partition)?;
+        }
         let tier = self.tier;
         self.txn.commit().map_err(|e| tier.fail("commit")(e.into()))
     }
+}
+
+/// The table `name` in a write transaction.
+fn open_table<'t>(
+    tier: &SpillTier,
+    txn: &'t redb::WriteTransaction,
+    name: &str,
+) -> Result<redb::Table<'t, &'static [u8], &'static [u8]>, SpillError> {
+    txn.open_table(def(name))
+        .map_err(|e| tier.fail("open a table")(e.into()))
 }
 
 /// The deadline the id table gives for `key`.

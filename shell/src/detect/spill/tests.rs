@@ -235,7 +235,7 @@ fn due_messages_come_back_in_deadline_order_up_to_now_and_at_most_the_limit() {
         "then up to now, inclusive"
     );
     assert!(none.is_empty(), "nothing else is due by now");
-    let write = tier.write().expect("write");
+    let mut write = tier.write().expect("write");
     assert_eq!(write.len(2).expect("len"), 9, "the later ones stay");
     assert_eq!(write.ids_len(2), 9, "and only they are in the id table");
     write.commit().expect("commit");
@@ -311,5 +311,83 @@ fn a_rebuilt_index_holds_exactly_what_the_id_table_holds() {
             .expect("unspill");
     }
     assert_eq!((det.messages_spilled(), write.ids_len(1)), (0, 0));
+    write.commit().expect("commit");
+}
+
+#[test]
+fn a_message_read_back_and_spilled_again_in_one_batch_is_filed_once_where_it_last_went() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tier = SpillTier::open(dir.path(), u64::MAX).expect("open");
+    let mut det = detector();
+    let ids: Vec<String> = (0..10).map(|i| format!("message-{i:03}")).collect();
+    for (i, id) in ids.iter().enumerate() {
+        det.on_trace(&sent(id, i as i64), 1_000 + i as i64 * 100, &mut Vec::new());
+    }
+    let key = state_key("s", &ids[3]);
+    let mut write = tier.write().expect("write");
+    write
+        .spill(0, &mut det, 0, 2_000, &mut Vec::new())
+        .expect("spill");
+    let filed = write.filed_at(0, &key).expect("filed in this batch");
+    for _ in 0..2 {
+        // Back by its key and out again, all before the batch commits.
+        let back = write.take(0, &key).expect("take").expect("on the tier");
+        assert_eq!(write.filed_at(0, &key), None, "taken: not on the tier");
+        assert!(write.take(0, &key).expect("take").is_none(), "taken once");
+        det.unspill(&ids[3], &back.state, back.dirty, back.gap_epoch)
+            .expect("unspill");
+        write
+            .spill(0, &mut det, 0, 2_000, &mut Vec::new())
+            .expect("spill");
+    }
+    write.commit().expect("commit");
+
+    let mut write = tier.write().expect("write");
+    assert_eq!(write.filed_at(0, &key), Some(filed), "read from the table");
+    assert_eq!(write.ids_len(0), 10, "one id each");
+    assert_eq!(write.len(0).expect("len"), 10);
+    let due = write.take_due(0, i64::MAX, usize::MAX).expect("due");
+    assert_eq!(due.len(), 10);
+    assert_eq!(write.filed_at(0, &key), None, "read back when due");
+    write.commit().expect("commit");
+    let mut write = tier.write().expect("write");
+    assert_eq!(write.ids_len(0), 0, "the id table is empty again");
+    write.commit().expect("commit");
+}
+
+#[test]
+fn a_batch_writes_its_id_changes_once_it_holds_many_and_still_finds_every_message() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tier = SpillTier::open(dir.path(), u64::MAX).expect("open");
+    let mut det = detector();
+    let n = MAX_HELD_ID_CHANGES + 10;
+    let ids: Vec<String> = (0..n).map(|i| format!("m-{i:06}")).collect();
+    for (i, id) in ids.iter().enumerate() {
+        det.on_trace(&sent(id, i as i64), 1_000 + i as i64, &mut Vec::new());
+    }
+    let held = |write: &TierWrite<'_>| -> usize { write.ids.values().map(BTreeMap::len).sum() };
+    let mut write = tier.write().expect("write");
+    write
+        .spill(0, &mut det, 0, 2_000, &mut Vec::new())
+        .expect("spill");
+    assert_eq!(held(&write), n, "one spill is held whole");
+    let first = write
+        .take(0, &state_key("s", &ids[0]))
+        .expect("take")
+        .expect("on the tier");
+    assert!(!first.state.is_empty());
+    assert_eq!(
+        held(&write),
+        1,
+        "written before the take: only its own change is held"
+    );
+    assert_eq!(write.ids_len(0), (n - 1) as u64);
+    assert!(
+        write
+            .take(0, &state_key("s", &ids[n - 1]))
+            .expect("take")
+            .is_some(),
+        "found through the table"
+    );
     write.commit().expect("commit");
 }
