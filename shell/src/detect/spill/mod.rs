@@ -559,6 +559,11 @@ impl TierWrite<'_> {
         if held < MAX_HELD_ID_CHANGES {
             return Ok(());
         }
+        self.write_all_ids()
+    }
+
+    /// Writes the batch's changes to every partition's id table.
+    fn write_all_ids(&mut self) -> Result<(), SpillError> {
         let partitions: Vec<i32> = self.ids.keys().copied().collect();
         for partition in partitions {
             self.write_ids(partition)?;
@@ -606,10 +611,7 @@ impl TierWrite<'_> {
     }
 
     pub fn commit(mut self) -> Result<(), SpillError> {
-        let partitions: Vec<i32> = self.ids.keys().copied().collect();
-        for partition in partitions {
-            self.write_ids(partition)?;
-        }
+        self.write_all_ids()?;
         let tier = self.tier;
         self.txn.commit().map_err(|e| tier.fail("commit")(e.into()))
     }
