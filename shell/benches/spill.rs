@@ -13,7 +13,7 @@
 //!   they were spilled: a trace brings each back. 0.1% are written to a partition whose
 //!   reader keeps up (it commits past each 20 s after it was sent) but never traces them: each
 //!   is judged lost once.
-//! - `restart`: as `late`, and at half the arrivals the detector and the tier are written to
+//! - `restart`: as `late`, and at half the arrivals (`--restart-at`) the detector and the tier are written to
 //!   a local snapshot, dropped, and restored from it as a restarted worker does (a fresh tier,
 //!   spilling as the snapshot loads). Its verdicts (what, of which message and hop, and when)
 //!   and counts must equal `late`'s: the bench prints `verdicts exact: yes` or `no`, and
@@ -23,13 +23,16 @@
 //!   cache, in processes of their own.
 //!
 //! A second table says where each variant's seconds went (arrivals, traces of spilled
-//! messages, due messages read back, timers, spilling, commits, the restart).
+//! messages, due messages read back, timers, spilling, commits, the restart), and how many
+//! messages were read back when due: each is a move (read back, checked, and, still waiting,
+//! spilled again), the tier's unit of work under a flood.
 //!
 //! Messages arrive at 100k/s of detector time (one `sent` each, a 2-hop stream whose reader
 //! is behind), so N = 2M spans 20 s: all are pending, first checks come due and back off.
 //!
 //! Run: `cargo bench -p cairn-shell --bench spill -- [--messages N] [--budget 64MiB]
-//! [--variants memory,spill,late,restart] [--dir target/spill-bench] [--stores]`. The data
+//! [--variants memory,spill,late,restart] [--restart-at 50] [--dir target/spill-bench]
+//! [--stores]`. `--restart-at` says where in the arrivals `restart` restarts (percent). The data
 //! directory is deleted at the end.
 
 use std::borrow::Cow;
@@ -60,6 +63,8 @@ struct Args {
     budget: u64,
     dir: PathBuf,
     stores: bool,
+    /// Where in the arrivals the `restart` variant restarts, in percent.
+    restart_at: u64,
     variant: Option<String>,
     variants: Vec<String>,
 }
@@ -70,6 +75,7 @@ fn args() -> Args {
         budget: 64 << 20,
         dir: PathBuf::from("target/spill-bench"),
         stores: false,
+        restart_at: 50,
         variant: None,
         variants: ["memory", "spill", "late", "restart"]
             .map(String::from)
@@ -92,6 +98,13 @@ fn args() -> Args {
             }
             "--dir" => out.dir = it.next().map(PathBuf::from).expect("--dir PATH"),
             "--stores" => out.stores = true,
+            "--restart-at" => {
+                out.restart_at = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|p| (1..=99).contains(p))
+                    .expect("--restart-at PERCENT (1 to 99)")
+            }
             "--variant" => out.variant = it.next(),
             "--variants" => {
                 out.variants = it
@@ -169,6 +182,9 @@ struct Run {
     seconds: f64,
     peak_memory_bytes: u64,
     spilled: u64,
+    /// Messages read back from the tier when due: each a move (read back, checked, and, still
+    /// waiting, spilled again).
+    read_back_due: u64,
     shed: u64,
     complete: u64,
     lost: u64,
@@ -257,7 +273,9 @@ fn restart(det: Detector, tier: SpillTier, dir: &Path, budget: u64) -> (Detector
         .write_snapshot(0, &checkpoint, |writer| {
             let mut bytes = Vec::new();
             let mut failure = None;
+            let mut in_memory = 0u64;
             det.for_each_state(|id, stored| {
+                in_memory += 1;
                 bytes.clear();
                 stored.encode(&mut bytes).expect("encode");
                 if let Err(err) = writer.put(&state_key(&stored.stream, id), &bytes) {
@@ -267,11 +285,13 @@ fn restart(det: Detector, tier: SpillTier, dir: &Path, budget: u64) -> (Detector
             if let Some(err) = failure {
                 return Err(err);
             }
-            tier.for_each(0, |key, state| {
-                writer.put(key, state).expect("snapshot");
-                Ok(())
-            })
-            .expect("tier");
+            let on_tier = tier
+                .for_each(0, |key, state| {
+                    writer.put(key, state).expect("snapshot");
+                    Ok(())
+                })
+                .expect("tier");
+            eprintln!("restart: {in_memory} states from memory and {on_tier} from the disk tier");
             Ok(())
         })
         .expect("snapshot");
@@ -329,6 +349,7 @@ fn run_variant(name: &str, a: &Args) -> Run {
     let mut id = String::new();
     let mut settle_until = None;
     let mut restarted = !restarts;
+    let mut read_back_due = 0u64;
     // Counters of the detector before the restart (the restored one counts from zero).
     let mut before = [0u64; 3];
     let counters = |det: &Detector| {
@@ -347,8 +368,9 @@ fn run_variant(name: &str, a: &Args) -> Run {
                 break;
             }
         }
-        if !restarted && i >= a.messages / 2 {
-            // Half the arrivals are in: the worker restarts from its snapshot.
+        if !restarted && i >= a.messages * a.restart_at / 100 {
+            // `--restart-at` percent of the arrivals are in (half by default): the worker
+            // restarts from its snapshot.
             restarted = true;
             before = counters(&det);
             (det, tier) = timed(&mut time.restart, || restart(det, tier, &dir, budget));
@@ -408,6 +430,7 @@ fn run_variant(name: &str, a: &Args) -> Run {
                 let batch = write.get_or_insert_with(|| tier.write().expect("write"));
                 timed(&mut time.due, || {
                     for back in batch.take_due(0, next_tick, 100_000).expect("due") {
+                        read_back_due += 1;
                         let (_, id) = split_state_key(&back.key).expect("key");
                         det.unspill(id, &back.state, back.dirty, back.gap_epoch)
                             .expect("unspill");
@@ -482,6 +505,7 @@ fn run_variant(name: &str, a: &Args) -> Run {
         seconds,
         peak_memory_bytes: peak,
         spilled: det.messages_spilled(),
+        read_back_due,
         shed: before[0] + after[0],
         complete: before[1] + after[1],
         lost: before[2] + after[2],
@@ -598,11 +622,12 @@ fn main() {
         let run = run_variant(variant, &a);
         let t = &run.time;
         println!(
-            "traces={} seconds={} peak_memory_bytes={} spilled={} shed={} complete={} lost={} disk_used={} file_bytes={} baseline_mib={} peak_mib={} verdicts={} digest={:016x} arrive_s={} by_trace_s={} due_s={} tick_s={} spill_s={} commit_s={} restart_s={}",
+            "traces={} seconds={} peak_memory_bytes={} spilled={} read_back_due={} shed={} complete={} lost={} disk_used={} file_bytes={} baseline_mib={} peak_mib={} verdicts={} digest={:016x} arrive_s={} by_trace_s={} due_s={} tick_s={} spill_s={} commit_s={} restart_s={}",
             run.traces,
             run.seconds,
             run.peak_memory_bytes,
             run.spilled,
+            run.read_back_due,
             run.shed,
             run.complete,
             run.lost,
@@ -632,15 +657,18 @@ fn main() {
             a.budget.to_string(),
             "--dir".to_owned(),
             a.dir.display().to_string(),
+            "--restart-at".to_owned(),
+            a.restart_at.to_string(),
         ]
     };
     println!(
-        "cairn detector under a flood of {} messages that never complete; budget {} MiB (`cargo bench -p cairn-shell --bench spill -- --messages {} --budget {} --variants {}`)",
+        "cairn detector under a flood of {} messages that never complete; budget {} MiB (`cargo bench -p cairn-shell --bench spill -- --messages {} --budget {} --variants {} --restart-at {}`)",
         a.messages,
         a.budget >> 20,
         a.messages,
         a.budget,
-        a.variants.join(",")
+        a.variants.join(","),
+        a.restart_at
     );
     println!();
     println!(
@@ -674,12 +702,12 @@ fn main() {
     }
     println!();
     println!(
-        "| variant | seconds | arrivals | traces of spilled | due read back | timers | spill | commit | restart |"
+        "| variant | seconds | arrivals | traces of spilled | due read back | timers | spill | commit | restart | read back when due | of them per second |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (variant, line) in &lines {
         println!(
-            "| {variant} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            "| {variant} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} | {:.0} |",
             field(line, "seconds"),
             field(line, "arrive_s"),
             field(line, "by_trace_s"),
@@ -688,6 +716,8 @@ fn main() {
             field(line, "spill_s"),
             field(line, "commit_s"),
             field(line, "restart_s"),
+            field(line, "read_back_due"),
+            field(line, "read_back_due") / field(line, "seconds"),
         );
     }
     let of = |name: &str| lines.iter().find(|(v, _)| v == name).map(|(_, l)| l);
@@ -699,7 +729,8 @@ fn main() {
             .iter()
             .all(|k| same(k));
         println!(
-            "restart at half the arrivals vs none: {} verdicts, digest {} vs {}, complete {} vs {}, lost {} vs {}",
+            "restart at {}% of the arrivals vs none: {} verdicts, digest {} vs {}, complete {} vs {}, lost {} vs {}",
+            a.restart_at,
             text_field(restart, "verdicts"),
             text_field(restart, "digest"),
             text_field(late, "digest"),

@@ -52,6 +52,9 @@ pub struct ShellCounters {
     /// How far behind now the owned tracing partitions are judged, at the last checkpoint:
     /// the largest now − read-through time, in milliseconds (see `detect::frontier`).
     pub judging_lag_ms: AtomicI64,
+    /// How long the earliest check not yet run has been due, at the last checkpoint: the
+    /// largest over the owned partitions, in milliseconds (`Detector::checks_overdue`).
+    pub checks_overdue_ms: AtomicI64,
 }
 
 /// Shared between the job (writer) and HTTP (reader).

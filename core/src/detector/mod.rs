@@ -344,6 +344,22 @@ impl Detector {
             .min()
     }
 
+    /// How long the earliest check not yet run has been due at `through` (the time the
+    /// timers may run up to), 0 if none is: how far the detector's own work (bounded ticks,
+    /// spilled messages read back) is behind its input. A spilled message counts from the end
+    /// of its due second (its index keeps seconds), so for those it may read up to a second
+    /// low, never high.
+    pub fn checks_overdue(&self, through: Millis) -> Millis {
+        let on_disk = self
+            .next_spilled_due()
+            .map(|second| second.saturating_add(spill::DUE_BUCKET_MS - 1));
+        self.next_deadline()
+            .into_iter()
+            .chain(on_disk)
+            .min()
+            .map_or(0, |due| through.saturating_sub(due).max(0))
+    }
+
     /// Everything counted so far (the shell merges the detectors of all partitions).
     pub fn metrics(&self) -> &Metrics {
         &self.metrics

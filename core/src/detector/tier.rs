@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use super::Detector;
 use super::persist::{self, STATE_FORMAT, StateError, StoredMessage};
 use super::rules;
-use super::spill::{DUE_BUCKET_BYTES, Placement, SPILLED_ENTRY_BYTES};
+use super::spill::{DUE_BUCKET_BYTES, MAX_SPILL_STEP, Placement, SPILLED_ENTRY_BYTES};
 use super::state::status;
 use crate::lineage::StreamPlan;
 use crate::model::{Millis, Trace};
@@ -81,14 +81,16 @@ impl Detector {
         mut place: impl FnMut(&Evicted<'_>) -> Placement,
     ) -> Result<SpillCount, StateError> {
         let mut count = SpillCount::default();
-        // A round picks enough candidates for what is over, counting each message at what it
-        // frees at worst (its index entry and a new due second); rounds repeat while over.
+        // A round picks enough candidates for what is over (at most MAX_SPILL_STEP of it, so
+        // the candidates stay few whatever the budget and however far over it the shard is),
+        // counting each message at what it frees at worst (its index entry and a new due
+        // second); rounds repeat while over.
         loop {
             let used = self.memory_bytes();
             if used <= target {
                 return Ok(count);
             }
-            let need = used - target;
+            let need = (used - target).min(MAX_SPILL_STEP);
             let mut candidates: Vec<(Millis, usize, u32)> = Vec::new();
             for (sid, table) in self.tables.iter().enumerate() {
                 let mut offered = 0u64;

@@ -211,6 +211,10 @@ impl TracingConsumer {
             .max()
             .unwrap_or(0);
         shell.judging_lag_ms.store(lag, Ordering::Relaxed);
+        let overdue = checkpoints.iter().map(|c| c.checks_overdue).max();
+        shell
+            .checks_overdue_ms
+            .store(overdue.unwrap_or(0), Ordering::Relaxed);
         let group = self
             .consumer
             .group_metadata()

@@ -50,6 +50,9 @@ pub struct PartitionCheckpoint {
     /// The time its timers may run up to: the later of its read-through time and its
     /// assignment (see [`Frontier`]).
     pub judged_through: Millis,
+    /// How long its earliest check not yet run has been due at `judged_through`
+    /// ([`Detector::checks_overdue`]).
+    pub checks_overdue: Millis,
 }
 
 /// Messages to a worker.
@@ -550,12 +553,14 @@ fn checkpoint_of(
         next_offset = owned.next_offset,
         "partition drained"
     );
+    let judged_through = owned.read_through.max(owned.assigned_at);
     Ok(PartitionCheckpoint {
         partition,
         next_offset: owned.next_offset,
         changes,
         verdicts: std::mem::take(&mut owned.verdicts),
         handoff: None,
-        judged_through: owned.read_through.max(owned.assigned_at),
+        judged_through,
+        checks_overdue: owned.detector.checks_overdue(judged_through),
     })
 }

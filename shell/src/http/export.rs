@@ -131,6 +131,8 @@ fn shell(out: &mut Exposition, shell: &ShellCounters) {
     out.counter(&catalog::LOOK_FAILURES, &[], failures);
     let lag = shell.judging_lag_ms.load(Ordering::Relaxed) as f64 / 1000.0;
     out.gauge(&catalog::JUDGING_LAG, &[], lag);
+    let overdue = shell.checks_overdue_ms.load(Ordering::Relaxed) as f64 / 1000.0;
+    out.gauge(&catalog::CHECKS_OVERDUE, &[], overdue);
 }
 
 fn oracle_cluster(out: &mut Exposition, cluster: &str, stats: &PollerStats, now: Millis) {

@@ -394,6 +394,32 @@ fn the_budget_is_kept_and_spilled_messages_are_counted() {
 }
 
 #[test]
+fn checks_overdue_counts_from_the_earliest_check_not_yet_run() {
+    let mut h = Harness::new();
+    assert_eq!(h.det.checks_overdue(T0 + 60_000), 0, "nothing to check");
+    h.trace(sent("m", "producer", "c/l0", (0, 1), T0));
+    let first = T0 + 5_000;
+    assert_eq!(h.det.checks_overdue(first - 1), 0, "not due yet");
+    assert_eq!(h.det.checks_overdue(first), 0, "due just now");
+    assert_eq!(h.det.checks_overdue(first + 2_500), 2_500);
+    // Run: the check is done and the next one is ahead.
+    h.run_to(5_000);
+    assert_eq!(h.det.checks_overdue(h.now), 0);
+
+    // A spilled message counts from the end of its due second.
+    let mut s = Spilling::new(1, u64::MAX);
+    for i in 0..4 {
+        s.trace(sent(&format!("m{i}"), "producer", "c/l0", (0, i), T0));
+    }
+    assert!(s.h.det.messages_spilled() > 0);
+    assert_eq!(s.h.det.messages_in_memory(), 0, "all on disk");
+    let due = s.disk.keys().map(|(deadline, _)| *deadline).min().unwrap();
+    let second_end = due - due.rem_euclid(1_000) + 999;
+    assert_eq!(s.h.det.checks_overdue(second_end), 0);
+    assert_eq!(s.h.det.checks_overdue(second_end + 700), 700);
+}
+
+#[test]
 fn past_the_disk_limit_messages_are_shed_counted_and_never_judged() {
     let mut s = Spilling::new(TINY, 0);
     for i in 0..10 {

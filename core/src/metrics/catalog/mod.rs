@@ -369,6 +369,11 @@ pub const JUDGING_LAG: MetricDef = MetricDef {
     help: "How far behind now the owned tracing partitions are judged: the largest now minus read-through time.",
     ..SHELL_GAUGE
 };
+pub const CHECKS_OVERDUE: MetricDef = MetricDef {
+    name: "cairn_checks_overdue_seconds",
+    help: "How long the earliest message check not yet run has been due: the detector's own work (timers, messages read back from the disk tier) behind its input.",
+    ..SHELL_GAUGE
+};
 pub const ORACLE_ROUNDS: MetricDef = MetricDef {
     name: "cairn_oracle_rounds_total",
     help: "Poll rounds of the offsets oracle (committed offsets and watermarks), complete or not.",
@@ -825,6 +830,7 @@ pub const ALL: &[&MetricDef] = &[
     &CONSUMER_ERRORS,
     &LOOK_FAILURES,
     &JUDGING_LAG,
+    &CHECKS_OVERDUE,
     &ORACLE_ROUNDS,
     &ORACLE_ERRORS,
     &ORACLE_STALENESS,

@@ -192,6 +192,7 @@ fn shell_oracle_and_readiness_metrics() {
     assert_eq!(value(&p, catalog::CONSUMER_ERRORS.name, &[]), 7.0);
     assert_eq!(value(&p, catalog::LOOK_FAILURES.name, &[]), 8.0);
     assert_eq!(value(&p, catalog::JUDGING_LAG.name, &[]), 2.5);
+    assert_eq!(value(&p, catalog::CHECKS_OVERDUE.name, &[]), 1.25);
     assert_eq!(
         value(&p, catalog::ORACLE_ROUNDS.name, &[("cluster", "c")]),
         12.0

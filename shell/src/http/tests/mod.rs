@@ -352,6 +352,7 @@ fn count_shell(shell: &ShellCounters) {
     shell.consumer_errors.store(7, Ordering::Relaxed);
     shell.look_failures.store(8, Ordering::Relaxed);
     shell.judging_lag_ms.store(2_500, Ordering::Relaxed);
+    shell.checks_overdue_ms.store(1_250, Ordering::Relaxed);
 }
 
 /// Cluster `c` completed a round 1.5 s before [`NOW`] with two watermark errors on the way;
