@@ -13,9 +13,9 @@
 //!   they were spilled: a trace brings each back. 0.1% are written to a partition whose
 //!   reader keeps up (it commits past each 20 s after it was sent) but never traces them: each
 //!   is judged lost once.
-//! - `restart`: as `late`, and at half the arrivals (`--restart-at`) the detector and the tier are written to
-//!   a local snapshot, dropped, and restored from it as a restarted worker does (a fresh tier,
-//!   spilling as the snapshot loads). Its verdicts (what, of which message and hop, and when)
+//! - `restart`: as `late`, and at half the arrivals (or `--restart-at` percent of them) the
+//!   detector and the tier are written to a local snapshot, dropped, and restored from it as a
+//!   restarted worker does (a fresh tier, spilling as the snapshot loads). Its verdicts (what, of which message and hop, and when)
 //!   and counts must equal `late`'s: the bench prints `verdicts exact: yes` or `no`, and
 //!   exits non-zero on `no`.
 //! - `stores` (with `--stores`): the raw store comparison of `docs/spill.md`: N keys of a

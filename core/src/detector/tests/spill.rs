@@ -8,7 +8,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::detector::StoredMessage;
-use crate::detector::spill::{Placement, placement, spill_goal};
+use crate::detector::spill::{DUE_BUCKET_MS, Placement, placement, spill_goal};
 
 /// One message on the fake disk tier.
 #[derive(Clone, Debug)]
@@ -414,7 +414,7 @@ fn checks_overdue_counts_from_the_earliest_check_not_yet_run() {
     assert!(s.h.det.messages_spilled() > 0);
     assert_eq!(s.h.det.messages_in_memory(), 0, "all on disk");
     let due = s.disk.keys().map(|(deadline, _)| *deadline).min().unwrap();
-    let second_end = due - due.rem_euclid(1_000) + 999;
+    let second_end = due - due.rem_euclid(DUE_BUCKET_MS) + DUE_BUCKET_MS - 1;
     assert_eq!(s.h.det.checks_overdue(second_end), 0);
     assert_eq!(s.h.det.checks_overdue(second_end + 700), 700);
 }
